@@ -1,0 +1,112 @@
+"""IQL -- Implicit Q-Learning (Kostrikov, Nair & Levine, ICLR 2022).
+
+Per update (the order of the original code):
+  V  <- expectile regression of V(s) onto min_i Q_target,i(s, a)            (eq. 5)
+  pi <- advantage-weighted regression, weights exp(beta * (Q_target - V)) <= 100   (eq. 7)
+  Q  <- regression onto r + gamma * (1 - terminal) * V(s')                   (eq. 6; no policy action)
+  Q_target <- Polyak(0.005)
+Policy: Gaussian with tanh on the mean and a state-independent log-std (not a squashed distribution).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from offbench.losses import awr_weights, expectile_loss
+from offbench.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
+from offbench.registry import Agent, Spec, register
+from offbench.train_state import TrainState
+
+DEFAULT_CONFIG = {
+    "actor_lr": 3e-4,
+    "critic_lr": 3e-4,
+    "value_lr": 3e-4,
+    "hidden_dims": [256, 256],
+    "discount": 0.99,
+    "tau": 0.005,               # Polyak coefficient of the target critic
+    "expectile": 0.7,
+    "temperature": 3.0,         # beta
+    "max_weight": 100.0,
+    "dropout_rate": 0.0,        # actor dropout
+    "cosine_decay": True,       # cosine decay of the actor learning rate over the run
+    "exploration_noise": None,  # fine-tuning: None samples the Gaussian; a float adds N(0, sigma) to the mean
+}
+
+
+def make(config: dict, spec: Spec) -> Agent:
+    hidden = tuple(config["hidden_dims"])
+    actor = GaussianActor(spec.act_dim, hidden, dropout_rate=config["dropout_rate"])
+    critic = critic_ensemble(hidden, 2)
+    value = ValueNet(hidden)
+    discount, tau = config["discount"], config["tau"]
+    expectile, beta, max_w = config["expectile"], config["temperature"], config["max_weight"]
+
+    if config["cosine_decay"]:
+        actor_tx = optax.adam(optax.cosine_decay_schedule(config["actor_lr"], max(1, spec.total_steps)))
+    else:
+        actor_tx = optax.adam(config["actor_lr"])
+
+    def init(key):
+        k_a, k_c, k_v = jax.random.split(key, 3)
+        obs = jnp.zeros((1, spec.obs_dim))
+        act = jnp.zeros((1, spec.act_dim))
+        critic_params = critic.init(k_c, obs, act)
+        return {
+            "actor": TrainState.create(actor.init(k_a, obs), actor_tx),
+            "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+            "target_critic": critic_params,
+            "value": TrainState.create(value.init(k_v, obs), optax.adam(config["value_lr"])),
+        }
+
+    def update(state, batch, key):
+        obs, act = batch["observations"], batch["actions"]
+        target_q = critic.apply(state["target_critic"], obs, act).min(0)
+
+        def value_loss(params):
+            v = value.apply(params, obs)
+            return expectile_loss(target_q - v, expectile).mean(), v
+
+        (v_loss, v), g = jax.value_and_grad(value_loss, has_aux=True)(state["value"].params)
+        value_state = state["value"].apply_gradients(g)
+
+        v_new = value.apply(value_state.params, obs)
+        weights = awr_weights(target_q - v_new, beta, max_w)
+
+        def actor_loss(params):
+            mean, log_std = actor.apply(params, obs, training=True, rngs={"dropout": key})
+            return -(weights * gaussian_log_prob(act, mean, log_std)).mean()
+
+        a_loss, g = jax.value_and_grad(actor_loss)(state["actor"].params)
+        actor_state = state["actor"].apply_gradients(g)
+
+        next_v = value.apply(value_state.params, batch["next_observations"])
+        target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_v
+
+        def critic_loss(params):
+            q = critic.apply(params, obs, act)
+            return ((q - target) ** 2).sum(0).mean(), q
+
+        (q_loss, q), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
+        critic_state = state["critic"].apply_gradients(g)
+
+        new_state = {"actor": actor_state, "critic": critic_state, "value": value_state,
+                     "target_critic": polyak(state["target_critic"], critic_state.params, tau)}
+        metrics = {"critic_loss": q_loss, "value_loss": v_loss, "actor_loss": a_loss, "q": q.mean(),
+                   "v": v.mean(), "adv": (target_q - v_new).mean(), "weight": weights.mean()}
+        return new_state, metrics
+
+    noise = config["exploration_noise"]
+
+    def act(state, observations, key, deterministic: bool = True):
+        mean, log_std = actor.apply(state["actor"].params, observations)
+        if deterministic:
+            return jnp.clip(mean, spec.act_low, spec.act_high)
+        std = jnp.exp(log_std) if noise is None else noise
+        return jnp.clip(mean + std * jax.random.normal(key, mean.shape), spec.act_low, spec.act_high)
+
+    return Agent(init, update, act)
+
+
+register("iql", make=make, default_config=DEFAULT_CONFIG,
+         description="Implicit Q-Learning (Kostrikov et al., ICLR 2022)")

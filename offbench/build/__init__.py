@@ -1,0 +1,1 @@
+"""Rebuilding offline datasets locally with the D4RL recipes (see ``offbench data build``)."""

@@ -1,0 +1,142 @@
+"""The ``offbench`` command line."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .errors import OffbenchError
+
+
+class Group(click.Group):
+    """Prints an :class:`OffbenchError` as one line (``error: ...``) and exits with status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OffbenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="offbench")
+def main():
+    """offbench: offline RL benchmarks (IQL and its baselines) on one jit-compiled JAX pipeline."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@main.command()
+@click.option("--algo", required=True, help="Algorithm name (see `offbench list algorithms`).")
+@click.option("--suite", required=True, help="Task family: locomotion, antmaze, kitchen, adroit.")
+@click.option("--dataset", "datasets", multiple=True,
+              help="D4RL name (hopper-medium-v2), Minari id, or path to a D4RL hdf5 file; repeatable. "
+                   "Default: every dataset of the suite that is available locally.")
+@click.option("--seeds", default=1, show_default=True, help="Number of seeds, trained together (vmapped).")
+@click.option("--seed", default=0, show_default=True, help="First seed.")
+@click.option("--steps", default=1_000_000, show_default=True, help="Offline gradient steps.")
+@click.option("--eval-every", default=5000, show_default=True, help="Gradient steps between evaluations.")
+@click.option("--eval-episodes", default=None, type=int, help="Episodes per evaluation (default: the suite's).")
+@click.option("--online-steps", default=0, show_default=True,
+              help="Environment steps of online fine-tuning after the offline phase.")
+@click.option("--from", "from_run", default=None, type=click.Path(),
+              help="Fine-tune from the final checkpoint of an earlier offline run directory.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value; repeatable.")
+@click.option("--results", default="results", show_default=True, type=click.Path(), help="Results folder.")
+@click.option("--resume", is_flag=True, help="Continue from the run's last checkpoint.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def run(algo, suite, datasets, seeds, seed, steps, eval_every, eval_episodes, online_steps, from_run, overrides,
+        results, resume, no_progress):
+    """Train and evaluate ALGO on datasets of SUITE; records go under RESULTS/<suite>/<dataset>/<algo>/."""
+    from . import registry
+    from .config import parse_overrides
+    from .pipeline import RunOptions, run as run_one
+    from .suites import get_suite
+
+    registry.get(algo)  # fail early on an unknown algorithm
+    s = get_suite(suite)
+    if not datasets:
+        datasets = available_datasets(s)
+        if not datasets:
+            raise OffbenchError(f"no dataset of suite {suite!r} is available locally; see `offbench data list` "
+                                f"and get one with `offbench data download NAME` or `offbench data build NAME`")
+    parsed = parse_overrides(overrides)
+    for ds in datasets:
+        opts = RunOptions(algo=algo, suite=suite, dataset=ds, seeds=seeds, seed=seed, steps=steps,
+                          eval_every=eval_every, eval_episodes=eval_episodes, overrides=parsed, results=results,
+                          resume=resume, progress=not no_progress, online_steps=online_steps, from_run=from_run)
+        recs = run_one(opts, say=lambda m: click.echo(m, err=True))
+        scores = [r.get("final_score") for r in recs]
+        label = " (rebuilt data)" if recs and recs[0]["data"]["rebuilt"] else ""
+        shown = ", ".join("n/a" if x is None else f"{x:.1f}" for x in scores)
+        mean = [x for x in scores if x is not None]
+        click.echo(f"{algo} {recs[0]['dataset'] if recs else ds}{label}: final normalised score per seed [{shown}]"
+                   + (f", mean {sum(mean) / len(mean):.1f}" if mean else ""))
+
+
+def available_datasets(suite) -> list[str]:
+    from .data import minari_local_ids
+    from .suites import hdf5_path
+
+    local = minari_local_ids()
+    return [t.name for t in suite.tasks
+            if (t.minari_id in local) or t.rebuilt_id in local or hdf5_path(t).exists()]
+
+
+@main.command("list")
+@click.argument("what", type=click.Choice(["algorithms", "suites", "datasets"]), default="algorithms")
+@click.option("--suite", default=None, help="With `datasets`: only this suite.")
+def list_cmd(what, suite):
+    """List algorithms, suites, or datasets (and whether each is available locally)."""
+    from . import registry
+    from .suites import SUITES, get_suite, hdf5_path
+
+    if what == "algorithms":
+        for name in registry.names():
+            a = registry.get(name)
+            click.echo(f"{name:10s} {a.description}{'' if a.finetune else '  [offline only]'}")
+    elif what == "suites":
+        for s in SUITES.values():
+            click.echo(f"{s.name:11s} {len(s.tasks):2d} datasets  score={s.score:7s} eval episodes={s.eval_episodes:3d}  "
+                       f"{s.description}")
+    else:
+        from .data import minari_local_ids
+        local = minari_local_ids()
+        suites = [get_suite(suite)] if suite else list(SUITES.values())
+        for s in suites:
+            for t in s.tasks:
+                where = []
+                if t.minari_id and t.minari_id in local:
+                    where.append(f"minari:{t.minari_id}")
+                if hdf5_path(t).exists():
+                    where.append(f"hdf5:{hdf5_path(t)}")
+                if t.rebuilt_id in local:
+                    where.append(f"rebuilt:{t.rebuilt_id}")
+                status = "available " + ", ".join(where) if where else "not available"
+                click.echo(f"{s.name:11s} {t.name:32s} {status}")
+
+
+def _add_optional_commands():
+    """Subcommands that live in their own modules (data, report, sweep, ...)."""
+    import importlib
+
+    for module, names in (("offbench.datacli", ("data",)), ("offbench.report", ("report",)),
+                          ("offbench.sweep", ("sweep", "status"))):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        for name in names:
+            cmd = getattr(mod, f"{name}_command", None)
+            if cmd is not None:
+                main.add_command(cmd, name)
+
+
+_add_optional_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

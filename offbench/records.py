@@ -1,0 +1,60 @@
+"""Run records: one JSON file per seed under ``results/<suite>/<dataset>/<algo>/``.
+
+A record is written atomically. While a run is going its status is ``running`` and it has no
+``final_score``; only a run that reached its last step gets ``status: finished`` and a final score.
+"""
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+from .checkpoint import read_json, write_json_atomic
+
+SCHEMA = "offbench-run/1"
+PACKAGES = ("offbench", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "gymnasium-robotics", "mujoco",
+            "minari", "dm-haiku")
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        import jax
+        out["device"] = str(jax.devices()[0].device_kind)
+    except Exception:
+        pass
+    return out
+
+
+def run_dir(results: str | Path, suite: str, dataset: str, algo: str) -> Path:
+    return Path(results) / suite / dataset / algo
+
+
+def record_path(directory: Path, seed: int) -> Path:
+    return Path(directory) / f"seed_{seed}.json"
+
+
+def write_record(directory: Path, seed: int, record: dict) -> None:
+    record = dict(record, schema=SCHEMA, updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    write_json_atomic(record_path(directory, seed), record)
+
+
+def read_records(results: str | Path) -> list[dict]:
+    """Every run record under a results folder (with its path)."""
+    out = []
+    for path in sorted(Path(results).glob("**/seed_*.json")):
+        try:
+            rec = read_json(path)
+        except Exception as exc:
+            out.append({"path": str(path), "status": "unreadable", "error": str(exc)})
+            continue
+        if rec.get("schema") == SCHEMA:
+            rec["path"] = str(path)
+            out.append(rec)
+    return out

@@ -1,0 +1,108 @@
+"""The algorithm registry.
+
+An algorithm is one module in ``algorithms/`` (or in a third-party package, registered through the
+entry-point group ``offbench.algorithms``) that calls :func:`register` at import time.
+
+The contract does not assume any neural-network library: an algorithm supplies
+
+* ``default_config`` -- a flat dict of hyperparameters (the keys ``--set`` may change);
+* ``make(config, spec) -> Agent`` -- a factory that closes over the static hyperparameters and the
+  problem's :class:`Spec` and returns three pure functions:
+
+  - ``init(key) -> state``: the whole training state as a pytree (parameters, optimiser states,
+    target networks, counters: everything needed to continue, so it can be checkpointed);
+  - ``update(state, batch, key) -> (state, metrics)``: one gradient step on a batch (a dict of
+    arrays); ``metrics`` is a dict of scalars;
+  - ``act(state, observations, key, deterministic) -> actions`` for a batch of observations.
+
+* ``preprocess(data, config) -> data`` (optional) -- a pure NumPy function over the dataset's arrays
+  (a dict) that runs once on the host before the data is put on the device. It may add per-transition
+  fields (e.g. Monte-Carlo returns) or select transitions (e.g. the best episodes). The pipeline samples
+  every field it returns.
+* ``finetune`` -- whether online fine-tuning makes sense for the algorithm.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from importlib import metadata
+from typing import Any, Callable, NamedTuple
+
+from .errors import OffbenchError
+
+ENTRY_POINT_GROUP = "offbench.algorithms"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What an algorithm needs to know about the problem (static, hashable)."""
+
+    obs_dim: int
+    act_dim: int
+    total_steps: int = 1_000_000  # gradient steps planned for the run (for learning-rate schedules)
+    act_low: float = -1.0
+    act_high: float = 1.0
+
+
+class Agent(NamedTuple):
+    init: Callable[[Any], Any]
+    update: Callable[[Any, dict, Any], tuple]
+    act: Callable[..., Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    name: str
+    make: Callable[[dict, Spec], Agent]
+    default_config: dict
+    preprocess: Callable[[dict, dict], dict] | None = None
+    finetune: bool = True
+    description: str = ""
+
+
+_REGISTRY: dict[str, Algorithm] = {}
+_DISCOVERED = False
+
+
+def register(name: str, *, make, default_config: dict, preprocess=None, finetune: bool = True,
+             description: str = "") -> Algorithm:
+    """Register an algorithm under ``name`` (called by the algorithm's own module)."""
+    algo = Algorithm(name=name, make=make, default_config=dict(default_config), preprocess=preprocess,
+                     finetune=finetune, description=description)
+    _REGISTRY[name] = algo
+    return algo
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def discover() -> None:
+    """Import every module of the ``algorithms`` package and every entry point (once)."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    _DISCOVERED = True
+    import algorithms  # the project's own package of algorithm modules
+
+    for info in pkgutil.iter_modules(algorithms.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"algorithms.{info.name}")
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plug-in must not break the others
+            raise OffbenchError(f"algorithm plug-in {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+
+
+def names() -> list[str]:
+    discover()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Algorithm:
+    discover()
+    if name not in _REGISTRY:
+        raise OffbenchError(f"unknown algorithm {name!r}; known algorithms: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
