@@ -84,10 +84,11 @@ def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) ->
     how = []
     if task.minari_id or task.url:
         how.append(f"download it with `offbench data download {task.name}` (needs a network)")
-    if task.buildable:
+    from .build.recipes import get_recipe, unbuildable_reason
+    if get_recipe(task.name) is not None:
         how.append(f"rebuild it with `offbench data build {task.name}`")
-    elif task.not_buildable_reason:
-        how.append(f"it cannot be rebuilt here ({task.not_buildable_reason})")
+    else:
+        how.append(f"it cannot be rebuilt here ({unbuildable_reason(task.name)})")
     raise OffbenchError(f"dataset {task.name!r} is not available locally: " + "; or ".join(how))
 
 

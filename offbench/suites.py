@@ -28,8 +28,6 @@ class Task:
     env_kwargs: dict = dataclasses.field(default_factory=dict)
     max_episode_steps: int | None = None
     obs_keys: tuple | None = None  # for dict observations: keys concatenated in this order
-    buildable: bool = True         # can `offbench data build` rebuild it here?
-    not_buildable_reason: str = ""
 
     @property
     def rebuilt_id(self) -> str:
