@@ -63,12 +63,21 @@ def _locomotion() -> tuple:
 
 
 def _antmaze() -> tuple:
+    # Evaluation as D4RL's: from the fixed start cell "r" to the fixed goal cell "g" (rows, "#" = wall),
+    # sparse reward, no goal resets. The rebuilt datasets (offbench/build/antmaze.py) use these maps too.
+    maps = {"umaze": ("#####", "#r..#", "###.#", "#g..#", "#####"),
+            "medium": ("########", "#r.##..#", "#..#...#", "##...###", "#..#...#", "#.#..#.#", "#...#.g#",
+                       "########"),
+            "large": ("############", "#r...#.....#", "#.##.#.#.#.#", "#......#...#", "#.####.###.#",
+                      "#..#.#.....#", "##.#.#.#.###", "#..#...#.g.#", "############")}
+    cell = {"#": 1, ".": 0, "r": "r", "g": "g"}
     mazes = {"umaze": ("AntMaze_UMaze-v4", 700), "umaze-diverse": ("AntMaze_UMaze-v4", 700),
              "medium-play": ("AntMaze_Medium-v4", 1000), "medium-diverse": ("AntMaze_Medium-v4", 1000),
              "large-play": ("AntMaze_Large-v4", 1000), "large-diverse": ("AntMaze_Large-v4", 1000)}
     return tuple(Task(f"antmaze-{k}-v2", env_id, 0.0, 1.0, minari_id=f"D4RL/antmaze/{k}-v1",
-                      env_kwargs={"continuing_task": True, "reset_target": False}, max_episode_steps=steps,
-                      obs_keys=("achieved_goal", "observation"))
+                      env_kwargs={"maze_map": [[cell[ch] for ch in row] for row in maps[k.split("-")[0]]],
+                                  "continuing_task": True, "reset_target": False},
+                      max_episode_steps=steps, obs_keys=("achieved_goal", "observation"))
                  for k, (env_id, steps) in mazes.items())
 
 
