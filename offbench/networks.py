@@ -169,3 +169,13 @@ class DeterministicActor(nn.Module):
 def polyak(target, online, tau: float):
     """target <- tau * online + (1 - tau) * target."""
     return jax.tree_util.tree_map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+
+
+def gaussian_policy_act(key, mean, log_std, deterministic: bool, low: float = -1.0, high: float = 1.0,
+                        noise: float | None = None):
+    """The action of a (non-squashed) Gaussian policy: its mean when ``deterministic``, else a sample
+    (``noise`` None: the policy's own std; a float: N(0, noise) added to the mean), clipped to [low, high]."""
+    if deterministic:
+        return jnp.clip(mean, low, high)
+    std = jnp.exp(log_std) if noise is None else noise
+    return jnp.clip(mean + std * jax.random.normal(key, mean.shape), low, high)

@@ -1,0 +1,99 @@
+"""AWAC -- Advantage-Weighted Actor-Critic (Nair, Gupta, Dalal & Levine, 2020).
+
+Per update:
+  Q_i <- regression onto r + gamma * (1 - terminal) * min_j Q_target,j(s', a'),  a' ~ pi(. | s')   (AWAC eq. 3: TD with the current policy)
+  A   =  min_j Q_j(s, a) - E_{a' ~ pi(. | s)} min_j Q_j(s, a')   (expectation by ``value_samples`` samples)
+  pi  <- argmax E_(s,a)~D [ min(exp(A / lambda), max_weight) * log pi(a | s) ]       (AWAC eq. 13)
+  Q_target <- Polyak(tau)
+Policy: IQL's Gaussian (its samples clipped to the action box).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from offbench.networks import GaussianActor, critic_ensemble, gaussian_log_prob, gaussian_policy_act, polyak
+from offbench.registry import Agent, Spec, register
+from offbench.train_state import TrainState
+
+DEFAULT_CONFIG = {
+    "actor_lr": 3e-4,
+    "critic_lr": 3e-4,
+    "hidden_dims": [256, 256],
+    "discount": 0.99,
+    "tau": 0.005,
+    "awac_lambda": 1.0,         # lambda in exp(A / lambda)
+    "max_weight": 100.0,
+    "value_samples": 1,         # policy samples for E_pi Q(s, .)
+    "exploration_noise": None,
+}
+
+
+def awac_weights(advantage, awac_lambda: float, max_weight: float):
+    return jnp.minimum(jnp.exp(advantage / awac_lambda), max_weight)
+
+
+def make(config: dict, spec: Spec) -> Agent:
+    hidden = tuple(config["hidden_dims"])
+    actor = GaussianActor(spec.act_dim, hidden)
+    critic = critic_ensemble(hidden, 2)
+    discount, tau, lam, max_w = config["discount"], config["tau"], config["awac_lambda"], config["max_weight"]
+    n_samples = int(config["value_samples"])
+    low, high = spec.act_low, spec.act_high
+
+    def sample_actions(params, obs, key, n=None):
+        mean, log_std = actor.apply(params, obs)
+        shape = mean.shape if n is None else (n,) + mean.shape
+        return jnp.clip(mean + jnp.exp(log_std) * jax.random.normal(key, shape), low, high)
+
+    def init(key):
+        k_a, k_c = jax.random.split(key)
+        obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.act_dim))
+        critic_params = critic.init(k_c, obs, act)
+        return {"actor": TrainState.create(actor.init(k_a, obs), optax.adam(config["actor_lr"])),
+                "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+                "target_critic": critic_params}
+
+    def update(state, batch, key):
+        k_next, k_pi = jax.random.split(key)
+        obs, act = batch["observations"], batch["actions"]
+
+        # policy evaluation: TD with the next action from the current policy
+        next_act = sample_actions(state["actor"].params, batch["next_observations"], k_next)
+        next_q = critic.apply(state["target_critic"], batch["next_observations"], next_act).min(0)
+        target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_q
+
+        def critic_loss(params):
+            q = critic.apply(params, obs, act)
+            return ((q - target) ** 2).sum(0).mean(), q
+
+        (q_loss, q), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
+        critic_state = state["critic"].apply_gradients(g)
+
+        # policy improvement: advantage-weighted regression onto the dataset actions
+        pi_act = sample_actions(state["actor"].params, obs, k_pi, n_samples)          # (n, B, act)
+        obs_n = jnp.broadcast_to(obs, (n_samples,) + obs.shape)
+        v = critic.apply(critic_state.params, obs_n, pi_act).min(0).mean(0)           # E_pi min_j Q_j(s, .)
+        adv = critic.apply(critic_state.params, obs, act).min(0) - v
+        weights = awac_weights(adv, lam, max_w)
+
+        def actor_loss(params):
+            mean, log_std = actor.apply(params, obs)
+            return -(weights * gaussian_log_prob(act, mean, log_std)).mean()
+
+        a_loss, ga = jax.value_and_grad(actor_loss)(state["actor"].params)
+        new_state = {"actor": state["actor"].apply_gradients(ga), "critic": critic_state,
+                     "target_critic": polyak(state["target_critic"], critic_state.params, tau)}
+        return new_state, {"critic_loss": q_loss, "actor_loss": a_loss, "q": q.mean(), "adv": adv.mean(),
+                           "weight": weights.mean()}
+
+    def act(state, observations, key, deterministic: bool = True):
+        mean, log_std = actor.apply(state["actor"].params, observations)
+        return gaussian_policy_act(key, mean, log_std, deterministic, low, high, config["exploration_noise"])
+
+    return Agent(init, update, act)
+
+
+register("awac", make=make, default_config=DEFAULT_CONFIG,
+         description="Advantage-Weighted Actor-Critic (Nair et al., 2020)")

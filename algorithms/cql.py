@@ -1,0 +1,166 @@
+"""CQL -- Conservative Q-Learning (Kumar, Zhou, Tucker & Levine, NeurIPS 2020), CQL(H) on SAC.
+
+Per update (tanh-Gaussian policy pi, twin Q, automatic entropy tuning of alpha):
+  alpha  <- argmin -log alpha * (log pi(a~|s) + target_entropy)                (SAC, target entropy -|A|)
+  pi     <- argmin alpha * log pi(a~|s) - min_i Q_i(s, a~),  a~ ~ pi(.|s)      (SAC; BC for the first bc_steps)
+  Q_i    <- argmin (Q_i(s, a) - y)^2 + cql_alpha * (logsumexp_term_i - Q_i(s, a))
+            y = r + gamma * (1 - terminal) * min_j Q_target,j(s', a'),  a' ~ pi(.|s')  (no entropy backup by default)
+            logsumexp_term_i = temp * log sum exp(cat / temp) over 3N actions with importance weights:
+              N uniform a ~ U[-1,1]^|A|:         Q_i(s, a) - log(0.5^|A|)
+              N policy actions at s':  a ~ pi(.|s'): Q_i(s, a) - log pi(a|s')
+              N policy actions at s:   a ~ pi(.|s):  Q_i(s, a) - log pi(a|s)        (CQL appendix F, eq. 30)
+  Lagrange variant (``lagrange: true``, AntMaze): the penalty is alpha' * cql_alpha * (term - gap) and
+  alpha' >= 0 maximises it (gap = ``target_action_gap``).
+  Q_target <- Polyak(tau)
+All N sampled actions are drawn in one batched call and Q is evaluated on (N, B) at once (no loops).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.scipy.special import logsumexp
+
+from offbench.networks import (TanhGaussianActor, critic_ensemble, polyak, tanh_gaussian_log_prob,
+                               tanh_gaussian_sample)
+from offbench.registry import Agent, Spec, register
+from offbench.train_state import TrainState
+
+DEFAULT_CONFIG = {
+    "actor_lr": 3e-5,
+    "critic_lr": 3e-4,
+    "alpha_lr": 3e-5,           # entropy temperature (policy learning rate, as the CQL code)
+    "hidden_dims": [256, 256, 256],
+    "discount": 0.99,
+    "tau": 0.005,
+    "cql_alpha": 5.0,           # weight of the conservative penalty (min_q_weight)
+    "cql_n_actions": 10,        # N actions per source (uniform, pi(s), pi(s'))
+    "cql_temp": 1.0,
+    "lagrange": False,          # CQL-Lagrange: tune alpha' so the penalty term stays near the gap
+    "target_action_gap": 5.0,
+    "alpha_prime_lr": 3e-4,
+    "backup_entropy": False,    # subtract alpha * log pi(a'|s') in the target
+    "target_entropy": None,     # None: -act_dim
+    "bc_steps": 0,              # first steps: actor maximises log pi(a_D|s) instead of Q
+    "exploration_noise": None,  # act(deterministic=False) samples the tanh-Gaussian
+}
+
+
+def cql_logsumexp(q_rand, q_pi_s, logp_pi_s, q_pi_next, logp_pi_next, act_dim: int, temp: float = 1.0):
+    """temp * logsumexp over the 3N importance-weighted Q values; inputs (..., N, B); output (..., B)."""
+    random_density = act_dim * jnp.log(0.5)
+    cat = jnp.concatenate([q_rand - random_density, q_pi_next - logp_pi_next, q_pi_s - logp_pi_s], axis=-2)
+    return temp * logsumexp(cat / temp, axis=-2)
+
+
+def make(config: dict, spec: Spec) -> Agent:
+    hidden = tuple(config["hidden_dims"])
+    actor = TanhGaussianActor(spec.act_dim, hidden)
+    critic = critic_ensemble(hidden, 2)
+    discount, tau = config["discount"], config["tau"]
+    cql_alpha, n, temp = config["cql_alpha"], int(config["cql_n_actions"]), config["cql_temp"]
+    lagrange, gap = bool(config["lagrange"]), config["target_action_gap"]
+    target_entropy = -float(spec.act_dim) if config["target_entropy"] is None else float(config["target_entropy"])
+    act_dim = spec.act_dim
+
+    def policy(params, obs, key, num=None):
+        """Sampled actions and log-probs; with ``num``: shape (num, B, ...), one batched draw."""
+        mean, log_std = actor.apply(params, obs)
+        if num is not None:
+            mean, log_std = (jnp.broadcast_to(x, (num,) + x.shape) for x in (mean, log_std))
+        return tanh_gaussian_sample(key, mean, log_std)
+
+    def init(key):
+        k_a, k_c = jax.random.split(key)
+        obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.act_dim))
+        critic_params = critic.init(k_c, obs, act)
+        return {"actor": TrainState.create(actor.init(k_a, obs), optax.adam(config["actor_lr"])),
+                "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+                "target_critic": critic_params,
+                "log_alpha": TrainState.create(jnp.zeros(()), optax.adam(config["alpha_lr"])),
+                "log_alpha_prime": TrainState.create(jnp.zeros(()), optax.adam(config["alpha_prime_lr"])),
+                "step": jnp.zeros((), jnp.int32)}
+
+    def update(state, batch, key):
+        k_pi, k_next, k_rand, k_cs, k_cn = jax.random.split(key, 5)
+        obs, act, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
+        alpha = jnp.exp(state["log_alpha"].params)
+
+        # actor (SAC), BC during the first bc_steps
+        def actor_loss(params):
+            new_act, logp = policy(params, obs, k_pi)
+            q_new = critic.apply(state["critic"].params, obs, new_act).min(0)
+            mean, log_std = actor.apply(params, obs)
+            objective = jnp.where(state["step"] < config["bc_steps"],
+                                  tanh_gaussian_log_prob(act, mean, log_std), q_new)
+            return (alpha * logp - objective).mean(), logp
+
+        (a_loss, logp), g = jax.value_and_grad(actor_loss, has_aux=True)(state["actor"].params)
+        actor_state = state["actor"].apply_gradients(g)
+
+        # entropy temperature
+        def alpha_loss(log_alpha):
+            return -(log_alpha * jax.lax.stop_gradient(logp + target_entropy)).mean()
+
+        al_loss, g = jax.value_and_grad(alpha_loss)(state["log_alpha"].params)
+        log_alpha_state = state["log_alpha"].apply_gradients(g)
+
+        # critic: TD target with the policy's next action
+        next_act, next_logp = policy(state["actor"].params, next_obs, k_next)
+        next_q = critic.apply(state["target_critic"], next_obs, next_act).min(0)
+        if config["backup_entropy"]:
+            next_q = next_q - alpha * next_logp
+        target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_q
+
+        # the CQL(H) samples: N uniform, N from pi(.|s), N from pi(.|s'), all evaluated at s
+        rand_act = jax.random.uniform(k_rand, (n,) + act.shape, minval=-1.0, maxval=1.0)
+        pi_s, logp_s = policy(state["actor"].params, obs, k_cs, n)
+        pi_next, logp_next = policy(state["actor"].params, next_obs, k_cn, n)
+        obs_n = jnp.broadcast_to(obs, (n,) + obs.shape)
+        alpha_prime = jnp.clip(jnp.exp(state["log_alpha_prime"].params), 0.0, 1e6)
+
+        def critic_loss(params):
+            q = critic.apply(params, obs, act)                                     # (2, B)
+            q_rand = critic.apply(params, obs_n, rand_act)                         # (2, N, B)
+            q_s = critic.apply(params, obs_n, pi_s)
+            q_next = critic.apply(params, obs_n, pi_next)
+            lse = cql_logsumexp(q_rand, q_s, logp_s, q_next, logp_next, act_dim, temp)  # (2, B)
+            diff = (lse - q).mean(-1)                                              # (2,)
+            penalty = cql_alpha * (alpha_prime * (diff - gap) if lagrange else diff)
+            td = ((q - target) ** 2).mean(-1)
+            return (td + penalty).sum(), (q, diff, td)
+
+        (q_loss, (q, diff, td)), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
+        critic_state = state["critic"].apply_gradients(g)
+
+        # Lagrange multiplier alpha' >= 0 (maximises the penalty; no-op unless ``lagrange``)
+        def alpha_prime_loss(log_ap):
+            ap = jnp.clip(jnp.exp(log_ap), 0.0, 1e6)
+            return -(ap * cql_alpha * (jax.lax.stop_gradient(diff) - gap)).mean()
+
+        ap_loss, g = jax.value_and_grad(alpha_prime_loss)(state["log_alpha_prime"].params)
+        log_alpha_prime_state = state["log_alpha_prime"].apply_gradients(g) if lagrange else state["log_alpha_prime"]
+
+        new_state = {"actor": actor_state, "critic": critic_state,
+                     "target_critic": polyak(state["target_critic"], critic_state.params, tau),
+                     "log_alpha": log_alpha_state, "log_alpha_prime": log_alpha_prime_state,
+                     "step": state["step"] + 1}
+        return new_state, {"critic_loss": q_loss, "actor_loss": a_loss, "alpha_loss": al_loss, "alpha": alpha,
+                           "td_loss": td.mean(), "cql_diff": diff.mean(), "q": q.mean(),
+                           "alpha_prime": alpha_prime if lagrange else jnp.zeros(()),
+                           "alpha_prime_loss": ap_loss if lagrange else jnp.zeros(())}
+
+    def act(state, observations, key, deterministic: bool = True):
+        mean, log_std = actor.apply(state["actor"].params, observations)
+        if deterministic:
+            return jnp.tanh(mean)
+        noise = config["exploration_noise"]
+        if noise is None:
+            return tanh_gaussian_sample(key, mean, log_std)[0]
+        return jnp.clip(jnp.tanh(mean) + noise * jax.random.normal(key, mean.shape), -1.0, 1.0)
+
+    return Agent(init, update, act)
+
+
+register("cql", make=make, default_config=DEFAULT_CONFIG,
+         description="Conservative Q-Learning, CQL(H) on SAC (Kumar et al., 2020)")

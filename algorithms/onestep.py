@@ -1,0 +1,137 @@
+"""One-step RL (Brandfonbrener, Whitney, Ranganath & Bruna, NeurIPS 2021), exponentially weighted variant.
+
+One step of policy evaluation of the *behaviour* policy beta, then one step of policy improvement:
+
+  evaluation (SARSA, fitted Q evaluation of beta -- the next action is the dataset's, never the policy's):
+    Q_i <- regression onto r + gamma * (1 - terminal) * Q_target(s', a'_D)
+    V   <- regression (L2) of V(s) onto Q_target(s, a_D)   i.e. V(s) = E_{a ~ beta} Q(s, a)
+  improvement (exponentially weighted, one step away from beta):
+    pi  <- argmax E_(s,a)~D [ min(exp(temperature * (Q_target(s, a) - V(s))), max_weight) * log pi(a | s) ]
+
+The learned policy never enters a Bellman target, so there is exactly one improvement step (no
+iteration); this is IQL with expectile 0.5 and a SARSA critic.
+
+``preprocess`` adds ``next_actions`` (the action of the next row *within the same episode*) and
+``has_next_action``. Rows that end their episode have no next action in the data: a true terminal is
+masked anyway by (1 - terminal); a timeout / truncated end (``has_next_action`` = 0) bootstraps with
+V(s') = E_beta Q(s', .) instead of Q(s', a'), so no action of another episode ever enters a target.
+Not fine-tunable: online transitions carry no behaviour next action.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from offbench.losses import awr_weights
+from offbench.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, gaussian_policy_act, polyak
+from offbench.registry import Agent, Spec, register
+from offbench.train_state import TrainState
+
+DEFAULT_CONFIG = {
+    "actor_lr": 3e-4,
+    "critic_lr": 3e-4,
+    "value_lr": 3e-4,
+    "hidden_dims": [256, 256],
+    "discount": 0.99,
+    "tau": 0.005,
+    "temperature": 3.0,         # tau of exp(tau * A)
+    "max_weight": 100.0,
+    "cosine_decay": True,
+    "exploration_noise": None,
+}
+
+
+def next_actions(actions: np.ndarray, episode_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(next action within the episode, 1.0 where it exists); the last row of an episode gets its own
+    action as a placeholder and 0.0."""
+    actions = np.asarray(actions, np.float32)
+    has_next = ~np.asarray(episode_ends, bool)
+    nxt = np.concatenate([actions[1:], actions[-1:]], axis=0)
+    nxt[~has_next] = actions[~has_next]
+    return nxt, has_next.astype(np.float32)
+
+
+def preprocess(data: dict, config: dict) -> dict:
+    nxt, has_next = next_actions(data["actions"], data["episode_ends"])
+    return {**data, "next_actions": nxt, "has_next_action": has_next}
+
+
+def sarsa_target(rewards, terminals, discount, next_q, next_v, has_next):
+    """r + gamma * (1 - d) * (Q(s', a'_D) where the data has a' else V(s'))."""
+    return rewards + discount * (1.0 - terminals) * jnp.where(has_next > 0, next_q, next_v)
+
+
+def make(config: dict, spec: Spec) -> Agent:
+    hidden = tuple(config["hidden_dims"])
+    actor = GaussianActor(spec.act_dim, hidden)
+    critic = critic_ensemble(hidden, 2)
+    value = ValueNet(hidden)
+    discount, tau, beta, max_w = config["discount"], config["tau"], config["temperature"], config["max_weight"]
+    lr = config["actor_lr"]
+    actor_tx = optax.adam(optax.cosine_decay_schedule(lr, max(1, spec.total_steps)) if config["cosine_decay"] else lr)
+
+    def init(key):
+        k_a, k_c, k_v = jax.random.split(key, 3)
+        obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.act_dim))
+        critic_params = critic.init(k_c, obs, act)
+        return {"actor": TrainState.create(actor.init(k_a, obs), actor_tx),
+                "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+                "target_critic": critic_params,
+                "value": TrainState.create(value.init(k_v, obs), optax.adam(config["value_lr"]))}
+
+    def evaluate_behaviour(state, batch):
+        """One SARSA step for Q^beta and V^beta = E_beta Q^beta."""
+        obs, act, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
+        q_data = critic.apply(state["target_critic"], obs, act).min(0)
+
+        def value_loss(params):
+            v = value.apply(params, obs)
+            return ((q_data - v) ** 2).mean(), v
+
+        (v_loss, v), g = jax.value_and_grad(value_loss, has_aux=True)(state["value"].params)
+        value_state = state["value"].apply_gradients(g)
+
+        next_q = critic.apply(state["target_critic"], next_obs, batch["next_actions"]).min(0)
+        target = sarsa_target(batch["rewards"], batch["terminals"], discount, next_q,
+                              value.apply(value_state.params, next_obs), batch["has_next_action"])
+
+        def critic_loss(params):
+            q = critic.apply(params, obs, act)
+            return ((q - target) ** 2).sum(0).mean(), q
+
+        (q_loss, q), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
+        critic_state = state["critic"].apply_gradients(g)
+        metrics = {"critic_loss": q_loss, "value_loss": v_loss, "q": q.mean(), "v": v.mean()}
+        return critic_state, value_state, q_data, metrics
+
+    def improve(actor_state, value_state, batch, q_data):
+        """One exponentially weighted improvement step over beta (dataset actions)."""
+        adv = q_data - value.apply(value_state.params, batch["observations"])
+        weights = awr_weights(adv, beta, max_w)
+
+        def actor_loss(params):
+            mean, log_std = actor.apply(params, batch["observations"])
+            return -(weights * gaussian_log_prob(batch["actions"], mean, log_std)).mean()
+
+        a_loss, g = jax.value_and_grad(actor_loss)(actor_state.params)
+        return actor_state.apply_gradients(g), {"actor_loss": a_loss, "adv": adv.mean(), "weight": weights.mean()}
+
+    def update(state, batch, key):
+        critic_state, value_state, q_data, m_eval = evaluate_behaviour(state, batch)
+        actor_state, m_imp = improve(state["actor"], value_state, batch, q_data)
+        new_state = {"actor": actor_state, "critic": critic_state, "value": value_state,
+                     "target_critic": polyak(state["target_critic"], critic_state.params, tau)}
+        return new_state, {**m_eval, **m_imp}
+
+    def act(state, observations, key, deterministic: bool = True):
+        mean, log_std = actor.apply(state["actor"].params, observations)
+        return gaussian_policy_act(key, mean, log_std, deterministic, spec.act_low, spec.act_high,
+                                   config["exploration_noise"])
+
+    return Agent(init, update, act)
+
+
+register("onestep", make=make, default_config=DEFAULT_CONFIG, preprocess=preprocess, finetune=False,
+         description="One-step RL, exponentially weighted (Brandfonbrener et al., 2021)")

@@ -1,0 +1,106 @@
+"""TD3+BC (Fujimoto & Gu, NeurIPS 2021): TD3 with a behavioural-cloning term in the actor loss.
+
+Per update (observations normalised by the pipeline: ``normalize_obs: true``):
+  a'  = clip(pi_target(s') + clip(N(0, policy_noise), -noise_clip, noise_clip), -1, 1)   (target policy smoothing)
+  Q_i <- regression onto r + gamma * (1 - terminal) * min_j Q_target,j(s', a')           (twin critics)
+  every ``policy_freq`` steps (delayed):
+    lambda = alpha / mean|Q_1(s, pi(s))|   (not differentiated)
+    pi  <- argmin  -lambda * mean Q_1(s, pi(s)) + mean (pi(s) - a)^2                     (TD3+BC eq. 3)
+    pi_target, Q_target <- Polyak(tau)
+The delay is a step counter in the state; the actor/target step is selected with ``lax.cond``.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from offbench.networks import DeterministicActor, critic_ensemble, polyak
+from offbench.registry import Agent, Spec, register
+from offbench.train_state import TrainState
+
+DEFAULT_CONFIG = {
+    "actor_lr": 3e-4,
+    "critic_lr": 3e-4,
+    "hidden_dims": [256, 256],
+    "discount": 0.99,
+    "tau": 0.005,
+    "policy_noise": 0.2,
+    "noise_clip": 0.5,
+    "policy_freq": 2,
+    "alpha": 2.5,
+    "normalize_obs": True,
+    "exploration_noise": 0.1,   # act(deterministic=False): N(0, 0.1) added (TD3's exploration)
+}
+
+
+def td3bc_actor_loss(q_pi, pi_actions, data_actions, alpha: float):
+    """-lambda * mean Q(s, pi(s)) + mean (pi(s) - a)^2 with lambda = alpha / mean|Q| held constant."""
+    lam = alpha / jax.lax.stop_gradient(jnp.abs(q_pi).mean())
+    return -lam * q_pi.mean() + ((pi_actions - data_actions) ** 2).mean()
+
+
+def make(config: dict, spec: Spec) -> Agent:
+    hidden = tuple(config["hidden_dims"])
+    actor = DeterministicActor(spec.act_dim, hidden)
+    critic = critic_ensemble(hidden, 2)
+    discount, tau, alpha = config["discount"], config["tau"], config["alpha"]
+    noise, noise_clip, freq = config["policy_noise"], config["noise_clip"], int(config["policy_freq"])
+    low, high = spec.act_low, spec.act_high
+
+    def init(key):
+        k_a, k_c = jax.random.split(key)
+        obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.act_dim))
+        actor_params, critic_params = actor.init(k_a, obs), critic.init(k_c, obs, act)
+        return {"actor": TrainState.create(actor_params, optax.adam(config["actor_lr"])),
+                "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+                "target_actor": actor_params, "target_critic": critic_params,
+                "step": jnp.zeros((), jnp.int32)}
+
+    def update(state, batch, key):
+        obs, act, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
+        eps = jnp.clip(noise * jax.random.normal(key, act.shape), -noise_clip, noise_clip)
+        next_act = jnp.clip(actor.apply(state["target_actor"], next_obs) + eps, low, high)
+        next_q = critic.apply(state["target_critic"], next_obs, next_act).min(0)
+        target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_q
+
+        def critic_loss(params):
+            q = critic.apply(params, obs, act)
+            return ((q - target) ** 2).sum(0).mean(), q
+
+        (q_loss, q), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
+        critic_state = state["critic"].apply_gradients(g)
+
+        def actor_step(_):
+            def actor_loss(params):
+                pi = actor.apply(params, obs)
+                return td3bc_actor_loss(critic.apply(critic_state.params, obs, pi)[0], pi, act, alpha)
+
+            a_loss, ga = jax.value_and_grad(actor_loss)(state["actor"].params)
+            actor_state = state["actor"].apply_gradients(ga)
+            return (actor_state, polyak(state["target_actor"], actor_state.params, tau),
+                    polyak(state["target_critic"], critic_state.params, tau), a_loss)
+
+        def skip(_):
+            return state["actor"], state["target_actor"], state["target_critic"], jnp.zeros(())
+
+        delayed = (state["step"] + 1) % freq == 0   # TD3: actor on iterations freq, 2 freq, ...
+        actor_state, target_actor, target_critic, a_loss = jax.lax.cond(delayed, actor_step, skip, None)
+        new_state = {"actor": actor_state, "critic": critic_state, "target_actor": target_actor,
+                     "target_critic": target_critic, "step": state["step"] + 1}
+        return new_state, {"critic_loss": q_loss, "actor_loss": a_loss, "q": q.mean(),
+                           "actor_updated": delayed.astype(jnp.float32)}
+
+    expl = config["exploration_noise"]
+
+    def act(state, observations, key, deterministic: bool = True):
+        a = actor.apply(state["actor"].params, observations)
+        if not deterministic:
+            a = a + expl * jax.random.normal(key, a.shape)
+        return jnp.clip(a, low, high)
+
+    return Agent(init, update, act)
+
+
+register("td3bc", make=make, default_config=DEFAULT_CONFIG,
+         description="TD3+BC (Fujimoto & Gu, 2021): TD3 with a normalised BC term, alpha 2.5")
