@@ -149,7 +149,8 @@ def _leg_maps(k: int):
 
 def relabel_state(qpos, qvel, cfrc, k: int):
     """The same physical state described with virtual leg ``j`` = real leg ``j + k`` (torso frame turned
-    by ``90k`` degrees). ``qpos`` (15,), ``qvel`` (14,), ``cfrc`` (14, 6); returns new arrays."""
+    by ``90k`` degrees). ``qpos`` (15,), ``qvel`` (14,), ``cfrc`` (14, 6); returns new arrays (the
+    quaternion with w >= 0)."""
     k = int(k) % 4
     qpos, qvel, cfrc = np.array(qpos, np.float64), np.array(qvel, np.float64), np.array(cfrc, np.float64)
     if k == 0:
@@ -157,7 +158,8 @@ def relabel_state(qpos, qvel, cfrc, k: int):
     real, sign = _leg_maps(k)
     p, v, c = qpos.copy(), qvel.copy(), cfrc.copy()
     phi = k * math.pi / 2
-    p[3:7] = quat_mul(qpos[3:7], qz(phi))
+    q = quat_mul(qpos[3:7], qz(phi))
+    p[3:7] = -q if q[0] < 0 else q    # q and -q are the same rotation; the expert only saw w >= 0
     v[3:6] = rz(-phi) @ qvel[3:6]
     for j, r in enumerate(real):
         p[7 + 2 * j], p[8 + 2 * j] = qpos[7 + 2 * r], sign[j] * qpos[8 + 2 * r]

@@ -129,8 +129,9 @@ class Collector:
         return {**obs, "desired_goal": self.u.goal.copy()}
 
     # one episode --------------------------------------------------------------------------------------
-    def episode(self) -> dict:
-        """One episode of at most ``episode_steps`` steps (fewer when the Ant flips)."""
+    def episode(self, max_steps: int | None = None) -> dict:
+        """One episode of at most ``episode_steps`` steps (fewer when the Ant flips, or ``max_steps`` when
+        the dataset is full: the last episode is cut short, a truncation like a timeout)."""
         if self._obs is None or self.kind == "fixed":
             obs = self._reset()
         else:
@@ -140,7 +141,7 @@ class Collector:
         A, R = [], []
         reached = False
         flipped = False
-        for _ in range(self.episode_steps):
+        for _ in range(min(self.episode_steps, max_steps or self.episode_steps)):
             a = self.controller.act(data, self.u.goal)
             a = np.clip(a + self.rng.normal(0.0, self.noise, a.shape), -1.0, 1.0).astype(np.float32)
             obs, r, term, _, info = self.u.step(a)
@@ -180,28 +181,17 @@ def collect(name: str, size: int, policy: ac.MLPPolicy, seed: int = 0, progress:
         bar = tqdm(total=size, desc=f"build {col.d4rl_name}", unit="step")
     t0 = time.time()
     while n < size:
-        ep = col.episode()
-        keep = min(len(ep["actions"]), size - n)
-        if keep < len(ep["actions"]):            # the last episode is cut to the requested size
-            ep = _cut(ep, keep)
+        ep = col.episode(max_steps=size - n)     # the last episode is cut to the requested size
         episodes.append(ep)
-        n += keep
+        n += len(ep["actions"])
         if bar is not None:
-            bar.update(keep)
+            bar.update(len(ep["actions"]))
     if bar is not None:
         bar.close()
     stats = dict(col.stats, seconds=round(time.time() - t0, 1))
     stats["steps_per_second"] = round(stats["steps"] / max(stats["seconds"], 1e-9), 1)
     col.close()
     return episodes, stats, col
-
-
-def _cut(ep: dict, keep: int) -> dict:
-    trunc = np.array(ep["truncations"][:keep])
-    trunc[-1] = True
-    return {**ep, "observations": {k: v[:keep + 1] for k, v in ep["observations"].items()},
-            "actions": ep["actions"][:keep], "rewards": ep["rewards"][:keep],
-            "terminations": ep["terminations"][:keep], "truncations": trunc}
 
 
 def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: bool = False) -> str:
@@ -224,7 +214,7 @@ def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: 
         "goal_cells": [list(col.eval_goal)] if col.kind == "fixed" else
         ([list(g) for g in PLAY_GOALS[col.maze]] if col.kind == "play" else "random free cell"),
         "eval": {"start_cell": list(col.start), "goal_cell": list(col.eval_goal)},
-        "collection": stats,   # steps run, including the cut-off part of the last episode
+        "collection": stats,
     }
     dataset_id = col.task.rebuilt_id
     clean = [{k: v for k, v in ep.items() if k not in ("flipped", "reached")} for ep in episodes]

@@ -1,0 +1,242 @@
+"""The steered Ant expert (its symmetry maths against MuJoCo itself, its planner, reaching a goal) and the
+AntMaze rebuild recipes (tiny builds read back through the Minari loader and the pipeline's resolver)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from offbench.build import ant_controller as ac
+from offbench.errors import OffbenchError
+
+BEHAVIOR = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_expert = pytest.mark.skipif(not (BEHAVIOR / ac.POLICY_FILE).exists(),
+                                  reason="../shared/data/policies/ant-expert.npz is not present")
+
+
+@pytest.fixture(scope="module")
+def ant():
+    import gymnasium as gym
+    env = gym.make("Ant-v4", use_contact_forces=True)
+    env.reset(seed=0)
+    yield env.unwrapped
+    env.close()
+
+
+def _set(u, qpos, qvel):
+    """Put a state into the simulator and compute what the expert would read (contact forces included)."""
+    import mujoco
+    u.data.qpos[:], u.data.qvel[:] = qpos, qvel
+    mujoco.mj_forward(u.model, u.data)
+    mujoco.mj_rnePostConstraint(u.model, u.data)
+    return ac.mj_state(u.data)
+
+
+def _random_state(rng, z=0.6):
+    q = rng.normal(size=4)
+    q *= np.sign(q[0]) / np.linalg.norm(q)       # w >= 0, as the expert saw it
+    return np.r_[rng.normal(size=2), z, q, rng.uniform(-0.5, 0.5, 8)], rng.normal(size=14)
+
+
+def _perm(k):
+    real, _ = ac._leg_maps(k)
+    return [0, 1] + [2 + 3 * r + i for r in real for i in range(3)]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_relabelling_describes_the_same_physical_state(ant, k):
+    rng = np.random.default_rng(k)
+    qpos, qvel = _random_state(rng)
+    _set(ant, qpos, qvel)
+    xpos, cvel = np.array(ant.data.xpos), np.array(ant.data.cvel)
+    p, v, _ = ac.relabel_state(qpos, qvel, np.zeros((14, 6)), k)
+    _set(ant, p, v)
+    # every body of virtual leg j sits (and moves) exactly where the body of real leg j + k did
+    np.testing.assert_allclose(ant.data.xpos, xpos[_perm(k)], atol=1e-9)
+    np.testing.assert_allclose(ant.data.cvel, cvel[_perm(k)], atol=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_relabelled_observation_of_a_turned_state_equals_the_original(ant, k):
+    """State B is state A described with the torso frame turned by -90k degrees (the inverse labelling);
+    relabelling B's observation by k must give A's observation exactly, contact forces included."""
+    rng = np.random.default_rng(10 + k)
+    qpos, qvel = _random_state(rng, z=0.45)       # low: feet touch the floor, contact forces are non-zero
+    A = _set(ant, qpos, qvel)
+    assert np.abs(A[2][2:]).sum() > 0
+    pb, vb, _ = ac.relabel_state(qpos, qvel, A[2], -k)
+    B = _set(ant, pb, vb)
+    np.testing.assert_allclose(ac.expert_input(*ac.relabel_state(*B, k)), ac.expert_input(*A), atol=1e-6)
+    # four quarter turns are the identity
+    s = A
+    for _ in range(4):
+        s = ac.relabel_state(*s, 1)
+    for a, b in zip(s, A):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_virtual_action_maps_back_to_the_same_torques(ant, k):
+    """Stepping the real state with the mapped-back action = stepping the relabelled state with the
+    virtual action (the Ant in the air, so no contact solver is involved)."""
+    import mujoco
+    rng = np.random.default_rng(20 + k)
+    qpos, qvel = _random_state(rng, z=3.0)
+    a_virtual = rng.uniform(-1, 1, 8)
+    _set(ant, qpos, qvel)
+    ant.data.ctrl[:] = ac.unrelabel_action(a_virtual, k)
+    mujoco.mj_step(ant.model, ant.data, 5)
+    real_next = ac.relabel_state(*ac.mj_state(ant.data), k)
+    p, v, _ = ac.relabel_state(qpos, qvel, np.zeros((14, 6)), k)
+    _set(ant, p, v)
+    ant.data.ctrl[:] = a_virtual
+    mujoco.mj_step(ant.model, ant.data, 5)
+    virt_next = ac.mj_state(ant.data)
+    np.testing.assert_allclose(real_next[0], virt_next[0], atol=1e-8)
+    np.testing.assert_allclose(real_next[1], virt_next[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("rot", [0.4, 2.5, -3.0])
+def test_frame_rotation_equals_a_physically_turned_state(ant, rot):
+    rng = np.random.default_rng(30)
+    qpos, qvel = _random_state(rng, z=0.45)
+    A = _set(ant, qpos, qvel)
+    p, v, c = ac.rotate_state(*A, rot)
+    assert p[3] >= 0.0                              # never a quaternion with negative w
+    turned = p.copy()
+    turned[3:7] = ac.quat_mul(ac.qz(rot), qpos[3:7])
+    C = _set(ant, turned, v)                        # the world turned about z through the origin
+    np.testing.assert_allclose(c, C[2], atol=1e-6)
+    assert ac.yaw_of(p[3:7]) == pytest.approx(ac.wrap(ac.yaw_of(qpos[3:7]) + rot), abs=1e-9) or \
+        abs(ac.up_z(qpos[3:7])) < 0.99             # yaw is only additive for a level torso
+
+
+def test_planner_path_and_aim_point():
+    from offbench.build.antmaze import maze_layout
+    plain, start, goal = maze_layout("antmaze-umaze-v2")
+    grid = ac.MazeGrid(plain)
+    assert (start, goal) == ((1, 1), (3, 1))
+    assert grid.path(start, goal) == [(1, 1), (1, 2), (1, 3), (2, 3), (3, 3), (3, 2), (3, 1)]
+    assert grid.cell_of(grid.cell_xy((2, 3))) == (2, 3)
+    pts = [np.zeros(2), np.array([3.0, 0.0]), np.array([3.0, 4.0])]
+    np.testing.assert_allclose(ac.point_along(pts, 2.0), [2.0, 0.0])
+    np.testing.assert_allclose(ac.point_along(pts, 5.0), [3.0, 2.0])
+    np.testing.assert_allclose(ac.point_along(pts, 50.0), [3.0, 4.0])
+    with pytest.raises(OffbenchError):
+        ac.MazeGrid([[1, 1, 1, 1], [1, 0, 1, 0], [1, 1, 1, 1]]).path((1, 1), (1, 3))
+
+
+def test_missing_policy_file_is_a_clear_error(tmp_path):
+    with pytest.raises(OffbenchError, match="behavior-dir"):
+        ac.load_expert(tmp_path)
+
+
+@needs_expert
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_steered_expert_reaches_the_umaze_goal(seed):
+    """From the evaluation start to the evaluation goal within the evaluation step limit (700)."""
+    from offbench import envs
+    from offbench.suites import get_suite
+    task = get_suite("antmaze").task("antmaze-umaze-v2")
+    env = envs.make_env(task.env_id, task.env_kwargs, task.max_episode_steps)
+    env.reset(seed=seed)
+    u = env.unwrapped
+    ctl = ac.SteeredAnt(ac.load_expert(BEHAVIOR), [[0 if isinstance(c, str) else c for c in r]
+                                                   for r in task.env_kwargs["maze_map"]])
+    reached = None
+    for t in range(task.max_episode_steps):
+        _, _, term, trunc, info = env.step(np.clip(ctl.act(u.ant_env.data, u.goal), -1, 1))
+        assert not ac.is_flipped(u.ant_env.data)
+        if info["success"]:
+            reached = t
+            break
+        assert not (term or trunc)
+    env.close()
+    assert reached is not None, "the steered Ant did not reach the UMaze goal in 700 steps"
+
+
+# ---------------------------------------------------------------------------------------------------
+# recipes
+
+def test_all_six_recipes_are_registered():
+    from offbench.build.recipes import get_recipe
+    for k in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse"):
+        r = get_recipe(f"antmaze-{k}-v2")
+        assert r is not None and r.suite == "antmaze" and r.default_size == 1_000_000 and r.label == "rebuilt"
+
+
+@needs_expert
+@pytest.mark.parametrize("name", ["umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play",
+                                  "large-diverse"])
+def test_tiny_build_reads_back_through_minari(name):
+    from offbench import sources
+    from offbench.build.antmaze import PLAY_GOALS
+    from offbench.build.recipes import get_recipe
+    from offbench.suites import get_suite
+
+    d4rl = f"antmaze-{name}-v2"
+    size = 1200                                     # one full 1000-step episode and a cut one
+    assert get_recipe(d4rl).build(size, 3, BEHAVIOR, False) == f"rebuilt/{d4rl}"
+    suite = get_suite("antmaze")
+    src = sources.resolve(suite, d4rl, {})
+    ds = src.dataset
+    assert src.kind == "rebuilt" and ds.metadata["rebuilt"]
+    assert len(ds) == size and ds.obs_dim == 29 and ds.act_dim == 8       # D4RL's layout: x, y, then 27
+    assert ds.terminals.sum() == 0                  # continuing task: timeouts and flips only
+    assert np.all(np.abs(ds.actions) <= 1.0)
+    assert set(np.unique(ds.rewards)) <= {0.0, 1.0}
+    prov = json.loads(ds.metadata["provenance"])
+    assert prov["transitions"] == size and prov["flips"] >= 0 and prov["episodes"] == ds.episode_ends.sum()
+    np.testing.assert_allclose(ds.next_observations[:-1][~ds.episode_ends[:-1]],
+                               ds.observations[1:][~ds.episode_ends[:-1]])
+    # evaluation: fixed start and goal from the suite's map, sparse reward, the same observation layout
+    spec = json.loads(src.eval_env_spec)
+    assert spec["kwargs"]["maze_map"] == suite.task(d4rl).env_kwargs["maze_map"]
+    env = src.env_factory()()
+    obs, _ = env.reset(seed=0)
+    from offbench.envs import ObsAdapter
+    assert ObsAdapter(src.obs_keys)(obs).shape == (29,)
+    env.close()
+    # goals: what the recipe says
+    import minari
+    raw = minari.load_dataset(f"rebuilt/{d4rl}")
+    eps = list(raw.iterate_episodes())
+    maze = ac.MazeGrid(suite.task(d4rl).env_kwargs["maze_map"])
+    goal_cells = {maze.cell_of(ep.observations["desired_goal"][0]) for ep in eps}
+    if name == "umaze":
+        assert goal_cells == {(3, 1)}
+        assert {maze.cell_of(ep.observations["achieved_goal"][0]) for ep in eps} == {(1, 1)}
+    elif name.endswith("play"):
+        assert goal_cells <= set(PLAY_GOALS[name.split("-")[0]])
+    if len(eps) == 2 and not prov["flips"] and name != "umaze":
+        # D4RL: at a timeout the Ant carries on from where it is, toward a new goal
+        np.testing.assert_allclose(eps[1].observations["achieved_goal"][0], eps[0].observations["achieved_goal"][-1])
+
+
+@needs_expert
+def test_a_flip_ends_the_episode_and_is_counted():
+    from offbench.build.antmaze import Collector
+    col = Collector("umaze-diverse", ac.load_expert(BEHAVIOR), seed=0, episode_steps=50)
+    reset = col._reset
+
+    def upside_down_reset():
+        obs = reset()
+        col.u.ant_env.data.qpos[3:7] = [0.0, 1.0, 0.0, 0.0]     # torso upside down
+        return obs
+    col._reset = upside_down_reset
+    ep = col.episode()
+    assert ep["flipped"] and len(ep["actions"]) < 50 and ep["truncations"][-1] and not ep["terminations"].any()
+    assert col.stats["flips"] == 1
+    col._reset = reset
+    ep2 = col.episode()                              # after a flip the next episode starts afresh
+    assert not ep2["flipped"] and len(ep2["actions"]) == 50
+    col.close()
+
+
+def test_unknown_antmaze_dataset_is_a_clear_error():
+    from offbench.build.antmaze import Collector
+    with pytest.raises(OffbenchError, match="known"):
+        Collector("umaze-tiny", policy=None)
