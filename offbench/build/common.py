@@ -264,7 +264,7 @@ def write(name: str, episodes: list[dict], env, eval_env, refs: dict, provenance
     if not episodes:
         raise OffbenchError(f"the recipe for {name} collected no episodes")
     dataset_id = f"{REBUILT_NAMESPACE}/{name}"
-    prov = {"recipe": name, **provenance, "behaviour": episode_stats(episodes),
+    prov = {"recipe": name, **provenance, "dataset_episodes": episode_stats(episodes),
             "reference": {k: v for k, v in refs.items()}}
     clean = [{k: v for k, v in e.items() if k not in ("return", "complete")} for e in episodes]
     with warnings.catch_warnings():
