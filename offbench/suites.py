@@ -110,6 +110,49 @@ SUITES: dict[str, Suite] = {
 }
 
 
+# maze2d (D4RL) and offbench's pointmaze stitching sets, in Gymnasium-Robotics PointMaze-v3. The evaluation
+# environment has D4RL's fixed start ("r") and target ("g") cells (offbench/build/maze2d.py); reference
+# returns of maze2d are D4RL's (infos.py) for original data, the dataset's own for rebuilt data.
+_POINTMAZES = {  # maze: (env id, horizon, reset cell, goal cell, D4RL ref min, ref max)
+    "umaze": ("PointMaze_UMaze-v3", 300, (3, 1), (1, 1), 23.85, 161.86),
+    "medium": ("PointMaze_Medium-v3", 600, (1, 1), (6, 6), 13.13, 277.39),
+    "large": ("PointMaze_Large-v3", 800, (1, 1), (7, 9), 6.7, 273.99),
+}
+_MAZE_GRIDS = {  # Gymnasium-Robotics maps.U_MAZE / MEDIUM_MAZE / LARGE_MAZE (1 = wall)
+    "umaze": ["11111", "10001", "11101", "10001", "11111"],
+    "medium": ["11111111", "10011001", "10010001", "11000111", "10010001", "10100101", "10001001", "11111111"],
+    "large": ["111111111111", "100001000001", "101101010101", "100000010001", "101111011101", "100101000001",
+              "110101010111", "100100010001", "111111111111"],
+}
+
+
+def _pointmaze_kwargs(maze: str) -> dict:
+    grid = [[int(ch) for ch in row] for row in _MAZE_GRIDS[maze]]
+    _, _, (rr, rc), (gr, gc), _, _ = _POINTMAZES[maze]
+    grid[rr][rc], grid[gr][gc] = "r", "g"
+    return {"maze_map": grid, "continuing_task": True, "reset_target": False}
+
+
+def _maze2d() -> tuple:
+    # D4RL's maze2d hdf5 files store 4-D observations without the goal; the Minari version keeps it
+    return tuple(Task(f"maze2d-{m}-v1", env_id, lo, hi, minari_id=f"D4RL/pointmaze/{m}-v2", env_kwargs=_pointmaze_kwargs(m), max_episode_steps=steps,
+                      obs_keys=("observation", "desired_goal"))
+                 for m, (env_id, steps, _r, _g, lo, hi) in _POINTMAZES.items())
+
+
+def _pointmaze() -> tuple:
+    return tuple(Task(f"pointmaze-{m}-{kind}-v0", env_id, 0.0, 1.0, env_kwargs=_pointmaze_kwargs(m),
+                      max_episode_steps=steps, obs_keys=("observation",))
+                 for m, (env_id, steps, *_rest) in _POINTMAZES.items() for kind in ("play", "diverse"))
+
+
+SUITES["maze2d"] = Suite("maze2d", _maze2d(), reward_transform="none", score="return", eval_episodes=10,
+                         description="Point-mass mazes, D4RL maze2d (sparse; PointMaze-v3 with D4RL's fixed goal)")
+SUITES["pointmaze"] = Suite("pointmaze", _pointmaze(), reward_transform="antmaze", score="success",
+                            eval_episodes=100, description="Point-mass stitching sets (offbench's play/diverse, "
+                            "built locally; not AntMaze): success rate")
+
+
 def get_suite(name: str) -> Suite:
     if name not in SUITES:
         raise OffbenchError(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}")

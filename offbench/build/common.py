@@ -58,7 +58,10 @@ def reset_seed(seed: int, k: int) -> int:
 
 class Behavior:
     """What the collector asks: ``start(slot, obs, env)`` when an episode starts in a slot;
-    ``act(obs_list, rng) -> (n, act_dim)`` for all slots; ``observe(slot, obs, env)`` after each step."""
+    ``act(obs_list, rng) -> (n, act_dim)`` for the live slots (row ``i`` is slot ``self.live[i]``);
+    ``observe(slot, obs, env)`` after each step."""
+
+    live: list = []
 
     def start(self, slot: int, obs, env) -> None:
         pass
@@ -147,6 +150,7 @@ def collect(env_factory: Callable, behavior: Behavior, size: int, seed: int, *, 
             live = [s for s in range(n_envs) if cur[s] is not None]
             if not live:
                 break
+            behavior.live = live  # which slot each row of obs_list is
             acts = np.clip(behavior.act([obs[s] for s in live], rng), low, high).astype(np.float32)
             for j, s in enumerate(live):
                 o, r, term, trunc, _ = envs[s].step(acts[j])
