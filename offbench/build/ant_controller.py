@@ -25,7 +25,6 @@ Joints (qpos[7:15]): hip_1 ankle_1 hip_2 ankle_2 hip_3 ankle_3 hip_4 ankle_4. Ac
 from __future__ import annotations
 
 import collections
-import json
 import math
 from pathlib import Path
 
@@ -47,58 +46,34 @@ RUN_YAW_DEG = 36.0
 
 
 # --------------------------------------------------------------------------------------------------
-# the MLP policy (offbench-mlp-policy/1)
+# the expert (an offbench-mlp-policy/1 file, run by offbench.build.policy)
 
-class MLPPolicy:
-    """Deterministic forward pass of an ``offbench-mlp-policy/1`` file (the mean action, unclipped).
+class PinnedPolicy:
+    """The deterministic action of an ``offbench-mlp-policy/1`` policy with its dead inputs pinned.
 
-    Inputs whose training scale was tiny (< ``pin_below``) are pinned to their training value
-    (normalised 0): for the Ant expert these are the world body's and the thighs' contact forces, which
-    were always zero in training; any contact there would otherwise be amplified a million-fold.
+    Inputs whose training scale was tiny (< ``pin_below``) are pinned to their training value (the
+    normalisation shift): for the Ant expert these are the world body's and the thighs' contact forces,
+    which were always zero in training; any contact there would otherwise be amplified a million-fold.
     """
 
-    def __init__(self, arrays: dict, meta: dict, pin_below: float = 1e-4):
-        self.meta = meta
-        self.shift = np.asarray(arrays["obs_shift"], np.float64)
-        self.scale = np.asarray(arrays["obs_scale"], np.float64)
-        self.live = self.scale >= pin_below
-        n = int(meta.get("n_layers", sum(1 for k in arrays if k.startswith("w"))))
-        self.weights = [(np.asarray(arrays[f"w{i}"], np.float64), np.asarray(arrays[f"b{i}"], np.float64))
-                        for i in range(n)]
-        self.act = np.tanh if meta.get("activation", "tanh") == "tanh" else (lambda x: np.maximum(x, 0.0))
-        self.squash = meta.get("squash", "none") == "tanh"
-        self.act_shift = np.asarray(arrays.get("act_shift", 0.0), np.float64)
-        self.act_scale = np.asarray(arrays.get("act_scale", 1.0), np.float64)
-        self.log_std = np.asarray(arrays["log_std"], np.float64) if "log_std" in arrays else None
+    def __init__(self, policy, pin_below: float = 1e-4):
+        self.policy = policy
+        self.pinned = np.asarray(policy.obs_scale) < pin_below
 
     @property
     def obs_dim(self) -> int:
-        return int(self.shift.shape[0])
+        return int(self.policy.obs_dim)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        h = np.where(self.live, (np.asarray(obs, np.float64) - self.shift) / self.scale, 0.0)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(self.weights):
-            h = h @ w + b
-            if i < last:
-                h = self.act(h)
-        if self.squash:
-            h = np.tanh(h)
-        return h * self.act_scale + self.act_shift
+        x = np.array(obs, np.float64)
+        x[..., self.pinned] = self.policy.obs_shift[self.pinned]
+        return self.policy.mean(x)
 
 
-def load_policy(path: str | Path) -> MLPPolicy:
-    """Load an ``offbench-mlp-policy/1`` npz file."""
-    path = Path(path)
-    if not path.exists():
-        raise OffbenchError(f"policy file {path} does not exist; pass --behavior-dir DIR holding "
-                            f"{POLICY_FILE} (see ../shared/data/README.md)")
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(str(arrays.pop("meta")))
-    if meta.get("format") != "offbench-mlp-policy/1":
-        raise OffbenchError(f"{path} is not an offbench-mlp-policy/1 file (format {meta.get('format')!r})")
-    return MLPPolicy(arrays, meta)
+def load_expert(behavior_dir: str | Path) -> PinnedPolicy:
+    """``policies/ant-expert.npz`` of the behaviour folder, dead inputs pinned."""
+    from .policy import load_policy
+    return PinnedPolicy(load_policy(behavior_dir, Path(POLICY_FILE).name))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -287,7 +262,7 @@ class SteeredAnt:
     one (unclipped, unnoised: D4RL's recipe adds N(0, 0.2) noise and clips outside).
     """
 
-    def __init__(self, policy: MLPPolicy, maze_map, scaling: float = 4.0, *, speed: float = 2.0,
+    def __init__(self, policy: PinnedPolicy, maze_map, scaling: float = 4.0, *, speed: float = 2.0,
                  min_speed: float = 0.7, speed_gain: float = 1.0, ema: float = 0.3, lookahead: float = 2.0,
                  max_error_deg: float = 45.0, hysteresis_deg: float = 15.0, blend_steps: int = 10):
         if policy.obs_dim != OBS_DIM:
@@ -378,6 +353,3 @@ def is_flipped(data, threshold: float = 0.0) -> bool:
     """The torso is upside down (its z axis points below the horizon): the expert cannot recover."""
     return up_z(np.asarray(data.qpos[3:7])) < threshold
 
-
-def load_expert(behavior_dir: str | Path) -> MLPPolicy:
-    return load_policy(Path(behavior_dir) / POLICY_FILE)

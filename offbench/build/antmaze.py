@@ -68,7 +68,7 @@ def data_map(plain, kind: str, start, goal, maze: str):
 class Collector:
     """Runs the steered Ant in one AntMaze environment following one dataset's recipe."""
 
-    def __init__(self, name: str, policy: ac.MLPPolicy, seed: int = 0, noise: float = ACTION_NOISE,
+    def __init__(self, name: str, policy: ac.PinnedPolicy, seed: int = 0, noise: float = ACTION_NOISE,
                  episode_steps: int = EPISODE_STEPS):
         import gymnasium as gym
         from .. import envs
@@ -170,7 +170,7 @@ class Collector:
         self.env.close()
 
 
-def collect(name: str, size: int, policy: ac.MLPPolicy, seed: int = 0, progress: bool = False,
+def collect(name: str, size: int, policy: ac.PinnedPolicy, seed: int = 0, progress: bool = False,
             episode_steps: int = EPISODE_STEPS):
     """``size`` transitions of dataset ``name`` as a list of episodes, with the collection statistics."""
     col = Collector(name, policy, seed=seed, episode_steps=episode_steps)
@@ -198,9 +198,11 @@ def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: 
     """Write the Minari dataset ``rebuilt/antmaze-<name>-v2`` and return its id."""
     from .writer import write_minari
 
-    size = int(size or DEFAULT_SIZE)
+    from .common import resolve_size
+
+    size = resolve_size(size, DEFAULT_SIZE)
     policy_path = Path(behavior_dir) / ac.POLICY_FILE
-    policy = ac.load_policy(policy_path)
+    policy = ac.load_expert(behavior_dir)
     episodes, stats, col = collect(name, size, policy, seed=seed, progress=progress)
     flips = int(sum(ep["flipped"] for ep in episodes))
     provenance = {

@@ -1,0 +1,96 @@
+"""Measure the steered Ant expert: success per maze from D4RL's evaluation start to its evaluation goal.
+
+    nice -n 10 .venv/bin/python scripts/measure_antmaze.py --episodes 20 [--mazes umaze medium large]
+        [--noise 0 0.2] [--behavior-dir ../shared/data] [--json results/antmaze_controller.json]
+
+For each maze and action-noise level (0 = deterministic; 0.2 = D4RL's data-collection noise, then clip)
+it runs ``--episodes`` episodes (reset seeds 0..n-1) in the antmaze suite's evaluation environment
+(fixed start and goal cells, the environment's +-1 m position noise) for at most ``--steps`` steps
+(default 1000, the dataset episode length) and prints the success rate within that limit and within the
+suite's evaluation limit (700 steps for umaze), the flips (upside-down torso: unrecoverable), the mean
+steps to the goal, and the simulation speed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from offbench import envs
+from offbench.build import ant_controller as ac
+from offbench.build.recipes import behavior_dir_or_error
+from offbench.suites import get_suite
+
+TASKS = {"umaze": "antmaze-umaze-v2", "medium": "antmaze-medium-play-v2", "large": "antmaze-large-play-v2"}
+
+
+def measure(maze: str, noise: float, episodes: int, steps: int, policy, seed: int = 0) -> dict:
+    task = get_suite("antmaze").task(TASKS[maze])
+    env = envs.make_env(task.env_id, task.env_kwargs, None)
+    u = env.unwrapped
+    plain = [[0 if isinstance(c, str) else c for c in row] for row in task.env_kwargs["maze_map"]]
+    ctl = ac.SteeredAnt(policy, plain)
+    rng = np.random.default_rng(seed)
+    reached_at, flips, n_steps = [], 0, 0
+    t0 = time.time()
+    for ep in range(episodes):
+        env.reset(seed=seed + ep)
+        ctl.reset()
+        data = u.ant_env.data
+        hit = None
+        for t in range(steps):
+            a = ctl.act(data, u.goal)
+            if noise > 0:
+                a = a + rng.normal(0.0, noise, a.shape)
+            _, _, _, _, info = u.step(np.clip(a, -1.0, 1.0))
+            n_steps += 1
+            if info["success"]:
+                hit = t + 1
+                break
+            if ac.is_flipped(data):
+                flips += 1
+                break
+        reached_at.append(hit)
+    secs = time.time() - t0
+    env.close()
+    ok = [h for h in reached_at if h is not None]
+    limit = task.max_episode_steps or steps
+    return {"maze": maze, "task": task.name, "noise": noise, "episodes": episodes, "step_limit": steps,
+            "success": 100.0 * len(ok) / episodes,
+            f"success_within_{limit}": 100.0 * sum(h <= limit for h in ok) / episodes,
+            "flips": flips, "mean_steps_to_goal": float(np.mean(ok)) if ok else None,
+            "steps_per_second": n_steps / secs, "seconds": secs}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mazes", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--noise", nargs="+", type=float, default=[0.0, 0.2])
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--behavior-dir", type=Path, default=None)
+    p.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    args = p.parse_args(argv)
+    policy = ac.load_expert(behavior_dir_or_error(args.behavior_dir))
+    rows = []
+    print(f"{'maze':8s} {'noise':>5s} {'episodes':>8s} {'success%':>8s} {'in eval limit%':>14s} {'flips':>5s} "
+          f"{'steps to goal':>13s} {'steps/s':>8s}")
+    for maze in args.mazes:
+        for noise in args.noise:
+            r = measure(maze, noise, args.episodes, args.steps, policy, args.seed)
+            rows.append(r)
+            within = next(v for k, v in r.items() if k.startswith("success_within_"))
+            stg = f"{r['mean_steps_to_goal']:.0f}" if r["mean_steps_to_goal"] else "-"
+            print(f"{maze:8s} {noise:5.2f} {r['episodes']:8d} {r['success']:8.1f} {within:14.1f} {r['flips']:5d} "
+                  f"{stg:>13s} {r['steps_per_second']:8.0f}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
