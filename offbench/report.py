@@ -103,6 +103,9 @@ def collect(results: Path, suites=(), algos=(), datasets=(), skip=()) -> tuple[d
             issues.append({"kind": "unreadable", "suite": "", "dataset": "", "algo": "", "seed": "",
                            "detail": r.get("error", ""), "path": r["path"]})
     recs = [r for r in recs if r.get("status") != "unreadable"]
+    if not recs:
+        raise OffbenchError(f"no readable run record under {results} ({issues[0]['path']}: {issues[0]['detail']}); "
+                            "rerun `offbench run` for those runs")
     present = {k: sorted({str(r.get(k)) for r in recs}) for k in ("suite", "algo", "dataset")}
     for name, wanted, key in (("--suite", suites, "suite"), ("--algos", algos, "algo"), ("--datasets", datasets, "dataset")):
         unknown = [w for w in wanted if w not in present[key]]
@@ -374,12 +377,14 @@ class Table:
     notes: list = dataclasses.field(default_factory=list)
     tidy: list | None = None     # rows (dicts) for the CSV; default: the cells
     rules: set = dataclasses.field(default_factory=set)  # row indices with a rule above them
+    numeric: bool = True         # right-align every column but the first
 
     def md(self) -> str:
         def cell(i, j, v):
             return f"**{v}**" if (i, j) in self.bold and v else v.replace("|", "\\|")
         lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |",
-                 "|" + "|".join(" --- " if j == 0 else " ---: " for j in range(len(self.columns))) + "|"]
+                 "|" + "|".join(" --- " if j == 0 or not self.numeric else " ---: " for j in range(len(self.columns)))
+                 + "|"]
         lines += ["| " + " | ".join(cell(i, j, v) for j, v in enumerate(row)) + " |" for i, row in enumerate(self.rows)]
         lines += [""] + [f"- {n}" for n in self.notes] + ([""] if self.notes else [])
         return "\n".join(lines)
@@ -404,7 +409,7 @@ class Table:
                  f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
                  " & ".join(tex_escape(c) for c in self.columns) + " \\\\", "\\midrule"]
         for i, row in enumerate(self.rows):
-            if i in self.rules:
+            if i in self.rules and i > 0:
                 lines.append("\\midrule")
             lines.append(" & ".join(cell(i, j, v) for j, v in enumerate(row)) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}"]
@@ -585,7 +590,8 @@ def issues_table(issues: list[dict]) -> Table:
     return Table("not_averaged", "Runs not averaged (unfinished, diverged, missing)",
                  ["Kind", "Suite", "Dataset", "Algorithm", "Seed", "Detail", "Record"], rows, set(),
                  [] if rows else ["None: every dataset x algorithm has the same number of finished seeds."],
-                 [dict(i) for i in issues] if issues else None)
+                 [{k: i[k] for k in ("kind", "suite", "dataset", "algo", "seed", "detail", "path")} for i in issues]
+                 if issues else None, numeric=False)
 
 
 # --------------------------------------------------------------------------------------------------

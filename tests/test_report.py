@@ -179,7 +179,7 @@ def results(tmp_path_factory):
 def built(results):
     res, finals = results
     out = res.parent / "report_out"
-    r = CliRunner().invoke(main, ["report", "--results", str(res), "--out", str(out), "--reps", str(REPS),
+    r = CliRunner().invoke(main, ["report", "--results", str(res), "--out", str(out), "--reps", "100",
                                   "--reference", "--pair", "bc,cql"])
     assert r.exit_code == 0, r.output
     return res, out, finals, r.output
@@ -331,3 +331,11 @@ def test_help_does_not_import_heavy_modules():
             "print('HEAVY', [m for m in ('matplotlib', 'rliable') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out and "--reference" in out
+
+
+def test_unreadable_records_only(tmp_path):
+    bad = tmp_path / "res" / "locomotion" / "hopper-medium-v2" / "iql"
+    bad.mkdir(parents=True)
+    (bad / "seed_0.json").write_text("{not json")
+    r = CliRunner().invoke(main, ["report", "--results", str(tmp_path / "res")])
+    assert r.exit_code == 2 and "no readable run record" in r.output
