@@ -217,10 +217,9 @@ def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
     """The sweep's jobs; bad algorithms, suites, datasets or config keys are errors before anything runs."""
     from . import registry
     from .config import parse_overrides, resolve as resolve_config
-    from .pipeline import config_hash
     from .records import run_dir
     from .suites import get_suite
-    from .sweep_jobs import Job
+    from .sweep_jobs import Job, config_hash
 
     algos = [registry.get(a) for a in dict.fromkeys(spec.algos)]
     suites = [get_suite(s) for s in dict.fromkeys(spec.suites)]
@@ -402,8 +401,8 @@ def run_ray(jobs: list, spec: SweepSpec, progress: Progress) -> None:
         except ConnectionError as exc:
             raise OffbenchError(f"cannot connect to the Ray cluster at {spec.address} ({exc}); start it with "
                                 f"`ray start --head` or leave out --address for a local runtime") from exc
-    task = ray.remote(execute_job).options(num_cpus=spec.cpus_per_run, num_gpus=spec.gpus_per_run,
-                                            max_retries=1, retry_exceptions=False)
+    task = ray.remote(num_cpus=spec.cpus_per_run, num_gpus=spec.gpus_per_run, max_retries=1,
+                      retry_exceptions=False)(execute_job)
     limit = spec.max_parallel or len(jobs)
     queue = list(jobs)
     inflight: dict = {}
@@ -490,6 +489,18 @@ def summarize(jobs: list, progress: Progress, sweep_file: Path, say) -> None:
     say(f"{len(jobs)} jobs: {progress.counts()} in {_fmt_s(time.time() - progress.started)}; sweep file {sweep_file}")
 
 
+def _driver_jax_on_cpu() -> None:
+    """The sweep process only plans (importing the algorithms starts a JAX backend): keep it off the GPU so
+    the jobs get all of its memory. A config setting, not an environment variable: jobs do not inherit it."""
+    import warnings
+
+    import jax
+
+    jax.config.update("jax_platforms", "cpu")
+    # jobs start with fork+exec (subprocess, Ray), which is safe; JAX's warning about fork is not for them
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+
+
 @click.command("sweep")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--algos", default=None, help="Comma-separated algorithms, e.g. iql,bc,td3bc.")
@@ -524,6 +535,7 @@ def sweep_command(file, algos, suites, datasets, seeds, seed, steps, online_step
     FILE is an optional sweep YAML file with the same keys as the flags (flags given here win).
     Re-running the same sweep skips finished runs and resumes unfinished ones.
     """
+    _driver_jax_on_cpu()
     file_values = load_spec_file(file) if file else {}
     cli_values = dict(algos=algos, suites=suites, datasets=datasets, seeds=seeds, seed=seed, steps=steps,
                       online_steps=online_steps, eval_every=eval_every, eval_episodes=eval_episodes,

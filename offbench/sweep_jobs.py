@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
+import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -86,9 +88,10 @@ class Job:
 # --------------------------------------------------------------------------------------------------
 # What is on disk
 
-def _config_hash(config: dict) -> str:
-    from .pipeline import config_hash
-    return config_hash(config)
+def config_hash(config: dict) -> str:
+    """The same hash as :func:`offbench.pipeline.config_hash` (a test checks it), without importing the
+    pipeline: a Ray worker must not start a JAX backend (it would take GPU memory its job needs)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def seed_records(job: Job) -> list[dict | None]:
@@ -110,7 +113,7 @@ def is_finished(job: Job, recs: list | None = None) -> bool:
             return False
         if rec.get("steps") != job.steps or rec.get("online_steps", 0) != job.online_steps:
             return False
-        if _config_hash(rec.get("config") or {}) != job.config_hash:
+        if config_hash(rec.get("config") or {}) != job.config_hash:
             return False
     return True
 

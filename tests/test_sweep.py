@@ -1,0 +1,226 @@
+"""`offbench sweep` / `offbench status` (issue 9): planning, locks, the local launcher with a killed and
+restarted sweep, a Ray sweep (real local Ray runtime) with a job that keeps failing, and `offbench report`
+on the sweep's folder. Jobs are real `offbench run` processes on a tiny Hopper dataset with tiny networks."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import write_hopper_hdf5
+from offbench.errors import OffbenchError
+
+OFFBENCH = str(Path(sys.executable).with_name("offbench"))
+TINY = ["--seeds", "2", "--steps", "20", "--eval-every", "20", "--eval-episodes", "1",
+        "--set", "hidden_dims=[32,32]", "--set", "batch_size=64"]
+
+
+@pytest.fixture(scope="module")
+def sweep_env(tmp_path_factory):
+    """A tiny D4RL-format dataset and an environment whose data folders are private to the tests."""
+    root = tmp_path_factory.mktemp("sweep")
+    data = write_hopper_hdf5(root / "hopper-random-v2.hdf5", steps=500)
+    env = dict(os.environ, MINARI_DATASETS_PATH=str(root / "minari"), OFFBENCH_DATA_DIR=str(root / "d4rl"),
+               JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    return {"root": root, "data": str(data), "env": env}
+
+
+def offbench(args, env, timeout=300, **kw):
+    return subprocess.run([OFFBENCH, *args], env=env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def finished(run_dir: Path, seeds=(0, 1)) -> bool:
+    try:
+        return all(read(run_dir / f"seed_{s}.json")["status"] == "finished" for s in seeds)
+    except (OSError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------------
+# Planning and locks (no training)
+
+def test_plan_yaml_and_bad_input(tmp_path):
+    from offbench.sweep import load_spec_file, make_spec, plan
+
+    data = write_hopper_hdf5(tmp_path / "hopper-random-v2.hdf5", steps=60)
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({"algos": ["iql", "bc"], "suites": "locomotion", "datasets": [str(data)],
+                                 "seeds": 3, "steps": 10, "set": {"hidden_dims": [8, 8]},
+                                 "max-parallel": 2, "results": str(tmp_path / "res")}))
+    spec = make_spec(load_spec_file(f), {"steps": 7, "set": ["iql:expectile=0.8", "hidden_dims=[4,4]"]})
+    assert spec.steps == 7 and spec.seeds == 3 and spec.max_parallel == 2  # flags win over the file
+    jobs = plan(spec, "t")
+    assert [j.key for j in jobs] == ["locomotion/hopper-random-v2/iql", "locomotion/hopper-random-v2/bc"]
+    iql, bc = jobs
+    assert iql.overrides == ("expectile=0.8", "hidden_dims=[4,4]") and bc.overrides == ("hidden_dims=[4,4]",)
+    assert iql.run_dir == str((tmp_path / "res" / "locomotion" / "hopper-random-v2" / "iql").resolve())
+    assert iql.seed_list == [0, 1, 2] and iql.config_hash != bc.config_hash
+    assert "--resume" in iql.command(True) and "--resume" not in iql.command(False)
+    from offbench import registry
+    from offbench.config import resolve
+    from offbench.pipeline import config_hash as pipeline_hash
+    from offbench.sweep_jobs import config_hash
+    cfg = resolve(registry.get("iql").default_config, "iql", "locomotion", "hopper-random-v2",
+                  {"expectile": 0.8, "hidden_dims": [4, 4]})
+    assert config_hash(cfg) == pipeline_hash(cfg) == iql.config_hash  # what the records and checkpoints carry
+
+    with pytest.raises(OffbenchError, match="unknown algorithm"):
+        plan(make_spec({}, {"algos": "iql,nope", "suites": "locomotion", "datasets": str(data)}), "t")
+    with pytest.raises(OffbenchError, match="unknown config key 'nope'"):
+        plan(make_spec({}, {"algos": "iql", "suites": "locomotion", "datasets": str(data), "set": ["nope=1"]}), "t")
+    with pytest.raises(OffbenchError, match="not one of the sweep's algorithms"):
+        plan(make_spec({}, {"algos": "iql", "suites": "locomotion", "datasets": str(data), "set": ["bc:x=1"]}), "t")
+    with pytest.raises(OffbenchError, match="belongs to none of the suites"):
+        plan(make_spec({}, {"algos": "iql", "suites": "locomotion", "datasets": "antmaze-umaze-v2"}), "t")
+    with pytest.raises(OffbenchError, match="no dataset of the chosen suites is available"):
+        plan(make_spec({}, {"algos": "iql", "suites": "locomotion"}), "t")  # the test's data folders are empty
+    f.write_text("algos: [iql]\nsuites: [locomotion]\nstepz: 3\n")
+    with pytest.raises(OffbenchError, match="unknown key 'stepz'"):
+        load_spec_file(f)
+    with pytest.raises(OffbenchError, match="no algorithms"):
+        make_spec({}, {"suites": "locomotion"})
+
+
+def test_run_lock_is_exclusive_and_a_locked_job_is_left_alone(tmp_path):
+    from offbench.sweep_jobs import Job, RunLock, execute_job, is_locked
+
+    run_dir = tmp_path / "locomotion" / "x" / "iql"
+    first = RunLock(run_dir)
+    assert first.acquire(tries=1) and is_locked(run_dir)
+    assert not RunLock(run_dir).acquire(tries=2, wait_s=0.01)
+    job = Job(algo="iql", suite="locomotion", dataset=str(tmp_path / "x.hdf5"), name="x", run_dir=str(run_dir),
+              results=str(tmp_path), config_hash="h", seeds=1, steps=1)
+    out = execute_job(job)  # another "sweep" holds the lock: nothing runs, nothing is written
+    assert out["outcome"] == "busy" and not (run_dir / "sweep_job.json").exists()
+    first.release()
+    assert not is_locked(run_dir)
+    second = RunLock(run_dir)
+    assert second.acquire(tries=1)
+    second.release()
+
+
+def test_status_needs_an_existing_folder(tmp_path, sweep_env):
+    r = offbench(["status", "--results", str(tmp_path / "nothing")], sweep_env["env"], timeout=60)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Local launcher: 2 algorithms x 1 dataset x 2 seeds, killed after the first job and started again
+
+@pytest.fixture(scope="module")
+def local_sweep(sweep_env):
+    env, results = sweep_env["env"], sweep_env["root"] / "results_local"
+    args = ["sweep", "--algos", "iql,bc", "--suites", "locomotion", "--datasets", sweep_env["data"], *TINY,
+            "--launcher", "local", "--max-parallel", "1", "--progress-every", "2", "--results", str(results)]
+    base = results / "locomotion" / "hopper-random-v2"
+    first, second = base / "iql", base / "bc"
+    proc = subprocess.Popen([OFFBENCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 240
+        while not finished(first) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert finished(first), "the first job did not finish"
+        proc.send_signal(signal.SIGKILL)  # the harshest kill: no clean-up in the sweep process
+        killed_output = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # the job process running when the sweep died goes with it and gives the run directory's lock back
+    from offbench.sweep_jobs import is_locked
+    deadline = time.time() + 30
+    while is_locked(second) and time.time() < deadline:
+        time.sleep(0.2)
+    first_records = {s: (first / f"seed_{s}.json").stat().st_mtime_ns for s in (0, 1)}
+    first_state = read(first / "sweep_job.json")
+    second_was_finished = finished(second)
+    restart = offbench(args, env)
+    return dict(results=results, first=first, second=second, killed_output=killed_output, restart=restart,
+                first_records=first_records, first_state=first_state, second_was_finished=second_was_finished,
+                env=env)
+
+
+def test_local_sweep_kill_and_restart_finishes_only_what_is_missing(local_sweep):
+    s = local_sweep
+    r = s["restart"]
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "locomotion/hopper-random-v2/iql: already finished" in r.stderr
+    assert "2 jobs:" in r.stderr and "failed" not in r.stderr
+    # the finished job was not redone: its records and its job state are untouched
+    assert {x: (s["first"] / f"seed_{x}.json").stat().st_mtime_ns for x in (0, 1)} == s["first_records"]
+    assert read(s["first"] / "sweep_job.json") == s["first_state"]
+    assert finished(s["second"])
+    recs = [read(s["second"] / f"seed_{x}.json") for x in (0, 1)]
+    assert all(rec["algo"] == "bc" and rec["steps"] == 20 and rec["curve"] for rec in recs)
+    assert [rec["seed"] for rec in recs] == [0, 1] and recs[0]["seeds_in_run"] == [0, 1]  # one job, both seeds
+    state = read(s["second"] / "sweep_job.json")
+    assert state["status"] == "done" and state["attempts"][-1]["returncode"] == 0
+    if not s["second_was_finished"]:
+        assert "[2/2] locomotion/hopper-random-v2/bc: finished" in r.stderr
+    sweeps = list((s["results"] / ".sweeps").glob("*.json"))
+    assert len(sweeps) == 2 and any(read(p)["status"] == "finished" for p in sweeps)
+
+
+def test_status_shows_the_sweep(local_sweep):
+    r = offbench(["status", "--results", str(local_sweep["results"])], local_sweep["env"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = [ln.split() for ln in r.stdout.splitlines()]
+    rows = {ln[3]: ln for ln in lines if len(ln) > 4 and ln[1] == "locomotion"}
+    assert set(rows) == {"iql", "bc"}
+    for algo, row in rows.items():
+        assert row[0] == "done" and row[4] == "2/2" and row[5] == "20/20"
+        rec = read(local_sweep["results"] / "locomotion" / "hopper-random-v2" / algo / "seed_0.json")
+        rec1 = read(local_sweep["results"] / "locomotion" / "hopper-random-v2" / algo / "seed_1.json")
+        assert float(row[7]) == pytest.approx((rec["final_score"] + rec1["final_score"]) / 2, abs=0.051)
+    assert "2 runs: 2 done, 0 running, 0 failed, 0 pending" in r.stdout
+
+
+def test_report_reads_the_sweep_folder(local_sweep, tmp_path):
+    pytest.importorskip("offbench.report")
+    r = offbench(["report", "--results", str(local_sweep["results"]), "--out", str(tmp_path / "rep"),
+                  "--format", "md", "--reps", "50"], local_sweep["env"], timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = "\n".join(p.read_text() for p in (tmp_path / "rep").rglob("*.md"))
+    assert "hopper-random-v2" in text and "iql" in text and "bc" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# Ray launcher (a real local Ray runtime), sweep described in YAML, one job that keeps failing
+
+def test_ray_sweep_with_a_failing_job(sweep_env, tmp_path):
+    pytest.importorskip("ray")
+    results = tmp_path / "results_ray"
+    missing = tmp_path / "hopper-medium-v2.hdf5"  # does not exist: every attempt fails at run time
+    spec = {"algos": ["iql", "bc"], "suites": ["locomotion"], "datasets": [sweep_env["data"], str(missing)],
+            "seeds": 2, "steps": 20, "eval_every": 20, "eval_episodes": 1,
+            "set": ["hidden_dims=[32,32]", "batch_size=64"], "launcher": "ray", "max_parallel": 2,
+            "cpus_per_run": 1, "retries": 1, "results": str(results)}
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    r = offbench(["sweep", str(f)], sweep_env["env"], timeout=400)
+    assert r.returncode == 1, r.stderr[-3000:]  # a failed job makes the sweep's exit status 1 ...
+    good = results / "locomotion" / "hopper-random-v2"
+    assert finished(good / "iql") and finished(good / "bc")  # ... but the others finished
+    for algo in ("iql", "bc"):
+        state = read(results / "locomotion" / "hopper-medium-v2" / algo / "sweep_job.json")
+        assert state["status"] == "failed" and len(state["attempts"]) == 2  # tried, retried once, recorded
+        assert "does not exist" in state["error"] and all(a["returncode"] == 2 for a in state["attempts"])
+        assert f"locomotion/hopper-medium-v2/{algo}: FAILED after 2 attempts" in r.stderr
+    assert "4 jobs: 2 failed, 2 finished" in r.stderr
+    (sweep_file,) = (results / ".sweeps").glob("*.json")
+    doc = read(sweep_file)
+    assert doc["spec"]["launcher"] == "ray"
+    assert sorted(j["outcome"]["outcome"] for j in doc["jobs"]) == ["failed", "failed", "finished", "finished"]
+    st = offbench(["status", "--results", str(results)], sweep_env["env"], timeout=60)
+    assert "4 runs: 2 done, 0 running, 2 failed, 0 pending" in st.stdout
