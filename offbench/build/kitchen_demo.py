@@ -1,0 +1,396 @@
+"""A scripted demonstrator for ``FrankaKitchen-v1`` (gymnasium-robotics): one motion primitive per subtask.
+
+How an action becomes motion (read from the environment's code): the 9 action values in [-1, 1] are scaled
+to 2 rad/s and applied as a *position target* ``ctrl = observed qpos + 2 a dt`` (dt = 0.08 s) to position
+servos (gain kp) on joints with viscous damping and no gravity compensation. So the demonstrator
+
+* plans an end-effector motion (position of the ``end_effector`` site plus its orientation) toward a
+  waypoint taken from the model's own sites and joint axes (handles, knobs, hinge axes),
+* turns it into joint velocities with damped-least-squares IK on the 6-D site Jacobian, a null-space pull
+  to a comfortable posture and joints frozen when pushed past their limits, and
+* converts the joint velocity into the env's action by compensating the servo: the position target is
+  ``q + qdot (dt + damping / kp) + qfrc_bias / kp`` (steady-state servo force balances damping and
+  gravity), expressed relative to the *observed* (noisy) qpos the env adds it to.
+
+Primitives are generators yielding actions; :func:`run_tasks` runs a sequence of them in an env. The
+demonstrator reads the simulator state (a scripted expert may); the data it produces holds only the env's
+observations. Randomness (timing, speed, waypoint jitter, action noise) comes from the ``rng`` it is given.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+SUBTASKS = ("microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet",
+            "hinge cabinet")
+ARM = 7
+DT = 0.08
+# The end-effector's default orientation (columns = site axes in world): z (approach) points into the
+# kitchen (+y), y (finger opening direction) along +x, x up.
+R_FORWARD = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+# Approach from above: z down, fingers opening along y.
+R_DOWN = np.diag([-1.0, 1.0, -1.0])
+# forward, rolled so the fingers open vertically
+KETTLE_ROT = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+KETTLE_DY = 0.02
+KETTLE_LIFT = 0.06
+KETTLE_V = 0.25
+# the env's start posture: a comfortable one for the forward-pointing hand most primitives use
+Q_HOME = np.array([0.15, -1.77, 1.84, -2.48, 0.26, 0.71, 1.6])
+NULL_GAIN = 0.5
+NEUTRAL_GAIN = 3.0
+NEUTRAL_SKIP = 0.8
+NEUTRAL_POS = np.array([-0.35, 0.3, 2.1])
+VMAX = 1.0
+KPOS = 8.0
+LIMIT_MARGIN = 0.25
+LIMIT_GAIN = 2.0
+
+
+def rot(axis, angle) -> np.ndarray:
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
+class Demonstrator:
+    """IK + servo-compensated controller over a ``KitchenEnv`` (the unwrapped env)."""
+
+    def __init__(self, env, rng: np.random.Generator | None = None, speed: float = 1.0):
+        import mujoco
+
+        self.mj = mujoco
+        self.env = env.unwrapped
+        self.robot = self.env.robot_env
+        self.m, self.d = self.env.model, self.env.data
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.speed = speed
+        self.site = self.m.site("end_effector").id
+        self.kp = self.m.actuator_gainprm[:9, 0].copy()
+        self.damp = self.m.dof_damping[:9].copy()
+        self.lo = self.m.jnt_range[:ARM, 0].copy()
+        self.hi = self.m.jnt_range[:ARM, 1].copy()
+        self.jacp = np.zeros((3, self.m.nv))
+        self.jacr = np.zeros((3, self.m.nv))
+        self.posture = Q_HOME.copy()
+        self.null_gain = NULL_GAIN
+
+    # ---------------------------------------------------------------- state
+    def ee(self):
+        return self.d.site_xpos[self.site].copy(), self.d.site_xmat[self.site].reshape(3, 3).copy()
+
+    def site_pos(self, name):
+        return self.d.site_xpos[self.m.site(name).id].copy()
+
+    def joint(self, name):
+        j = self.m.joint(name)
+        return j.id, float(self.d.qpos[self.m.jnt_qposadr[j.id]])
+
+    def joint_axis(self, name):
+        jid = self.m.joint(name).id
+        return self.d.xanchor[jid].copy(), self.d.xaxis[jid].copy()
+
+    # ---------------------------------------------------------------- control
+    def action(self, target_pos, target_rot=None, grip: float = 1.0, vmax: float | None = None, wmax: float = 2.0,
+               kpos: float | None = None, krot: float = 4.0) -> np.ndarray:
+        """The env action moving the end effector toward ``target_pos``/``target_rot``; ``grip`` +1 opens,
+        -1 closes the fingers."""
+        mj = self.mj
+        vmax = VMAX if vmax is None else vmax
+        kpos = KPOS if kpos is None else kpos
+        p, r = self.ee()
+        v = kpos * (np.asarray(target_pos) - p)
+        n = np.linalg.norm(v)
+        vm = vmax * self.speed
+        if n > vm:
+            v *= vm / n
+        if target_rot is not None:
+            w = 0.5 * sum(np.cross(r[:, i], target_rot[:, i]) for i in range(3)) * krot
+            nw = np.linalg.norm(w)
+            if nw > wmax:
+                w *= wmax / nw
+            err = np.concatenate([v, w])
+        else:
+            err = v
+        mj.mj_jacSite(self.m, self.d, self.jacp, self.jacr, self.site)
+        jac = np.vstack([self.jacp[:, :ARM], self.jacr[:, :ARM]]) if target_rot is not None else self.jacp[:, :ARM]
+        q = self.d.qpos[:ARM].copy()
+        free = np.ones(ARM, bool)
+        lam2 = 0.05 ** 2
+        for _ in range(3):
+            jf = jac * free
+            jjt = jf @ jf.T + lam2 * np.eye(len(err))
+            jpinv = jf.T @ np.linalg.inv(jjt)
+            dq = jpinv @ err
+            # null space: toward a comfortable posture and away from the joint limits
+            margin = LIMIT_MARGIN
+            pull = self.null_gain * (self.posture - q)
+            pull += np.where(q < self.lo + margin, LIMIT_GAIN * (self.lo + margin - q), 0.0)
+            pull += np.where(q > self.hi - margin, LIMIT_GAIN * (self.hi - margin - q), 0.0)
+            dq += ((np.eye(ARM) - jpinv @ jf) @ (pull * free))
+            nxt = q + dq * DT
+            bad = free & (((nxt < self.lo + 0.02) & (dq < 0)) | ((nxt > self.hi - 0.02) & (dq > 0)))
+            if not bad.any():
+                break
+            free &= ~bad
+        dq = dq * free
+        mx = np.max(np.abs(dq) / 1.5)
+        if mx > 1:
+            dq /= mx
+        ctrl = q + dq * (DT + self.damp[:ARM] / self.kp[:ARM]) + self.d.qfrc_bias[:ARM] / self.kp[:ARM]
+        a = np.empty(9)
+        a[:ARM] = (ctrl - self.robot._last_robot_qpos[:ARM]) / (2 * DT)
+        a[ARM:] = grip
+        return np.clip(a, -1.0, 1.0)
+
+    # ---------------------------------------------------------------- motion generators
+    def move(self, target, rot=None, grip=1.0, tol=0.015, rtol=0.15, max_steps=60, min_steps=0, stall=4, **kw):
+        """Yield actions until the end effector is within ``tol`` of ``target`` (a point or a callable), or
+        it stops getting closer (blocked), or ``max_steps``."""
+        hist = []
+        for i in range(max_steps):
+            tp = target() if callable(target) else target
+            p, r = self.ee()
+            dist = np.linalg.norm(tp - p) + (0.1 * np.linalg.norm(r - rot) if rot is not None else 0.0)
+            hist.append(dist)
+            ok = np.linalg.norm(tp - p) < tol
+            if ok and rot is not None:
+                ok = np.linalg.norm(r - rot) < rtol
+            if ok and i >= min_steps:
+                return
+            if len(hist) > stall and hist[-stall - 1] - dist < 0.002 and i >= min_steps and (dist < 0.08 or i > 25):
+                return  # blocked near the target (contact), or stuck
+            yield self.action(tp, rot, grip, **kw)
+
+    def hold(self, target, rot=None, grip=1.0, steps=3, **kw):
+        for _ in range(steps):
+            yield self.action(target() if callable(target) else target, rot, grip, **kw)
+
+    def turn(self, joint, goal, grasp_offset, rot0, grip=-1.0, step=0.12, max_steps=60, lead=1.0, stall=6, **kw):
+        """Carry the grasp around ``joint``'s axis until its value passes ``goal``: the end-effector target is
+        the grasp point rotated (or, for a slide joint, translated) a little ahead of the joint's value."""
+        jid = self.m.joint(joint).id
+        adr = self.m.jnt_qposadr[jid]
+        sliding = self.m.jnt_type[jid] == self.mj.mjtJoint.mjJNT_SLIDE
+        q0 = float(self.d.qpos[adr])
+        anchor, axis = self.joint_axis(joint)
+        p0 = self.ee()[0] if grasp_offset is None else grasp_offset
+        sign = np.sign(goal - q0)
+        hist = []
+        for _ in range(max_steps):
+            q = float(self.d.qpos[adr])
+            hist.append(q)
+            if (q - goal) * sign >= 0:
+                return
+            if len(hist) > stall and (q - hist[-stall - 1]) * sign < 0.004 * stall:
+                return  # stalled (slipped off or out of reach)
+            qt = q + sign * step * lead
+            if (qt - goal) * sign > 0:
+                qt = goal + sign * 0.02
+            if sliding:
+                tp = p0 + axis * (qt - q0)
+                tr = rot0
+            else:
+                rr = rot(axis, qt - q0)
+                tp = anchor + rr @ (p0 - anchor)
+                tr = rr @ rot0 if rot0 is not None else None
+            yield self.action(tp, tr, grip, **kw)
+
+    # ---------------------------------------------------------------- primitives (one per subtask)
+    def jitter(self, scale=0.005):
+        return self.rng.uniform(-scale, scale, 3)
+
+    def door_point(self, joint, r, n, z, q=None):
+        """A point in the frame of a door hinged on ``joint``: ``r`` along the closed door (+x), ``n`` across it
+        (+y, into the cabinet), at height ``z``, with the door at angle ``q`` (default: now)."""
+        anchor, axis = self.joint_axis(joint)
+        q = self.joint(joint)[1] if q is None else q
+        p = rot(axis, q) @ np.array([r, n, 0.0])
+        return np.array([anchor[0] + p[0], anchor[1] + p[1], z])
+
+    def microwave(self):
+        h = self.site_pos("microhandle_site")
+        r0 = R_FORWARD
+        grasp = h + np.array([0.0, -0.01, 0.0]) + self.jitter()
+        yield from self.move(grasp + np.array([0.0, -0.12, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
+        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
+        yield from self.hold(grasp, r0, -1.0, steps=3)
+        # carry the handle round the hinge, position only (the wrist follows the door by itself)
+        yield from self.turn("microwave", -1.0, grasp, None, grip=-1.0, step=0.15, max_steps=40)
+        p = self.ee()[0]
+        yield from self.hold(p, None, 1.0, steps=2)
+        yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=8)
+
+    def slide_cabinet(self):
+        h = self.site_pos("slide_site")
+        r0 = R_FORWARD
+        grasp = h + np.array([0.0, -0.005, 0.0]) + self.jitter()
+        yield from self.move(grasp + np.array([0.0, -0.12, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
+        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
+        yield from self.hold(grasp, r0, -1.0, steps=3)
+        yield from self.turn("slide_cabinet", 0.42, grasp, r0, grip=-1.0, step=0.06, max_steps=40)
+        p = self.ee()[0]
+        yield from self.hold(p, None, 1.0, steps=2)
+        yield from self.move(p + np.array([0.0, -0.12, 0.0]), None, 1.0, tol=0.04, max_steps=10)
+
+    def light_switch(self):
+        h = self.site_pos("light_site")
+        r0 = R_FORWARD
+        # fingers open around the lever; the one on its +x side pushes it toward -x
+        grasp = h + np.array([0.0, 0.0, 0.0]) + self.jitter(0.004)
+        yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
+        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
+        yield from self.turn("light_switch", -0.72, grasp, r0, grip=1.0, step=0.3, max_steps=40)
+        p = self.ee()[0]
+        yield from self.move(p + np.array([0.0, -0.12, 0.0]), None, 1.0, tol=0.04, max_steps=10)
+
+    def kettle(self):
+        # the handle is a bar along x on top of the kettle: approach it from the front with the hand rolled
+        # so the fingers pinch it from above and below; the palm then pushes it forward (no slip) and the
+        # lower finger carries its weight
+        h = self.site_pos("kettle_site")
+        r0 = KETTLE_ROT
+        grasp = h + np.array([0.0, KETTLE_DY, 0.0]) + self.jitter(0.004)
+        yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
+        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=15)
+        yield from self.hold(grasp, r0, -1.0, steps=3)
+        shift = np.array([-0.23, 0.75, 1.62]) - self.d.xpos[self.m.body("kettle").id]
+        # lift it clear and carry it slowly, so it hangs upright under the handle
+        lift = np.array([0.0, 0.0, KETTLE_LIFT])
+        yield from self.move(grasp + lift, r0, -1.0, tol=0.03, max_steps=10, vmax=0.3)
+        yield from self.move(grasp + shift + lift, r0, -1.0, tol=0.02, max_steps=30, vmax=KETTLE_V)
+        yield from self.move(grasp + shift + np.array([0.0, 0.0, 0.0]), r0, -1.0, tol=0.01, max_steps=10, vmax=0.3)
+        p = self.ee()[0]
+        yield from self.hold(p, r0, 1.0, steps=3)
+        # back out well clear of the knob panel above before anything else
+        yield from self.move(p + np.array([0.0, -0.25, 0.03]), r0, 1.0, tol=0.05, max_steps=10)
+
+    def _knob(self, site, joint, goal):
+        h = self.site_pos(site)
+        r0 = R_FORWARD
+        # the blade sticks out only ~1.5 cm in front of the knob's round base: grip its front edge
+        grasp = h + np.array([0.0, -0.025, 0.0]) + self.jitter(0.003)
+        yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
+        yield from self.move(grasp, r0, 1.0, tol=0.02, max_steps=15)
+        yield from self.hold(grasp, r0, -1.0, steps=3)
+        yield from self.turn(joint, goal, grasp, r0, grip=-1.0, step=0.3, max_steps=40)
+        p, r = self.ee()
+        yield from self.hold(p, r, 1.0, steps=2)
+        yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=10)
+
+    def bottom_burner(self):
+        yield from self._knob("knob2_site", "knob_Joint_2", -1.0)
+
+    def top_burner(self):
+        yield from self._knob("knob4_site", "knob_Joint_4", -1.0)
+
+    def hinge_cabinet(self):
+        h = self.site_pos("hinge_site2")
+        r0 = R_FORWARD
+        grasp = h + np.array([0.0, -0.005, 0.0]) + self.jitter()
+        yield from self.move(grasp + np.array([0.0, -0.12, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
+        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
+        yield from self.hold(grasp, r0, -1.0, steps=3)
+        yield from self.turn("right_hinge_cabinet", 1.5, grasp, r0, grip=-1.0, step=0.15, max_steps=60)
+        p = self.ee()[0]
+        yield from self.hold(p, None, 1.0, steps=2)
+        yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=10)
+
+    def neutral(self, max_steps=25):
+        """Back to a neutral pose in front of the kitchen, pulling the arm's posture home (between subtasks)."""
+        q = self.d.qpos[:ARM]
+        if np.max(np.abs(q - Q_HOME)) < NEUTRAL_SKIP:
+            return
+        self.null_gain = NEUTRAL_GAIN
+        try:
+            target = NEUTRAL_POS + self.jitter(0.03)
+            for i, a in enumerate(self.move(target, R_FORWARD, 1.0, tol=0.05, max_steps=max_steps)):
+                yield a
+                if np.max(np.abs(self.d.qpos[:ARM] - Q_HOME)) < NEUTRAL_SKIP:
+                    return
+        finally:
+            self.null_gain = NULL_GAIN
+
+    def primitive(self, task: str):
+        yield from self.neutral()
+        yield from getattr(self, task.replace(" ", "_"))()
+
+
+def make_env(tasks, max_episode_steps=280, **kw):
+    import gymnasium as gym
+    import gymnasium_robotics
+
+    gym.register_envs(gymnasium_robotics)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return gym.make("FrankaKitchen-v1", tasks_to_complete=list(tasks), max_episode_steps=max_episode_steps, **kw)
+
+
+def run_tasks(env, order, seed: int, *, targets=None, action_noise: float = 0.0, max_steps: int | None = None,
+              rng=None, start_noise: float = 0.0, pause_max: int = 0, record: bool = False, speed: float = 1.0):
+    """Run the primitives of ``order`` in sequence in ``env`` (a FrankaKitchen-v1 env) from ``reset(seed)``.
+
+    Returns a dict: ``completed`` (subtasks of ``order`` whose goal was reached, by the env's 0.3 rule,
+    in order of completion), ``steps``, and with ``record`` the episode arrays (observations T+1, actions,
+    env rewards, per-step completed-target counts, terminations, truncations).
+    """
+    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
+
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    u = env.unwrapped
+    if start_noise > 0:  # randomised start posture
+        qpos, qvel = u.data.qpos.copy(), u.data.qvel.copy()
+        qpos[:ARM] += rng.uniform(-start_noise, start_noise, ARM)
+        u.robot_env.set_state(qpos, qvel)
+        obs = u._get_obs(u.robot_env._get_obs())
+    demo = Demonstrator(env, rng, speed=speed)
+    max_steps = max_steps or 10_000
+    targets = list(targets) if targets is not None else list(order)
+
+    def done(task):
+        return np.linalg.norm(u.data.qpos[OBS_ELEMENT_INDICES[task]] - OBS_ELEMENT_GOALS[task]) < BONUS_THRESH
+
+    completed, ever = [], set()
+    obs_l, act_l, rew_l, cnt_l, term_l, trunc_l = [obs["observation"].copy()], [], [], [], [], []
+    steps, term, trunc = 0, False, False
+
+    def idle(n):
+        for _ in range(n):
+            yield demo.action(demo.ee()[0], None, 1.0)
+
+    plan = []
+    for t in order:
+        if pause_max:
+            plan.append(("pause", idle(int(rng.integers(0, pause_max + 1)))))
+        plan.append((t, demo.primitive(t)))
+    spans = []
+    for name, gen in plan:
+        spans.append([name, steps, None])
+        for a in gen:
+            if action_noise > 0:
+                a = np.clip(a + rng.normal(0.0, action_noise, 9), -1.0, 1.0)
+            obs, r, term, trunc, info = env.step(a)
+            steps += 1
+            for t in SUBTASKS:
+                if t not in ever and t in order and done(t):
+                    ever.add(t)
+                    completed.append(t)
+            if record:
+                obs_l.append(obs["observation"].copy())
+                act_l.append(np.asarray(a, np.float32))
+                rew_l.append(float(r))
+                cnt_l.append(float(sum(t in ever for t in targets)))
+                term_l.append(bool(term))
+                trunc_l.append(bool(trunc))
+            if term or trunc or steps >= max_steps:
+                break
+        spans[-1][2] = steps
+        if term or trunc or steps >= max_steps:
+            break
+    out = {"completed": completed, "steps": steps, "spans": spans}
+    if record:
+        out.update(observations=np.asarray(obs_l), actions=np.asarray(act_l), env_rewards=np.asarray(rew_l),
+                   counts=np.asarray(cnt_l), terminations=np.asarray(term_l), truncations=np.asarray(trunc_l))
+    return out
