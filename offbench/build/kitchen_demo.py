@@ -354,6 +354,7 @@ def run_tasks(env, order, seed: int, *, targets=None, action_noise: float = 0.0,
 
     completed, ever = [], set()
     obs_l, act_l, rew_l, cnt_l, term_l, trunc_l = [obs["observation"].copy()], [], [], [], [], []
+    ach_l = [{k: np.array(v, copy=True) for k, v in obs["achieved_goal"].items()}]
     steps, term, trunc = 0, False, False
 
     def idle(n):
@@ -379,6 +380,7 @@ def run_tasks(env, order, seed: int, *, targets=None, action_noise: float = 0.0,
                     completed.append(t)
             if record:
                 obs_l.append(obs["observation"].copy())
+                ach_l.append({k: np.array(v, copy=True) for k, v in obs["achieved_goal"].items()})
                 act_l.append(np.asarray(a, np.float32))
                 rew_l.append(float(r))
                 cnt_l.append(float(sum(t in ever for t in targets)))
@@ -391,6 +393,7 @@ def run_tasks(env, order, seed: int, *, targets=None, action_noise: float = 0.0,
             break
     out = {"completed": completed, "steps": steps, "spans": spans}
     if record:
-        out.update(observations=np.asarray(obs_l), actions=np.asarray(act_l), env_rewards=np.asarray(rew_l),
+        out.update(observations=np.asarray(obs_l),
+                   achieved_goal={k: np.asarray([a[k] for a in ach_l]) for k in ach_l[0]}, actions=np.asarray(act_l), env_rewards=np.asarray(rew_l),
                    counts=np.asarray(cnt_l), terminations=np.asarray(term_l), truncations=np.asarray(trunc_l))
     return out
