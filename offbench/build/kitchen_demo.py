@@ -292,7 +292,7 @@ class Demonstrator:
         yield from self.move(grasp + np.array([0.0, -0.12, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
         yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
         yield from self.hold(grasp, r0, -1.0, steps=3)
-        yield from self.turn("right_hinge_cabinet", 1.5, grasp, r0, grip=-1.0, step=0.15, max_steps=60)
+        yield from self.turn("right_hinge_cabinet", 1.5, grasp, None, grip=-1.0, step=0.15, max_steps=60)
         p = self.ee()[0]
         yield from self.hold(p, None, 1.0, steps=2)
         yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=10)
@@ -352,7 +352,7 @@ def run_tasks(env, order, seed: int, *, targets=None, action_noise: float = 0.0,
     def done(task):
         return np.linalg.norm(u.data.qpos[OBS_ELEMENT_INDICES[task]] - OBS_ELEMENT_GOALS[task]) < BONUS_THRESH
 
-    completed, ever = [], set()
+    completed, completed_at, ever = [], [], set()
     obs_l, act_l, rew_l, cnt_l, term_l, trunc_l = [obs["observation"].copy()], [], [], [], [], []
     ach_l = [{k: np.array(v, copy=True) for k, v in obs["achieved_goal"].items()}]
     steps, term, trunc = 0, False, False
@@ -378,6 +378,7 @@ def run_tasks(env, order, seed: int, *, targets=None, action_noise: float = 0.0,
                 if t not in ever and t in order and done(t):
                     ever.add(t)
                     completed.append(t)
+                    completed_at.append(steps)
             if record:
                 obs_l.append(obs["observation"].copy())
                 ach_l.append({k: np.array(v, copy=True) for k, v in obs["achieved_goal"].items()})
@@ -391,7 +392,7 @@ def run_tasks(env, order, seed: int, *, targets=None, action_noise: float = 0.0,
         spans[-1][2] = steps
         if term or trunc or steps >= max_steps:
             break
-    out = {"completed": completed, "steps": steps, "spans": spans}
+    out = {"completed": completed, "completed_at": completed_at, "steps": steps, "spans": spans}
     if record:
         out.update(observations=np.asarray(obs_l),
                    achieved_goal={k: np.asarray([a[k] for a in ach_l]) for k in ach_l[0]}, actions=np.asarray(act_l), env_rewards=np.asarray(rew_l),
