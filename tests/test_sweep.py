@@ -111,6 +111,36 @@ def test_run_lock_is_exclusive_and_a_locked_job_is_left_alone(tmp_path):
     second.release()
 
 
+def test_resume_only_from_a_matching_checkpoint(tmp_path):
+    from offbench.checkpoint import write_json_atomic
+    from offbench.sweep_jobs import Job, can_resume, is_finished
+
+    run_dir = tmp_path / "r"
+    job = Job(algo="iql", suite="locomotion", dataset="d.hdf5", name="d", run_dir=str(run_dir), results=str(tmp_path),
+              config_hash="abc", seeds=2, steps=100)
+    assert not can_resume(job)  # no checkpoint
+    (run_dir / "checkpoint").mkdir(parents=True)
+    (run_dir / "checkpoint" / "state.npz").write_bytes(b"")
+    info = {"config_hash": "abc", "seeds": [0, 1], "step": 50}
+    write_json_atomic(run_dir / "checkpoint" / "checkpoint.json", info)
+    assert can_resume(job)
+    for change in ({"config_hash": "other"}, {"seeds": [0]}, {"step": 200}):
+        write_json_atomic(run_dir / "checkpoint" / "checkpoint.json", {**info, **change})
+        assert not can_resume(job), change
+    write_json_atomic(run_dir / "checkpoint" / "checkpoint.json", info)
+    import dataclasses
+    assert not can_resume(dataclasses.replace(job, fresh=True))
+    # finished = every seed finished, with this job's steps and config
+    from offbench.sweep_jobs import config_hash
+    cfg = {"a": 1}
+    job = dataclasses.replace(job, config_hash=config_hash(cfg))
+    rec = {"status": "finished", "steps": 100, "online_steps": 0, "config": cfg}
+    assert is_finished(job, [rec, rec]) and not is_finished(job, [rec, None])
+    assert not is_finished(job, [rec, {**rec, "status": "running"}])
+    assert not is_finished(job, [rec, {**rec, "steps": 50}])
+    assert not is_finished(job, [rec, {**rec, "config": {"a": 2}}])
+
+
 def test_status_needs_an_existing_folder(tmp_path, sweep_env):
     r = offbench(["status", "--results", str(tmp_path / "nothing")], sweep_env["env"], timeout=60)
     assert r.returncode == 2 and "does not exist" in r.stderr
@@ -122,31 +152,35 @@ def test_status_needs_an_existing_folder(tmp_path, sweep_env):
 @pytest.fixture(scope="module")
 def local_sweep(sweep_env):
     env, results = sweep_env["env"], sweep_env["root"] / "results_local"
-    args = ["sweep", "--algos", "iql,bc", "--suites", "locomotion", "--datasets", sweep_env["data"], *TINY,
+    tiny = TINY + ["--steps", "30", "--eval-every", "10"]  # later flags win: checkpoints at steps 10, 20, 30
+    args = ["sweep", "--algos", "iql,bc", "--suites", "locomotion", "--datasets", sweep_env["data"], *tiny,
             "--launcher", "local", "--max-parallel", "1", "--progress-every", "2", "--results", str(results)]
     base = results / "locomotion" / "hopper-random-v2"
     first, second = base / "iql", base / "bc"
     proc = subprocess.Popen([OFFBENCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        # kill the sweep while the second job runs: once it has a checkpoint (step 10 or 20 of 30)
         deadline = time.time() + 240
-        while not finished(first) and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        assert finished(first), "the first job did not finish"
+        while time.time() < deadline and proc.poll() is None and not finished(second) and \
+                not (second / "checkpoint" / "checkpoint.json").exists():
+            time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)  # the harshest kill: no clean-up in the sweep process
-        killed_output = proc.communicate(timeout=30)[0]
+        proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert finished(first), "the first job did not finish before the kill"
+    second_was_finished = finished(second)
     # the job process running when the sweep died goes with it and gives the run directory's lock back
     from offbench.sweep_jobs import is_locked
     deadline = time.time() + 30
     while is_locked(second) and time.time() < deadline:
         time.sleep(0.2)
+    assert not is_locked(second), "the killed sweep's job process outlived it"
     first_records = {s: (first / f"seed_{s}.json").stat().st_mtime_ns for s in (0, 1)}
     first_state = read(first / "sweep_job.json")
-    second_was_finished = finished(second)
     restart = offbench(args, env)
-    return dict(results=results, first=first, second=second, killed_output=killed_output, restart=restart,
+    return dict(results=results, first=first, second=second, restart=restart,
                 first_records=first_records, first_state=first_state, second_was_finished=second_was_finished,
                 env=env)
 
@@ -162,12 +196,15 @@ def test_local_sweep_kill_and_restart_finishes_only_what_is_missing(local_sweep)
     assert read(s["first"] / "sweep_job.json") == s["first_state"]
     assert finished(s["second"])
     recs = [read(s["second"] / f"seed_{x}.json") for x in (0, 1)]
-    assert all(rec["algo"] == "bc" and rec["steps"] == 20 and rec["curve"] for rec in recs)
+    assert all(rec["algo"] == "bc" and rec["steps"] == 30 for rec in recs)
+    assert [c["step"] for c in recs[0]["curve"]] == [10, 20, 30]  # one curve, whether resumed or not
     assert [rec["seed"] for rec in recs] == [0, 1] and recs[0]["seeds_in_run"] == [0, 1]  # one job, both seeds
     state = read(s["second"] / "sweep_job.json")
     assert state["status"] == "done" and state["attempts"][-1]["returncode"] == 0
-    if not s["second_was_finished"]:
+    if not s["second_was_finished"]:  # (normally) killed mid-run: the restart resumed it from its checkpoint
         assert "[2/2] locomotion/hopper-random-v2/bc: finished" in r.stderr
+        assert state["attempts"][-1]["resume"] is True
+        assert "resumed from step" in (s["second"] / "sweep_job.log").read_text()
     sweeps = list((s["results"] / ".sweeps").glob("*.json"))
     assert len(sweeps) == 2 and any(read(p)["status"] == "finished" for p in sweeps)
 
@@ -179,7 +216,7 @@ def test_status_shows_the_sweep(local_sweep):
     rows = {ln[3]: ln for ln in lines if len(ln) > 4 and ln[1] == "locomotion"}
     assert set(rows) == {"iql", "bc"}
     for algo, row in rows.items():
-        assert row[0] == "done" and row[4] == "2/2" and row[5] == "20/20"
+        assert row[0] == "done" and row[4] == "2/2" and row[5] == "30/30"
         rec = read(local_sweep["results"] / "locomotion" / "hopper-random-v2" / algo / "seed_0.json")
         rec1 = read(local_sweep["results"] / "locomotion" / "hopper-random-v2" / algo / "seed_1.json")
         assert float(row[7]) == pytest.approx((rec["final_score"] + rec1["final_score"]) / 2, abs=0.051)
