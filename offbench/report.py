@@ -386,6 +386,8 @@ class Table:
                  "|" + "|".join(" --- " if j == 0 or not self.numeric else " ---: " for j in range(len(self.columns)))
                  + "|"]
         lines += ["| " + " | ".join(cell(i, j, v) for j, v in enumerate(row)) + " |" for i, row in enumerate(self.rows)]
+        if not self.rows:
+            lines = lines[:2]
         lines += [""] + [f"- {n}" for n in self.notes] + ([""] if self.notes else [])
         return "\n".join(lines)
 
@@ -397,6 +399,8 @@ class Table:
         body = "".join(f"<tr{' class=rule' if i in self.rules else ''}>" + "".join(cell(i, j, v) for j, v in enumerate(r))
                        + "</tr>" for i, r in enumerate(self.rows))
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        if not self.rows:
+            return f"<h3 id='{self.name}'>{html.escape(self.title)}</h3><ul class=notes>{notes}</ul>"
         return (f"<h3 id='{self.name}'>{html.escape(self.title)}</h3><table><thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>" + (f"<ul class=notes>{notes}</ul>" if notes else ""))
 
@@ -744,7 +748,7 @@ class Options:
     suites: tuple = ()
     algos: tuple = ()
     datasets: tuple = ()
-    target: str = "iql"
+    target: str | None = None  # None: iql when present
     pairs: tuple = ()
     reps: int = 2000
     seed: int = 0
@@ -782,8 +786,11 @@ def build(opts: Options, say=lambda m: None) -> dict:
     groups, issues = collect(opts.results, opts.suites, opts.algos, opts.datasets, skip)
     suites, algos, datasets = ordered(groups)
     pairs = parse_pairs(opts.pairs, algos)
-    if opts.target in algos:
-        pairs = [(opts.target, a) for a in algos if a != opts.target] + [p for p in pairs if p[0] != opts.target]
+    target = opts.target or ("iql" if "iql" in algos else None)
+    if target is not None and target not in algos:
+        raise OffbenchError(f"--target {target}: no records of it in this report; algorithms: {', '.join(algos)}")
+    if target is not None:
+        pairs = [(target, a) for a in algos if a != target] + pairs
     pairs = list(dict.fromkeys(pairs))
     reference = load_reference(reference_dir(opts.reference_dir, opts.results)) if opts.reference else None
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -810,7 +817,8 @@ def build(opts: Options, say=lambda m: None) -> dict:
         plots.interval_plot(point, ci, list(ss.scores), METRICS, opts.out / stem,
                             f"{scope}: {len(ss.tasks)} datasets")
         figures.append(("aggregates", f"Aggregate metrics, {scope}", stem, []))
-        taus = np.linspace(0.0, max(1.0, float(max(v.max() for v in ss.scores.values())) * 1.05), 81)
+        lo = min(0.0, float(min(v.min() for v in ss.scores.values())))
+        taus = np.linspace(lo, max(1.0, float(max(v.max() for v in ss.scores.values())) * 1.05), 81)
         prof, prof_ci = performance_profiles(ss.scores, taus, opts.reps, opts.seed)
         stem = f"performance_profile_{_slug(scope)}"
         plots.profile_plot(prof, prof_ci, taus, opts.out / stem, f"Performance profile, {scope}")
@@ -937,8 +945,8 @@ def _split(values) -> tuple:
               help="Output folder  [default: RESULTS/report]")
 @click.option("--format", "formats", default=",".join(FORMATS), show_default=True,
               help="Comma-separated output formats: md, csv, tex, html (figures are always PNG and PDF).")
-@click.option("--target", default="iql", show_default=True,
-              help="Probability of improvement of this algorithm over every other one.")
+@click.option("--target", default=None,
+              help="Probability of improvement of this algorithm over every other one  [default: iql]")
 @click.option("--pair", "pairs", multiple=True, metavar="X,Y", help="Also P(X > Y) for this pair; repeatable.")
 @click.option("--reps", default=2000, show_default=True, type=int, help="Bootstrap replications for the CIs.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed of the bootstrap.")

@@ -305,6 +305,7 @@ def test_report_without_reference_has_no_published_numbers(results, tmp_path):
     (["--pair", "iql"], "--pair 'iql'"),
     (["--pair", "iql,ghost"], "no finished runs of ghost"),
     (["--reps", "0"], "--reps must be at least 1"),
+    (["--target", "ghost"], "--target ghost: no records"),
     (["--reference", "--reference-dir", "/nonexistent"], "has no published_scores.csv"),
 ])
 def test_bad_arguments_give_one_line_errors(results, tmp_path, args, message):
