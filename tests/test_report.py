@@ -340,3 +340,30 @@ def test_unreadable_records_only(tmp_path):
     (bad / "seed_0.json").write_text("{not json")
     r = CliRunner().invoke(main, ["report", "--results", str(tmp_path / "res")])
     assert r.exit_code == 2 and "no readable run record" in r.output
+
+
+def test_out_and_reference_folders_are_not_read(results, tmp_path):
+    import shutil
+
+    res, _ = results
+    copy_ = tmp_path / "results"
+    shutil.copytree(res, copy_)
+    rec = json.loads(next(copy_.glob("locomotion/hopper-medium-v2/iql/seed_*.json")).read_text())
+    for folder in (copy_ / "reference" / "x", copy_ / "myreport" / "x"):
+        folder.mkdir(parents=True)
+        (folder / "seed_0.json").write_text(json.dumps(dict(rec, algo="ghost")))
+    r = CliRunner().invoke(main, ["report", "--results", str(copy_), "--out", str(copy_ / "myreport"), "--reps", "20",
+                                  "--suite", "antmaze", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    assert "ghost" not in (copy_ / "myreport" / "per_dataset.csv").read_text()
+
+
+def test_learning_curve_marks_the_online_phase():
+    offline = [{"step": s, "phase": "offline", "score": float(s)} for s in (10, 20)]
+    restart = offline + [{"step": s, "phase": "online", "score": 50.0 + s} for s in (5, 10)]  # online counts from 0
+    cont = offline + [{"step": s, "phase": "online", "score": 50.0 + s} for s in (25, 30)]
+    assert [x for x, _, _ in report.curve_points({"curve": restart})] == [10, 20, 25, 30]
+    assert [x for x, _, _ in report.curve_points({"curve": cont})] == [10, 20, 25, 30]
+    c = report.learning_curve([[{"curve": cont}, {"curve": cont}]], reps=20)
+    assert c.online_from == 25 and list(c.steps) == [10, 20, 25, 30] and c.runs == 2
+    np.testing.assert_allclose(c.point, [10, 20, 75, 80])
