@@ -286,12 +286,14 @@ class Progress:
         self.running.setdefault(key, time.time())
 
     def eta(self) -> float | None:
+        """Mean time of the jobs that ran here x the jobs left (less what the running ones have done) / slots."""
         ran = [o["elapsed_s"] for o in self.outcomes.values() if o["outcome"] in ("finished", "failed")]
         left = self.total - len(self.outcomes)
         if not ran or left == 0:
             return 0.0 if left == 0 else None
-        par = max(1, min(self.parallel or left, left))
-        return sum(ran) / len(ran) * math.ceil(left / par)
+        avg, now = sum(ran) / len(ran), time.time()
+        work = (left - len(self.running)) * avg + sum(max(avg - (now - t0), 0.0) for t0 in self.running.values())
+        return work / max(1, min(self.parallel or left, left))
 
     def counts(self) -> str:
         c = {}
@@ -399,8 +401,10 @@ def run_ray(jobs: list, spec: SweepSpec, progress: Progress) -> None:
                 ray.init(num_cpus=max(1, math.ceil(slots * spec.cpus_per_run)), object_store_memory=100 * 1024 ** 2,
                          runtime_env={"env_vars": env} if env else None, **common)
         except ConnectionError as exc:
-            raise OffbenchError(f"cannot connect to the Ray cluster at {spec.address} ({exc}); start it with "
-                                f"`ray start --head` or leave out --address for a local runtime") from exc
+            cause = str(exc.__cause__ or exc).strip().splitlines()[-1][:300] if str(exc.__cause__ or exc).strip() else ""
+            raise OffbenchError(f"cannot connect to the Ray cluster at {spec.address} ({cause}); start it with "
+                                f"`ray start --head` (and give this machine its auth token if it uses one) or "
+                                f"leave out --address for a local runtime") from exc
     task = ray.remote(num_cpus=spec.cpus_per_run, num_gpus=spec.gpus_per_run, max_retries=1,
                       retry_exceptions=False)(execute_job)
     limit = spec.max_parallel or len(jobs)
