@@ -34,6 +34,8 @@ R_DOWN = np.diag([-1.0, 1.0, -1.0])
 # forward, rolled so the fingers open vertically
 KETTLE_ROT = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 KETTLE_DY = 0.02
+LIGHT_DX = 0.0
+LIGHT_STEPS = 25
 KETTLE_LIFT = 0.06
 KETTLE_V = 0.25
 # the env's start posture: a comfortable one for the forward-pointing hand most primitives use
@@ -75,6 +77,7 @@ class Demonstrator:
         self.jacr = np.zeros((3, self.m.nv))
         self.posture = Q_HOME.copy()
         self.null_gain = NULL_GAIN
+        self.log = None     # a list to trace the motion phases into (debugging)
 
     # ---------------------------------------------------------------- state
     def ee(self):
@@ -148,11 +151,15 @@ class Demonstrator:
     def move(self, target, rot=None, grip=1.0, tol=0.015, rtol=0.15, max_steps=60, min_steps=0, stall=4, **kw):
         """Yield actions until the end effector is within ``tol`` of ``target`` (a point or a callable), or
         it stops getting closer (blocked), or ``max_steps``."""
-        hist = []
+        yield from self._move(target, rot, grip, tol, rtol, max_steps, min_steps, stall, [], **kw)
+
+    def _move(self, target, rot, grip, tol, rtol, max_steps, min_steps, stall, hist, **kw):
         for i in range(max_steps):
             tp = target() if callable(target) else target
             p, r = self.ee()
             dist = np.linalg.norm(tp - p) + (0.1 * np.linalg.norm(r - rot) if rot is not None else 0.0)
+            if self.log is not None:
+                self.log.append(("move", i, round(float(dist), 3)))
             hist.append(dist)
             ok = np.linalg.norm(tp - p) < tol
             if ok and rot is not None:
@@ -237,10 +244,10 @@ class Demonstrator:
     def light_switch(self):
         h = self.site_pos("light_site")
         r0 = R_FORWARD
-        # fingers open around the lever; the one on its +x side pushes it toward -x
-        grasp = h + np.array([0.0, 0.0, 0.0]) + self.jitter(0.004)
+        # fingers open around the lever; the one on its +x side pushes it round its hinge toward -x
+        grasp = h + np.array([LIGHT_DX, 0.0, 0.0]) + self.jitter(0.004)
         yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
-        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
+        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=LIGHT_STEPS)
         yield from self.turn("light_switch", -0.72, grasp, r0, grip=1.0, step=0.3, max_steps=40)
         p = self.ee()[0]
         yield from self.move(p + np.array([0.0, -0.12, 0.0]), None, 1.0, tol=0.04, max_steps=10)
@@ -298,14 +305,14 @@ class Demonstrator:
         yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=10)
 
     def neutral(self, max_steps=25):
-        """Back to a neutral pose in front of the kitchen, pulling the arm's posture home (between subtasks)."""
-        q = self.d.qpos[:ARM]
-        if np.max(np.abs(q - Q_HOME)) < NEUTRAL_SKIP:
+        """Back to a neutral pose in front of the kitchen, pulling the arm's posture home: run before a subtask
+        when an earlier one left the arm far from its home posture."""
+        if np.max(np.abs(self.d.qpos[:ARM] - Q_HOME)) < NEUTRAL_SKIP:
             return
         self.null_gain = NEUTRAL_GAIN
         try:
             target = NEUTRAL_POS + self.jitter(0.03)
-            for i, a in enumerate(self.move(target, R_FORWARD, 1.0, tol=0.05, max_steps=max_steps)):
+            for a in self._move(target, R_FORWARD, 1.0, 0.05, 0.15, max_steps, 0, 4, []):
                 yield a
                 if np.max(np.abs(self.d.qpos[:ARM] - Q_HOME)) < NEUTRAL_SKIP:
                     return
@@ -313,6 +320,7 @@ class Demonstrator:
             self.null_gain = NULL_GAIN
 
     def primitive(self, task: str):
+        """The generator of actions for ``task`` (after a move back to neutral if the arm needs it)."""
         yield from self.neutral()
         yield from getattr(self, task.replace(" ", "_"))()
 
