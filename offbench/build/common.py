@@ -4,7 +4,7 @@ The collector steps ``n_envs`` environments together and asks the behaviour for 
 one call (one batched NumPy forward pass per step). It is deterministic given the seed: episode ``k``
 (in start order) is reset with seed ``seed * 1_000_003 + k`` and the behaviour's noise comes from one
 generator seeded with ``seed``; episodes are stored in start order and the dataset is cut to exactly
-``size`` transitions (the last episode truncated), as D4RL cut its buffers.
+``size`` transitions (the last episode truncated, even while it is still running), as D4RL cut its buffers.
 """
 from __future__ import annotations
 
@@ -141,7 +141,14 @@ def collect(env_factory: Callable, behavior: Behavior, size: int, seed: int, *, 
         while prefix["k"] in done_eps:
             prefix["steps"] += len(done_eps[prefix["k"]]["act"])
             prefix["k"] += 1
-        return prefix["steps"] >= size
+        if prefix["steps"] >= size:
+            return True
+        if max_episodes is None:  # the next episode in start order may still be running: cut it there
+            running = next((c for c in cur if c is not None and c["k"] == prefix["k"]), None)
+            if running is not None and prefix["steps"] + len(running["act"]) >= size:
+                done_eps[running["k"]] = {**running, "open": True}
+                return True
+        return False
 
     try:
         for slot in range(n_envs):
@@ -171,8 +178,16 @@ def collect(env_factory: Callable, behavior: Behavior, size: int, seed: int, *, 
         for e in envs:
             e.close()
         if bar is not None:
+            bar.update(max(0, min(size, _prefix_total(done_eps, first_episode)) - bar.n))
             bar.close()
     return _cut(done_eps, first_episode, size, max_episodes)
+
+
+def _prefix_total(done_eps: dict, first: int) -> int:
+    total, k = 0, first
+    while k in done_eps:
+        total, k = total + len(done_eps[k]["act"]), k + 1
+    return total
 
 
 def _cut(done_eps: dict, first: int, size: int, max_episodes: int | None) -> list[dict]:
@@ -182,12 +197,12 @@ def _cut(done_eps: dict, first: int, size: int, max_episodes: int | None) -> lis
         t = min(len(c["act"]), size - total)
         term = np.array(c["term"][:t], bool)
         trunc = np.array(c["trunc"][:t], bool)
-        if t < len(c["act"]):  # cut short: the last kept step is a truncation, not a terminal
+        if t < len(c["act"]) or c.get("open"):  # cut short: the last kept step is a truncation, not a terminal
             term[-1], trunc[-1] = False, True
         obs = c["obs"][: t + 1]
         out.append({"observations": _stack_obs(obs), "actions": np.stack(c["act"][:t]),
                     "rewards": np.array(c["rew"][:t]), "terminations": term, "truncations": trunc,
-                    "return": float(np.sum(c["rew"][:t])), "complete": t == len(c["act"])})
+                    "return": float(np.sum(c["rew"][:t])), "complete": t == len(c["act"]) and not c.get("open")})
         total += t
         k += 1
     return out
