@@ -38,6 +38,7 @@ LIGHT_DX = 0.0
 LIGHT_STEPS = 25
 KETTLE_LIFT = 0.06
 KETTLE_V = 0.25
+KETTLE_BACK = 0.25
 # the env's start posture: a comfortable one for the forward-pointing hand most primitives use
 Q_HOME = np.array([0.15, -1.77, 1.84, -2.48, 0.26, 0.71, 1.6])
 NULL_GAIN = 0.5
@@ -271,7 +272,7 @@ class Demonstrator:
         p = self.ee()[0]
         yield from self.hold(p, r0, 1.0, steps=3)
         # back out well clear of the knob panel above before anything else
-        yield from self.move(p + np.array([0.0, -0.25, 0.03]), r0, 1.0, tol=0.05, max_steps=10)
+        yield from self.move(p + np.array([0.0, -KETTLE_BACK, 0.03]), r0, 1.0, tol=0.05, max_steps=10)
 
     def _knob(self, site, joint, goal):
         h = self.site_pos(site)
