@@ -368,6 +368,10 @@ def run_local(jobs: list, spec: SweepSpec, progress: Progress) -> None:
             for fut in done:
                 job = pending.pop(fut)
                 progress.done(_outcome(fut.result, job))
+    except BaseException:  # interrupted: stop the job processes first, or the threads would wait for them
+        from .sweep_jobs import terminate_children
+        terminate_children()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -486,7 +490,8 @@ def summarize(jobs: list, progress: Progress, sweep_file: Path, say) -> None:
     say("")
     say(f"{'outcome':11s} {'job':52s} {'tries':>5s} {'time':>7s} {'score':>6s}")
     for j in jobs:
-        o = progress.outcomes.get(j.key) or {"outcome": "not run", "attempts": 0, "elapsed_s": None}
+        o = progress.outcomes.get(j.key) or {"outcome": "interrupted" if j.key in progress.running else "not run",
+                                             "attempts": 0, "elapsed_s": None}
         note = f"  {_last_line(o.get('error'))[:100]}" if o["outcome"] == "failed" else ""
         say(f"{o['outcome']:11s} {j.key:52s} {o.get('attempts', 0):5d} {_fmt_s(o.get('elapsed_s')):>7s} "
             f"{_fmt_score(o.get('score')):>6s}{note}")

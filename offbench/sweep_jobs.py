@@ -308,7 +308,9 @@ def execute_job(job: Job) -> dict:
                 return dict(out, outcome="finished", attempts=attempt + 1, elapsed_s=time.time() - t0,
                             score=mean_score(recs))
             state["error"] = err
-            if STOP.is_set():
+            # a job killed by a signal may be the sweep being interrupted (Ctrl-C reaches the whole process
+            # group at once): give the sweep a moment to say so before retrying
+            if STOP.is_set() or (rc in (-2, -9, -15, 130, 137, 143) and STOP.wait(2.0)):
                 break
         stopped = STOP.is_set()
         state.update(status="interrupted" if stopped else "failed", ended_at=time.time(), elapsed_s=time.time() - t0)
