@@ -167,7 +167,7 @@ def collect(env_factory: Callable, behavior: Behavior, size: int, seed: int, *, 
                 obs[s] = o
                 behavior.observe(s, o, envs[s])
                 if term or trunc:
-                    done_eps[c["k"]] = c
+                    done_eps[c["k"]] = _compact(c)  # arrays, not millions of small objects
                     if bar is not None:
                         bar.update(min(len(c["act"]), max(0, size - bar.n)))
                     cur[s] = None
@@ -183,6 +183,13 @@ def collect(env_factory: Callable, behavior: Behavior, size: int, seed: int, *, 
     return _cut(done_eps, first_episode, size, max_episodes)
 
 
+def _compact(c: dict) -> dict:
+    if not isinstance(c["act"], list):
+        return c
+    return {**c, "obs": _stack_obs(c["obs"]), "act": np.stack(c["act"]), "rew": np.asarray(c["rew"], np.float64),
+            "term": np.asarray(c["term"], bool), "trunc": np.asarray(c["trunc"], bool)}
+
+
 def _prefix_total(done_eps: dict, first: int) -> int:
     total, k = 0, first
     while k in done_eps:
@@ -193,14 +200,15 @@ def _prefix_total(done_eps: dict, first: int) -> int:
 def _cut(done_eps: dict, first: int, size: int, max_episodes: int | None) -> list[dict]:
     out, total, k = [], 0, first
     while k in done_eps and total < size and (max_episodes is None or len(out) < max_episodes):
-        c = done_eps[k]
+        c = _compact(done_eps[k])
         t = min(len(c["act"]), size - total)
         term = np.array(c["term"][:t], bool)
         trunc = np.array(c["trunc"][:t], bool)
         if t < len(c["act"]) or c.get("open"):  # cut short: the last kept step is a truncation, not a terminal
             term[-1], trunc[-1] = False, True
-        obs = c["obs"][: t + 1]
-        out.append({"observations": _stack_obs(obs), "actions": np.stack(c["act"][:t]),
+        obs = c["obs"]
+        obs = {k2: v[: t + 1] for k2, v in obs.items()} if isinstance(obs, dict) else obs[: t + 1]
+        out.append({"observations": obs, "actions": c["act"][:t],
                     "rewards": np.array(c["rew"][:t]), "terminations": term, "truncations": trunc,
                     "return": float(np.sum(c["rew"][:t])), "complete": t == len(c["act"]) and not c.get("open")})
         total += t
