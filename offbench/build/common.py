@@ -108,6 +108,22 @@ def collect(env_factory: Callable, behavior: Behavior, size: int, seed: int, *, 
             max_episodes: int | None = None) -> list[dict]:
     """Episodes (observations T+1, actions, rewards, terminations, truncations, return) of ``behavior``
     totalling exactly ``size`` transitions (or ``max_episodes`` whole episodes, whichever comes first)."""
+    with one_blas_thread():
+        return _collect(env_factory, behavior, size, seed, n_envs, progress, desc, first_episode, reset_options,
+                        max_episodes)
+
+
+def one_blas_thread():
+    """Small batched matmuls run far faster on one BLAS thread (and do not fight the simulator)."""
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(limits=1, user_api="blas")
+    except ImportError:  # pragma: no cover - a dependency; only slower without it
+        import contextlib
+        return contextlib.nullcontext()
+
+
+def _collect(env_factory, behavior, size, seed, n_envs, progress, desc, first_episode, reset_options, max_episodes):
     rng = np.random.default_rng(seed)
     first = env_factory()
     horizon = getattr(first.spec, "max_episode_steps", None) or 1000

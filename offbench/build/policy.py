@@ -100,10 +100,17 @@ def evaluate_policy(policy: MLPPolicy, episodes: int, seed: int = 0, env_id: str
                     stochastic: bool = False) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes, episode ``i`` reset with seed ``seed + i`` (as the
     README's ``measured_return``: seeds 0..n-1); all episodes run together, one batched forward per step."""
-    from ..envs import make_env
+    from .common import one_blas_thread
 
     env_id = env_id or policy.env_id
     kwargs = policy.env_kwargs if env_kwargs is None else env_kwargs
+    with one_blas_thread():
+        return _run_episodes(policy, episodes, seed, env_id, kwargs, max_episode_steps, stochastic)
+
+
+def _run_episodes(policy, episodes, seed, env_id, kwargs, max_episode_steps, stochastic):
+    from ..envs import make_env
+
     envs = [make_env(env_id, kwargs, max_episode_steps) for _ in range(episodes)]
     rng = np.random.default_rng(seed)
     try:
