@@ -108,11 +108,13 @@ def load_spec_file(path: str | Path) -> dict:
 
 
 def make_spec(file_values: dict, cli_values: dict) -> SweepSpec:
-    """File values, then the flags given on the command line."""
+    """File values, then the flags given on the command line (``--set`` adds to the file's ``set``)."""
     merged = {**file_values, **{k: v for k, v in cli_values.items() if v is not None}}
     for k in LIST_KEYS:
         if k in merged:
             merged[k] = _as_list(k, merged[k])
+    if file_values.get("set") and cli_values.get("set"):
+        merged["set"] = _as_list("set", file_values["set"]) + _as_list("set", cli_values["set"])
     try:
         spec = SweepSpec(**merged)
         for k in ("seeds", "seed", "steps", "online_steps", "eval_every", "retries"):
@@ -524,7 +526,7 @@ def _driver_jax_on_cpu() -> None:
 @click.option("--eval-every", default=None, type=int, help="Gradient steps between evaluations. [default: 5000]")
 @click.option("--eval-episodes", default=None, type=int, help="Episodes per evaluation. [default: the suite's]")
 @click.option("--set", "overrides", multiple=True, metavar="[ALGO:]KEY=VALUE",
-              help="Config override for every algorithm, or for ALGO only; repeatable.")
+              help="Config override for every algorithm, or for ALGO only; repeatable (adds to the file's).")
 @click.option("--launcher", default=None, type=click.Choice(["local", "ray"]), help="[default: local]")
 @click.option("--address", default=None, help="Ray cluster address (ray launcher); default: start a local runtime.")
 @click.option("--max-parallel", default=None, type=int,
