@@ -95,7 +95,9 @@ def list_cmd(what, suite):
     if what == "algorithms":
         for name in registry.names():
             a = registry.get(name)
-            click.echo(f"{name:10s} {a.description}{'' if a.finetune else '  [offline only]'}")
+            click.echo(f"{name:12s} {a.description}{'' if a.finetune else '  [offline only]'}")
+        for name, why in registry.broken().items():
+            click.echo(f"{name:12s} NOT LOADED: {why}")
     elif what == "suites":
         for s in SUITES.values():
             click.echo(f"{s.name:11s} {len(s.tasks):2d} datasets  score={s.score:7s} eval episodes={s.eval_episodes:3d}  "

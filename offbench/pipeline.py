@@ -392,8 +392,7 @@ def finish(runner: Run) -> list[dict]:
     out = []
     for i, s in enumerate(runner.seeds):
         rec = runner.record(i, "finished", final_score=finals[i], finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        records.write_record(runner.p.directory, s, rec)
-        out.append(rec)
+        out.append(records.write_record(runner.p.directory, s, rec))
     return out
 
 

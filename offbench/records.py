@@ -40,9 +40,11 @@ def record_path(directory: Path, seed: int) -> Path:
     return Path(directory) / f"seed_{seed}.json"
 
 
-def write_record(directory: Path, seed: int, record: dict) -> None:
+def write_record(directory: Path, seed: int, record: dict) -> dict:
+    """Write one seed's record atomically; returns it as written."""
     record = dict(record, schema=SCHEMA, updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     write_json_atomic(record_path(directory, seed), record)
+    return record
 
 
 def read_records(results: str | Path) -> list[dict]:

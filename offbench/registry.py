@@ -62,6 +62,7 @@ class Algorithm:
 
 
 _REGISTRY: dict[str, Algorithm] = {}
+_BROKEN: dict[str, str] = {}   # module or plug-in name -> why it failed to load
 _DISCOVERED = False
 
 
@@ -79,7 +80,10 @@ def unregister(name: str) -> None:
 
 
 def discover() -> None:
-    """Import every module of the ``algorithms`` package and every entry point (once)."""
+    """Import every module of the ``algorithms`` package and every entry point (once).
+
+    A module that fails to import does not hide the others: its error is kept and reported when that
+    name is asked for (and by ``offbench list algorithms``)."""
     global _DISCOVERED
     if _DISCOVERED:
         return
@@ -88,12 +92,20 @@ def discover() -> None:
 
     for info in pkgutil.iter_modules(algorithms.__path__):
         if not info.name.startswith("_"):
-            importlib.import_module(f"algorithms.{info.name}")
+            try:
+                importlib.import_module(f"algorithms.{info.name}")
+            except Exception as exc:
+                _BROKEN[info.name] = f"algorithms/{info.name}.py failed to import: {type(exc).__name__}: {exc}"
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()
-        except Exception as exc:  # a broken plug-in must not break the others
-            raise OffbenchError(f"algorithm plug-in {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+        except Exception as exc:
+            _BROKEN[ep.name] = f"plug-in {ep.value} failed to load: {type(exc).__name__}: {exc}"
+
+
+def broken() -> dict[str, str]:
+    discover()
+    return dict(_BROKEN)
 
 
 def names() -> list[str]:
@@ -103,6 +115,8 @@ def names() -> list[str]:
 
 def get(name: str) -> Algorithm:
     discover()
+    if name not in _REGISTRY and name in _BROKEN:
+        raise OffbenchError(f"algorithm {name!r} is not usable: {_BROKEN[name]}")
     if name not in _REGISTRY:
         raise OffbenchError(f"unknown algorithm {name!r}; known algorithms: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]

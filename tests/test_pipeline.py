@@ -1,0 +1,165 @@
+"""The pipeline: determinism, seeds, one compile for N seeds, resume, records, bad input."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from offbench import pipeline
+from offbench.cli import main
+from offbench.errors import OffbenchError
+from tests.conftest import tiny_overrides
+
+
+def _opts(hopper_file, tmp_path, **kw):
+    base = dict(algo="iql", suite="locomotion", dataset=hopper_file, seeds=2, steps=60, eval_every=30,
+                eval_episodes=1, overrides=tiny_overrides(log_every=30), results=str(tmp_path / "results"),
+                progress=False)
+    base.update(kw)
+    return pipeline.RunOptions(**base)
+
+
+def _quiet(_msg):
+    pass
+
+
+def test_same_seed_same_numbers_and_seeds_differ(hopper_file, tmp_path):
+    a = pipeline.run(_opts(hopper_file, tmp_path / "a"), say=_quiet)
+    b = pipeline.run(_opts(hopper_file, tmp_path / "b"), say=_quiet)
+    for ra, rb in zip(a, b):
+        assert ra["metrics"] == rb["metrics"] and ra["curve"] == rb["curve"]
+    assert a[0]["metrics"] != a[1]["metrics"]
+    assert [r["seed"] for r in a] == [0, 1]
+    assert all(r["status"] == "finished" and np.isfinite(r["final_score"]) for r in a)
+
+
+def test_n_seeds_compile_once_and_give_n_results(hopper_file, tmp_path):
+    prep = pipeline.prepare(_opts(hopper_file, tmp_path, seeds=5, steps=90), say=_quiet)
+    runner = pipeline.Run(prep, say=_quiet)
+    states, keys = runner.init_states()
+    pipeline.begin_fresh(prep, runner, prep.opts, _quiet)
+    runner.train_offline(states, keys)
+    assert runner.chunks.compiles() == 1
+    losses = runner.last_metrics["critic_loss"]
+    assert losses.shape == (5,) and len(set(np.round(losses, 6))) == 5
+    recs = pipeline.finish(runner)
+    assert len({json.dumps(r["metrics"], sort_keys=True) for r in recs}) == 5
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_path, monkeypatch):
+    full = pipeline.run(_opts(hopper_file, tmp_path / "full", steps=90), say=_quiet)
+
+    calls = {"n": 0}
+    original = pipeline.Run.evaluate
+
+    def dying_evaluate(self, *args, **kw):
+        out = original(self, *args, **kw)
+        calls["n"] += 1
+        if calls["n"] == 2:  # killed at step 60, after evaluating and before checkpointing
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(pipeline.Run, "evaluate", dying_evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(_opts(hopper_file, tmp_path / "resumed", steps=90), say=_quiet)
+    monkeypatch.setattr(pipeline.Run, "evaluate", original)
+
+    # the interrupted run left records that do not look finished
+    run_dir = tmp_path / "resumed" / "results" / "locomotion" / "hopper-random-v2" / "iql"
+    rec = json.loads((run_dir / "seed_0.json").read_text())
+    assert rec["status"] == "running" and "final_score" not in rec
+
+    resumed = pipeline.run(_opts(hopper_file, tmp_path / "resumed", steps=90, resume=True), say=_quiet)
+    for rf, rr in zip(full, resumed):
+        assert rr["step"] == 90
+        assert rr["curve"] == rf["curve"]
+        assert rr["metrics"] == rf["metrics"]
+        assert rr["final_score"] == rf["final_score"]
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(hopper_file, tmp_path):
+    pipeline.run(_opts(hopper_file, tmp_path, steps=30), say=_quiet)
+    with pytest.raises(OffbenchError, match="different config"):
+        pipeline.run(_opts(hopper_file, tmp_path, steps=30, resume=True,
+                           overrides=tiny_overrides(log_every=30, expectile=0.8)), say=_quiet)
+
+
+def test_record_contents(hopper_file, tmp_path):
+    recs = pipeline.run(_opts(hopper_file, tmp_path, seeds=1), say=_quiet)
+    path = tmp_path / "results" / "locomotion" / "hopper-random-v2" / "iql" / "seed_0.json"
+    rec = json.loads(path.read_text())
+    assert rec == json.loads(json.dumps(recs[0]))
+    assert rec["schema"] == "offbench-run/1" and rec["status"] == "finished"
+    assert rec["config"]["expectile"] == 0.7 and rec["config"]["hidden_dims"] == [32, 32]
+    assert {"jax", "flax", "numpy", "python"} <= set(rec["versions"])
+    assert len(rec["data"]["fingerprint"]) == 16 and rec["data"]["kind"] == "file"
+    assert rec["reference"] == {"min": -20.272305, "max": 3234.3, "source": "D4RL infos.py"}
+    assert [c["step"] for c in rec["curve"]] == [30, 60]
+    c = rec["curve"][-1]
+    assert c["score"] == pytest.approx(100 * (c["return_mean"] + 20.272305) / (3234.3 + 20.272305))
+    # locomotion reward transform: x 1000 / (max - min episode return)
+    from offbench.data import load_d4rl_hdf5
+    rets = load_d4rl_hdf5(hopper_file).episode_returns()
+    assert rec["data"]["reward_scale"] == pytest.approx(1000 / (rets.max() - rets.min()), rel=1e-5)
+
+
+def test_cli_tiny_run_end_to_end(hopper_file, tmp_path):
+    res = CliRunner().invoke(main, ["run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file,
+                                    "--steps", "40", "--eval-every", "20", "--eval-episodes", "1", "--seeds", "2",
+                                    "--set", "hidden_dims=[32,32]", "--set", "batch_size=32",
+                                    "--results", str(tmp_path / "r"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "final normalised score per seed" in res.output
+    for s in (0, 1):
+        rec = json.loads((tmp_path / "r" / "locomotion" / "hopper-random-v2" / "iql" / f"seed_{s}.json").read_text())
+        assert rec["status"] == "finished" and np.isfinite(rec["final_score"])
+
+
+def _cli(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--algo", "nope", "--suite", "locomotion"], "unknown algorithm 'nope'; known algorithms: .*iql"),
+    (["run", "--algo", "iql", "--suite", "nosuite"], "unknown suite 'nosuite'; known suites: locomotion"),
+    (["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-nope-v2"],
+     "suite 'locomotion' has no dataset 'hopper-nope-v2'"),
+    (["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-medium-v2"],
+     "not available locally: download it with `offbench data download hopper-medium-v2`"),
+])
+def test_bad_input_one_line_errors(args, message):
+    res = _cli(*args)
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    import re
+    assert re.search(message, lines[0]), lines[0]
+
+
+def test_bad_config_key_and_value(hopper_file, tmp_path):
+    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--set", "expectle=0.9",
+               "--results", str(tmp_path))
+    assert res.exit_code == 2 and "unknown config key 'expectle'" in res.output and "expectile" in res.output
+    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--set", "batch_size=abc",
+               "--results", str(tmp_path))
+    assert res.exit_code == 2 and "batch_size" in res.output
+    assert not list(tmp_path.glob("**/seed_*.json"))  # nothing half-written
+
+
+def test_bad_dataset_file(tmp_path):
+    import h5py
+    with h5py.File(tmp_path / "bad.hdf5", "w") as f:
+        f["observations"] = np.zeros((5, 11))
+    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", str(tmp_path / "bad.hdf5"))
+    assert res.exit_code == 2 and "missing D4RL keys" in res.output
+
+
+def test_list_commands():
+    res = _cli("list", "algorithms")
+    assert res.exit_code == 0 and "iql" in res.output
+    res = _cli("list", "suites")
+    assert all(s in res.output for s in ("locomotion", "antmaze", "kitchen", "adroit"))
+    res = _cli("list", "datasets", "--suite", "locomotion")
+    assert "hopper-medium-v2" in res.output and "not available" in res.output
+    for cmd in ("run", "list"):
+        assert _cli(cmd, "--help").exit_code == 0
