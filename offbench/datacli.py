@@ -73,12 +73,13 @@ def list_cmd(suite):
     root = _minari_root()
     recipes = all_recipes()
     suites = [get_suite(suite)] if suite else list(SUITES.values())
-    click.echo(f"{'suite':11s} {'dataset':30s} {'download':34s} {'local build':24s} present")
+    click.echo(f"{'suite':11s} {'dataset':30s} {'download':34s} {'local build':28s} present")
     for s in suites:
         for t in s.tasks:
-            dl = t.minari_id or ("hdf5 url" if t.url else "-")
+            dl = f"minari {t.minari_id}" if t.minari_id else ("D4RL hdf5" if t.url else "- (local build only)")
             rec = recipes.get(t.name)
-            build = f"recipe ({rec.label})" if rec else f"no: {unbuildable_reason(t.name)}"
+            build = f"recipe, {rec.label}" if rec else "not buildable"
+            why = "" if rec else f"  [not buildable: {unbuildable_reason(t.name)}]"
             present = []
             if t.minari_id and t.minari_id in local:
                 present.append(f"original {_fmt_bytes(_dir_size(root / t.minari_id))}")
@@ -88,7 +89,7 @@ def list_cmd(suite):
                 steps = local[t.rebuilt_id].get("total_steps")
                 present.append(f"rebuilt {_fmt_bytes(_dir_size(root / t.rebuilt_id))}"
                                + (f" ({int(steps):,} transitions)" if steps is not None else ""))
-            click.echo(f"{s.name:11s} {t.name:30s} {dl:34s} {build[:60]:24s} {', '.join(present) or 'no'}")
+            click.echo(f"{s.name:11s} {t.name:30s} {dl:34s} {build:28s} {', '.join(present) or 'no'}{why}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,6 +121,9 @@ def download_cmd(name):
     minari_id = task.minari_id if task else (name if "/" in name else None)
     url = task.url if task else None
     key = task.name if task else name
+    if minari_id is None and url is None and task is not None:
+        raise OffbenchError(f"{task.name} has no download (offbench builds it locally): run "
+                            f"`offbench data build {task.name}`")
     if minari_id is None and url is None:
         raise OffbenchError(f"{name!r} is neither a suite dataset with a download nor a Minari id; "
                             "see `offbench data list`")
