@@ -292,8 +292,22 @@ def reference_returns(env_key: dict, env_factory: Callable, expert: Behavior, ex
         return {"ref_min_score": float(np.mean(rand)), "ref_max_score": float(np.mean(exp)),
                 "random_returns": rand, "expert_returns": exp, "expert": expert_name, "seed": seed}
 
-    return cached({"what": "refs", **env_key, "expert": expert_name, "n_random": n_rand, "n_expert": n_exp,
-                   "seed": seed}, compute)
+    key = {"what": "refs", **env_key, "expert": expert_name, "n_random": n_rand, "n_expert": n_exp, "seed": seed,
+           "versions": _versions()}
+    if isinstance(expert, PolicyBehavior):  # a changed policy file is a different expert
+        key["expert_sha256"] = policy_file_info(expert.policy)["sha256"]
+    return cached(key, compute)
+
+
+def _versions() -> dict:
+    from importlib import metadata
+    out = {}
+    for pkg in ("gymnasium", "gymnasium-robotics", "mujoco"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
