@@ -571,7 +571,7 @@ def sweep_command(file, algos, suites, datasets, seeds, seed, steps, online_step
 def collect_status(results: str | Path) -> list[dict]:
     """One row per run directory (and per planned job not started yet): done, running, failed, pending."""
     from .checkpoint import read_json
-    from .sweep_jobs import STATE_NAME, is_locked, read_state
+    from .sweep_jobs import STATE_NAME, is_locked, mean_score, read_state
 
     results = Path(results)
     planned: dict[str, dict] = {}
@@ -619,7 +619,6 @@ def collect_status(results: str | Path) -> list[dict]:
             elapsed = state["elapsed_s"]
         else:
             elapsed = max((r.get("elapsed_s", 0.0) for r in mine if r), default=None)
-        from .sweep_jobs import mean_score
         note = ""
         if status == "failed":
             note = _last_line(state.get("error"))

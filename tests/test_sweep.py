@@ -17,7 +17,8 @@ import yaml
 from conftest import write_hopper_hdf5
 from offbench.errors import OffbenchError
 
-OFFBENCH = str(Path(sys.executable).with_name("offbench"))
+_SCRIPT = Path(sys.executable).with_name("offbench")
+OFFBENCH = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "offbench.cli"]
 TINY = ["--seeds", "2", "--steps", "20", "--eval-every", "20", "--eval-episodes", "1",
         "--set", "hidden_dims=[32,32]", "--set", "batch_size=64"]
 
@@ -33,7 +34,7 @@ def sweep_env(tmp_path_factory):
 
 
 def offbench(args, env, timeout=300, **kw):
-    return subprocess.run([OFFBENCH, *args], env=env, capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run([*OFFBENCH, *args], env=env, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def read(path):
@@ -159,7 +160,7 @@ def local_sweep(sweep_env):
             "--launcher", "local", "--max-parallel", "1", "--progress-every", "2", "--results", str(results)]
     base = results / "locomotion" / "hopper-random-v2"
     first, second = base / "iql", base / "bc"
-    proc = subprocess.Popen([OFFBENCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([*OFFBENCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         # kill the sweep while the second job runs: once it has a checkpoint (step 10 or 20 of 30)
         deadline = time.time() + 240
