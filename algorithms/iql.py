@@ -42,10 +42,10 @@ def make(config: dict, spec: Spec) -> Agent:
     discount, tau = config["discount"], config["tau"]
     expectile, beta, max_w = config["expectile"], config["temperature"], config["max_weight"]
 
-    if config["cosine_decay"]:
-        actor_tx = optax.adam(optax.cosine_decay_schedule(config["actor_lr"], max(1, spec.total_steps)))
-    else:
-        actor_tx = optax.adam(config["actor_lr"])
+    # Same optimiser-state layout with or without decay, so an offline state can be fine-tuned without it.
+    actor_schedule = (optax.cosine_decay_schedule(config["actor_lr"], max(1, spec.total_steps)) if config["cosine_decay"]
+                      else optax.constant_schedule(config["actor_lr"]))
+    actor_tx = optax.adam(actor_schedule)
 
     def init(key):
         k_a, k_c, k_v = jax.random.split(key, 3)

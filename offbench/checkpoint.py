@@ -27,7 +27,7 @@ def save(directory: str | Path, tree, info: dict) -> None:
     write_json_atomic(directory / "checkpoint.json", manifest)
 
 
-def load(directory: str | Path, template):
+def load(directory: str | Path, template, hint: str = "start without --resume"):
     directory = Path(directory)
     info = read_json(directory / "checkpoint.json")
     treedef = jax.tree_util.tree_structure(template)
@@ -36,11 +36,11 @@ def load(directory: str | Path, template):
         leaves = [z[f"leaf_{i:05d}"] for i in range(len(z.files))]
     if len(leaves) != len(tleaves):
         raise OffbenchError(f"checkpoint {directory} does not match this run's state ({len(leaves)} arrays, "
-                            f"expected {len(tleaves)}); start without --resume")
+                            f"expected {len(tleaves)}); {hint}")
     for a, t in zip(leaves, tleaves):
         if a.shape != np.shape(t):
             raise OffbenchError(f"checkpoint {directory} has an array of shape {a.shape} where this run has "
-                                f"{np.shape(t)}; start without --resume")
+                                f"{np.shape(t)}; {hint}")
     leaves = [np.asarray(a, dtype=np.asarray(t).dtype) if hasattr(t, "dtype") else a for a, t in zip(leaves, tleaves)]
     return jax.tree_util.tree_unflatten(treedef, leaves), info
 

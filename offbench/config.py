@@ -1,4 +1,5 @@
-"""Configuration: algorithm defaults < configs/<algo>.yaml (default < suite < dataset) < --set.
+"""Configuration: algorithm defaults < configs/<algo>.yaml (default < suite < dataset, then the
+``finetune`` section's layers for runs with online fine-tuning) < --set.
 
 A config is one flat dict holding the pipeline's keys and the algorithm's keys. ``--set key=value``
 values are parsed as YAML and converted to the type of the default; an unknown key is an error that
@@ -34,15 +35,24 @@ def configs_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "configs"
 
 
-def load_yaml_layers(algo: str, suite: str | None, dataset: str | None) -> dict:
+def load_yaml_layers(algo: str, suite: str | None, dataset: str | None, finetune: bool = False) -> dict:
+    """default < suites[suite] < datasets[dataset]; when fine-tuning, then finetune.default <
+    finetune.suites[suite] < finetune.datasets[dataset]."""
     path = configs_dir() / f"{algo}.yaml"
     if not path.exists():
         return {}
     with open(path) as f:
         doc = yaml.safe_load(f) or {}
-    unknown = set(doc) - {"default", "suites", "datasets"}
+    unknown = set(doc) - {"default", "suites", "datasets", "finetune"}
     if unknown:
-        raise OffbenchError(f"{path}: unknown sections {sorted(unknown)}; use default, suites, datasets")
+        raise OffbenchError(f"{path}: unknown sections {sorted(unknown)}; use default, suites, datasets, finetune")
+    out = _layers(doc, suite, dataset)
+    if finetune:
+        out.update(_layers(doc.get("finetune") or {}, suite, dataset))
+    return out
+
+
+def _layers(doc: dict, suite, dataset) -> dict:
     out = dict(doc.get("default") or {})
     if suite:
         out.update((doc.get("suites") or {}).get(suite) or {})
@@ -94,11 +104,11 @@ def parse_overrides(pairs) -> dict:
 
 
 def resolve(algo_default: dict, algo: str, suite: str | None = None, dataset: str | None = None,
-            overrides: dict | None = None) -> dict:
+            overrides: dict | None = None, finetune: bool = False) -> dict:
     """The full config of one run; unknown keys (in YAML or --set) are errors."""
     base = {**PIPELINE_DEFAULTS, **algo_default}
     config = dict(base)
-    for source, layer in (("configs/" + algo + ".yaml", load_yaml_layers(algo, suite, dataset)),
+    for source, layer in (("configs/" + algo + ".yaml", load_yaml_layers(algo, suite, dataset, finetune)),
                           ("--set", overrides or {})):
         for key, value in layer.items():
             if key not in base:

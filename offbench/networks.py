@@ -15,16 +15,17 @@ Distributions are plain functions over (mean, log_std) so no distribution librar
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-LOG_2PI = jnp.log(2.0 * jnp.pi)
+LOG_2PI = math.log(2.0 * math.pi)  # Python floats: importing this module starts no JAX backend
 
 
-def default_init(scale: float = jnp.sqrt(2.0)):
+def default_init(scale: float = math.sqrt(2.0)):
     return nn.initializers.orthogonal(scale)
 
 

@@ -150,7 +150,8 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
     algorithm = registry.get(opts.algo)
     suite = get_suite(opts.suite)
     ds_key = Path(opts.dataset).stem if opts.dataset.endswith((".hdf5", ".h5")) else opts.dataset
-    config = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, opts.overrides)
+    finetuning = bool(opts.online_steps or opts.from_run)
+    config = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, opts.overrides, finetuning)
     source = resolve_source(suite, opts.dataset, config)
     if source.note:
         say(source.note)
@@ -352,6 +353,8 @@ class Run:
 
 def run(opts: RunOptions, say: Callable[[str], None] = print) -> list[dict]:
     """Train and evaluate all seeds of one (algorithm, dataset); returns the final records."""
+    if opts.from_run:  # the offline phase is the earlier run's: its length sets the schedules' horizon
+        opts = dataclasses.replace(opts, steps=offline_steps_of(opts.from_run))
     prep = prepare(opts, say)
     if opts.online_steps or opts.from_run:
         from .finetune import run_finetune  # the online phase continues from the offline state
@@ -371,6 +374,15 @@ def run(opts: RunOptions, say: Callable[[str], None] = print) -> list[dict]:
             bar.close()
         runner.evaluator.close()
     return finish(runner)
+
+
+def offline_steps_of(run_dir: str) -> int:
+    d = Path(run_dir)
+    ck = d / "checkpoint" / "checkpoint.json" if (d / "checkpoint").exists() else d / "checkpoint.json"
+    if not ck.exists():
+        raise OffbenchError(f"--from {run_dir}: no checkpoint there; point it at a finished offline run directory "
+                            "results/<suite>/<dataset>/<algo>")
+    return int(checkpoint.read_json(ck)["steps"])
 
 
 def begin_fresh(prep: Prepared, runner: Run, opts: RunOptions, say) -> None:

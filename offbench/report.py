@@ -118,10 +118,16 @@ def collect(results: Path, suites=(), algos=(), datasets=(), skip=()) -> tuple[d
         raise OffbenchError("no records match the --suite/--algos/--datasets filters together; relax one of them")
     groups: dict[tuple, Group] = {}
     for r in recs:
-        g = Group(str(r.get("suite")), str(r.get("dataset")), bool((r.get("data") or {}).get("rebuilt")), str(r.get("algo")))
+        g = Group(str(r.get("suite")), str(r.get("dataset")), bool((r.get("data") or {}).get("rebuilt")), algo_label(r))
         groups.setdefault(g.key, g).records.append(r)
     issues += run_issues(groups)
     return groups, issues
+
+
+def algo_label(record: dict) -> str:
+    """Fine-tuned runs (offline then online) are their own row, never pooled with offline-only runs."""
+    algo = str(record.get("algo"))
+    return f"{algo}+online" if record.get("finetune") else algo
 
 
 def run_issues(groups: dict) -> list[dict]:
