@@ -34,6 +34,8 @@ R_DOWN = np.diag([-1.0, 1.0, -1.0])
 # forward, rolled so the fingers open vertically
 KETTLE_ROT = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 KETTLE_DY = 0.02
+MICROWAVE_GOAL = -0.85
+RETREAT_STEPS = 4
 LIGHT_DX = 0.0
 LIGHT_STEPS = 25
 KETTLE_LIFT = 0.06
@@ -45,6 +47,10 @@ NULL_GAIN = 0.5
 NEUTRAL_GAIN = 3.0
 NEUTRAL_SKIP = 0.8
 NEUTRAL_POS = np.array([-0.35, 0.3, 2.1])
+NEUTRAL_TO_SITE = False
+SITES = {"microwave": "microhandle_site", "kettle": "kettle_site", "bottom burner": "knob2_site",
+         "top burner": "knob4_site", "light switch": "light_site", "slide cabinet": "slide_site",
+         "hinge cabinet": "hinge_site2"}
 VMAX = 1.0
 KPOS = 8.0
 LIMIT_MARGIN = 0.25
@@ -227,14 +233,14 @@ class Demonstrator:
             yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
             yield from self.hold(grasp, r0, -1.0, steps=3)
             # carry the handle round the hinge, position only (the wrist follows the door by itself)
-            yield from self.turn("microwave", -1.0, grasp, None, grip=-1.0, step=0.15, max_steps=40)
+            yield from self.turn("microwave", MICROWAVE_GOAL, grasp, None, grip=-1.0, step=0.15, max_steps=40)
             p, r = self.ee()
             yield from self.hold(p, None, 1.0, steps=2)
-            if self.joint("microwave")[1] < -0.7:
+            if self.joint("microwave")[1] < MICROWAVE_GOAL + 0.25:
                 break
             yield from self.move(p - 0.08 * r[:, 2], None, 1.0, tol=0.03, max_steps=5)
         p = self.ee()[0]
-        yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=8)
+        yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=RETREAT_STEPS)
 
     def slide_cabinet(self):
         h = self.site_pos("slide_site")
@@ -257,7 +263,7 @@ class Demonstrator:
         yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=LIGHT_STEPS)
         yield from self.turn("light_switch", -0.72, grasp, r0, grip=1.0, step=0.3, max_steps=40)
         p = self.ee()[0]
-        yield from self.move(p + np.array([0.0, -0.12, 0.0]), None, 1.0, tol=0.04, max_steps=10)
+        yield from self.move(p + np.array([0.0, -0.12, 0.0]), None, 1.0, tol=0.04, max_steps=RETREAT_STEPS)
 
     def kettle(self):
         # the handle is a bar along x on top of the kettle: approach it from the front with the hand rolled
@@ -311,14 +317,15 @@ class Demonstrator:
         yield from self.hold(p, None, 1.0, steps=2)
         yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=10)
 
-    def neutral(self, max_steps=25):
+    def neutral(self, site=None, max_steps=25):
         """Back to a neutral pose in front of the kitchen, pulling the arm's posture home: run before a subtask
         when an earlier one left the arm far from its home posture."""
         if np.max(np.abs(self.d.qpos[:ARM] - Q_HOME)) < NEUTRAL_SKIP:
             return
         self.null_gain = NEUTRAL_GAIN
         try:
-            target = NEUTRAL_POS + self.jitter(0.03)
+            # in front of the next subtask's handle (so the way back is not wasted), else a neutral point
+            target = (self.site_pos(site) + np.array([0.0, -0.15, 0.0]) if site else NEUTRAL_POS) + self.jitter(0.03)
             for a in self._move(target, R_FORWARD, 1.0, 0.05, 0.15, max_steps, 0, 4, []):
                 yield a
                 if np.max(np.abs(self.d.qpos[:ARM] - Q_HOME)) < NEUTRAL_SKIP:
@@ -328,7 +335,7 @@ class Demonstrator:
 
     def primitive(self, task: str):
         """The generator of actions for ``task`` (after a move back to neutral if the arm needs it)."""
-        yield from self.neutral()
+        yield from self.neutral(SITES.get(task) if NEUTRAL_TO_SITE else None)
         yield from getattr(self, task.replace(" ", "_"))()
 
 
