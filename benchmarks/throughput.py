@@ -6,6 +6,7 @@ seed and for N vmapped seeds, and prints compile time separately from steady-sta
 
     python benchmarks/throughput.py                       # all algorithms, 1 and 10 seeds
     python benchmarks/throughput.py --algos iql --seeds 1,10 --chunk 5000 --repeats 3
+    python benchmarks/throughput.py --algos iql --seeds 1 --reference   # + JAX-CORL-structured IQL, same run
 
 Numbers are only comparable within one invocation (same machine, same load): report ratios from one run,
 and absolute times only from a GPU.
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
 from offbench import registry  # noqa: E402
 from offbench.config import resolve  # noqa: E402
@@ -77,6 +79,33 @@ def bench(algo_name: str, arrays: dict, seeds: int, chunk: int, repeats: int, su
             "projected_1M_s": 1_000_000 / (chunk / best)}
 
 
+def bench_reference(arrays: dict, chunk: int, repeats: int, batch_size: int = 256) -> dict:
+    """JAX-CORL-structured IQL (benchmarks/reference_iql.py): Python loop over jitted 8-update calls."""
+    from reference_iql import make_reference
+
+    data = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in arrays.items() if k not in SAMPLED_DROP}
+    init, update_n, per_call = make_reference(arrays["observations"].shape[1], arrays["actions"].shape[1], batch_size)
+    state, key = init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1)
+    t0 = time.perf_counter()
+    state = update_n(state, data, key)
+    jax.block_until_ready(state)
+    compile_s = time.perf_counter() - t0
+    calls = max(1, chunk // per_call)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            key, sub = jax.random.split(key)
+            state = update_n(state, data, sub)
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    ups = calls * per_call / best
+    return {"algo": "iql(JAX-CORL-structured reference)", "seeds": 1, "compile_s": compile_s, "chunk": calls * per_call,
+            "best_s": best, "median_s": float(np.median(times)), "updates_per_s_per_seed": ups,
+            "updates_per_s_total": ups, "finite": True, "projected_1M_s": 1_000_000 / ups}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algos", default="all", help="comma-separated names, or 'all'")
@@ -89,6 +118,8 @@ def main(argv=None):
     ap.add_argument("--suite", default="locomotion", help="whose config section to use")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--reference", action="store_true",
+                    help="also time a JAX-CORL-structured IQL (benchmarks/reference_iql.py) in the same run")
     args = ap.parse_args(argv)
 
     from offbench.config import parse_overrides
@@ -114,6 +145,16 @@ def main(argv=None):
             print(f"{name:12s} {n:5d} {r['compile_s']:10.2f} {r['updates_per_s_per_seed']:11.1f} "
                   f"{r['updates_per_s_total']:12.1f} {r['projected_1M_s']:11.1f}  x{r['updates_per_s_total'] / base:.2f} "
                   f"total{flag}", flush=True)
+    if args.reference:
+        ref = bench_reference(arrays, args.chunk, args.repeats)
+        rows.append(ref)
+        print(f"{'iql-ref':12s} {1:5d} {ref['compile_s']:10.2f} {ref['updates_per_s_per_seed']:11.1f} "
+              f"{ref['updates_per_s_total']:12.1f} {ref['projected_1M_s']:11.1f}  (JAX-CORL-structured IQL, "
+              f"Python loop of jitted 8-update calls)", flush=True)
+        ours = next((r for r in rows if r["algo"] == "iql" and r["seeds"] == 1), None)
+        if ours:
+            print(f"offbench iql / reference, 1 seed: x{ours['updates_per_s_per_seed'] / ref['updates_per_s_per_seed']:.2f}",
+                  flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": str(dev.device_kind), "platform": dev.platform, "rows": rows}, f, indent=1)
