@@ -7,7 +7,8 @@ Per update (observations normalised by the pipeline: ``normalize_obs: true``):
     lambda = alpha / mean|Q_1(s, pi(s))|   (not differentiated)
     pi  <- argmin  -lambda * mean Q_1(s, pi(s)) + mean (pi(s) - a)^2                     (TD3+BC eq. 3)
     pi_target, Q_target <- Polyak(tau)
-The delay is a step counter in the state; the actor/target step is selected with ``lax.cond``.
+The delay is a step counter in the state; the actor/target step is selected with ``lax.cond``
+(metrics: ``actor_loss`` is 0 on critic-only steps; ``actor_updated`` says which steps updated the actor).
 """
 from __future__ import annotations
 
