@@ -262,9 +262,10 @@ class Demonstrator:
             yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.02, max_steps=50)
             yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=LIGHT_STEPS)
             yield from self.turn("light_switch", -0.72, grasp, r0, grip=1.0, step=0.3, max_steps=40)
+            switched = self.joint("light_switch")[1] < -0.5     # (backing out drags the lever back a little)
             p = self.ee()[0]
             yield from self.move(p + np.array([0.0, -0.12, 0.0]), None, 1.0, tol=0.04, max_steps=RETREAT_STEPS)
-            if self.joint("light_switch")[1] < -0.45:
+            if switched:
                 break
 
     def kettle(self):
