@@ -302,15 +302,15 @@ def test_offbench_run_two_seeds(name, tiny_hopper, tmp_path):
 
     results = tmp_path / "results"
     res = CliRunner().invoke(main, ["run", "--algo", name, "--suite", "locomotion", "--dataset", str(tiny_hopper),
-                                    "--steps", "4", "--seeds", "2", "--eval-every", "2", "--eval-episodes", "1",
-                                    "--set", "hidden_dims=[16, 16]", "--set", "batch_size=32", "--set", "log_every=2",
+                                    "--steps", "3", "--seeds", "2", "--eval-every", "3", "--eval-episodes", "1",
+                                    "--set", "hidden_dims=[16, 16]", "--set", "batch_size=32", "--set", "log_every=3",
                                     "--results", str(results), "--no-progress"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     recs = [json.loads((results / "locomotion" / "hopper-medium-v2" / name / f"seed_{s}.json").read_text())
             for s in (0, 1)]
     for rec in recs:
-        assert rec["status"] == "finished" and rec["algo"] == name and rec["step"] == 4
-        assert [c["step"] for c in rec["curve"]] == [2, 4]
+        assert rec["status"] == "finished" and rec["algo"] == name and rec["step"] == 3
+        assert [c["step"] for c in rec["curve"]] == [3]
         assert math.isfinite(rec["final_score"]) and not rec["diverged"]
         assert rec["metrics"] and all(math.isfinite(v) for v in rec["metrics"].values())
     # two seeds trained in one vmapped program, with different results
