@@ -16,7 +16,8 @@ from offbench.data import load_minari
 
 
 @pytest.mark.parametrize("task,seed", [("microwave", 0), ("kettle", 0), ("kettle", 1), ("bottom burner", 0),
-                                       ("light switch", 0), ("slide cabinet", 0), ("top burner", 0)])
+                                       ("light switch", 0), ("slide cabinet", 0), ("top burner", 0),
+                                       ("hinge cabinet", 0)])
 def test_primitive_solves_its_subtask(task, seed):
     env = make_env([task], terminate_on_tasks_completed=False)
     out = run_tasks(env, [task], seed=seed, max_steps=280)
