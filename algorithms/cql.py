@@ -30,7 +30,7 @@ DEFAULT_CONFIG = {
     "actor_lr": 3e-5,
     "critic_lr": 3e-4,
     "alpha_lr": 3e-5,           # entropy temperature (policy learning rate, as the CQL code)
-    "hidden_dims": [256, 256],
+    "hidden_dims": [256, 256, 256],
     "discount": 0.99,
     "tau": 0.005,
     "cql_alpha": 5.0,           # weight of the conservative penalty (min_q_weight)

@@ -55,7 +55,7 @@ def bench(algo_name: str, arrays: dict, seeds: int, chunk: int, repeats: int, su
                          total_steps=1_000_000)
     agent = algo.make(config, spec)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
-    states = jax.jit(jax.vmap(agent.init))(keys)
+    states = jax.vmap(agent.init)(keys)  # eager, as the pipeline (see Run.init_states)
     size = jnp.asarray(data["rewards"].shape[0], jnp.int32)
     fn = make_train_chunk(make_train_step(agent.update, int(config["batch_size"])), chunk)
 

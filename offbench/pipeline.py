@@ -213,7 +213,10 @@ class Run:
     def init_states(self):
         keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
         init_keys, train_keys = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
-        states = jax.jit(jax.vmap(self.p.agent.init))(init_keys)
+        # Eager, not jitted: under jit, XLA:CPU may run several batched QR decompositions of the orthogonal
+        # initialiser at once, and on a small intra-op pool (2 cores) each waits for the other's threads
+        # forever (seen with 3-layer MLPs, jaxlib 0.10.2). Initialisation is done once; speed is irrelevant.
+        states = jax.vmap(self.p.agent.init)(init_keys)
         return states, train_keys
 
     @property

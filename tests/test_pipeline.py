@@ -163,3 +163,16 @@ def test_list_commands():
     assert "hopper-medium-v2" in res.output and "not available" in res.output
     for cmd in ("run", "list"):
         assert _cli(cmd, "--help").exit_code == 0
+
+
+def test_three_layer_networks_with_vmapped_seeds_do_not_deadlock(hopper_file, tmp_path):
+    """Regression: a jitted, vmapped init of 3-layer orthogonally initialised MLPs deadlocked XLA:CPU's
+    2-thread pool (batched QR kernels waiting on each other). A watchdog turns a hang into a failure."""
+    import faulthandler
+    faulthandler.dump_traceback_later(240, exit=True)
+    try:
+        recs = pipeline.run(_opts(hopper_file, tmp_path, steps=20, eval_every=20,
+                                  overrides=tiny_overrides(log_every=20, hidden_dims=[32, 32, 32])), say=_quiet)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert [r["status"] for r in recs] == ["finished", "finished"]
