@@ -172,7 +172,7 @@ def test_three_layer_networks_with_vmapped_seeds_do_not_deadlock(hopper_file, tm
     faulthandler.dump_traceback_later(240, exit=True)
     try:
         recs = pipeline.run(_opts(hopper_file, tmp_path, steps=20, eval_every=20,
-                                  overrides=tiny_overrides(log_every=20, hidden_dims=[32, 32, 32])), say=_quiet)
+                                  overrides=tiny_overrides(log_every=20, hidden_dims=[64, 64, 64])), say=_quiet)
     finally:
         faulthandler.cancel_dump_traceback_later()
     assert [r["status"] for r in recs] == ["finished", "finished"]
