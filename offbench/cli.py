@@ -90,7 +90,7 @@ def available_datasets(suite) -> list[str]:
 def list_cmd(what, suite):
     """List algorithms, suites, or datasets (and whether each is available locally)."""
     from . import registry
-    from .suites import SUITES, get_suite, hdf5_path
+    from .suites import SUITES
 
     if what == "algorithms":
         for name in registry.names():
@@ -102,21 +102,9 @@ def list_cmd(what, suite):
         for s in SUITES.values():
             click.echo(f"{s.name:11s} {len(s.tasks):2d} datasets  score={s.score:7s} eval episodes={s.eval_episodes:3d}  "
                        f"{s.description}")
-    else:
-        from .data import minari_local_ids
-        local = minari_local_ids()
-        suites = [get_suite(suite)] if suite else list(SUITES.values())
-        for s in suites:
-            for t in s.tasks:
-                where = []
-                if t.minari_id and t.minari_id in local:
-                    where.append(f"minari:{t.minari_id}")
-                if hdf5_path(t).exists():
-                    where.append(f"hdf5:{hdf5_path(t)}")
-                if t.rebuilt_id in local:
-                    where.append(f"rebuilt:{t.rebuilt_id}")
-                status = "available " + ", ".join(where) if where else "not available"
-                click.echo(f"{s.name:11s} {t.name:32s} {status}")
+    else:  # one table for both `offbench list datasets` and `offbench data list`
+        from .datacli import list_cmd as data_list
+        click.get_current_context().invoke(data_list, suite=suite)
 
 
 def _add_optional_commands():

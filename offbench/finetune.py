@@ -326,20 +326,12 @@ def run_finetune(prep: Prepared, say) -> list[dict]:
     try:
         if phase == "offline":
             run.offline_steps = opts.steps
-            bar = progress_bar(opts, run.step, opts.steps, f"{prep.algorithm.name} {prep.source.name} offline")
-            try:
+            with progress_bar(opts, run.step, opts.steps, f"{prep.algorithm.name} {prep.source.name} offline") as bar:
                 states, keys = run.train_offline(states, keys, bar)
-            finally:
-                if bar is not None:
-                    bar.close()
         if run.env_steps == 0:
             envs.reset_all()
-        bar = progress_bar(opts, run.env_steps, opts.online_steps, f"{prep.algorithm.name} {prep.source.name} online")
-        try:
+        with progress_bar(opts, run.env_steps, opts.online_steps, f"{prep.algorithm.name} {prep.source.name} online") as bar:
             run.train_online(states, keys, buffer, sizes, envs, pending, bar)
-        finally:
-            if bar is not None:
-                bar.close()
     finally:
         envs.close()
         run.evaluator.close()

@@ -13,6 +13,7 @@ The loop never looks at which algorithm it runs.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -369,12 +370,10 @@ def run(opts: RunOptions, say: Callable[[str], None] = print) -> list[dict]:
         tree, _ = runner.try_resume({"states": states, "keys": keys})
         if tree is not None:
             states, keys = tree["states"], tree["keys"]
-    bar = progress_bar(opts, runner.step, opts.steps, f"{prep.algorithm.name} {prep.source.name}")
     try:
-        states, keys = runner.train_offline(states, keys, bar)
+        with progress_bar(opts, runner.step, opts.steps, f"{prep.algorithm.name} {prep.source.name}") as bar:
+            states, keys = runner.train_offline(states, keys, bar)
     finally:
-        if bar is not None:
-            bar.close()
         runner.evaluator.close()
     return finish(runner)
 
@@ -411,8 +410,15 @@ def finish(runner: Run) -> list[dict]:
     return out
 
 
+@contextlib.contextmanager
 def progress_bar(opts: RunOptions, initial: int, total: int, desc: str):
+    """A tqdm bar (closed on exit), or None with --no-progress."""
     if not opts.progress:
-        return None
+        yield None
+        return
     from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5)
+    bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5)
+    try:
+        yield bar
+    finally:
+        bar.close()

@@ -160,7 +160,7 @@ def test_list_commands():
     res = _cli("list", "suites")
     assert all(s in res.output for s in ("locomotion", "antmaze", "kitchen", "adroit"))
     res = _cli("list", "datasets", "--suite", "locomotion")
-    assert "hopper-medium-v2" in res.output and "not available" in res.output
+    assert "hopper-medium-v2" in res.output and "present" in res.output
     for cmd in ("run", "list"):
         assert _cli(cmd, "--help").exit_code == 0
 
