@@ -57,7 +57,7 @@ def bench(algo_name: str, arrays: dict, seeds: int, chunk: int, repeats: int, su
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(seeds)])
     states = jax.vmap(agent.init)(keys)  # eager, as the pipeline (see Run.init_states)
     size = jnp.asarray(data["rewards"].shape[0], jnp.int32)
-    fn = make_train_chunk(make_train_step(agent.update, int(config["batch_size"])), chunk)
+    fn = make_train_chunk(make_train_step(agent.update, int(config["batch_size"])), chunk, n_seeds=seeds)
 
     t0 = time.perf_counter()
     compiled = fn.lower(states, keys, data, size).compile()
