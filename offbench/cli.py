@@ -68,7 +68,7 @@ def run(algo, suite, datasets, seeds, seed, steps, eval_every, eval_episodes, on
                           resume=resume, progress=not no_progress, online_steps=online_steps, from_run=from_run)
         recs = run_one(opts, say=lambda m: click.echo(m, err=True))
         scores = [r.get("final_score") for r in recs]
-        label = " (rebuilt data)" if recs and recs[0]["data"]["rebuilt"] else ""
+        label = f" ({recs[0]['data']['label']} data)" if recs and recs[0]["data"]["rebuilt"] else ""
         shown = ", ".join("n/a" if x is None else f"{x:.1f}" for x in scores)
         mean = [x for x in scores if x is not None]
         click.echo(f"{algo} {recs[0]['dataset'] if recs else ds}{label}: final normalised score per seed [{shown}]"

@@ -272,7 +272,8 @@ class Run:
         rec = {
             "status": status, "algo": p.algorithm.name, "suite": p.opts.suite, "dataset": p.source.name,
             "seed": self.seeds[i], "seeds_in_run": self.seeds,
-            "data": {"kind": p.source.kind, "rebuilt": p.source.rebuilt, "fingerprint": p.fingerprint,
+            "data": {"kind": p.source.kind, "rebuilt": p.source.rebuilt, "label": p.source.label,
+                     "fingerprint": p.fingerprint,
                      "size": len(p.source.dataset), "sampled_size": p.size, "metadata": p.source.dataset.metadata,
                      "reward_scale": p.reward_scale, "reward_shift": p.reward_shift,
                      "obs_normalized": p.obs_mean is not None},

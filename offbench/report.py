@@ -47,10 +47,11 @@ class Group:
     rebuilt: bool
     algo: str
     records: list = dataclasses.field(default_factory=list)
+    data_label: str = "rebuilt"   # the recipe's label of rebuilt data ("rebuilt", "rebuilt (scripted)")
 
     @property
     def label(self) -> str:
-        return f"{self.dataset} (rebuilt)" if self.rebuilt else self.dataset
+        return f"{self.dataset} ({self.data_label})" if self.rebuilt else self.dataset
 
     @property
     def key(self) -> tuple:
@@ -118,10 +119,23 @@ def collect(results: Path, suites=(), algos=(), datasets=(), skip=()) -> tuple[d
         raise OffbenchError("no records match the --suite/--algos/--datasets filters together; relax one of them")
     groups: dict[tuple, Group] = {}
     for r in recs:
-        g = Group(str(r.get("suite")), str(r.get("dataset")), bool((r.get("data") or {}).get("rebuilt")), algo_label(r))
+        data = r.get("data") or {}
+        g = Group(str(r.get("suite")), str(r.get("dataset")), bool(data.get("rebuilt")), algo_label(r),
+                  data_label=rebuilt_label(data))
         groups.setdefault(g.key, g).records.append(r)
     issues += run_issues(groups)
     return groups, issues
+
+
+def rebuilt_label(data: dict) -> str:
+    """The label of rebuilt data as its recipe names it ("rebuilt", "rebuilt (scripted)")."""
+    label = str(data.get("label") or "")
+    return label if label.startswith("rebuilt") else "rebuilt"
+
+
+def strip_rebuilt(label: str) -> str:
+    """The dataset name of a table label ("kitchen-complete-v0 (rebuilt (scripted))" -> "kitchen-complete-v0")."""
+    return re.sub(r" \(rebuilt.*\)$", "", label)
 
 
 def algo_label(record: dict) -> str:
@@ -480,8 +494,8 @@ def per_dataset_table(groups, suites, algos, datasets) -> Table:
                     row.append(f"{m:.1f} ± {sd:.1f}{mark}")
                 else:
                     row.append("–")
-                tidy.append({"suite": s, "dataset": g.dataset if g else label.replace(" (rebuilt)", ""),
-                             "data": "rebuilt" if "(rebuilt)" in label else "original", "algo": a,
+                tidy.append({"suite": s, "dataset": g.dataset if g else strip_rebuilt(label),
+                             "data": "rebuilt" if strip_rebuilt(label) != label else "original", "algo": a,
                              "n_seeds": len(sc), "seeds": " ".join(str(r.get("seed")) for r in g.finished) if g else "",
                              "mean": fmt(float(np.mean(sc)), 4) if len(sc) else "",
                              "std": fmt(float(np.std(sc)), 4) if len(sc) else "", "best": False})
@@ -507,7 +521,7 @@ def per_dataset_table(groups, suites, algos, datasets) -> Table:
     notes = ["Final D4RL-normalised score, mean ± standard deviation over seeds (numpy std, ddof=0); only "
              "finished, non-diverged runs. Best mean per row in bold.",
              "A total/average marked (k/n) covers only k of the suite's n datasets and is not ranked.",
-             "'(rebuilt)': dataset rebuilt by `offbench data build`, normalised with its own reference returns; "
+             "'(rebuilt …)': dataset rebuilt by `offbench data build`, normalised with its own reference returns; "
              "not comparable with published D4RL scores."]
     if dagger:
         notes.append(f"†: fewer seeds than the {most} of the best-covered cell (see 'Runs not averaged').")
@@ -648,7 +662,7 @@ def reference_tables(groups, suites, algos, datasets, ref_rows, labels) -> list[
     for r in ref_rows:
         by_source[r["source"]].append(r)
     labels_ = [(s, lb) for s in suites for lb in datasets[s]]
-    names = sorted({lb.replace(" (rebuilt)", "") for _, lb in labels_})
+    names = sorted({strip_rebuilt(lb) for _, lb in labels_})
     tables = []
 
     def match(rows, name):

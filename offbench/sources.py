@@ -45,6 +45,16 @@ class Source:
     def rebuilt(self) -> bool:
         return self.kind == "rebuilt"
 
+    @property
+    def label(self) -> str:
+        """How scores on this data are labelled: the recipe's label for rebuilt data ("rebuilt",
+        "rebuilt (scripted)"), else the kind (original / file)."""
+        if not self.rebuilt:
+            return self.kind
+        from .build.recipes import get_recipe
+        recipe = get_recipe(self.task.name) if self.task is not None else None
+        return recipe.label if recipe is not None else "rebuilt"
+
 
 def _refs(task: Task | None, meta: dict, config: dict, kind: str) -> tuple[float, float, str]:
     if config.get("ref_min_score") is not None and config.get("ref_max_score") is not None:

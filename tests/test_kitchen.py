@@ -82,11 +82,17 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
                                "--set", "hidden_dims=[32, 32]", "--set", "batch_size=64",
                                "--results", str(tmp_path / "results")])
     assert res.exit_code == 0, res.output
-    assert "(rebuilt data)" in res.output
+    assert "(rebuilt (scripted) data)" in res.output
     rec = json.loads((tmp_path / "results/kitchen/kitchen-complete-v0/iql/seed_0.json").read_text())
     assert rec["status"] == "finished" and rec["data"]["kind"] == "rebuilt"
+    assert rec["data"]["label"] == "rebuilt (scripted)"
     assert (rec["reference"]["min"], rec["reference"]["max"]) == (0.0, 4.0)
     assert 0.0 <= rec["final_score"] <= 100.0
+    # the report labels it the same way
+    res = runner.invoke(main, ["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "rep"),
+                               "--reps", "50", "--format", "md"])
+    assert res.exit_code == 0, res.output
+    assert "kitchen-complete-v0 (rebuilt (scripted))" in (tmp_path / "rep" / "per_dataset.md").read_text()
 
 
 def test_tiny_mixed_build_has_no_episode_solving_all_targets():

@@ -144,7 +144,8 @@ def results(tmp_path_factory):
         rec = copy.deepcopy(real)
         rec.pop("path")
         rec.update(suite=suite, dataset=ds, algo=algo, seed=seed, status=status, diverged=diverged)
-        rec["data"] = dict(rec["data"], rebuilt=rebuilt, kind="rebuilt" if rebuilt else "original")
+        rec["data"] = dict(rec["data"], rebuilt=rebuilt, kind="rebuilt" if rebuilt else "original",
+                           label="rebuilt" if rebuilt else "original")
         point = rec["curve"][0]
         curve = [dict(point, step=st, phase="offline", score=float(base * (i + 1) / 2 + rng.normal(0, 3)))
                  for i, st in enumerate((10, 20))]
