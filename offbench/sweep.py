@@ -630,6 +630,8 @@ def collect_status(results: str | Path) -> list[dict]:
                      "dataset": parts[-2] if len(parts) >= 2 else "?", "algo": parts[-1],
                      "seeds_done": sum(1 for r in mine if r and r.get("status") == "finished"),
                      "seeds": len(seeds) or len(recs), "step": step, "steps": steps, "elapsed_s": elapsed,
+                     "online_steps": (recs[0].get("online_steps") or 0) if recs else 0,
+                     "env_steps": max((r.get("env_steps") or 0 for r in mine if r), default=0),
                      "score": mean_score([r for r in mine if r]), "note": note, "run_dir": d})
     return rows
 
@@ -650,6 +652,8 @@ def status_command(results):
     order = {"running": 0, "failed": 1, "pending": 2, "done": 3}
     for r in sorted(rows, key=lambda r: (order.get(r["status"], 9), r["suite"], r["dataset"], r["algo"])):
         step = "-" if r["step"] is None else f"{r['step']}/{r['steps'] if r['steps'] is not None else '?'}"
+        if r.get("online_steps") and r["steps"] is not None and r["step"] is not None:  # offline, then online
+            step = f"{min(r['step'], r['steps'])}/{r['steps']}+{r['env_steps']}/{r['online_steps']}env"
         click.echo(f"{r['status']:8s} {r['suite']:11s} {r['dataset']:28s} {r['algo']:10s} "
                    f"{r['seeds_done']}/{r['seeds']:<3d} {step:>15s} {_fmt_s(r['elapsed_s']):>8s} "
                    f"{_fmt_score(r['score']):>6s}" + (f"  {r['note']}" if r["note"] else ""))
