@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from offbench.losses import regress_critics
 from offbench.networks import GaussianActor, critic_ensemble, gaussian_log_prob, gaussian_policy_act, polyak
 from offbench.registry import Agent, Spec, register
 from offbench.train_state import TrainState
@@ -64,12 +65,7 @@ def make(config: dict, spec: Spec) -> Agent:
         next_q = critic.apply(state["target_critic"], batch["next_observations"], next_act).min(0)
         target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_q
 
-        def critic_loss(params):
-            q = critic.apply(params, obs, act)
-            return ((q - target) ** 2).sum(0).mean(), q
-
-        (q_loss, q), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
-        critic_state = state["critic"].apply_gradients(g)
+        critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)
 
         # policy improvement: advantage-weighted regression onto the dataset actions
         pi_act = sample_actions(state["actor"].params, obs, k_pi, n_samples)          # (n, B, act)

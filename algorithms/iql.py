@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from offbench.losses import awr_weights, expectile_loss
+from offbench.losses import awr_weights, expectile_loss, regress_critics
 from offbench.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
 from offbench.registry import Agent, Spec, register
 from offbench.train_state import TrainState
@@ -83,12 +83,7 @@ def make(config: dict, spec: Spec) -> Agent:
         next_v = value.apply(value_state.params, batch["next_observations"])
         target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_v
 
-        def critic_loss(params):
-            q = critic.apply(params, obs, act)
-            return ((q - target) ** 2).sum(0).mean(), q
-
-        (q_loss, q), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
-        critic_state = state["critic"].apply_gradients(g)
+        critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)
 
         new_state = {"actor": actor_state, "critic": critic_state, "value": value_state,
                      "target_critic": polyak(state["target_critic"], critic_state.params, tau)}

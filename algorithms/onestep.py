@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from offbench.losses import awr_weights
+from offbench.losses import awr_weights, regress_critics
 from offbench.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, gaussian_policy_act, polyak
 from offbench.registry import Agent, Spec, register
 from offbench.train_state import TrainState
@@ -97,12 +97,7 @@ def make(config: dict, spec: Spec) -> Agent:
         target = sarsa_target(batch["rewards"], batch["terminals"], discount, next_q,
                               value.apply(value_state.params, next_obs), batch["has_next_action"])
 
-        def critic_loss(params):
-            q = critic.apply(params, obs, act)
-            return ((q - target) ** 2).sum(0).mean(), q
-
-        (q_loss, q), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
-        critic_state = state["critic"].apply_gradients(g)
+        critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)
         metrics = {"critic_loss": q_loss, "value_loss": v_loss, "q": q.mean(), "v": v.mean()}
         return critic_state, value_state, q_data, metrics
 

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from offbench.losses import regress_critics
 from offbench.networks import DeterministicActor, critic_ensemble, polyak
 from offbench.registry import Agent, Spec, register
 from offbench.train_state import TrainState
@@ -65,12 +66,7 @@ def make(config: dict, spec: Spec) -> Agent:
         next_q = critic.apply(state["target_critic"], next_obs, next_act).min(0)
         target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_q
 
-        def critic_loss(params):
-            q = critic.apply(params, obs, act)
-            return ((q - target) ** 2).sum(0).mean(), q
-
-        (q_loss, q), g = jax.value_and_grad(critic_loss, has_aux=True)(state["critic"].params)
-        critic_state = state["critic"].apply_gradients(g)
+        critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)
 
         def actor_step(_):
             def actor_loss(params):

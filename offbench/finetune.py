@@ -19,7 +19,6 @@ training while interacting with the environment:
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import checkpoint, records
+from . import checkpoint
 from .errors import OffbenchError
 from .pipeline import (Prepared, Run, begin_fresh, finish, make_train_step, progress_bar)
 

@@ -3,7 +3,6 @@ AntMaze rebuild recipes (tiny builds read back through the Minari loader and the
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np

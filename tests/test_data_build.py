@@ -107,7 +107,7 @@ def test_door_human_replays_the_demos_from_their_start_states():
 
 
 def test_pointmaze_stitching_never_goes_from_start_to_goal():
-    from offbench.build.maze2d import MAZES, split_stitching  # noqa: F401
+    from offbench.build.maze2d import MAZES
     from offbench.envs import make_env
 
     get_recipe("pointmaze-umaze-diverse-v0").build(size=3000, seed=1, behavior_dir=BDIR)

@@ -17,7 +17,6 @@ the goal), and the evaluation environment is D4RL's: fixed start to fixed goal (
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from pathlib import Path
 

@@ -22,7 +22,6 @@ evaluation environment (fixed start and goal), seeded. The stitching sets are sc
 from __future__ import annotations
 
 from collections import deque
-from pathlib import Path
 
 import numpy as np
 
