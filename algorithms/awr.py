@@ -4,7 +4,8 @@
 (G_t = r_t + gamma * G_{t+1}, restarting at every ``episode_ends``; no bootstrapping at the end of an
 episode, so values never flow between episodes: AWR cannot stitch). Per update:
   V  <- regression of V(s) onto G                                      (AWR eq. 8, Monte-Carlo target)
-  A  =  G - V(s)
+  A  =  G - V(s), standardised over the batch ((A - mean) / std; the AWR code's _calc_adv does so over its
+        buffer) unless ``normalize_advantage`` is off
   pi <- argmax E[ min(exp(A / temperature), max_weight) * log pi(a | s) ]   (AWR eq. 9, weight clipping)
 Policy: IQL's Gaussian, as for BC.
 """
@@ -26,6 +27,7 @@ DEFAULT_CONFIG = {
     "discount": 0.99,
     "temperature": 1.0,         # beta in exp(A / beta)
     "max_weight": 20.0,         # omega_max
+    "normalize_advantage": True,  # AWR code (xbpeng/awr, _calc_adv): A standardised before exp(A / beta)
     "cosine_decay": False,
     "exploration_noise": None,
 }
@@ -59,6 +61,7 @@ def make(config: dict, spec: Spec) -> Agent:
     actor = GaussianActor(spec.act_dim, hidden)
     value = ValueNet(hidden)
     temperature, max_w = config["temperature"], config["max_weight"]
+    normalize_adv = bool(config["normalize_advantage"])
     lr = config["actor_lr"]
     actor_tx = optax.adam(optax.cosine_decay_schedule(lr, max(1, spec.total_steps)) if config["cosine_decay"] else lr)
 
@@ -77,7 +80,9 @@ def make(config: dict, spec: Spec) -> Agent:
 
         (v_loss, v), g = jax.value_and_grad(value_loss, has_aux=True)(state["value"].params)
         adv = returns - v
-        weights = awr_weights(adv, temperature, max_w)
+        if normalize_adv:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-5)
+        weights = awr_weights(jax.lax.stop_gradient(adv), temperature, max_w)
 
         def actor_loss(params):
             mean, log_std = actor.apply(params, obs)

@@ -105,18 +105,24 @@ def test_awr_monte_carlo_returns_and_weights():
     assert np.asarray(w).tolist() == pytest.approx([1.0, math.exp(0.5), math.exp(-0.5), 20.0], rel=1e-6)
 
 
-def test_awr_losses_on_hand_batch():
-    algo, cfg = config_of("awr", temperature=0.5, max_weight=3.0)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_awr_losses_on_hand_batch(normalize):
+    algo, cfg = config_of("awr", temperature=0.5, max_weight=3.0, normalize_advantage=normalize)
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
     state = agent.init(jax.random.PRNGKey(0))
-    batch = {**hand_batch(), "returns": jnp.asarray([0.0, 1.0, -2.0, 0.5, 3.0, 0.1, -0.3, 2.0])}
+    batch = {**hand_batch(), "returns": jnp.asarray([0.0, 1.0, -2.0, 0.5, 3.0, 0.1, -0.3, 2.0]) * 50.0}
     v = np.asarray(ValueNet((16, 16)).apply(state["value"].params, batch["observations"]), np.float64)
     mean, log_std = GaussianActor(2, (16, 16)).apply(state["actor"].params, batch["observations"])
     g = np.asarray(batch["returns"], np.float64)
-    w = np.minimum(np.exp((g - v) / 0.5), 3.0)
+    adv = g - v
+    if normalize:  # the AWR code standardises advantages before exponentiating them
+        adv = (adv - adv.mean()) / (adv.std() + 1e-5)
+    w = np.minimum(np.exp(adv / 0.5), 3.0)
+    if normalize:  # standardised advantages: some weights clipped, some not
+        assert 0 < (w < 3.0).sum() < len(w)
     _, m = agent.update(state, batch, jax.random.PRNGKey(1))
     assert float(m["value_loss"]) == pytest.approx(((v - g) ** 2).mean(), rel=1e-5)
-    assert float(m["actor_loss"]) == pytest.approx((w * np_gaussian_nll(batch["actions"], mean, log_std)).mean(), rel=1e-5)
+    assert float(m["actor_loss"]) == pytest.approx((w * np_gaussian_nll(batch["actions"], mean, log_std)).mean(), rel=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------
