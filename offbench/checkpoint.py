@@ -41,7 +41,7 @@ def load(directory: str | Path, template, hint: str = "start without --resume"):
         if a.shape != np.shape(t):
             raise OffbenchError(f"checkpoint {directory} has an array of shape {a.shape} where this run has "
                                 f"{np.shape(t)}; {hint}")
-    leaves = [np.asarray(a, dtype=np.asarray(t).dtype) if hasattr(t, "dtype") else a for a, t in zip(leaves, tleaves)]
+    leaves = [np.asarray(a, dtype=t.dtype) if hasattr(t, "dtype") else a for a, t in zip(leaves, tleaves)]
     return jax.tree_util.tree_unflatten(treedef, leaves), info
 
 

@@ -107,25 +107,18 @@ def list_cmd(what, suite):
         click.get_current_context().invoke(data_list, suite=suite)
 
 
-def _add_optional_commands():
-    """Subcommands that live in their own modules (data, report, sweep, ...)."""
-    import importlib
+def _add_subcommands():
+    """Subcommands that live in their own modules (each keeps its heavy imports inside its functions)."""
+    from .datacli import data_command
+    from .report import report_command
+    from .sweep import status_command, sweep_command
 
-    for module, names in (("offbench.datacli", ("data",)), ("offbench.report", ("report",)),
-                          ("offbench.sweep", ("sweep", "status"))):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        for name in names:
-            cmd = getattr(mod, f"{name}_command", None)
-            if cmd is not None:
-                main.add_command(cmd, name)
+    for name, cmd in (("data", data_command), ("report", report_command), ("sweep", sweep_command),
+                      ("status", status_command)):
+        main.add_command(cmd, name)
 
 
-_add_optional_commands()
+_add_subcommands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,7 @@ class EvalResult:
     lengths: np.ndarray      # (n_seeds, episodes)
 
 
-def episode_success(info: dict, reward: float) -> bool:
+def episode_success(info: dict) -> bool:
     if "success" in info:
         return bool(np.any(info["success"]))
     if "is_success" in info:
@@ -76,7 +76,7 @@ class Evaluator:
                         o, r, term, trunc, info = self.envs[s][k].step(actions[s, k])
                         returns[s, j] += float(r)
                         lengths[s, j] += 1
-                        if episode_success(info, r):
+                        if episode_success(info):
                             successes[s, j] = True
                         obs[s, k] = self.obs_adapter(o)
                         if term or trunc:

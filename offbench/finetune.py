@@ -228,11 +228,12 @@ class FinetuneRun(Run):
         actions = np.asarray(actions)
         t_last, steps_since = time.time(), 0
         while self.env_steps < total:
-            prev, next_obs, rewards, terms, finished = envs.step(np.clip(actions, p.spec.act_low, p.spec.act_high))
+            actions = np.clip(actions, p.spec.act_low, p.spec.act_high)
+            prev, next_obs, rewards, terms, finished = envs.step(actions)
             for i, ret in finished:
                 self.returns_log[i].append(float(ret))
             self.raw_reward_sum += rewards.sum(1)
-            trans = self.transitions(prev, next_obs, rewards, terms, np.clip(actions, p.spec.act_low, p.spec.act_high))
+            trans = self.transitions(prev, next_obs, rewards, terms, actions)
             self.owed += self.ratio * self.n_envs
             n_updates = int(math.floor(self.owed + 1e-9))
             self.owed -= n_updates

@@ -5,6 +5,7 @@ A record is written atomically. While a run is going its status is ``running`` a
 """
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from importlib import metadata
@@ -18,6 +19,12 @@ PACKAGES = ("offbench", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", 
 
 
 def versions() -> dict:
+    """Package versions and device (read once per process; every record carries a copy)."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict:
     out = {"python": platform.python_version()}
     for p in PACKAGES:
         try:
