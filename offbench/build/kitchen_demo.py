@@ -241,17 +241,22 @@ class Demonstrator:
         p = self.ee()[0]
         yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=RETREAT_STEPS)
 
-    def slide_cabinet(self):
-        h = self.site_pos("slide_site")
+    def _grasp_front_handle_and_open(self, site, joint, target, keep_orientation, step, max_steps, back):
+        """Approach a handle from the front, grasp it, carry it along its joint to ``target`` (keeping the
+        hand's orientation for a slide, not for a hinge), release and back off by ``back`` metres."""
         r0 = R_FORWARD
-        grasp = h + np.array([0.0, -0.005, 0.0]) + self.jitter()
+        grasp = self.site_pos(site) + np.array([0.0, -0.005, 0.0]) + self.jitter()
         yield from self.move(grasp + np.array([0.0, -0.12, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
         yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
         yield from self.hold(grasp, r0, -1.0, steps=3)
-        yield from self.turn("slide_cabinet", 0.42, grasp, r0, grip=-1.0, step=0.06, max_steps=40)
+        yield from self.turn(joint, target, grasp, r0 if keep_orientation else None, grip=-1.0, step=step,
+                             max_steps=max_steps)
         p = self.ee()[0]
         yield from self.hold(p, None, 1.0, steps=2)
-        yield from self.move(p + np.array([0.0, -0.12, 0.0]), None, 1.0, tol=0.04, max_steps=10)
+        yield from self.move(p + np.array([0.0, -back, 0.0]), None, 1.0, tol=0.04, max_steps=10)
+
+    def slide_cabinet(self):
+        yield from self._grasp_front_handle_and_open("slide_site", "slide_cabinet", 0.42, True, 0.06, 40, 0.12)
 
     def light_switch(self):
         r0 = R_FORWARD
@@ -309,16 +314,7 @@ class Demonstrator:
         yield from self._knob("knob4_site", "knob_Joint_4", -1.0)
 
     def hinge_cabinet(self):
-        h = self.site_pos("hinge_site2")
-        r0 = R_FORWARD
-        grasp = h + np.array([0.0, -0.005, 0.0]) + self.jitter()
-        yield from self.move(grasp + np.array([0.0, -0.12, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
-        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
-        yield from self.hold(grasp, r0, -1.0, steps=3)
-        yield from self.turn("right_hinge_cabinet", 1.5, grasp, None, grip=-1.0, step=0.15, max_steps=60)
-        p = self.ee()[0]
-        yield from self.hold(p, None, 1.0, steps=2)
-        yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=10)
+        yield from self._grasp_front_handle_and_open("hinge_site2", "right_hinge_cabinet", 1.5, False, 0.15, 60, 0.1)
 
     def neutral(self, site=None, max_steps=25):
         """Back to a neutral pose in front of the kitchen, pulling the arm's posture home: run before a subtask
