@@ -7,6 +7,8 @@ names it and lists the known ones.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -116,3 +118,8 @@ def resolve(algo_default: dict, algo: str, suite: str | None = None, dataset: st
                                     f"{', '.join(sorted(base))}")
             config[key] = _coerce(key, value, base[key])
     return config
+
+
+def config_hash(config: dict) -> str:
+    """A short hash of a resolved config: records, checkpoints and sweeps compare runs by it."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import shutil
 import sys
@@ -29,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import checkpoint, records, registry
-from .config import resolve as resolve_config
+from .config import config_hash, resolve as resolve_config
 from .data import obs_normalizer, reward_scale_for
 from .envs import ObsAdapter
 from .errors import OffbenchError
@@ -197,10 +195,6 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
 
 # --------------------------------------------------------------------------------------------------
 # The run
-
-def config_hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
 
 class Run:
     """Trains all seeds of one (algorithm, dataset) together and writes their records."""

@@ -20,8 +20,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
-import hashlib
-import json
 import os
 import socket
 import subprocess
@@ -31,6 +29,7 @@ import time
 from pathlib import Path
 
 from .checkpoint import read_json, write_json_atomic
+from .config import config_hash  # JAX-free: a Ray worker must not start a JAX backend
 
 LOCK_NAME = ".sweep.lock"
 STATE_NAME = "sweep_job.json"
@@ -87,12 +86,6 @@ class Job:
 
 # --------------------------------------------------------------------------------------------------
 # What is on disk
-
-def config_hash(config: dict) -> str:
-    """The same hash as :func:`offbench.pipeline.config_hash` (a test checks it), without importing the
-    pipeline: a Ray worker must not start a JAX backend (it would take GPU memory its job needs)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
 
 def seed_records(job: Job) -> list[dict | None]:
     out = []
