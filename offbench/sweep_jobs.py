@@ -261,6 +261,19 @@ def _run_attempt(job: Job, resume: bool, lock_fd: int, log_path: Path) -> tuple[
     return rc, ("" if rc == 0 else _error_text(log_path, offset))
 
 
+def settle_finished_state(path: Path) -> None:
+    """A sweep killed after its job wrote the last record, but before the sweep noted the job done, leaves
+    ``running`` in the job's state file. The records are the truth: a finished run is done."""
+    if not path.exists():
+        return
+    state = read_json(path)
+    if state.get("status") != "done":
+        if state.get("attempts"):
+            state["attempts"][-1].setdefault("note", "records finished; the sweep stopped before noting it")
+        state.update(status="done", ended_at=state.get("ended_at") or time.time(), error=None)
+        write_json_atomic(path, state)
+
+
 def execute_job(job: Job) -> dict:
     """Run one job to completion (or to its last failed retry); returns its outcome for the sweep."""
     t0 = time.time()
@@ -272,6 +285,7 @@ def execute_job(job: Job) -> dict:
     try:
         recs = seed_records(job)
         if is_finished(job, recs):
+            settle_finished_state(Path(job.run_dir) / STATE_NAME)
             return dict(out, outcome="skipped", score=mean_score(recs))
         state = {"key": job.key, "sweep_id": job.sweep_id, "host": socket.gethostname(), "pid": os.getpid(),
                  "status": "running", "started_at": t0, "ended_at": None, "elapsed_s": 0.0,

@@ -144,6 +144,31 @@ def test_resume_only_from_a_matching_checkpoint(tmp_path):
     assert not is_finished(job, [rec, {**rec, "config": {"a": 2}}])
 
 
+def test_a_finished_job_settles_a_state_file_left_running(tmp_path):
+    """The sweep was killed after the job's last record but before it wrote 'done': the next sweep skips
+    the finished job and corrects its state file; a state already 'done' is left untouched."""
+    import dataclasses
+    from offbench.checkpoint import write_json_atomic
+    from offbench.sweep_jobs import Job, config_hash, execute_job
+
+    run_dir = tmp_path / "locomotion" / "d" / "iql"
+    cfg = {"a": 1}
+    job = Job(algo="iql", suite="locomotion", dataset="d.hdf5", name="d", run_dir=str(run_dir),
+              results=str(tmp_path), config_hash=config_hash(cfg), seeds=2, steps=100)
+    for seed in (0, 1):
+        write_json_atomic(run_dir / f"seed_{seed}.json", {"schema": "offbench-run/1", "status": "finished",
+                                                         "steps": 100, "online_steps": 0, "config": cfg,
+                                                         "seed": seed, "final_score": 1.0})
+    stale = {"status": "running", "attempts": [{"attempt": 1, "resume": False}], "ended_at": None}
+    write_json_atomic(run_dir / "sweep_job.json", stale)
+    assert execute_job(job)["outcome"] == "skipped"
+    state = read(run_dir / "sweep_job.json")
+    assert state["status"] == "done" and "note" in state["attempts"][-1]
+    before = (run_dir / "sweep_job.json").stat().st_mtime_ns
+    assert execute_job(dataclasses.replace(job))["outcome"] == "skipped"
+    assert (run_dir / "sweep_job.json").stat().st_mtime_ns == before
+
+
 def test_status_needs_an_existing_folder(tmp_path, sweep_env):
     r = offbench(["status", "--results", str(tmp_path / "nothing")], sweep_env["env"], timeout=60)
     assert r.returncode == 2 and "does not exist" in r.stderr
@@ -203,8 +228,9 @@ def test_local_sweep_kill_and_restart_finishes_only_what_is_missing(local_sweep)
     assert [c["step"] for c in recs[0]["curve"]] == [10, 20, 30]  # one curve, whether resumed or not
     assert [rec["seed"] for rec in recs] == [0, 1] and recs[0]["seeds_in_run"] == [0, 1]  # one job, both seeds
     state = read(s["second"] / "sweep_job.json")
-    assert state["status"] == "done" and state["attempts"][-1]["returncode"] == 0
+    assert state["status"] == "done"
     if not s["second_was_finished"]:  # (normally) killed mid-run: the restart resumed it from its checkpoint
+        assert state["attempts"][-1]["returncode"] == 0
         assert "[2/2] locomotion/hopper-random-v2/bc: finished" in r.stderr
         assert state["attempts"][-1]["resume"] is True
         assert "resumed from step" in (s["second"] / "sweep_job.log").read_text()
