@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from offbench.losses import regress_critics
-from offbench.networks import GaussianActor, critic_ensemble, gaussian_log_prob, gaussian_policy_act, polyak
 from offbench.registry import Agent, Spec, register
-from offbench.train_state import TrainState
+from offbench.training.losses import regress_critics
+from offbench.training.networks import GaussianActor, critic_ensemble, gaussian_log_prob, gaussian_policy_act, polyak
+from offbench.training.train_state import TrainState
 
 DEFAULT_CONFIG = {
     "actor_lr": 3e-4,

@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from offbench.networks import GaussianActor, ValueNet, gaussian_log_prob, gaussian_policy_act
 from offbench.registry import Agent, Spec, register
-from offbench.train_state import TrainState
+from offbench.training.networks import GaussianActor, ValueNet, gaussian_log_prob, gaussian_policy_act
+from offbench.training.train_state import TrainState
 
 DEFAULT_CONFIG = {
     "actor_lr": 3e-4,

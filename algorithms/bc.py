@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from offbench.networks import GaussianActor, gaussian_log_prob, gaussian_policy_act
 from offbench.registry import Agent, Spec, register
-from offbench.train_state import TrainState
+from offbench.training.networks import GaussianActor, gaussian_log_prob, gaussian_policy_act
+from offbench.training.train_state import TrainState
 
 DEFAULT_CONFIG = {
     "actor_lr": 3e-4,

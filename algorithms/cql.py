@@ -21,10 +21,15 @@ import jax.numpy as jnp
 import optax
 from jax.scipy.special import logsumexp
 
-from offbench.networks import (TanhGaussianActor, critic_ensemble, polyak, tanh_gaussian_log_prob,
-                               tanh_gaussian_sample)
 from offbench.registry import Agent, Spec, register
-from offbench.train_state import TrainState
+from offbench.training.networks import (
+    TanhGaussianActor,
+    critic_ensemble,
+    polyak,
+    tanh_gaussian_log_prob,
+    tanh_gaussian_sample,
+)
+from offbench.training.train_state import TrainState
 
 DEFAULT_CONFIG = {
     "actor_lr": 3e-5,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from offbench.algorithms.bc import DEFAULT_CONFIG as BC_CONFIG
+from offbench.algorithms.bc import make as make_bc
 
-from algorithms.bc import DEFAULT_CONFIG as BC_CONFIG, make as make_bc
-from offbench.data import episode_ids, episode_returns
+from offbench.data.loaders import episode_ids, episode_returns
 from offbench.errors import OffbenchError
 from offbench.registry import register
 

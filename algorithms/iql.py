@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from offbench.losses import awr_weights, expectile_loss, regress_critics
-from offbench.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
 from offbench.registry import Agent, Spec, register
-from offbench.train_state import TrainState
+from offbench.training.losses import awr_weights, expectile_loss, regress_critics
+from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
+from offbench.training.train_state import TrainState
 
 DEFAULT_CONFIG = {
     "actor_lr": 3e-4,

@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from offbench.losses import regress_critics
-from offbench.networks import DeterministicActor, critic_ensemble, polyak
 from offbench.registry import Agent, Spec, register
-from offbench.train_state import TrainState
+from offbench.training.losses import regress_critics
+from offbench.training.networks import DeterministicActor, critic_ensemble, polyak
+from offbench.training.train_state import TrainState
 
 DEFAULT_CONFIG = {
     "actor_lr": 3e-4,

@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from offbench.losses import expectile_loss
-from offbench.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
-from offbench.train_state import TrainState
+from offbench.training.losses import expectile_loss
+from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
+from offbench.training.train_state import TrainState
 
 
 def make_reference(obs_dim: int, act_dim: int, batch_size: int = 256, n_jitted_updates: int = 8,

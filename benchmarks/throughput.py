@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from offbench import registry  # noqa: E402
 from offbench.config import resolve  # noqa: E402
-from offbench.pipeline import SAMPLED_DROP, make_train_chunk, make_train_step  # noqa: E402
+from offbench.training.step import SAMPLED_DROP, make_train_chunk, make_train_step  # noqa: E402
 
 
 def synthetic_dataset(n: int, obs_dim: int, act_dim: int, episode_len: int = 1000, seed: int = 0) -> dict:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import yaml
 
-from .errors import OffbenchError
+from offbench.errors import OffbenchError
+from offbench.resources import configs_dir  # package data, through importlib.resources
 
 PIPELINE_DEFAULTS: dict = {
     "batch_size": 256,          # transitions per gradient step (IQL paper, Appendix B)
@@ -30,36 +30,62 @@ PIPELINE_DEFAULTS: dict = {
 }
 
 
-def configs_dir() -> Path:
-    env = os.environ.get("OFFBENCH_CONFIGS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "configs"
 
 
-def load_yaml_layers(algo: str, suite: str | None, dataset: str | None, finetune: bool = False) -> dict:
-    """default < suites[suite] < datasets[dataset]; when fine-tuning, then finetune.default <
-    finetune.suites[suite] < finetune.datasets[dataset]."""
+def _builtin(algo: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(f"offbench.algorithms.{algo}") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def read_config_file(algo: str) -> tuple[Path, dict]:
+    """``configs/<algo>.yaml`` as a dict (``{}`` only for a plug-in algorithm that ships no file). A built-in
+    algorithm whose file is missing or unreadable is an error: its paper settings would be lost silently."""
     path = configs_dir() / f"{algo}.yaml"
     if not path.exists():
-        return {}
-    with open(path) as f:
-        doc = yaml.safe_load(f) or {}
+        if not _builtin(algo):
+            return path, {}
+        raise OffbenchError(f"config file {path} for algorithm {algo!r} is missing; reinstall offbench "
+                            f"(the wheel carries configs/ as offbench.configs) or set OFFBENCH_CONFIGS")
+    try:
+        with open(path) as f:
+            doc = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise OffbenchError(f"config file {path} cannot be read: {type(exc).__name__}: {exc}".splitlines()[0])
+    if not isinstance(doc, dict):
+        raise OffbenchError(f"{path}: expected a mapping with sections default, suites, datasets, finetune")
     unknown = set(doc) - {"default", "suites", "datasets", "finetune"}
     if unknown:
         raise OffbenchError(f"{path}: unknown sections {sorted(unknown)}; use default, suites, datasets, finetune")
-    out = _layers(doc, suite, dataset)
+    return path, doc
+
+
+def yaml_layers(algo: str, suite: str | None, dataset: str | None, finetune: bool = False) -> list[tuple[str, dict]]:
+    """The YAML layers in order, each named: default < suite < dataset; when fine-tuning, then
+    finetune.default < finetune.suite < finetune.dataset."""
+    _, doc = read_config_file(algo)
+    out = _named_layers(doc, suite, dataset, "")
     if finetune:
-        out.update(_layers(doc.get("finetune") or {}, suite, dataset))
+        out += _named_layers(doc.get("finetune") or {}, suite, dataset, "finetune.")
     return out
 
 
-def _layers(doc: dict, suite, dataset) -> dict:
-    out = dict(doc.get("default") or {})
+def load_yaml_layers(algo: str, suite: str | None, dataset: str | None, finetune: bool = False) -> dict:
+    out: dict = {}
+    for _, layer in yaml_layers(algo, suite, dataset, finetune):
+        out.update(layer)
+    return out
+
+
+def _named_layers(doc: dict, suite, dataset, prefix: str) -> list[tuple[str, dict]]:
+    out = [(f"{prefix}default", dict(doc.get("default") or {}))]
     if suite:
-        out.update((doc.get("suites") or {}).get(suite) or {})
+        out.append((f"{prefix}suite:{suite}", dict((doc.get("suites") or {}).get(suite) or {})))
     if dataset:
-        out.update((doc.get("datasets") or {}).get(dataset) or {})
+        out.append((f"{prefix}dataset:{dataset}", dict((doc.get("datasets") or {}).get(dataset) or {})))
     return out
 
 
@@ -105,19 +131,28 @@ def parse_overrides(pairs) -> dict:
     return out
 
 
-def resolve(algo_default: dict, algo: str, suite: str | None = None, dataset: str | None = None,
-            overrides: dict | None = None, finetune: bool = False) -> dict:
-    """The full config of one run; unknown keys (in YAML or --set) are errors."""
+def resolve_with_sources(algo_default: dict, algo: str, suite: str | None = None, dataset: str | None = None,
+                         overrides: dict | None = None, finetune: bool = False) -> tuple[dict, dict]:
+    """The full config of one run and, per key, the layer it came from (``pipeline``, ``algorithm``,
+    ``configs/<algo>.yaml:<layer>``, ``--set``); unknown keys (in YAML or --set) are errors."""
     base = {**PIPELINE_DEFAULTS, **algo_default}
     config = dict(base)
-    for source, layer in (("configs/" + algo + ".yaml", load_yaml_layers(algo, suite, dataset, finetune)),
-                          ("--set", overrides or {})):
+    sources = {k: ("algorithm" if k in algo_default else "pipeline") for k in base}
+    layers = [(f"configs/{algo}.yaml:{name}", layer) for name, layer in yaml_layers(algo, suite, dataset, finetune)]
+    for source, layer in layers + [("--set", overrides or {})]:
         for key, value in layer.items():
             if key not in base:
                 raise OffbenchError(f"unknown config key {key!r} (from {source}) for {algo}; known keys: "
                                     f"{', '.join(sorted(base))}")
             config[key] = _coerce(key, value, base[key])
-    return config
+            sources[key] = source
+    return config, sources
+
+
+def resolve(algo_default: dict, algo: str, suite: str | None = None, dataset: str | None = None,
+            overrides: dict | None = None, finetune: bool = False) -> dict:
+    """The full config of one run; unknown keys (in YAML or --set) are errors."""
+    return resolve_with_sources(algo_default, algo, suite, dataset, overrides, finetune)[0]
 
 
 def config_hash(config: dict) -> str:

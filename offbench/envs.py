@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .errors import OffbenchError
+from offbench.errors import OffbenchError
 
 _REGISTERED = False
 
@@ -77,7 +77,7 @@ class ObsAdapter:
 
 
 def _flat_nested(obs: dict, keys):
-    """One observation dict flattened as :func:`offbench.data.flatten_observation` flattens a batch."""
+    """One observation dict flattened as :func:`offbench.data.loaders.flatten_observation` flattens a batch."""
     ks = keys if keys else sorted(obs)
     missing = [k for k in ks if k not in obs]
     if missing:

@@ -1,6 +1,6 @@
 """The algorithm registry.
 
-An algorithm is one module in ``algorithms/`` (or in a third-party package, registered through the
+An algorithm is one module in ``algorithms/`` (installed as ``offbench.algorithms``) (or in a third-party package, registered through the
 entry-point group ``offbench.algorithms``) that calls :func:`register` at import time.
 
 The contract does not assume any neural-network library: an algorithm supplies
@@ -29,7 +29,7 @@ import pkgutil
 from importlib import metadata
 from typing import Any, Callable, NamedTuple
 
-from .errors import OffbenchError
+from offbench.errors import OffbenchError
 
 ENTRY_POINT_GROUP = "offbench.algorithms"
 
@@ -88,12 +88,12 @@ def discover() -> None:
     if _DISCOVERED:
         return
     _DISCOVERED = True
-    import algorithms  # the project's own package of algorithm modules
+    from offbench import algorithms  # the project's own algorithm modules (top-level algorithms/ in a checkout)
 
     for info in pkgutil.iter_modules(algorithms.__path__):
         if not info.name.startswith("_"):
             try:
-                importlib.import_module(f"algorithms.{info.name}")
+                importlib.import_module(f"offbench.algorithms.{info.name}")
             except Exception as exc:
                 _BROKEN[info.name] = f"algorithms/{info.name}.py failed to import: {type(exc).__name__}: {exc}"
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):

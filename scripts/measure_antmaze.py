@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from offbench import envs
-from offbench.build import ant_controller as ac
-from offbench.build.recipes import behavior_dir_or_error
-from offbench.suites import get_suite
+from offbench.data.build import ant_controller as ac
+from offbench.data.build.recipes import behavior_dir_or_error
+from offbench.data.suites import get_suite
 
 TASKS = {"umaze": "antmaze-umaze-v2", "medium": "antmaze-medium-play-v2", "large": "antmaze-large-play-v2"}
 
@@ -74,7 +74,8 @@ def measure(maze: str, noise: float, episodes: int, steps: int, policy, seed: in
 
 def run_progress(algo: str, dataset: str, steps: int, results: str, episodes: int) -> list[dict]:
     import jax.numpy as jnp
-    from offbench.pipeline import Run, RunOptions, prepare
+
+    from offbench.training.offline import Run, RunOptions, prepare
 
     opts = RunOptions(algo=algo, suite="antmaze", dataset=dataset, steps=steps, eval_episodes=episodes,
                       results=results, progress=False)

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from offbench.build.kitchen_demo import SUBTASKS, make_env, run_tasks
+from offbench.data.build.kitchen_demo import SUBTASKS, make_env, run_tasks
 
 SEQUENCES = {"complete": ["microwave", "kettle", "light switch", "slide cabinet"],
              "partial/mixed target": ["microwave", "kettle", "bottom burner", "light switch"]}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from offbench.build import ant_controller as ac
+from offbench.data.build import ant_controller as ac
 from offbench.errors import OffbenchError
 
 BEHAVIOR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -114,7 +114,7 @@ def test_frame_rotation_equals_a_physically_turned_state(ant, rot):
 
 
 def test_planner_path_and_aim_point():
-    from offbench.build.antmaze import maze_layout
+    from offbench.data.build.antmaze import maze_layout
     plain, start, goal = maze_layout("antmaze-umaze-v2")
     grid = ac.MazeGrid(plain)
     assert (start, goal) == ((1, 1), (3, 1))
@@ -138,7 +138,7 @@ def test_missing_policy_file_is_a_clear_error(tmp_path):
 def test_steered_expert_reaches_the_umaze_goal(seed):
     """From the evaluation start to the evaluation goal within the evaluation step limit (700)."""
     from offbench import envs
-    from offbench.suites import get_suite
+    from offbench.data.suites import get_suite
     task = get_suite("antmaze").task("antmaze-umaze-v2")
     env = envs.make_env(task.env_id, task.env_kwargs, task.max_episode_steps)
     env.reset(seed=seed)
@@ -161,7 +161,7 @@ def test_steered_expert_reaches_the_umaze_goal(seed):
 # recipes
 
 def test_all_six_recipes_are_registered():
-    from offbench.build.recipes import get_recipe
+    from offbench.data.build.recipes import get_recipe
     for k in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse"):
         r = get_recipe(f"antmaze-{k}-v2")
         assert r is not None and r.suite == "antmaze" and r.default_size == 1_000_000 and r.label == "rebuilt"
@@ -171,10 +171,10 @@ def test_all_six_recipes_are_registered():
 @pytest.mark.parametrize("name", ["umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play",
                                   "large-diverse"])
 def test_tiny_build_reads_back_through_minari(name):
-    from offbench import sources
-    from offbench.build.antmaze import PLAY_GOALS
-    from offbench.build.recipes import get_recipe
-    from offbench.suites import get_suite
+    from offbench.data import sources
+    from offbench.data.build.antmaze import PLAY_GOALS
+    from offbench.data.build.recipes import get_recipe
+    from offbench.data.suites import get_suite
 
     d4rl = f"antmaze-{name}-v2"
     size = 1200                                     # one full 1000-step episode and a cut one
@@ -217,7 +217,7 @@ def test_tiny_build_reads_back_through_minari(name):
 
 @needs_expert
 def test_a_flip_ends_the_episode_and_is_counted():
-    from offbench.build.antmaze import Collector
+    from offbench.data.build.antmaze import Collector
     col = Collector("umaze-diverse", ac.load_expert(BEHAVIOR), seed=0, episode_steps=50)
     reset = col._reset
 
@@ -236,6 +236,6 @@ def test_a_flip_ends_the_episode_and_is_counted():
 
 
 def test_unknown_antmaze_dataset_is_a_clear_error():
-    from offbench.build.antmaze import Collector
+    from offbench.data.build.antmaze import Collector
     with pytest.raises(OffbenchError, match="known"):
         Collector("umaze-tiny", policy=None)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from offbench import registry
 from offbench.config import resolve
 from offbench.errors import OffbenchError
-from offbench.networks import (DeterministicActor, GaussianActor, ValueNet, critic_ensemble)
+from offbench.training.networks import DeterministicActor, GaussianActor, ValueNet, critic_ensemble
 
 BASELINES = ["bc", "filtered_bc", "awr", "awac", "onestep", "td3bc", "cql"]
 TINY = {"hidden_dims": [16, 16]}
@@ -71,7 +71,7 @@ def test_bc_loss_is_gaussian_nll():
 
 
 def test_filtered_bc_keeps_top_episodes():
-    from algorithms.filtered_bc import preprocess, top_episodes_mask
+    from offbench.algorithms.filtered_bc import preprocess, top_episodes_mask
 
     # 10 episodes of length 2; episode k has return k (episode 7 the best, then 9, ...)
     order = np.array([3, 0, 5, 1, 9, 2, 4, 8, 6, 7], float)
@@ -93,7 +93,7 @@ def test_filtered_bc_keeps_top_episodes():
 # AWR
 
 def test_awr_monte_carlo_returns_and_weights():
-    from algorithms.awr import awr_weights, monte_carlo_returns, preprocess
+    from offbench.algorithms.awr import awr_weights, monte_carlo_returns, preprocess
 
     rewards = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     ends = np.array([False, False, True, False, True])
@@ -129,7 +129,7 @@ def test_awr_losses_on_hand_batch(normalize):
 # AWAC
 
 def test_awac_losses_on_hand_batch():
-    from algorithms.awac import awac_weights
+    from offbench.algorithms.awac import awac_weights
 
     assert np.asarray(awac_weights(jnp.array([0.0, 2.0, 9.0]), 2.0, 50.0)).tolist() == pytest.approx(
         [1.0, math.e, 50.0], rel=1e-6)
@@ -163,7 +163,7 @@ def test_awac_losses_on_hand_batch():
 # One-step RL
 
 def test_onestep_next_actions_stay_in_episode():
-    from algorithms.onestep import next_actions, preprocess
+    from offbench.algorithms.onestep import next_actions, preprocess
 
     actions = np.arange(6, dtype=np.float32)[:, None]
     ends = np.array([False, True, False, False, True, True])     # episodes [0,1] [2,3,4] [5]
@@ -202,7 +202,7 @@ def test_onestep_sarsa_loss_on_hand_batch():
 # TD3+BC
 
 def test_td3bc_actor_loss_lambda_normalisation():
-    from algorithms.td3bc import td3bc_actor_loss
+    from offbench.algorithms.td3bc import td3bc_actor_loss
 
     q = jnp.array([2.0, -4.0, 6.0, 8.0])
     pi = jnp.array([[0.5], [0.0], [-0.5], [1.0]])
@@ -241,7 +241,7 @@ def test_td3bc_delayed_actor_updates():
 # CQL
 
 def test_cql_logsumexp_term():
-    from algorithms.cql import cql_logsumexp
+    from offbench.algorithms.cql import cql_logsumexp
 
     rng = np.random.default_rng(0)
     n, b, d = 3, 4, 2

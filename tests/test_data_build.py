@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from offbench.build import common
-from offbench.build.recipes import all_recipes, default_behavior_dir, get_recipe, unbuildable_reason
 from offbench.cli import main
-from offbench.data import load_minari
-from offbench.suites import get_suite
+from offbench.data.build import common
+from offbench.data.build.recipes import all_recipes, default_behavior_dir, get_recipe, unbuildable_reason
+from offbench.data.loaders import load_minari
+from offbench.data.suites import get_suite
 
 BDIR = default_behavior_dir()
 pytestmark = pytest.mark.skipif(not (BDIR / "policies").exists(), reason=f"no behaviour data at {BDIR}")
@@ -107,7 +107,7 @@ def test_door_human_replays_the_demos_from_their_start_states():
 
 
 def test_pointmaze_stitching_never_goes_from_start_to_goal():
-    from offbench.build.maze2d import MAZES
+    from offbench.data.build.maze2d import MAZES
     from offbench.envs import make_env
 
     get_recipe("pointmaze-umaze-diverse-v0").build(size=3000, seed=1, behavior_dir=BDIR)

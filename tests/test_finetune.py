@@ -4,11 +4,12 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import tiny_overrides
 
-from offbench import pipeline
 from offbench.errors import OffbenchError
-from offbench.finetune import FinetuneRun, OnlineEnvs, make_buffer, regret
-from tests.conftest import tiny_overrides
+from offbench.training import offline as pipeline
+from offbench.training import run as run_module
+from offbench.training.online import FinetuneRun, OnlineEnvs, make_buffer, regret
 
 
 def _opts(hopper_file, tmp_path, **kw):
@@ -72,7 +73,7 @@ def test_finetune_config_layer_turns_off_cosine_decay(hopper_file, tmp_path):
 
 
 def test_resume_mid_online_matches_uninterrupted(hopper_file, tmp_path, monkeypatch):
-    full = pipeline.run(_opts(hopper_file, tmp_path / "full"), say=_quiet)
+    full = run_module.run(_opts(hopper_file, tmp_path / "full"), say=_quiet)
     original = pipeline.Run.evaluate
     calls = {"n": 0}
 
@@ -85,14 +86,14 @@ def test_resume_mid_online_matches_uninterrupted(hopper_file, tmp_path, monkeypa
 
     monkeypatch.setattr(pipeline.Run, "evaluate", dying)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run(_opts(hopper_file, tmp_path / "cut"), say=_quiet)
+        run_module.run(_opts(hopper_file, tmp_path / "cut"), say=_quiet)
     monkeypatch.setattr(pipeline.Run, "evaluate", original)
     d = tmp_path / "cut" / "results" / "locomotion" / "hopper-random-v2" / "iql-online"
     info = json.loads((d / "checkpoint" / "checkpoint.json").read_text())
     assert info["phase"] == "online" and info["env_steps"] == 20
     assert json.loads((d / "seed_0.json").read_text())["status"] == "running"
 
-    resumed = pipeline.run(_opts(hopper_file, tmp_path / "cut", resume=True), say=_quiet)
+    resumed = run_module.run(_opts(hopper_file, tmp_path / "cut", resume=True), say=_quiet)
     for a, b in zip(full, resumed):
         assert b["curve"] == a["curve"]
         assert b["metrics"] == a["metrics"]
@@ -101,16 +102,16 @@ def test_resume_mid_online_matches_uninterrupted(hopper_file, tmp_path, monkeypa
 
 
 def test_from_offline_run_and_offline_only_algorithms(hopper_file, tmp_path):
-    off = pipeline.run(_opts(hopper_file, tmp_path, online_steps=0), say=_quiet)
+    off = run_module.run(_opts(hopper_file, tmp_path, online_steps=0), say=_quiet)
     run_dir = tmp_path / "results" / "locomotion" / "hopper-random-v2" / "iql"
-    ft = pipeline.run(_opts(hopper_file, tmp_path, steps=999, from_run=str(run_dir), online_steps=20), say=_quiet)
+    ft = run_module.run(_opts(hopper_file, tmp_path, steps=999, from_run=str(run_dir), online_steps=20), say=_quiet)
     assert ft[0]["offline_steps"] == 40 and ft[0]["step"] == 60
     assert ft[0]["offline_score"] == off[0]["final_score"]  # continues from the same state
     assert (run_dir.parent / "iql-online" / "seed_0.json").exists()
     with pytest.raises(OffbenchError, match="seeds"):
-        pipeline.run(_opts(hopper_file, tmp_path, seeds=3, from_run=str(run_dir), online_steps=20), say=_quiet)
+        run_module.run(_opts(hopper_file, tmp_path, seeds=3, from_run=str(run_dir), online_steps=20), say=_quiet)
     with pytest.raises(OffbenchError, match="does not fine-tune"):
-        pipeline.run(_opts(hopper_file, tmp_path, algo="bc", online_steps=20), say=_quiet)
+        run_module.run(_opts(hopper_file, tmp_path, algo="bc", online_steps=20), say=_quiet)
 
 
 def test_regret_definition():

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from offbench.build import kitchen
-from offbench.build.kitchen_demo import make_env, run_tasks
-from offbench.build.recipes import get_recipe
 from offbench.cli import main
-from offbench.data import load_minari
+from offbench.data.build import kitchen
+from offbench.data.build.kitchen_demo import make_env, run_tasks
+from offbench.data.build.recipes import get_recipe
+from offbench.data.loaders import load_minari
 
 
 @pytest.mark.parametrize("task,seed", [("microwave", 0), ("kettle", 0), ("kettle", 1), ("bottom burner", 0),

@@ -3,7 +3,7 @@ import h5py
 import numpy as np
 import pytest
 
-from offbench.data import Dataset, load_d4rl_hdf5, load_minari
+from offbench.data.loaders import Dataset, load_d4rl_hdf5, load_minari
 from offbench.errors import OffbenchError
 
 
@@ -93,7 +93,7 @@ def _episodes():
 
 
 def test_minari_loader_terminations_vs_truncations():
-    from offbench.build.writer import write_minari
+    from offbench.data.build.writer import write_minari
 
     eps = _episodes()
     write_minari("test/toy-v0", eps, "Hopper-v5", ref_min_score=-1.0, ref_max_score=2.0, provenance={"seed": 3})
@@ -111,7 +111,7 @@ def test_minari_loader_terminations_vs_truncations():
 
 
 def test_minari_dict_observations_flattened_in_key_order():
-    from offbench.data import flatten_observation
+    from offbench.data.loaders import flatten_observation
     obs = {"b": np.ones((4, 2)), "a": np.zeros((4, 3)), "c": {"y": np.full((4, 1), 2.0), "x": np.full((4, 1), 3.0)}}
     flat = flatten_observation(obs, ["b", "a"])
     assert flat.shape == (4, 5) and np.all(flat[:, :2] == 1) and np.all(flat[:, 2:] == 0)

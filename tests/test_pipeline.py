@@ -4,11 +4,12 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import tiny_overrides
 
-from offbench import pipeline
 from offbench.cli import main
 from offbench.errors import OffbenchError
-from tests.conftest import tiny_overrides
+from offbench.training import offline as pipeline
+from offbench.training import run as run_module
 
 
 def _opts(hopper_file, tmp_path, **kw):
@@ -24,8 +25,8 @@ def _quiet(_msg):
 
 
 def test_same_seed_same_numbers_and_seeds_differ(hopper_file, tmp_path):
-    a = pipeline.run(_opts(hopper_file, tmp_path / "a"), say=_quiet)
-    b = pipeline.run(_opts(hopper_file, tmp_path / "b"), say=_quiet)
+    a = run_module.run(_opts(hopper_file, tmp_path / "a"), say=_quiet)
+    b = run_module.run(_opts(hopper_file, tmp_path / "b"), say=_quiet)
     for ra, rb in zip(a, b):
         assert ra["metrics"] == rb["metrics"] and ra["curve"] == rb["curve"]
     assert a[0]["metrics"] != a[1]["metrics"]
@@ -47,7 +48,7 @@ def test_n_seeds_compile_once_and_give_n_results(hopper_file, tmp_path):
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_path, monkeypatch):
-    full = pipeline.run(_opts(hopper_file, tmp_path / "full", steps=90), say=_quiet)
+    full = run_module.run(_opts(hopper_file, tmp_path / "full", steps=90), say=_quiet)
 
     calls = {"n": 0}
     original = pipeline.Run.evaluate
@@ -61,7 +62,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_pa
 
     monkeypatch.setattr(pipeline.Run, "evaluate", dying_evaluate)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run(_opts(hopper_file, tmp_path / "resumed", steps=90), say=_quiet)
+        run_module.run(_opts(hopper_file, tmp_path / "resumed", steps=90), say=_quiet)
     monkeypatch.setattr(pipeline.Run, "evaluate", original)
 
     # the interrupted run left records that do not look finished
@@ -69,7 +70,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_pa
     rec = json.loads((run_dir / "seed_0.json").read_text())
     assert rec["status"] == "running" and "final_score" not in rec
 
-    resumed = pipeline.run(_opts(hopper_file, tmp_path / "resumed", steps=90, resume=True), say=_quiet)
+    resumed = run_module.run(_opts(hopper_file, tmp_path / "resumed", steps=90, resume=True), say=_quiet)
     for rf, rr in zip(full, resumed):
         assert rr["step"] == 90
         assert rr["curve"] == rf["curve"]
@@ -78,14 +79,14 @@ def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_pa
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(hopper_file, tmp_path):
-    pipeline.run(_opts(hopper_file, tmp_path, steps=30), say=_quiet)
+    run_module.run(_opts(hopper_file, tmp_path, steps=30), say=_quiet)
     with pytest.raises(OffbenchError, match="different config"):
-        pipeline.run(_opts(hopper_file, tmp_path, steps=30, resume=True,
+        run_module.run(_opts(hopper_file, tmp_path, steps=30, resume=True,
                            overrides=tiny_overrides(log_every=30, expectile=0.8)), say=_quiet)
 
 
 def test_record_contents(hopper_file, tmp_path):
-    recs = pipeline.run(_opts(hopper_file, tmp_path, seeds=1), say=_quiet)
+    recs = run_module.run(_opts(hopper_file, tmp_path, seeds=1), say=_quiet)
     path = tmp_path / "results" / "locomotion" / "hopper-random-v2" / "iql" / "seed_0.json"
     rec = json.loads(path.read_text())
     assert rec == json.loads(json.dumps(recs[0]))
@@ -98,7 +99,7 @@ def test_record_contents(hopper_file, tmp_path):
     c = rec["curve"][-1]
     assert c["score"] == pytest.approx(100 * (c["return_mean"] + 20.272305) / (3234.3 + 20.272305))
     # locomotion reward transform: x 1000 / (max - min episode return)
-    from offbench.data import load_d4rl_hdf5
+    from offbench.data.loaders import load_d4rl_hdf5
     rets = load_d4rl_hdf5(hopper_file).episode_returns()
     assert rec["data"]["reward_scale"] == pytest.approx(1000 / (rets.max() - rets.min()), rel=1e-5)
 
@@ -171,7 +172,7 @@ def test_three_layer_networks_with_vmapped_seeds_do_not_deadlock(hopper_file, tm
     import faulthandler
     faulthandler.dump_traceback_later(240, exit=True)
     try:
-        recs = pipeline.run(_opts(hopper_file, tmp_path, steps=20, eval_every=20,
+        recs = run_module.run(_opts(hopper_file, tmp_path, steps=20, eval_every=20,
                                   overrides=tiny_overrides(log_every=20, hidden_dims=[64, 64, 64])), say=_quiet)
     finally:
         faulthandler.cancel_dump_traceback_later()

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from offbench.build.policy import MLPPolicy, evaluate_policy, load_policy
-from offbench.build.recipes import default_behavior_dir
+from offbench.data.build.policy import MLPPolicy, evaluate_policy, load_policy
+from offbench.data.build.recipes import default_behavior_dir
 from offbench.errors import OffbenchError
 
 BDIR = default_behavior_dir()

@@ -6,8 +6,9 @@ import numpy as np
 import optax
 import pytest
 
-from offbench import pipeline, registry
+from offbench import registry
 from offbench.errors import OffbenchError
+from offbench.training import offline as pipeline
 
 
 def make_haiku_bc(config, spec):
@@ -64,7 +65,7 @@ def test_haiku_algorithm_runs_through_the_pipeline(haiku_bc, hopper_file, tmp_pa
     assert all(np.isfinite(r["final_score"]) for r in recs)
     assert recs[0]["metrics"]["bc_loss"] != recs[1]["metrics"]["bc_loss"]
     # the Haiku state checkpointed and restored through the generic checkpoint format
-    from offbench import checkpoint
+    from offbench.records import checkpoint
     tree, info = checkpoint.load(runner.ckpt_dir, {"states": states, "keys": keys})
     assert info["step"] == 400
     for a, b in zip(jax.tree_util.tree_leaves(tree["states"]), jax.tree_util.tree_leaves(states)):

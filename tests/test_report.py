@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from offbench import report
 from offbench.cli import main
-from offbench.records import read_records, run_dir, write_record
+from offbench.records.store import read_records, run_dir, write_record
+from offbench.report import report
 
 REPS = 200
 
@@ -24,7 +24,8 @@ REPS = 200
 def test_pins_make_rliable_work():
     assert int(metadata.version("pandas").split(".")[0]) < 3
     assert int(metadata.version("arch").split(".")[0]) < 8
-    from rliable import library as rly, metrics
+    from rliable import library as rly
+    from rliable import metrics
 
     x = np.random.RandomState(0).rand(4, 3)
     point, ci = rly.get_interval_estimates({"a": x}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=50)
@@ -38,7 +39,8 @@ def fixed_scores():
 
 
 def test_aggregates_are_rliables():
-    from rliable import library as rly, metrics
+    from rliable import library as rly
+    from rliable import metrics
 
     scores = fixed_scores()
     point, ci = report.aggregates(scores, REPS, seed=3)
@@ -63,7 +65,8 @@ def test_aggregates_are_rliables():
 
 
 def test_probability_of_improvement_and_profiles_are_rliables():
-    from rliable import library as rly, metrics
+    from rliable import library as rly
+    from rliable import metrics
 
     scores = fixed_scores()
     point, ci = report.probability_of_improvement(scores, [("iql", "bc"), ("iql", "cql")], REPS, seed=1)

@@ -16,8 +16,8 @@ import pytest
 
 from offbench import registry
 from offbench.config import resolve
-from offbench.networks import GaussianActor, ValueNet, critic_ensemble
-from offbench.pipeline import make_train_chunk, make_train_step
+from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble
+from offbench.training.offline import make_train_chunk, make_train_step
 
 L, R, GAMMA, STEPS = 4, 10.0, 0.9, 1000
 HIDDEN = [64, 64]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import write_hopper_hdf5
+
 from offbench.errors import OffbenchError
 
 _SCRIPT = Path(sys.executable).with_name("offbench")
@@ -53,7 +53,7 @@ def finished(run_dir: Path, seeds=(0, 1)) -> bool:
 # Planning and locks (no training)
 
 def test_plan_yaml_and_bad_input(tmp_path):
-    from offbench.sweep import load_spec_file, make_spec, plan
+    from offbench.sweeps.sweep import load_spec_file, make_spec, plan
 
     data = write_hopper_hdf5(tmp_path / "hopper-random-v2.hdf5", steps=60)
     f = tmp_path / "s.yaml"
@@ -73,8 +73,8 @@ def test_plan_yaml_and_bad_input(tmp_path):
     assert "--resume" in iql.command(True) and "--resume" not in iql.command(False)
     from offbench import registry
     from offbench.config import resolve
-    from offbench.pipeline import config_hash as pipeline_hash
-    from offbench.sweep_jobs import config_hash
+    from offbench.sweeps.jobs import config_hash
+    from offbench.training.offline import config_hash as pipeline_hash
     cfg = resolve(registry.get("iql").default_config, "iql", "locomotion", "hopper-random-v2",
                   {"expectile": 0.8, "hidden_dims": [4, 4]})
     assert config_hash(cfg) == pipeline_hash(cfg) == iql.config_hash  # what the records and checkpoints carry
@@ -97,7 +97,7 @@ def test_plan_yaml_and_bad_input(tmp_path):
 
 
 def test_run_lock_is_exclusive_and_a_locked_job_is_left_alone(tmp_path):
-    from offbench.sweep_jobs import Job, RunLock, execute_job, is_locked
+    from offbench.sweeps.jobs import Job, RunLock, execute_job, is_locked
 
     run_dir = tmp_path / "locomotion" / "x" / "iql"
     first = RunLock(run_dir)
@@ -115,8 +115,8 @@ def test_run_lock_is_exclusive_and_a_locked_job_is_left_alone(tmp_path):
 
 
 def test_resume_only_from_a_matching_checkpoint(tmp_path):
-    from offbench.checkpoint import write_json_atomic
-    from offbench.sweep_jobs import Job, can_resume, is_finished
+    from offbench.records.checkpoint import write_json_atomic
+    from offbench.sweeps.jobs import Job, can_resume, is_finished
 
     run_dir = tmp_path / "r"
     job = Job(algo="iql", suite="locomotion", dataset="d.hdf5", name="d", run_dir=str(run_dir), results=str(tmp_path),
@@ -134,7 +134,7 @@ def test_resume_only_from_a_matching_checkpoint(tmp_path):
     import dataclasses
     assert not can_resume(dataclasses.replace(job, fresh=True))
     # finished = every seed finished, with this job's steps and config
-    from offbench.sweep_jobs import config_hash
+    from offbench.sweeps.jobs import config_hash
     cfg = {"a": 1}
     job = dataclasses.replace(job, config_hash=config_hash(cfg))
     rec = {"status": "finished", "steps": 100, "online_steps": 0, "config": cfg}
@@ -148,8 +148,9 @@ def test_a_finished_job_settles_a_state_file_left_running(tmp_path):
     """The sweep was killed after the job's last record but before it wrote 'done': the next sweep skips
     the finished job and corrects its state file; a state already 'done' is left untouched."""
     import dataclasses
-    from offbench.checkpoint import write_json_atomic
-    from offbench.sweep_jobs import Job, config_hash, execute_job
+
+    from offbench.records.checkpoint import write_json_atomic
+    from offbench.sweeps.jobs import Job, config_hash, execute_job
 
     run_dir = tmp_path / "locomotion" / "d" / "iql"
     cfg = {"a": 1}
@@ -200,7 +201,7 @@ def local_sweep(sweep_env):
     assert finished(first), "the first job did not finish before the kill"
     second_was_finished = finished(second)
     # the job process running when the sweep died goes with it and gives the run directory's lock back
-    from offbench.sweep_jobs import is_locked
+    from offbench.sweeps.jobs import is_locked
     deadline = time.time() + 30
     while is_locked(second) and time.time() < deadline:
         time.sleep(0.2)
@@ -253,7 +254,7 @@ def test_status_shows_the_sweep(local_sweep):
 
 
 def test_report_reads_the_sweep_folder(local_sweep, tmp_path):
-    pytest.importorskip("offbench.report")
+    pytest.importorskip("offbench.report.report")
     r = offbench(["report", "--results", str(local_sweep["results"]), "--out", str(tmp_path / "rep"),
                   "--format", "md", "--reps", "50"], local_sweep["env"], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

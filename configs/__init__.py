@@ -1,0 +1,1 @@
+"""Hyperparameters per algorithm and suite (YAML), installed as package data ``offbench.configs``."""

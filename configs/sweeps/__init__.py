@@ -1,0 +1,1 @@
+"""Sweep files (YAML), installed as ``offbench.configs.sweeps``."""

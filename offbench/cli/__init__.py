@@ -1,0 +1,12 @@
+"""The ``offbench`` command line, on top of every stage: ``main`` holds ``run``, ``config`` and ``list``; the
+other subcommands live with their stage (data, report, sweeps) and are attached here."""
+from offbench.cli.data import data_command
+from offbench.cli.main import main
+from offbench.report.report import report_command
+from offbench.sweeps.sweep import status_command, sweep_command
+
+for _name, _cmd in (("data", data_command), ("report", report_command), ("sweep", sweep_command),
+                    ("status", status_command)):
+    main.add_command(_cmd, _name)
+
+__all__ = ["main"]

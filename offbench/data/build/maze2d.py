@@ -1,0 +1,272 @@
+"""Point-mass maze recipes in ``PointMaze_{UMaze,Medium,Large}-v3`` (Gymnasium-Robotics); no files needed.
+
+maze2d (``maze2d-{umaze,medium,large}-v1``, D4RL's recipe): a planner over the maze grid (shortest
+paths by breadth-first search) gives the next cell centre as a waypoint, a PD controller drives to it
+(``a = 10 (waypoint - pos) - 1 * vel``, Gaussian action noise of std 0.5, clipped to [-1, 1]); whenever
+the point reaches its goal a new goal cell is drawn (the environment's ``continuing_task`` +
+``reset_target``). Episodes last the evaluation horizon (300 / 600 / 800 steps) and start at a random
+free cell; D4RL's sizes (1M / 2M / 4M transitions). Rewards are the environment's sparse reward for the
+goal in the observation (``desired_goal``, stored with the data, so the data is Markov; the maze2d
+suite feeds ``observation`` + ``desired_goal``; in evaluation the goal is D4RL's fixed target).
+
+pointmaze stitching sets (``pointmaze-{umaze,medium,large}-{play,diverse}-v0``, offbench's own, in the
+spirit of AntMaze, *not* AntMaze data): the same planner/controller navigates to many intermediate goals
+(diverse: any free cell; play: a fixed set of hand-picked cells and the evaluation goal cell), and a
+trajectory never goes from the evaluation start cell to the evaluation goal cell: where one would, it is
+split there into two episodes. Observations carry the evaluation goal; rewards are the sparse reward
+for the evaluation goal (1 within 0.45 of it); no terminals. 1M transitions, episodes of 1000 steps.
+
+Reference returns (maze2d): uniform-random actions and the noise-free planner/controller in the
+evaluation environment (fixed start and goal), seeded. The stitching sets are scored by success rate.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from offbench.data.build import common
+from offbench.data.build.recipes import register_recipe
+
+MAZES = {  # name: (env id, horizon, D4RL size, reset cell, goal cell)
+    "umaze": ("PointMaze_UMaze-v3", 300, 1_000_000, (3, 1), (1, 1)),
+    "medium": ("PointMaze_Medium-v3", 600, 2_000_000, (1, 1), (6, 6)),
+    "large": ("PointMaze_Large-v3", 800, 4_000_000, (1, 1), (7, 9)),
+}
+PLAY_CELLS = {  # hand-picked goal cells of the "play" sets (corridor ends and junctions)
+    "umaze": [(1, 3), (3, 3), (2, 3), (3, 2), (1, 2)],
+    "medium": [(1, 1), (1, 5), (2, 4), (3, 3), (4, 1), (5, 4), (6, 1), (4, 6), (2, 6)],
+    "large": [(1, 1), (1, 4), (1, 6), (1, 10), (3, 1), (3, 5), (3, 9), (5, 2), (5, 8), (7, 1), (7, 5), (3, 10)],
+}
+P_GAIN, D_GAIN, ACTION_NOISE = 10.0, -1.0, 0.5
+STITCH_SIZE, STITCH_EPISODE = 1_000_000, 1000
+GOAL_RADIUS = 0.45
+
+
+def base_map(maze: str) -> list:
+    from gymnasium_robotics.envs.maze import maps
+    return [list(r) for r in {"umaze": maps.U_MAZE, "medium": maps.MEDIUM_MAZE, "large": maps.LARGE_MAZE}[maze]]
+
+
+def eval_map(maze: str) -> list:
+    """The maze with D4RL's fixed start (``r``) and target (``g``) cells."""
+    m = base_map(maze)
+    _, _, _, (rr, rc), (gr, gc) = MAZES[maze]
+    m[rr][rc], m[gr][gc] = "r", "g"
+    return m
+
+
+def eval_kwargs(maze: str) -> dict:
+    return {"maze_map": eval_map(maze), "continuing_task": True, "reset_target": False}
+
+
+def eval_spec(maze: str):
+    import dataclasses
+
+    import gymnasium as gym
+
+    from offbench.envs import _register_all
+
+    env_id, horizon, *_ = MAZES[maze]
+    _register_all()
+    spec = gym.spec(env_id)
+    return dataclasses.replace(spec, kwargs={**spec.kwargs, **eval_kwargs(maze)}, max_episode_steps=horizon)
+
+
+def _factory(maze: str, kwargs: dict, horizon: int):
+    from offbench.envs import make_env
+    env_id = MAZES[maze][0]
+    return lambda: make_env(env_id, kwargs, horizon)
+
+
+class Planner:
+    """Shortest paths on the maze grid: the next cell towards a goal cell (BFS from the goal, cached)."""
+
+    def __init__(self, maze_map):
+        self.free = {(r, c) for r, row in enumerate(maze_map) for c, v in enumerate(row) if v != 1}
+        self._dist: dict = {}
+
+    def distances(self, goal: tuple) -> dict:
+        if goal not in self._dist:
+            d = {goal: 0}
+            q = deque([goal])
+            while q:
+                r, c = q.popleft()
+                for nb in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+                    if nb in self.free and nb not in d:
+                        d[nb] = d[(r, c)] + 1
+                        q.append(nb)
+            self._dist[goal] = d
+        return self._dist[goal]
+
+    def next_cell(self, cell: tuple, goal: tuple) -> tuple:
+        d = self.distances(goal)
+        if cell not in d or cell == goal:
+            return goal
+        r, c = cell
+        return min(((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)), key=lambda nb: d.get(nb, 10 ** 9))
+
+
+class WaypointController(common.Behavior):
+    """D4RL's maze2d behaviour: BFS waypoint + PD control (+ Gaussian action noise)."""
+
+    def __init__(self, maze_map, noise: float = ACTION_NOISE):
+        self.planner = Planner(maze_map)
+        self.noise = noise
+        self.mazes: dict = {}
+
+    def start(self, slot, obs, env):
+        self.mazes[slot] = env.unwrapped.maze
+
+    def target(self, slot) -> np.ndarray | None:  # goal the controller drives to (default: the env's)
+        return None
+
+    def act(self, obs_list, rng):
+        out = np.zeros((len(obs_list), 2))
+        for i, o in enumerate(obs_list):
+            slot = self.live[i] if len(self.live) == len(obs_list) else i
+            maze = self.mazes[slot]
+            pos, vel = o["observation"][:2], o["observation"][2:4]
+            goal = self.target(slot)
+            goal = np.asarray(o["desired_goal"]) if goal is None else goal
+            cell = tuple(int(v) for v in maze.cell_xy_to_rowcol(pos))
+            gcell = tuple(int(v) for v in maze.cell_xy_to_rowcol(goal))
+            nxt = self.planner.next_cell(cell, gcell)
+            wp = goal if nxt == gcell else maze.cell_rowcol_to_xy(np.array(nxt))
+            out[i] = P_GAIN * (wp - pos) + D_GAIN * vel
+        if self.noise:
+            out = out + self.noise * rng.standard_normal(out.shape)
+        return out
+
+
+class SubgoalController(WaypointController):
+    """Navigates to goals it draws itself (the stitching sets): from ``cells`` (play) or any free cell
+    (diverse); a new one on arrival."""
+
+    def __init__(self, maze_map, cells, seed, noise=ACTION_NOISE):
+        super().__init__(maze_map, noise)
+        self.cells = [tuple(c) for c in cells]
+        self.rng = np.random.default_rng(seed + 17)
+        self.goals: dict = {}
+
+    def _draw(self, slot):
+        maze = self.mazes[slot]
+        cell = self.cells[self.rng.integers(len(self.cells))]
+        self.goals[slot] = maze.cell_rowcol_to_xy(np.array(cell)) + self.rng.uniform(-0.25, 0.25, 2) * maze.maze_size_scaling
+
+    def start(self, slot, obs, env):
+        super().start(slot, obs, env)
+        self._draw(slot)
+
+    def observe(self, slot, obs, env):
+        if np.linalg.norm(obs["achieved_goal"] - self.goals[slot]) <= GOAL_RADIUS:
+            self._draw(slot)
+
+    def target(self, slot):
+        return self.goals[slot]
+
+
+def refs_for(maze: str, n: int) -> dict:
+    env_id, horizon, *_ = MAZES[maze]
+    return common.reference_returns({"env_id": env_id, "maze": maze, "horizon": horizon, "kwargs": "eval"},
+                                    _factory(maze, eval_kwargs(maze), horizon),
+                                    WaypointController(eval_map(maze), noise=0.0), "planner + PD controller, no noise", n)
+
+
+def build_maze2d(maze: str, size, seed: int, progress: bool = False) -> str:
+    env_id, horizon, d4rl_size, *_ = MAZES[maze]
+    name = f"maze2d-{maze}-v1"
+    n = common.resolve_size(size, d4rl_size)
+    refs = refs_for(maze, n)
+    kwargs = {"maze_map": base_map(maze), "continuing_task": True, "reset_target": True}
+    eps = common.collect(_factory(maze, kwargs, horizon), WaypointController(base_map(maze)), n, seed,
+                         progress=progress, desc=name)
+    prov = {"seed": seed, "size": n, "env_id": env_id, "data_env_kwargs": kwargs, "horizon": horizon,
+            "behaviour": {"planner": "BFS over the maze grid, next cell centre as waypoint",
+                          "controller": f"a = {P_GAIN} (waypoint - pos) + {D_GAIN} vel",
+                          "action_noise_std": ACTION_NOISE, "goals": "new random free cell on arrival",
+                          **common.episode_stats(eps)}}
+    return common.write(name, eps, env_id, eval_spec(maze), refs, prov,
+                        f"{name} rebuilt locally with D4RL's maze2d recipe in {env_id}; not D4RL's data")
+
+
+# --------------------------------------------------------------------------------------------------
+# stitching sets
+
+def split_stitching(ep: dict, maze_obj, start_cell: tuple, goal_cell: tuple) -> list[dict]:
+    """Split an episode wherever it would enter the goal cell after having been in the start cell."""
+    pos = ep["observations"]["achieved_goal"]
+    cells = [tuple(int(v) for v in maze_obj.cell_xy_to_rowcol(p)) for p in pos]
+    pieces, begin, seen_start = [], 0, cells[0] == start_cell
+    for t in range(1, len(cells)):
+        if cells[t] == goal_cell and seen_start and t - 1 > begin:
+            pieces.append((begin, t - 1))  # observations begin..t-1, actions begin..t-2
+            begin, seen_start = t - 1, cells[t - 1] == start_cell
+        if cells[t] == start_cell:
+            seen_start = True
+    pieces.append((begin, len(cells) - 1))
+    out = []
+    for a, b in pieces:
+        if b <= a:
+            continue
+        obs = {k: v[a:b + 1] for k, v in ep["observations"].items()}
+        term = np.zeros(b - a, bool)
+        trunc = np.zeros(b - a, bool)
+        trunc[-1] = True
+        rew = ep["rewards"][a:b]
+        out.append({"observations": obs, "actions": ep["actions"][a:b], "rewards": rew, "terminations": term,
+                    "truncations": trunc, "return": float(np.sum(rew)), "complete": True})
+    return out
+
+
+def build_stitch(maze: str, kind: str, size, seed: int, progress: bool = False) -> str:
+    env_id, _, _, start_cell, goal_cell = MAZES[maze]
+    name = f"pointmaze-{maze}-{kind}-v0"
+    n = common.resolve_size(size, STITCH_SIZE)
+    free = [(r, c) for r, row in enumerate(base_map(maze)) for c, v in enumerate(row) if v != 1]
+    # the evaluation goal cell is among the intermediate goals (else no reward is ever seen); the split
+    # below keeps any trajectory from reaching it from the evaluation start cell
+    cells = sorted(set(PLAY_CELLS[maze]) | {goal_cell}) if kind == "play" else free
+    assert set(cells) <= set(free), f"play cells of {maze} must be free cells"
+    kwargs = {"maze_map": base_map(maze), "continuing_task": True, "reset_target": False}
+    factory = _factory(maze, kwargs, STITCH_EPISODE)
+    ctrl = SubgoalController(base_map(maze), cells, seed)
+    raw = common.collect(factory, ctrl, n, seed, progress=progress, desc=name)
+    env = factory()
+    maze_obj = env.unwrapped.maze
+    goal_xy = maze_obj.cell_rowcol_to_xy(np.array(goal_cell))
+    env.close()
+    eps = []
+    for ep in raw:
+        obs = ep["observations"]
+        reached = np.linalg.norm(obs["achieved_goal"][1:] - goal_xy, axis=-1) <= GOAL_RADIUS
+        obs["desired_goal"] = np.broadcast_to(goal_xy, obs["desired_goal"].shape).copy()
+        ep = {**ep, "rewards": reached.astype(np.float64), "terminations": np.zeros(len(reached), bool)}
+        eps += split_stitching(ep, maze_obj, start_cell, goal_cell)
+    refs = {"ref_min_score": 0.0, "ref_max_score": 1.0, "note": "scored by success rate"}
+    prov = {"seed": seed, "size": n, "env_id": env_id, "kind": kind, "episode_steps": STITCH_EPISODE,
+            "eval_start_cell": list(start_cell), "eval_goal_cell": list(goal_cell),
+            "behaviour": {"controller": "BFS waypoints + PD control, action noise std 0.5",
+                          "intermediate_goals": [list(c) for c in cells] if kind == "play" else "any free cell",
+                          "split": "a trajectory never goes from the evaluation start cell to the evaluation goal cell",
+                          "reward": "sparse, 1 within 0.45 of the evaluation goal", **common.episode_stats(eps)},
+            "label": "offbench pointmaze stitching set (not AntMaze, not D4RL)"}
+    return common.write(name, eps, env_id, eval_spec(maze), refs, prov,
+                        f"{name}: offbench's point-mass stitching set ({kind}) in {env_id}, built locally")
+
+
+def _register():
+    for maze, (env_id, horizon, size, *_r) in MAZES.items():
+        register_recipe(f"maze2d-{maze}-v1", "maze2d",
+                        (lambda m: lambda size=None, seed=0, behavior_dir=None, progress=False:
+                         build_maze2d(m, size, seed, progress))(maze),
+                        size, description=f"D4RL maze2d recipe in {env_id} (planner + PD controller)")
+        for kind in ("play", "diverse"):
+            register_recipe(f"pointmaze-{maze}-{kind}-v0", "pointmaze",
+                            (lambda m, k: lambda size=None, seed=0, behavior_dir=None, progress=False:
+                             build_stitch(m, k, size, seed, progress))(maze, kind),
+                            STITCH_SIZE, description=f"point-mass stitching set ({kind}) in {env_id}",
+                            label="rebuilt (scripted)")
+
+
+_register()

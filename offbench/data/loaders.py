@@ -1,0 +1,256 @@
+"""Offline datasets: one array layout, two loaders (Minari, D4RL hdf5), the suites' transforms.
+
+Conventions follow D4RL's ``qlearning_dataset``: the next observation is the next step of the *same*
+episode; a timeout is an episode boundary but not a terminal; the Bellman mask uses true terminals only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from offbench.errors import OffbenchError
+
+FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "episode_ends")
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Transitions as flat arrays of equal length N.
+
+    ``terminals[i]``: the episode truly ended at transition i (Bellman mask = 1 - terminals).
+    ``episode_ends[i]``: transition i is the last of its episode (terminal, timeout or truncation).
+    ``metadata``: source, id, reference returns (``ref_min_score``/``ref_max_score``) when known.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_observations: np.ndarray
+    terminals: np.ndarray
+    episode_ends: np.ndarray
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        self.observations = np.asarray(self.observations, np.float32)
+        self.next_observations = np.asarray(self.next_observations, np.float32)
+        self.actions = np.asarray(self.actions, np.float32)
+        self.rewards = np.asarray(self.rewards, np.float32).reshape(-1)
+        self.terminals = np.asarray(self.terminals, np.float32).reshape(-1)
+        self.episode_ends = np.asarray(self.episode_ends, bool).reshape(-1)
+        n = len(self.rewards)
+        for name in FIELDS:
+            if len(getattr(self, name)) != n:
+                raise OffbenchError(f"dataset field {name!r} has {len(getattr(self, name))} rows, expected {n}; "
+                                    "every field must have one row per transition")
+        if n == 0:
+            raise OffbenchError("dataset has no transitions")
+        if n:
+            self.episode_ends[-1] = True
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.observations.shape[1])
+
+    @property
+    def act_dim(self) -> int:
+        return int(self.actions.shape[1])
+
+    def arrays(self) -> dict:
+        return {name: getattr(self, name) for name in FIELDS}
+
+    def episode_slices(self) -> list[slice]:
+        ends = np.flatnonzero(self.episode_ends)
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        return [slice(int(s), int(e) + 1) for s, e in zip(starts, ends)]
+
+    def episode_returns(self) -> np.ndarray:
+        return episode_returns(self.rewards, self.episode_ends)
+
+    def fingerprint(self) -> str:
+        """sha256 over the arrays as loaded (before any transform): identifies the data actually used."""
+        h = hashlib.sha256()
+        for name in FIELDS:
+            a = np.ascontiguousarray(getattr(self, name))
+            h.update(name.encode())
+            h.update(str(a.shape).encode())
+            h.update(a.tobytes())
+        return h.hexdigest()[:16]
+
+
+def episode_returns(rewards: np.ndarray, episode_ends: np.ndarray) -> np.ndarray:
+    ends = np.flatnonzero(episode_ends)
+    csum = np.concatenate([[0.0], np.cumsum(rewards, dtype=np.float64)])
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    return csum[ends + 1] - csum[starts]
+
+
+def episode_ids(episode_ends: np.ndarray) -> np.ndarray:
+    """Index of the episode each transition belongs to."""
+    ends = np.asarray(episode_ends, bool)
+    return np.concatenate([[0], np.cumsum(ends[:-1])]).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# D4RL hdf5
+
+D4RL_REQUIRED = ("observations", "actions", "rewards", "terminals")
+
+
+def load_d4rl_hdf5(path: str | Path) -> Dataset:
+    """Load a D4RL-format hdf5 file (``observations``, ``actions``, ``rewards``, ``terminals``,
+    ``timeouts``, optional ``next_observations``) with ``qlearning_dataset``'s conventions."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise OffbenchError(f"dataset file {path} does not exist")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise OffbenchError(f"{path} is not a readable hdf5 file ({exc})") from exc
+    with f:
+        missing = [k for k in D4RL_REQUIRED if k not in f]
+        if missing:
+            raise OffbenchError(f"{path} is missing D4RL keys {missing}; a D4RL file needs "
+                                f"{', '.join(D4RL_REQUIRED)} (+ timeouts, optional next_observations)")
+        obs = np.asarray(f["observations"], np.float32)
+        act = np.asarray(f["actions"], np.float32)
+        rew = np.asarray(f["rewards"], np.float32).reshape(-1)
+        term = np.asarray(f["terminals"], bool).reshape(-1)
+        n = len(rew)
+        timeouts = np.asarray(f["timeouts"], bool).reshape(-1) if "timeouts" in f else np.zeros(n, bool)
+        next_obs = np.asarray(f["next_observations"], np.float32) if "next_observations" in f else None
+        attrs = dict(f.attrs)
+    lengths = {"observations": len(obs), "actions": len(act), "rewards": n, "terminals": len(term),
+               "timeouts": len(timeouts)}
+    if next_obs is not None:
+        lengths["next_observations"] = len(next_obs)
+    if len(set(lengths.values())) != 1:
+        raise OffbenchError(f"{path} has arrays of different lengths {lengths}; all must have one row per step")
+    if n < 2:
+        raise OffbenchError(f"{path} holds fewer than two steps")
+
+    if next_obs is not None:
+        keep = np.ones(n, bool)  # every step has its own next observation
+        nxt = next_obs
+    else:
+        # next observation = the following step; a step that ends its episode by a timeout (or the file's
+        # last step) has no next observation in the file and is dropped, as qlearning_dataset does.
+        nxt = np.concatenate([obs[1:], obs[-1:]], axis=0)
+        keep = ~(timeouts & ~term)
+        keep[-1] = bool(term[-1])
+        # a terminal step's next observation belongs to the next episode; it is masked by the terminal.
+    ends = term | timeouts
+    ends[-1] = True
+    meta = {"source": "d4rl-hdf5", "path": str(path)}
+    for key in ("ref_min_score", "ref_max_score"):
+        if key in attrs:
+            meta[key] = float(attrs[key])
+    # If a dropped step ended an episode, its predecessor becomes the episode's last kept step.
+    ends_kept = _carry_ends(ends, keep)
+    return Dataset(obs[keep], act[keep], rew[keep], nxt[keep], term[keep], ends_kept, meta)
+
+
+def _carry_ends(ends: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Episode-end flags after dropping rows: a dropped row's end flag moves to the previous kept row."""
+    out = ends.copy()
+    idx = np.flatnonzero(~keep)
+    for i in idx:
+        if ends[i] and i > 0:
+            j = i - 1
+            while j >= 0 and not keep[j]:
+                j -= 1
+            if j >= 0:
+                out[j] = True
+    return out[keep]
+
+
+# --------------------------------------------------------------------------------------------------
+# Minari
+
+def flatten_observation(obs, keys: list[str] | None):
+    """A Minari observation as a 2-D float32 array: arrays stay; dicts are flattened in ``keys`` order
+    (all keys, sorted, if ``keys`` is None); nested dicts recursively."""
+    if isinstance(obs, dict):
+        ks = keys if keys else sorted(obs)
+        missing = [k for k in ks if k not in obs]
+        if missing:
+            raise OffbenchError(f"observation has no keys {missing} (it has {sorted(obs)}); fix the suite's obs_keys")
+        parts = [flatten_observation(obs[k], None) for k in ks]
+        return np.concatenate(parts, axis=-1)
+    arr = np.asarray(obs, np.float32)
+    return arr.reshape(arr.shape[0], -1)
+
+
+def load_minari(dataset_id: str, obs_keys: list[str] | None = None, download: bool = False) -> Dataset:
+    """Load a Minari dataset by id (local; downloaded first when ``download``)."""
+    import minari
+
+    try:
+        ds = minari.load_dataset(dataset_id, download=download)
+    except Exception as exc:  # minari raises FileNotFoundError / ValueError / network errors
+        raise OffbenchError(f"Minari dataset {dataset_id!r} is not available locally "
+                            f"(run `offbench data download {dataset_id}` or `offbench data build`): {exc}") from exc
+    obs_l, act_l, rew_l, nxt_l, term_l, end_l = [], [], [], [], [], []
+    for ep in ds.iterate_episodes():
+        o = flatten_observation(ep.observations, obs_keys)
+        t = len(ep.actions)
+        if len(o) != t + 1:
+            raise OffbenchError(f"episode {ep.id} of {dataset_id} has {len(o)} observations for {t} actions")
+        obs_l.append(o[:-1])
+        nxt_l.append(o[1:])
+        act_l.append(np.asarray(ep.actions, np.float32).reshape(t, -1))
+        rew_l.append(np.asarray(ep.rewards, np.float32))
+        term = np.asarray(ep.terminations, bool)
+        trunc = np.asarray(ep.truncations, bool)
+        term_l.append(term)
+        e = term | trunc
+        e[-1] = True
+        end_l.append(e)
+    if not obs_l:
+        raise OffbenchError(f"Minari dataset {dataset_id!r} has no episodes")
+    meta = {"source": "minari", "minari_id": dataset_id}
+    m = ds.storage.metadata if hasattr(ds, "storage") else {}
+    for key in ("ref_min_score", "ref_max_score", "env_spec", "eval_env_spec", "rebuilt", "provenance",
+                "dataset_size"):
+        if key in m and m[key] is not None:
+            val = m[key]
+            meta[key] = val if isinstance(val, (int, float, str, bool, list, dict)) else str(val)
+    return Dataset(np.concatenate(obs_l), np.concatenate(act_l), np.concatenate(rew_l), np.concatenate(nxt_l),
+                   np.concatenate(term_l), np.concatenate(end_l), meta)
+
+
+def minari_local_ids() -> set[str]:
+    try:
+        import minari
+        return set(minari.list_local_datasets().keys())
+    except Exception:
+        return set()
+
+
+# --------------------------------------------------------------------------------------------------
+# Transforms (IQL paper): applied to rewards the same way offline and online
+
+def reward_scale_for(dataset: Dataset, transform: str) -> tuple[float, float]:
+    """(scale, shift) such that r' = scale * r + shift, for a suite's named reward transform."""
+    if transform in (None, "", "none"):
+        return 1.0, 0.0
+    if transform == "locomotion":
+        rets = dataset.episode_returns()
+        spread = float(rets.max() - rets.min())
+        return (1000.0 / spread if spread > 0 else 1.0), 0.0
+    if transform == "antmaze":
+        return 1.0, -1.0
+    raise OffbenchError(f"unknown reward transform {transform!r}; known: none, locomotion, antmaze")
+
+
+def obs_normalizer(dataset: Dataset, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    mean = dataset.observations.mean(0)
+    std = dataset.observations.std(0) + eps
+    return mean.astype(np.float32), std.astype(np.float32)

@@ -1,0 +1,128 @@
+"""Resolving ``--dataset`` to data, an evaluation environment and reference returns.
+
+``--dataset`` may be
+* a path to a D4RL-format hdf5 file: the suite's conventions apply; reference returns and the
+  environment come from the suite's task of the same name (file stem), or from ``--set env_id=...
+  ref_min_score=... ref_max_score=...``;
+* a Minari id (``D4RL/door/human-v2``, ``rebuilt/hopper-medium-v2``): loaded through Minari;
+* a D4RL name as papers use it (``hopper-medium-v2``): the original data when present locally (Minari id
+  or hdf5 under ``$OFFBENCH_DATA_DIR``), else the dataset rebuilt by ``offbench data build`` (said once).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from offbench import envs
+from offbench.data import loaders as datamod
+from offbench.data.suites import Suite, Task, hdf5_path
+from offbench.errors import OffbenchError
+
+
+@dataclasses.dataclass
+class Source:
+    dataset: datamod.Dataset
+    name: str                  # the name records are filed under (the D4RL name when known)
+    kind: str                  # original | rebuilt | file
+    task: Task | None
+    env_id: str
+    env_kwargs: dict
+    max_episode_steps: int | None
+    eval_env_spec: str | None  # Minari eval env spec (JSON) when the dataset carries one
+    ref_min: float
+    ref_max: float
+    ref_source: str
+    obs_keys: tuple | None
+    note: str = ""
+
+    def env_factory(self):
+        if self.eval_env_spec:
+            return lambda: envs.make_env_from_spec(self.eval_env_spec)
+        return lambda: envs.make_env(self.env_id, self.env_kwargs, self.max_episode_steps)
+
+    @property
+    def rebuilt(self) -> bool:
+        return self.kind == "rebuilt"
+
+    @property
+    def label(self) -> str:
+        """How scores on this data are labelled: the recipe's label for rebuilt data ("rebuilt",
+        "rebuilt (scripted)"), else the kind (original / file)."""
+        if not self.rebuilt:
+            return self.kind
+        from offbench.data.build.recipes import get_recipe
+        recipe = get_recipe(self.task.name) if self.task is not None else None
+        return recipe.label if recipe is not None else "rebuilt"
+
+
+def _refs(task: Task | None, meta: dict, config: dict, kind: str) -> tuple[float, float, str]:
+    if config.get("ref_min_score") is not None and config.get("ref_max_score") is not None:
+        return float(config["ref_min_score"]), float(config["ref_max_score"]), "--set"
+    if meta.get("ref_min_score") is not None and meta.get("ref_max_score") is not None:
+        return float(meta["ref_min_score"]), float(meta["ref_max_score"]), f"dataset metadata ({kind})"
+    if task is not None:
+        return task.ref_min_score, task.ref_max_score, "D4RL infos.py"
+    raise OffbenchError("no reference returns for this dataset: pass --set ref_min_score=R_RANDOM "
+                        "ref_max_score=R_EXPERT (and env_id=ENV)")
+
+
+def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) -> Source:
+    path = Path(dataset)
+    if dataset.endswith((".hdf5", ".h5")) or path.is_file():
+        ds = datamod.load_d4rl_hdf5(path)
+        task = next((t for t in suite.tasks if t.name == path.stem), None)
+        return _finish(ds, path.stem, "file", task, config)
+    if "/" in dataset:  # Minari id
+        task = next((t for t in suite.tasks if dataset in (t.minari_id, t.rebuilt_id)), None)
+        kind = "rebuilt" if task is not None and dataset == task.rebuilt_id else "original"
+        ds = datamod.load_minari(dataset, task.obs_keys if task else None, download=download)
+        if ds.metadata.get("rebuilt"):
+            kind = "rebuilt"
+        return _finish(ds, task.name if task else dataset.replace("/", "__"), kind, task, config)
+    task = suite.task(dataset)
+    local = datamod.minari_local_ids()
+    if task.minari_id and task.minari_id in local:
+        ds = datamod.load_minari(task.minari_id, task.obs_keys)
+        return _finish(ds, task.name, "original", task, config)
+    if hdf5_path(task).exists():
+        return _finish(datamod.load_d4rl_hdf5(hdf5_path(task)), task.name, "original", task, config)
+    if task.rebuilt_id in local:
+        ds = datamod.load_minari(task.rebuilt_id, task.obs_keys)
+        return _finish(ds, task.name, "rebuilt", task, config,
+                       note=f"using the rebuilt dataset {task.rebuilt_id} (D4RL's original is not present)")
+    how = []
+    if task.minari_id or task.url:
+        how.append(f"download it with `offbench data download {task.name}` (needs a network)")
+    from offbench.data.build.recipes import get_recipe, unbuildable_reason
+    if get_recipe(task.name) is not None:
+        how.append(f"rebuild it with `offbench data build {task.name}`")
+    else:
+        how.append(f"it cannot be rebuilt here ({unbuildable_reason(task.name)})")
+    raise OffbenchError(f"dataset {task.name!r} is not available locally: " + "; or ".join(how))
+
+
+def _finish(ds, name, kind, task, config, note="") -> Source:
+    meta = ds.metadata
+    spec = meta.get("eval_env_spec") or None
+    if config.get("env_id"):
+        env_id, kwargs, steps, spec = config["env_id"], {}, None, None
+    elif task is not None:
+        env_id, kwargs, steps = task.env_id, dict(task.env_kwargs), task.max_episode_steps
+    elif spec:
+        desc = envs.env_description(spec)
+        env_id, kwargs, steps = desc.get("env_id"), {}, desc.get("max_episode_steps")
+    else:
+        raise OffbenchError(f"no evaluation environment known for dataset {name!r}: pass --set env_id=ENV")
+    ref_min, ref_max, ref_source = _refs(task, meta, config, kind)
+    if isinstance(spec, dict):
+        spec = json.dumps(spec)
+    return Source(ds, name, kind, task, env_id, kwargs, steps, None if config.get("env_id") else spec,
+                  ref_min, ref_max, ref_source, task.obs_keys if task else None, note)
+
+
+def available_datasets(suite) -> list[str]:
+    """The suite's datasets present locally (Minari id, rebuilt id, or D4RL hdf5 file)."""
+    local = datamod.minari_local_ids()
+    return [t.name for t in suite.tasks
+            if (t.minari_id in local) or t.rebuilt_id in local or hdf5_path(t).exists()]

@@ -1,0 +1,1 @@
+"""Stage 3: evaluation of policies in environments."""

@@ -1,0 +1,1 @@
+"""Stage 5: the report. Reads records only; tables, rliable aggregates and figures."""

@@ -1,0 +1,665 @@
+"""``offbench sweep`` and ``offbench status``: a whole benchmark table as one command.
+
+A sweep plans one job per (algorithm, dataset) -- all seeds of a job train vmapped in one process, one
+compiled program -- and runs the jobs with a launcher:
+
+* ``local``: up to ``--max-parallel`` jobs at a time as subprocesses of this machine;
+* ``ray``: one Ray task per job with a resource request (``--cpus-per-run``, fractional
+  ``--gpus-per-run``), on the cluster at ``--address`` or on a local Ray runtime started for the sweep.
+
+Jobs are idempotent (see :mod:`offbench.sweeps.jobs`): finished runs are skipped, unfinished ones resume
+from their checkpoints, failures are retried and then recorded, and one run directory is owned by one job
+through a lock. Results land in ``RESULTS/<suite>/<dataset>/<algo>/seed_<s>.json`` like ``offbench run``'s,
+so ``offbench report --results RESULTS`` reads them; the sweep's plan and outcome are kept in
+``RESULTS/.sweeps/<sweep id>.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from offbench.errors import OffbenchError
+
+SWEEPS_DIR = ".sweeps"
+FORWARDED_ENV = ("MINARI_DATASETS_PATH", "OFFBENCH_DATA_DIR", "OFFBENCH_CONFIGS", "JAX_PLATFORMS",
+                 "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE")
+
+
+# --------------------------------------------------------------------------------------------------
+# The description of a sweep (flags or a YAML file)
+
+@dataclasses.dataclass
+class SweepSpec:
+    algos: list = dataclasses.field(default_factory=list)
+    suites: list = dataclasses.field(default_factory=list)
+    datasets: list = dataclasses.field(default_factory=list)  # empty: what is available locally; ["all"]: all
+    seeds: int = 5
+    seed: int = 0
+    steps: int = 1_000_000
+    online_steps: int = 0
+    eval_every: int = 5000
+    eval_episodes: int | None = None
+    set: list = dataclasses.field(default_factory=list)       # "key=value" or "ALGO:key=value"
+    launcher: str = "local"
+    address: str | None = None
+    max_parallel: int | None = None                            # local: 1; ray: as many as resources allow
+    cpus_per_run: float = 1.0
+    gpus_per_run: float = 0.0
+    retries: int = 2
+    results: str = "results"
+    fresh: bool = False
+    progress_every: float = 60.0
+
+
+SPEC_KEYS = [f.name for f in dataclasses.fields(SweepSpec)]
+LIST_KEYS = ("algos", "suites", "datasets", "set")
+
+
+def _as_list(key: str, value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()] if key != "set" else [value]
+    if isinstance(value, dict) and key == "set":
+        return [f"{k}={_yaml_scalar(v)}" for k, v in value.items()]
+    if isinstance(value, (list, tuple)):
+        out = []
+        for v in value:
+            out.extend(_as_list(key, v) if (key != "set" or isinstance(v, dict)) else [str(v)])
+        return out
+    return [str(value)]
+
+
+def _yaml_scalar(v) -> str:
+    import yaml
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def load_spec_file(path: str | Path) -> dict:
+    """The keys of a sweep YAML file (same names as the flags, ``-`` or ``_``)."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise OffbenchError(f"sweep file {path} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise OffbenchError(f"sweep file {path} is not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(doc, dict):
+        raise OffbenchError(f"sweep file {path} must be a mapping of keys such as algos, suites, seeds, steps")
+    out = {}
+    for key, value in doc.items():
+        k = str(key).replace("-", "_")
+        if k == "overrides":
+            k = "set"
+        if k not in SPEC_KEYS:
+            raise OffbenchError(f"sweep file {path}: unknown key {key!r}; known keys: {', '.join(SPEC_KEYS)}")
+        out[k] = _as_list(k, value) if k in LIST_KEYS else value
+    return out
+
+
+def make_spec(file_values: dict, cli_values: dict) -> SweepSpec:
+    """File values, then the flags given on the command line (``--set`` adds to the file's ``set``)."""
+    merged = {**file_values, **{k: v for k, v in cli_values.items() if v is not None}}
+    for k in LIST_KEYS:
+        if k in merged:
+            merged[k] = _as_list(k, merged[k])
+    if file_values.get("set") and cli_values.get("set"):
+        merged["set"] = _as_list("set", file_values["set"]) + _as_list("set", cli_values["set"])
+    try:
+        spec = SweepSpec(**merged)
+        for k in ("seeds", "seed", "steps", "online_steps", "eval_every", "retries"):
+            setattr(spec, k, int(getattr(spec, k)))
+        for k in ("cpus_per_run", "gpus_per_run", "progress_every"):
+            setattr(spec, k, float(getattr(spec, k)))
+        if spec.eval_episodes is not None:
+            spec.eval_episodes = int(spec.eval_episodes)
+        if spec.max_parallel is not None:
+            spec.max_parallel = int(spec.max_parallel)
+    except (TypeError, ValueError) as exc:
+        raise OffbenchError(f"invalid sweep setting ({exc}); numbers are expected for seeds, steps, retries, ...")
+    if not spec.algos:
+        raise OffbenchError("no algorithms: pass --algos iql,bc,... (or `algos:` in the sweep file)")
+    if not spec.suites:
+        raise OffbenchError("no suites: pass --suites locomotion,... (or `suites:` in the sweep file)")
+    if spec.launcher not in ("local", "ray"):
+        raise OffbenchError(f"unknown launcher {spec.launcher!r}; use local or ray")
+    if spec.seeds < 1 or spec.steps < 0 or spec.eval_every < 1 or spec.retries < 0:
+        raise OffbenchError("--seeds and --eval-every must be >= 1, --steps and --retries >= 0")
+    if spec.gpus_per_run < 0 or spec.cpus_per_run <= 0 or (spec.max_parallel is not None and spec.max_parallel < 0):
+        raise OffbenchError("--gpus-per-run must be >= 0, --cpus-per-run > 0 and --max-parallel >= 0")
+    if spec.address and spec.launcher != "ray":
+        raise OffbenchError("--address is for the Ray launcher: add --launcher ray")
+    return spec
+
+
+# --------------------------------------------------------------------------------------------------
+# Planning: one job per (algorithm, suite, dataset)
+
+def _is_file_dataset(name: str) -> bool:
+    return name.endswith((".hdf5", ".h5")) or Path(name).is_file()
+
+
+def dataset_name(suite, dataset: str) -> str:
+    """The dataset's folder name in the results (what :func:`offbench.data.sources.resolve` calls it)."""
+    if _is_file_dataset(dataset):
+        return Path(dataset).stem
+    if "/" in dataset:
+        task = next((t for t in suite.tasks if dataset in (t.minari_id, t.rebuilt_id)), None)
+        return task.name if task else dataset.replace("/", "__")
+    return suite.task(dataset).name
+
+
+def _suite_datasets(spec: SweepSpec, suites: list, say) -> list[tuple]:
+    """(suite, dataset as given to `offbench run`) pairs."""
+    from offbench.data.sources import available_datasets
+
+    pairs = []
+    if not spec.datasets or spec.datasets == ["all"]:
+        for s in suites:
+            names = [t.name for t in s.tasks]
+            if not spec.datasets:
+                avail = available_datasets(s)
+                missing = [n for n in names if n not in avail]
+                if missing:
+                    say(f"{s.name}: {len(missing)} of {len(names)} datasets are not available locally and are left "
+                        f"out (see `offbench data list`; `--datasets all` plans them anyway)")
+                names = avail
+            pairs += [(s, n) for n in names]
+        if not pairs:
+            raise OffbenchError("no dataset of the chosen suites is available locally; get one with `offbench data "
+                                "download NAME` or `offbench data build NAME`, or name them with --datasets")
+        return pairs
+    for ds in spec.datasets:
+        if _is_file_dataset(ds):
+            owners = [s for s in suites if any(t.name == Path(ds).stem for t in s.tasks)] or \
+                     (suites if len(suites) == 1 else [])
+            if not owners:
+                raise OffbenchError(f"dataset file {ds}: name it after a D4RL dataset of one suite or sweep one "
+                                    f"suite at a time (--suites SUITE)")
+            path = str(Path(ds).expanduser().resolve())
+            pairs += [(s, path) for s in owners[:1]]
+            continue
+        owners = [s for s in suites if any(ds in (t.name, t.minari_id, t.rebuilt_id) for t in s.tasks)]
+        if not owners and "/" in ds and len(suites) == 1:
+            owners = suites  # a Minari id the suite does not list
+        if not owners:
+            raise OffbenchError(f"dataset {ds!r} belongs to none of the suites {', '.join(s.name for s in suites)}; "
+                                f"see `offbench list datasets`")
+        pairs += [(s, ds) for s in owners]
+    return pairs
+
+
+def _split_overrides(pairs: list, algos: list) -> dict:
+    """``key=value`` applies to every algorithm, ``ALGO:key=value`` to ALGO only."""
+    out = {a: [] for a in algos}
+    for pair in pairs:
+        head = pair.split("=", 1)[0]
+        if ":" in head:
+            algo, rest = pair.split(":", 1)
+            if algo not in out:
+                raise OffbenchError(f"--set {pair!r}: {algo!r} is not one of the sweep's algorithms ({', '.join(algos)})")
+            out[algo].append(rest)
+        else:
+            for a in algos:
+                out[a].append(pair)
+    return out
+
+
+def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
+    """The sweep's jobs; bad algorithms, suites, datasets or config keys are errors before anything runs."""
+    from offbench import registry
+    from offbench.config import parse_overrides
+    from offbench.config import resolve as resolve_config
+    from offbench.data.suites import get_suite
+    from offbench.records.store import run_dir
+    from offbench.sweeps.jobs import Job, config_hash
+
+    algos = [registry.get(a) for a in dict.fromkeys(spec.algos)]
+    suites = [get_suite(s) for s in dict.fromkeys(spec.suites)]
+    if spec.online_steps:
+        offline_only = [a.name for a in algos if not a.finetune]
+        if offline_only:
+            say(f"left out of the fine-tuning sweep (offline only): {', '.join(offline_only)}")
+            algos = [a for a in algos if a.finetune]
+            if not algos:
+                raise OffbenchError("none of the algorithms can be fine-tuned online; drop --online-steps")
+    overrides = _split_overrides(spec.set, [a.name for a in algos])
+    results = Path(spec.results).expanduser().resolve()
+    jobs, seen = [], set()
+    for suite, ds in _suite_datasets(spec, suites, say):
+        name = dataset_name(suite, ds)
+        ds_key = Path(ds).stem if ds.endswith((".hdf5", ".h5")) else ds
+        for algo in algos:
+            config = resolve_config(algo.default_config, algo.name, suite.name, ds_key,
+                                    parse_overrides(overrides[algo.name]))
+            job = Job(algo=algo.name, suite=suite.name, dataset=ds, name=name,
+                      run_dir=str(run_dir(results, suite.name, name, algo.name)), results=str(results),
+                      config_hash=config_hash(config), seeds=spec.seeds, seed=spec.seed, steps=spec.steps,
+                      online_steps=spec.online_steps, eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
+                      overrides=tuple(overrides[algo.name]), retries=spec.retries, gpus_per_run=spec.gpus_per_run,
+                      fresh=spec.fresh, sweep_id=sweep_id)
+            if job.run_dir in seen:
+                raise OffbenchError(f"two jobs would write to {job.run_dir}; list each dataset once")
+            seen.add(job.run_dir)
+            jobs.append(job)
+    return jobs
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress and the sweep file
+
+def _fmt_s(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "-"
+    s = int(round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def _fmt_score(v) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+class Progress:
+    """Jobs done / total with an ETA (from the jobs that ran in this sweep), printed as lines."""
+
+    def __init__(self, jobs: list, parallel: int | None, say):
+        self.jobs = {j.key: j for j in jobs}
+        self.total = len(jobs)
+        self.parallel = parallel
+        self.say = say
+        self.started = time.time()
+        self.outcomes: dict[str, dict] = {}
+        self.running: dict[str, float] = {}
+
+    def start(self, key: str) -> None:
+        self.running.setdefault(key, time.time())
+
+    def eta(self) -> float | None:
+        """Mean time of the jobs that ran here x the jobs left (less what the running ones have done) / slots."""
+        ran = [o["elapsed_s"] for o in self.outcomes.values() if o["outcome"] in ("finished", "failed")]
+        left = self.total - len(self.outcomes)
+        if not ran or left == 0:
+            return 0.0 if left == 0 else None
+        avg, now = sum(ran) / len(ran), time.time()
+        work = (left - len(self.running)) * avg + sum(max(avg - (now - t0), 0.0) for t0 in self.running.values())
+        return work / max(1, min(self.parallel or left, left))
+
+    def counts(self) -> str:
+        c = {}
+        for o in self.outcomes.values():
+            c[o["outcome"]] = c.get(o["outcome"], 0) + 1
+        parts = [f"{n} {k}" for k, n in sorted(c.items())]
+        return ", ".join(parts) if parts else "none done yet"
+
+    def done(self, outcome: dict) -> None:
+        key = outcome["key"]
+        self.running.pop(key, None)
+        self.outcomes[key] = outcome
+        what = {"finished": f"finished, mean score {_fmt_score(outcome.get('score'))}",
+                "skipped": f"already finished, mean score {_fmt_score(outcome.get('score'))}",
+                "failed": f"FAILED after {outcome.get('attempts')} attempts: {_last_line(outcome.get('error'))}",
+                "busy": "left to the sweep that is running it",
+                "interrupted": "interrupted"}.get(outcome["outcome"], outcome["outcome"])
+        took = f" ({_fmt_s(outcome['elapsed_s'])})" if outcome["outcome"] in ("finished", "failed") else ""
+        self.say(f"[{len(self.outcomes)}/{self.total}] {key}: {what}{took}; ETA {_fmt_s(self.eta())}")
+
+    def heartbeat(self) -> None:
+        from offbench.sweeps.jobs import seed_records
+
+        now = time.time()
+        busy = []
+        for key, t0 in sorted(self.running.items()):
+            recs = seed_records(self.jobs[key])
+            step = max((r.get("step", 0) for r in recs if r), default=0)
+            busy.append(f"{key} step {step}/{self.jobs[key].steps} ({_fmt_s(now - t0)})")
+        self.say(f"[{len(self.outcomes)}/{self.total}] {self.counts()}; elapsed {_fmt_s(now - self.started)}, "
+                 f"ETA {_fmt_s(self.eta())}" + (f"; running: {'; '.join(busy)}" if busy else ""))
+
+
+def _last_line(text) -> str:
+    lines = [ln for ln in str(text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else "?"
+
+
+def _write_sweep_file(path: Path, spec: SweepSpec, jobs: list, progress: Progress | None, status: str) -> None:
+    from offbench.records.checkpoint import write_json_atomic
+
+    write_json_atomic(path, {
+        "schema": "offbench-sweep/1", "status": status, "host": socket.gethostname(), "pid": os.getpid(),
+        "started_at": progress.started if progress else time.time(), "updated_at": time.time(),
+        "command": " ".join(sys.argv), "spec": dataclasses.asdict(spec),
+        "jobs": [{"key": j.key, "run_dir": j.run_dir, "algo": j.algo, "suite": j.suite, "dataset": j.dataset,
+                  "seeds": j.seed_list, "steps": j.steps, "online_steps": j.online_steps,
+                  **({"outcome": progress.outcomes.get(j.key)} if progress else {})} for j in jobs],
+    })
+
+
+# --------------------------------------------------------------------------------------------------
+# Launchers
+
+def run_local(jobs: list, spec: SweepSpec, progress: Progress) -> None:
+    """Up to ``max_parallel`` jobs at a time, each an ``offbench run`` subprocess watched by a thread."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from offbench.sweeps.jobs import execute_job
+
+    def one(job):
+        progress.start(job.key)
+        return execute_job(job)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, spec.max_parallel or 1), thread_name_prefix="offbench-job")
+    try:
+        pending = {pool.submit(one, j): j for j in jobs}
+        while pending:
+            done, _ = wait(pending, timeout=spec.progress_every, return_when=FIRST_COMPLETED)
+            if not done:
+                progress.heartbeat()
+            for fut in done:
+                job = pending.pop(fut)
+                progress.done(_outcome(fut.result, job))
+    except BaseException:  # interrupted: stop the job processes first, or the threads would wait for them
+        from offbench.sweeps.jobs import terminate_children
+        terminate_children()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcome(get, job) -> dict:
+    try:
+        return get()
+    except Exception as exc:  # the launcher itself failed for this job (not the run): recorded, others go on
+        return {"key": job.key, "run_dir": job.run_dir, "outcome": "failed", "attempts": 0, "elapsed_s": 0.0,
+                "score": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_ray(jobs: list, spec: SweepSpec, progress: Progress) -> None:
+    """One Ray task per job with its resource request; Ray schedules them (``ray.wait`` for progress)."""
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        raise OffbenchError("the Ray launcher needs Ray: pip install ray") from exc
+    from offbench.sweeps.jobs import execute_job
+
+    started_here = False
+    if not ray.is_initialized():
+        started_here = True
+        common = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            if spec.address:
+                ray.init(address=spec.address, **common)
+            else:
+                env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+                slots = spec.max_parallel or max(1, int((os.cpu_count() or 1) // spec.cpus_per_run))
+                ray.init(num_cpus=max(1, math.ceil(slots * spec.cpus_per_run)), object_store_memory=100 * 1024 ** 2,
+                         runtime_env={"env_vars": env} if env else None, **common)
+        except ConnectionError as exc:
+            cause = str(exc.__cause__ or exc).strip().splitlines()[-1][:300] if str(exc.__cause__ or exc).strip() else ""
+            raise OffbenchError(f"cannot connect to the Ray cluster at {spec.address} ({cause}); start it with "
+                                f"`ray start --head` (and give this machine its auth token if it uses one) or "
+                                f"leave out --address for a local runtime") from exc
+    task = ray.remote(num_cpus=spec.cpus_per_run, num_gpus=spec.gpus_per_run, max_retries=1,
+                      retry_exceptions=False)(execute_job)
+    limit = spec.max_parallel or len(jobs)
+    queue = list(jobs)
+    inflight: dict = {}
+    try:
+        while queue or inflight:
+            while queue and len(inflight) < limit:
+                job = queue.pop(0)
+                inflight[task.options(name=f"offbench:{job.key}").remote(job)] = job
+                progress.start(job.key)
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=spec.progress_every)
+            if not ready:
+                progress.heartbeat()
+            for ref in ready:
+                job = inflight.pop(ref)
+                progress.done(_outcome(lambda: ray.get(ref), job))
+    except BaseException:
+        for ref in inflight:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# --------------------------------------------------------------------------------------------------
+# The commands
+
+def _say(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def run_sweep(spec: SweepSpec, say=_say) -> dict:
+    """Plan and run a sweep; returns {key: outcome}."""
+    from offbench.sweeps import jobs as sweep_jobs
+
+    sweep_id = time.strftime("%Y%m%d-%H%M%S") + f"-{socket.gethostname()}-{os.getpid()}"
+    jobs = plan(spec, sweep_id, say)
+    results = Path(spec.results).expanduser().resolve()
+    sweep_file = results / SWEEPS_DIR / f"{sweep_id}.json"
+    parallel = (spec.max_parallel or 1) if spec.launcher == "local" else spec.max_parallel
+    say(f"sweep {sweep_id}: {len(jobs)} jobs ({len({j.algo for j in jobs})} algorithms x "
+        f"{len({(j.suite, j.name) for j in jobs})} datasets, {spec.seeds} seeds each) with the {spec.launcher} "
+        f"launcher; results in {results}")
+    progress = Progress(jobs, parallel, say)
+    _write_sweep_file(sweep_file, spec, jobs, progress, "running")
+    sweep_jobs.STOP.clear()
+    old_term = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    in_main = _in_main_thread()
+    if in_main:
+        signal.signal(signal.SIGTERM, on_term)
+    status = "finished"
+    try:
+        (run_local if spec.launcher == "local" else run_ray)(jobs, spec, progress)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        sweep_jobs.terminate_children()
+        say("sweep interrupted; run the same command again to finish what is missing")
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, old_term)
+        _write_sweep_file(sweep_file, spec, jobs, progress, status)
+        summarize(jobs, progress, sweep_file, say)
+    return progress.outcomes
+
+
+def _in_main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def summarize(jobs: list, progress: Progress, sweep_file: Path, say) -> None:
+    say("")
+    say(f"{'outcome':11s} {'job':52s} {'tries':>5s} {'time':>7s} {'score':>6s}")
+    for j in jobs:
+        o = progress.outcomes.get(j.key) or {"outcome": "interrupted" if j.key in progress.running else "not run",
+                                             "attempts": 0, "elapsed_s": None}
+        note = f"  {_last_line(o.get('error'))[:100]}" if o["outcome"] == "failed" else ""
+        say(f"{o['outcome']:11s} {j.key:52s} {o.get('attempts', 0):5d} {_fmt_s(o.get('elapsed_s')):>7s} "
+            f"{_fmt_score(o.get('score')):>6s}{note}")
+    say(f"{len(jobs)} jobs: {progress.counts()} in {_fmt_s(time.time() - progress.started)}; sweep file {sweep_file}")
+
+
+def _driver_jax_on_cpu() -> None:
+    """The sweep process only plans (importing the algorithms starts a JAX backend): keep it off the GPU so
+    the jobs get all of its memory. A config setting, not an environment variable: jobs do not inherit it."""
+    import warnings
+
+    import jax
+
+    jax.config.update("jax_platforms", "cpu")
+    # jobs start with fork+exec (subprocess, Ray), which is safe; JAX's warning about fork is not for them
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+
+
+@click.command("sweep")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--algos", default=None, help="Comma-separated algorithms, e.g. iql,bc,td3bc.")
+@click.option("--suites", default=None, help="Comma-separated suites, e.g. locomotion,antmaze.")
+@click.option("--datasets", default=None,
+              help="Comma-separated datasets (D4RL names, Minari ids or hdf5 files). Default: every dataset of the "
+                   "suites available locally; `all`: every dataset of the suites.")
+@click.option("--seeds", default=None, type=int, help="Seeds per job, trained together (vmapped). [default: 5]")
+@click.option("--seed", default=None, type=int, help="First seed. [default: 0]")
+@click.option("--steps", default=None, type=int, help="Offline gradient steps. [default: 1000000]")
+@click.option("--online-steps", default=None, type=int, help="Online fine-tuning environment steps. [default: 0]")
+@click.option("--eval-every", default=None, type=int, help="Gradient steps between evaluations. [default: 5000]")
+@click.option("--eval-episodes", default=None, type=int, help="Episodes per evaluation. [default: the suite's]")
+@click.option("--set", "overrides", multiple=True, metavar="[ALGO:]KEY=VALUE",
+              help="Config override for every algorithm, or for ALGO only; repeatable (adds to the file's).")
+@click.option("--launcher", default=None, type=click.Choice(["local", "ray"]), help="[default: local]")
+@click.option("--address", default=None, help="Ray cluster address (ray launcher); default: start a local runtime.")
+@click.option("--max-parallel", default=None, type=int,
+              help="Jobs at a time. [default: local 1; ray: as many as the resources allow (local runtime: CPUs)]")
+@click.option("--cpus-per-run", default=None, type=float, help="CPUs a Ray task requests. [default: 1]")
+@click.option("--gpus-per-run", default=None, type=float,
+              help="GPUs a job requests, fractions allowed (0.25: four jobs per GPU, each with its share of the "
+                   "GPU memory). [default: 0]")
+@click.option("--retries", default=None, type=int, help="Retries of a failing job before it is recorded as failed. [default: 2]")
+@click.option("--results", default=None, type=click.Path(file_okay=False), help="Results folder. [default: results]")
+@click.option("--fresh", is_flag=True, default=None, help="Start unfinished runs over instead of resuming them.")
+@click.option("--progress-every", default=None, type=float, help="Seconds between progress lines. [default: 60]")
+def sweep_command(file, algos, suites, datasets, seeds, seed, steps, online_steps, eval_every, eval_episodes, overrides,
+                  launcher, address, max_parallel, cpus_per_run, gpus_per_run, retries, results, fresh, progress_every):
+    """Run ALGOS x datasets of SUITES (each job: one algorithm on one dataset, all seeds in one process).
+
+    FILE is an optional sweep YAML file with the same keys as the flags (flags given here win).
+    Re-running the same sweep skips finished runs and resumes unfinished ones.
+    """
+    _driver_jax_on_cpu()
+    file_values = load_spec_file(file) if file else {}
+    cli_values = dict(algos=algos, suites=suites, datasets=datasets, seeds=seeds, seed=seed, steps=steps,
+                      online_steps=online_steps, eval_every=eval_every, eval_episodes=eval_episodes,
+                      set=list(overrides) or None, launcher=launcher, address=address, max_parallel=max_parallel,
+                      cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, retries=retries, results=results,
+                      fresh=fresh or None, progress_every=progress_every)
+    spec = make_spec(file_values, cli_values)
+    try:
+        outcomes = run_sweep(spec)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    failed = [k for k, o in outcomes.items() if o["outcome"] == "failed"]
+    if failed:
+        click.echo(f"error: {len(failed)} job(s) failed: {', '.join(failed)}; their errors are in "
+                   f"<run dir>/sweep_job.json and sweep_job.log; `offbench status --results {spec.results}`", err=True)
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Status
+
+def collect_status(results: str | Path) -> list[dict]:
+    """One row per run directory (and per planned job not started yet): done, running, failed, pending."""
+    from offbench.records.checkpoint import read_json
+    from offbench.sweeps.jobs import STATE_NAME, is_locked, mean_score, read_state
+
+    results = Path(results)
+    planned: dict[str, dict] = {}
+    sweep_files = sorted((results / SWEEPS_DIR).glob("*.json"), key=lambda p: p.stat().st_mtime)
+    for path in sweep_files:  # later sweeps override earlier plans of the same run directory
+        try:
+            doc = read_json(path)
+        except (OSError, ValueError):
+            continue
+        for j in doc.get("jobs", []):
+            planned[str(Path(j["run_dir"]).resolve())] = j
+    dirs = {str(p.parent.resolve()) for p in results.glob("*/*/*/seed_*.json")}
+    dirs |= {str(p.parent.resolve()) for p in results.glob(f"*/*/*/{STATE_NAME}")}
+    dirs |= set(planned)
+    rows = []
+    now = time.time()
+    for d in sorted(dirs):
+        path = Path(d)
+        recs = []
+        for p in sorted(path.glob("seed_*.json")):
+            try:
+                recs.append(read_json(p))
+            except (OSError, ValueError):
+                recs.append({"status": "unreadable"})
+        plan_job = planned.get(d, {})
+        state = read_state(path)
+        seeds = plan_job.get("seeds") or (recs[0].get("seeds_in_run") if recs else None) or []
+        by_seed = {r.get("seed"): r for r in recs}
+        mine = [by_seed.get(s) for s in seeds] if seeds else recs
+        steps = plan_job.get("steps", recs[0].get("steps") if recs else None)
+        finished = bool(mine) and all(r and r.get("status") == "finished" and
+                                      (steps is None or r.get("steps") == steps) for r in mine)
+        if is_locked(path):
+            status = "running"
+        elif finished:
+            status = "done"
+        elif state.get("status") == "failed":
+            status = "failed"
+        else:
+            status = "pending"
+        step = max((r.get("step", 0) for r in mine if r), default=None)
+        if status == "running" and state.get("started_at"):
+            elapsed = now - state["started_at"]
+        elif state.get("elapsed_s") and state.get("status") in ("done", "failed", "interrupted"):
+            elapsed = state["elapsed_s"]
+        else:
+            elapsed = max((r.get("elapsed_s", 0.0) for r in mine if r), default=None)
+        note = ""
+        if status == "failed":
+            note = _last_line(state.get("error"))
+        elif status == "pending" and any(r for r in mine) and step:
+            note = f"interrupted at step {step}; resumes"
+        rel = path.relative_to(results.resolve()) if path.is_relative_to(results.resolve()) else path
+        parts = rel.parts
+        rows.append({"status": status, "suite": parts[-3] if len(parts) >= 3 else "?",
+                     "dataset": parts[-2] if len(parts) >= 2 else "?", "algo": parts[-1],
+                     "seeds_done": sum(1 for r in mine if r and r.get("status") == "finished"),
+                     "seeds": len(seeds) or len(recs), "step": step, "steps": steps, "elapsed_s": elapsed,
+                     "online_steps": (recs[0].get("online_steps") or 0) if recs else 0,
+                     "env_steps": max((r.get("env_steps") or 0 for r in mine if r), default=0),
+                     "score": mean_score([r for r in mine if r]), "note": note, "run_dir": d})
+    return rows
+
+
+@click.command("status")
+@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Results folder of a sweep (or of `offbench run`).")
+def status_command(results):
+    """Done / running / failed / pending per run, with elapsed time and last score."""
+    if not Path(results).is_dir():
+        raise OffbenchError(f"results folder {results} does not exist; pass --results DIR of a sweep")
+    rows = collect_status(results)
+    if not rows:
+        click.echo(f"no runs in {results}")
+        return
+    click.echo(f"{'status':8s} {'suite':11s} {'dataset':28s} {'algo':10s} {'seeds':>5s} {'step':>15s} "
+               f"{'elapsed':>8s} {'score':>6s}")
+    order = {"running": 0, "failed": 1, "pending": 2, "done": 3}
+    for r in sorted(rows, key=lambda r: (order.get(r["status"], 9), r["suite"], r["dataset"], r["algo"])):
+        step = "-" if r["step"] is None else f"{r['step']}/{r['steps'] if r['steps'] is not None else '?'}"
+        if r.get("online_steps") and r["steps"] is not None and r["step"] is not None:  # offline, then online
+            step = f"{min(r['step'], r['steps'])}/{r['steps']}+{r['env_steps']}/{r['online_steps']}env"
+        click.echo(f"{r['status']:8s} {r['suite']:11s} {r['dataset']:28s} {r['algo']:10s} "
+                   f"{r['seeds_done']}/{r['seeds']:<3d} {step:>15s} {_fmt_s(r['elapsed_s']):>8s} "
+                   f"{_fmt_score(r['score']):>6s}" + (f"  {r['note']}" if r["note"] else ""))
+    counts = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    click.echo(f"{len(rows)} runs: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("done", "running", "failed",
+                                                                                        "pending")))

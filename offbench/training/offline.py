@@ -1,0 +1,356 @@
+"""The one training / evaluation loop every algorithm runs through.
+
+* The dataset is put on the device once; batches are sampled on the device.
+* ``make_train_step`` closes over the algorithm's update and the batch size and returns a
+  ``lax.scan`` body; ``make_train_chunk`` scans K steps per compiled call and vmaps it over seeds, so N
+  seeds train in one compiled program (one compile, N different results).
+* Evaluation every ``eval_every`` steps (deterministic action, normalised score); the whole state is
+  checkpointed at each evaluation and ``resume`` continues a killed run to the same final numbers.
+* One record per seed under ``results/<suite>/<dataset>/<algo>/``, written atomically; a run that did
+  not finish never looks finished.
+
+The loop never looks at which algorithm it runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from offbench import registry
+from offbench.config import config_hash
+from offbench.config import resolve as resolve_config
+from offbench.data.loaders import obs_normalizer, reward_scale_for
+from offbench.data.sources import Source
+from offbench.data.sources import resolve as resolve_source
+from offbench.data.suites import get_suite
+from offbench.envs import ObsAdapter
+from offbench.errors import OffbenchError
+from offbench.evaluation.evaluator import Evaluator, make_act_fn, normalized_score
+from offbench.records import checkpoint
+from offbench.records import store as records
+from offbench.training.step import SAMPLED_DROP, ChunkCache, init_seeds, make_train_step
+
+# --------------------------------------------------------------------------------------------------
+# Options and preparation
+
+@dataclasses.dataclass
+class RunOptions:
+    algo: str
+    suite: str
+    dataset: str
+    seeds: int = 1
+    seed: int = 0                      # first seed; seeds are seed, seed+1, ...
+    steps: int = 1_000_000
+    eval_every: int = 5000
+    eval_episodes: int | None = None   # None: the suite's
+    overrides: dict = dataclasses.field(default_factory=dict)
+    results: str = "results"
+    resume: bool = False
+    progress: bool = True
+    online_steps: int = 0
+    from_run: str | None = None
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
+
+
+@dataclasses.dataclass
+class Prepared:
+    opts: RunOptions
+    algorithm: registry.Algorithm
+    source: Source
+    config: dict
+    spec: registry.Spec
+    agent: registry.Agent
+    data: dict                 # on the device
+    reward_scale: float
+    reward_shift: float
+    obs_mean: np.ndarray | None
+    obs_std: np.ndarray | None
+    score_type: str
+    eval_episodes: int
+    fingerprint: str
+    directory: Path
+
+    @property
+    def size(self) -> int:
+        return int(self.data["rewards"].shape[0])
+
+
+def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
+    if opts.seeds < 1:
+        raise OffbenchError("--seeds must be at least 1")
+    if opts.steps < 0 or opts.eval_every < 1:
+        raise OffbenchError("--steps must be >= 0 and --eval-every >= 1")
+    algorithm = registry.get(opts.algo)
+    suite = get_suite(opts.suite)
+    ds_key = Path(opts.dataset).stem if opts.dataset.endswith((".hdf5", ".h5")) else opts.dataset
+    finetuning = bool(opts.online_steps or opts.from_run)
+    config = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, opts.overrides, finetuning)
+    source = resolve_source(suite, opts.dataset, config)
+    if source.note:
+        say(source.note)
+    dataset = source.dataset
+    fingerprint = dataset.fingerprint()
+
+    transform = config["reward_transform"] if config["reward_transform"] is not None else suite.reward_transform
+    scale, shift = reward_scale_for(dataset, transform)
+    arrays = dataset.arrays()
+    arrays["rewards"] = (arrays["rewards"] * scale + shift).astype(np.float32)
+    mean = std = None
+    if config["normalize_obs"]:
+        mean, std = obs_normalizer(dataset)
+        arrays["observations"] = (arrays["observations"] - mean) / std
+        arrays["next_observations"] = (arrays["next_observations"] - mean) / std
+    if algorithm.preprocess is not None:
+        arrays = algorithm.preprocess(arrays, config)
+    device_data = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in arrays.items() if k not in SAMPLED_DROP}
+    if len(device_data["rewards"]) == 0:
+        raise OffbenchError(f"{algorithm.name}'s preprocessing left no transitions")
+
+    spec = registry.Spec(obs_dim=dataset.obs_dim, act_dim=dataset.act_dim,
+                         total_steps=max(1, opts.steps + int(opts.online_steps * config["online_updates_per_step"])))
+    agent = algorithm.make(config, spec)
+    episodes = opts.eval_episodes if opts.eval_episodes is not None else suite.eval_episodes
+    directory = records.run_dir(opts.results, suite.name, source.name, algorithm.name)
+    return Prepared(opts, algorithm, source, config, spec, agent, device_data, scale, shift, mean, std,
+                    suite.score, int(episodes), fingerprint, directory)
+
+
+# --------------------------------------------------------------------------------------------------
+# The run
+
+class Run:
+    """Trains all seeds of one (algorithm, dataset) together and writes their records."""
+
+    def __init__(self, prep: Prepared, say: Callable[[str], None] = print):
+        self.p = prep
+        self.say = say
+        self.seeds = prep.opts.seed_list
+        self.chunks = ChunkCache(make_train_step(prep.agent.update, int(prep.config["batch_size"])),
+                                 n_seeds=len(prep.opts.seed_list))
+        self.act_fn = make_act_fn(prep.agent.act)
+        self.obs_adapter = ObsAdapter(prep.source.obs_keys, prep.obs_mean, prep.obs_std)
+        self.evaluator = Evaluator(prep.source.env_factory(), self.obs_adapter, self.act_fn, len(self.seeds),
+                                   prep.eval_episodes)
+        self.curves: list[list[dict]] = [[] for _ in self.seeds]
+        self.step = 0
+        self.compile_s = 0.0
+        self.train_s = 0.0
+        self.started = time.time()
+        self.last_metrics: dict = {}
+        self.diverged = [False] * len(self.seeds)
+
+    # -- state ---------------------------------------------------------------------------------
+    def init_states(self):
+        return init_seeds(self.p.agent.init, self.seeds)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.p.directory / "checkpoint"
+
+    def checkpoint_info(self) -> dict:
+        return {"step": self.step, "seeds": self.seeds, "curves": self.curves, "config_hash": config_hash(self.p.config),
+                "fingerprint": self.p.fingerprint, "algo": self.p.algorithm.name, "steps": self.p.opts.steps,
+                "train_s": self.train_s, "diverged": self.diverged}
+
+    def save(self, tree: dict, extra_info: dict | None = None):
+        """Checkpoint ``tree`` (states, keys and whatever else a phase needs) with the run's bookkeeping."""
+        checkpoint.save(self.ckpt_dir, tree, {**self.checkpoint_info(), **(extra_info or {})})
+
+    def try_resume(self, template: dict):
+        """The checkpointed tree (same structure as ``template``) and its info, or None without a checkpoint."""
+        if not checkpoint.exists(self.ckpt_dir):
+            self.say(f"no checkpoint in {self.ckpt_dir}; starting from step 0")
+            return None, None
+        info = checkpoint.read_json(self.ckpt_dir / "checkpoint.json")
+        for key, mine in (("config_hash", config_hash(self.p.config)), ("fingerprint", self.p.fingerprint),
+                          ("seeds", self.seeds), ("algo", self.p.algorithm.name)):
+            if info.get(key) != mine:
+                raise OffbenchError(f"the checkpoint in {self.ckpt_dir} was made with a different {key.replace('_', ' ')}; "
+                                    "run again without --resume to start over")
+        tree, info = checkpoint.load(self.ckpt_dir, template)
+        self.step = int(info["step"])
+        self.curves = info["curves"]
+        self.train_s = float(info.get("train_s", 0.0))
+        self.diverged = list(info.get("diverged", self.diverged))
+        self.say(f"resumed from step {self.step}")
+        return jax.device_put(tree), info
+
+    # -- records -------------------------------------------------------------------------------
+    def record(self, i: int, status: str, **extra) -> dict:
+        p = self.p
+        curve = self.curves[i]
+        rec = {
+            "status": status, "algo": p.algorithm.name, "suite": p.opts.suite, "dataset": p.source.name,
+            "seed": self.seeds[i], "seeds_in_run": self.seeds,
+            "data": {"kind": p.source.kind, "rebuilt": p.source.rebuilt, "label": p.source.label,
+                     "fingerprint": p.fingerprint,
+                     "size": len(p.source.dataset), "sampled_size": p.size, "metadata": p.source.dataset.metadata,
+                     "reward_scale": p.reward_scale, "reward_shift": p.reward_shift,
+                     "obs_normalized": p.obs_mean is not None},
+            "env": {"env_id": p.source.env_id, "env_kwargs": p.source.env_kwargs,
+                    "max_episode_steps": p.source.max_episode_steps, "from_dataset_spec": bool(p.source.eval_env_spec)},
+            "reference": {"min": p.source.ref_min, "max": p.source.ref_max, "source": p.source.ref_source},
+            "score_type": p.score_type, "eval_episodes": p.eval_episodes,
+            "steps": p.opts.steps, "online_steps": p.opts.online_steps, "eval_every": p.opts.eval_every,
+            "step": self.step, "config": p.config, "versions": records.versions(),
+            "curve": curve, "last_score": curve[-1]["score"] if curve else None,
+            "diverged": self.diverged[i], "metrics": {k: float(v[i]) for k, v in self.last_metrics.items()},
+            "compile_s": self.compile_s, "train_s": self.train_s, "elapsed_s": time.time() - self.started,
+            "command": " ".join(sys.argv),
+        }
+        rec.update(extra)
+        return rec
+
+    def write_records(self, status: str, **extra_per_seed):
+        for i, s in enumerate(self.seeds):
+            extra = {k: (v[i] if isinstance(v, list) else v) for k, v in extra_per_seed.items()}
+            records.write_record(self.p.directory, s, self.record(i, status, **extra))
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, states, phase: str = "offline", env_steps: int = 0) -> list[float]:
+        p = self.p
+        res = self.evaluator(states)
+        scores = normalized_score(res.returns, res.successes, p.score_type, p.source.ref_min, p.source.ref_max)
+        out = []
+        for i in range(len(self.seeds)):
+            score = float(scores[i].mean()) if scores.shape[1] else float("nan")
+            if not math.isfinite(score) and scores.shape[1]:
+                self.diverged[i] = True
+            self.curves[i].append({
+                "step": self.step, "phase": phase, "env_steps": env_steps, "score": score,
+                "score_std": float(scores[i].std()) if scores.shape[1] else float("nan"),
+                "return_mean": float(res.returns[i].mean()) if scores.shape[1] else float("nan"),
+                "success_rate": float(res.successes[i].mean()) if scores.shape[1] else float("nan"),
+                "episode_length": float(res.lengths[i].mean()) if scores.shape[1] else float("nan"),
+            })
+            out.append(score)
+        return out
+
+    def note_metrics(self, metrics):
+        self.last_metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        for i in range(len(self.seeds)):
+            if any(not np.isfinite(v[i]) for v in self.last_metrics.values()):
+                self.diverged[i] = True
+
+    # -- the offline phase ---------------------------------------------------------------------
+    def train_offline(self, states, keys, bar=None):
+        p = self.p
+        total, every = p.opts.steps, p.opts.eval_every
+        log_every = max(1, min(int(p.config["log_every"]), every))
+        size = jnp.asarray(p.size, jnp.int32)
+        while self.step < total:
+            next_eval = min((self.step // every + 1) * every, total)
+            while self.step < next_eval:
+                n = min(log_every, next_eval - self.step)
+                fn = self.chunks(n)
+                t0 = time.time()
+                first = fn._cache_size() == 0
+                states, keys, metrics = fn(states, keys, p.data, size)
+                jax.block_until_ready(metrics)
+                dt = time.time() - t0
+                if first:
+                    self.compile_s += dt
+                else:
+                    self.train_s += dt
+                self.step += n
+                self.note_metrics(metrics)
+                if bar is not None:
+                    bar.update(n)
+                    bar.set_postfix(self._postfix(n / dt if not first else None), refresh=False)
+            self.evaluate(states)
+            if bar is not None:
+                bar.set_postfix(self._postfix(None), refresh=True)
+            self.save({"states": states, "keys": keys})
+            self.write_records("running")
+        return states, keys
+
+    def _postfix(self, sps):
+        post = {}
+        if sps:
+            post["steps/s"] = f"{sps:.0f}"
+        elif self.train_s > 0:
+            post["steps/s"] = f"{self.step / self.train_s:.0f}"
+        for k in ("critic_loss", "actor_loss", "value_loss"):
+            if k in self.last_metrics:
+                post[k.replace("_loss", "")] = f"{float(np.mean(self.last_metrics[k])):.3g}"
+        scores = [c[-1]["score"] for c in self.curves if c]
+        if scores:
+            post["score"] = f"{np.mean(scores):.1f}"
+        return post
+
+
+def run_offline(prep: Prepared, say: Callable[[str], None] = print) -> list[dict]:
+    """Train and evaluate all seeds of one (algorithm, dataset) offline; returns the final records."""
+    opts = prep.opts
+    runner = Run(prep, say)
+    states, keys = runner.init_states()
+    begin_fresh(prep, runner, opts, say)
+    if opts.resume:
+        tree, _ = runner.try_resume({"states": states, "keys": keys})
+        if tree is not None:
+            states, keys = tree["states"], tree["keys"]
+    try:
+        with progress_bar(opts, runner.step, opts.steps, f"{prep.algorithm.name} {prep.source.name}") as bar:
+            states, keys = runner.train_offline(states, keys, bar)
+    finally:
+        runner.evaluator.close()
+    return finish(runner)
+
+
+def offline_steps_of(run_dir: str) -> int:
+    d = Path(run_dir)
+    ck = d / "checkpoint" / "checkpoint.json" if (d / "checkpoint").exists() else d / "checkpoint.json"
+    if not ck.exists():
+        raise OffbenchError(f"--from {run_dir}: no checkpoint there; point it at a finished offline run directory "
+                            "results/<suite>/<dataset>/<algo>")
+    return int(checkpoint.read_json(ck)["steps"])
+
+
+def begin_fresh(prep: Prepared, runner: Run, opts: RunOptions, say) -> None:
+    """Without --resume, a run starts over: old records and checkpoint of this run directory go."""
+    prep.directory.mkdir(parents=True, exist_ok=True)
+    if opts.resume:
+        return
+    if runner.ckpt_dir.exists():
+        shutil.rmtree(runner.ckpt_dir)
+    for old in prep.directory.glob("seed_*.json"):
+        old.unlink()
+    runner.write_records("running")
+    say(f"{prep.algorithm.name} on {prep.source.name} ({prep.source.kind} data, {len(prep.source.dataset)} "
+        f"transitions), seeds {runner.seeds}, records in {prep.directory}")
+
+
+def finish(runner: Run) -> list[dict]:
+    finals = [c[-1]["score"] if c else None for c in runner.curves]
+    out = []
+    for i, s in enumerate(runner.seeds):
+        rec = runner.record(i, "finished", final_score=finals[i], finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        out.append(records.write_record(runner.p.directory, s, rec))
+    return out
+
+
+@contextlib.contextmanager
+def progress_bar(opts: RunOptions, initial: int, total: int, desc: str):
+    """A tqdm bar (closed on exit), or None with --no-progress."""
+    if not opts.progress:
+        yield None
+        return
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5)
+    try:
+        yield bar
+    finally:
+        bar.close()

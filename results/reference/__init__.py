@@ -1,0 +1,1 @@
+"""Published reference numbers (CSV, with sources), installed as ``offbench.reference``."""
