@@ -4,9 +4,10 @@ from offbench.cli.data import data_command
 from offbench.cli.main import main
 from offbench.report.report import report_command
 from offbench.sweeps.sweep import status_command, sweep_command
+from offbench.validation.command import validate_command
 
 for _name, _cmd in (("data", data_command), ("report", report_command), ("sweep", sweep_command),
-                    ("status", status_command)):
+                    ("status", status_command), ("validate", validate_command)):
     main.add_command(_cmd, _name)
 
 __all__ = ["main"]

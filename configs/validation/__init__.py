@@ -1,0 +1,1 @@
+"""Validation protocols (YAML), installed as ``offbench.configs.validation``."""
