@@ -1,0 +1,299 @@
+"""The report's tables as pandas DataFrames, rendered by pandas: CSV (``to_csv`` of a tidy frame), Markdown
+(``to_markdown``, via tabulate), LaTeX (``Styler.to_latex``) and HTML (``Styler.to_html``)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from offbench.report.collect import PAPER_STEPS
+from offbench.report.stats import METRICS
+
+TEX_SYMBOLS = (("±", r"$\pm$"), ("→", r"$\rightarrow$"), ("≥", r"$\geq$"), ("×", r"$\times$"), ("†", r"$^\dagger$"),
+               ("✓", r"$\checkmark$"), ("–", "--"), ("·", r"$\cdot$"), ("…", r"\ldots{}"))
+
+
+def tex_escape(s: str) -> str:
+    """LaTeX escape of a caption or note (cells are escaped by ``Styler.format(escape="latex")``)."""
+    s = str(s)
+    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"),
+                 ("$", "\\$"), ("{", "\\{"), ("}", "\\}"), ("~", "\\textasciitilde{}"), ("^", "\\^{}")):
+        s = s.replace(a, b)
+    return s
+
+
+@dataclasses.dataclass
+class Table:
+    name: str                    # file stem
+    title: str
+    frame: pd.DataFrame          # the cells as shown (strings)
+    notes: list = dataclasses.field(default_factory=list)
+    tidy: pd.DataFrame | None = None     # the CSV (numbers as numbers); default: the cells
+    bold: set = dataclasses.field(default_factory=set)    # (row, column) positions
+    rules: set = dataclasses.field(default_factory=set)   # row positions with a rule above them
+    numeric: bool = True         # right-align every column but the first
+
+    def _css(self, rules: bool) -> pd.DataFrame:
+        css = pd.DataFrame("", index=self.frame.index, columns=self.frame.columns)
+        for i, j in self.bold:
+            css.iat[i, j] = "font-weight: bold;"
+        if rules:
+            for i in self.rules:
+                if 0 < i < len(css):
+                    css.iloc[i] = css.iloc[i] + "border-top: 2px solid #333;"
+        return css
+
+    def _styler(self, rules: bool):
+        frame = self.frame.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        from pandas.io.formats.style import Styler
+
+        sty = Styler(frame, uuid=self.name, cell_ids=False)
+        css = self._css(rules)
+        css.columns = frame.columns
+        return sty.hide(axis="index").apply(lambda _: css, axis=None)
+
+    def md(self, heading: str | None = "###") -> str:
+        shown = self.frame.astype(str).map(lambda v: v.replace("|", "\\|"))
+        for i, j in self.bold:
+            if shown.iat[i, j]:
+                shown.iat[i, j] = f"**{shown.iat[i, j]}**"
+        align = ["left"] + ["right" if self.numeric else "left"] * (shown.shape[1] - 1)
+        body = shown.to_markdown(index=False, colalign=align) if len(shown) else "(none)"
+        title = f"{heading} {self.title}" if heading else f"**{self.title}**"
+        return "\n".join([title, "", body, ""] + [f"- {n}" for n in self.notes] + ([""] if self.notes else []))
+
+    def html(self) -> str:
+        notes = "".join(f"<li>{_esc(n)}</li>" for n in self.notes)
+        notes = f"<ul class=notes>{notes}</ul>" if notes else ""
+        if not len(self.frame):
+            return f"<p class=caption>{_esc(self.title)}</p>{notes}"
+        sty = self._styler(rules=True).format(escape="html").set_caption(_esc(self.title))
+        return sty.to_html() + notes  # <table id="T_{name}">
+
+    def tex(self) -> str:
+        sty = self._styler(rules=False).format(escape="latex")
+        spec = "l" + ("r" if self.numeric else "l") * (self.frame.shape[1] - 1)
+        text = sty.to_latex(caption=tex_escape(self.title), position="t", position_float="centering", hrules=True,
+                            column_format=spec, convert_css=True, environment="table")
+        lines = text.splitlines()
+        first = lines.index(r"\midrule") + 1  # the rows follow the header's rule, one per line
+        for i in sorted(self.rules, reverse=True):
+            if 0 < i < len(self.frame):
+                lines.insert(first + i, r"\midrule")
+        if self.notes:
+            lines.insert(len(lines) - 1, r"\par\footnotesize " + " ".join(tex_escape(n) for n in self.notes))
+        text = "\n".join(lines) + "\n"
+        for a, b in TEX_SYMBOLS:
+            text = text.replace(a, b)
+        return text
+
+    def csv(self) -> str:
+        frame = self.tidy if self.tidy is not None else self.frame
+        return frame.to_csv(index=False) if len(frame.columns) else "empty\n"
+
+
+def _esc(s) -> str:
+    import html
+    return html.escape(str(s))
+
+
+def frame(columns, rows) -> pd.DataFrame:
+    return pd.DataFrame([list(r) for r in rows], columns=list(columns), dtype=object) if rows else \
+        pd.DataFrame(columns=list(columns), dtype=object)
+
+
+def mean_std(x: np.ndarray) -> tuple[float, float]:
+    return float(np.mean(x)), float(np.std(x))
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def cell_fields(c) -> dict:
+    """What makes a cell's runs comparable, as CSV columns."""
+    return {"algorithm": c.algo, "finetune": c.finetune, "variant": c.variant, "steps": c.steps,
+            "online_steps": c.online_steps, "eval_episodes": c.episodes, "eval_backend": c.backend,
+            "preset": c.preset, "config_hash": c.config_hash, "data_fingerprint": c.fingerprint, "data_label": c.data_label, "recipe": c.recipe,
+            "recipe_version": c.recipe_version}
+
+
+def kinds_of(groups, suite, tasks):
+    """The suite's tasks split by data kind: [(title prefix, tasks)], original first."""
+    out = []
+    for rebuilt in (False, True):
+        ts = [t for t in tasks if any(c.rebuilt == rebuilt for c in groups.values() if c.suite == suite
+                                      and c.task == t)]
+        if ts:
+            out.append((suite + (" (rebuilt data)" if rebuilt else ""), ts))
+    return out
+
+
+def per_dataset_table(groups, suites, rows, tasks) -> Table:
+    """IQL-paper Table 1 layout: datasets x rows, mean ± std over seeds, totals and averages per suite and data
+    kind (rebuilt and original data are never summed together)."""
+    lines, bold, tidy, rules = [], set(), [], set()
+    most = max((len(c.finished) for c in groups.values()), default=0)
+    dagger = False
+    for s in suites:
+        for prefix, ts in kinds_of(groups, s, tasks[s]):
+            rules.add(len(lines))
+            sums = {r: [] for r in rows}
+            for t in ts:
+                line, means = [t], {}
+                for j, r in enumerate(rows):
+                    c = groups.get((s, t, r))
+                    sc = c.scores if c is not None else np.array([])
+                    if len(sc):
+                        m, sd = mean_std(sc)
+                        means[j] = m
+                        sums[r].append(m)
+                        dagger |= len(sc) < most
+                        line.append(f"{m:.1f} ± {sd:.1f}" + ("†" if len(sc) < most else ""))
+                    else:
+                        line.append("–")
+                    if c is not None:
+                        tidy.append({"suite": s, "dataset": c.dataset, "data": "rebuilt" if c.rebuilt else "original",
+                                     "algo": r, **cell_fields(c), "n_seeds": len(sc),
+                                     "seeds": " ".join(str(x.get("seed")) for x in c.finished),
+                                     "mean": round(float(np.mean(sc)), 4) if len(sc) else None,
+                                     "std": round(float(np.std(sc)), 4) if len(sc) else None,
+                                     "best": False, "_line": len(lines), "_col": j})
+                _mark_best(len(lines), means, bold)
+                lines.append(line)
+            n = len(ts)
+            for what, f in (("total", sum), ("average", lambda v: sum(v) / len(v))):
+                line, vals = [f"{prefix} {what}"], {}
+                for j, r in enumerate(rows):
+                    v = sums[r]
+                    if v:
+                        x = f(v)
+                        vals.update({j: x} if len(v) == n else {})
+                    line.append("–" if not v else f"{f(v):.1f}" + ("" if len(v) == n else f" ({len(v)}/{n})"))
+                _mark_best(len(lines), vals, bold)
+                rules.update({len(lines)} if what == "total" else set())
+                lines.append(line)
+    for t in tidy:
+        t["best"] = (t.pop("_line"), t.pop("_col") + 1) in bold
+    notes = ["Final D4RL-normalised score, mean ± standard deviation over seeds (numpy std, ddof=0); only "
+             "finished, non-diverged runs. Best mean per row in bold.",
+             "A column pools only comparable runs: same algorithm, data (and recipe version), config, variant, run "
+             "length and evaluation; anything that differs is its own column, named by what differs.",
+             "A total/average marked (k/n) covers only k of the n datasets and is not ranked.",
+             "'(rebuilt …)': dataset rebuilt by `offbench data build`, normalised with its own reference returns; "
+             "not comparable with published D4RL scores, and totalled apart from original data."]
+    notes += run_length_notes(groups, rows)
+    if dagger:
+        notes.append(f"†: fewer seeds than the {most} of the best-covered cell (see 'Runs not averaged').")
+    return Table("per_dataset", "Final normalised score per dataset", frame(["Dataset"] + rows, lines), notes,
+                 pd.DataFrame(tidy), bold, rules)
+
+
+def run_length_notes(groups, rows) -> list[str]:
+    """Rows trained for another length than the papers' 1M offline steps say so (issue 15 / 19.1)."""
+    other = []
+    for r in rows:
+        lengths = sorted({c.steps for c in groups.values() if c.row == r}, key=str)
+        if lengths != [PAPER_STEPS]:
+            other.append(f"{r}: {', '.join(str(x) for x in lengths)}")
+    return [f"Run length (offline gradient steps) other than the papers' {PAPER_STEPS:,}: " + "; ".join(other)] \
+        if other else []
+
+
+def _mark_best(line: int, means: dict, bold: set) -> None:
+    if means:
+        best = max(means.values())
+        bold.update((line, j + 1) for j, m in means.items() if m >= best - 1e-9)
+
+
+def aggregates_table(results: dict) -> Table:
+    """results: {Scope: (ScoreSet, point, interval)}"""
+    lines, tidy, rules = [], [], set()
+    for scope, (ss, point, ci) in results.items():
+        rules.add(len(lines))
+        for r in ss.scores:
+            line = [scope.name, r, str(ss.scores[r].shape[0]), str(len(ss.tasks))]
+            for m, name in enumerate(METRICS):
+                line.append(f"{point[r][m]:.3f} [{ci[r][0][m]:.3f}, {ci[r][1][m]:.3f}]")
+                tidy.append({"scope": scope.name, "algo": r, "metric": name, "point": round(float(point[r][m]), 6),
+                             "ci_low": round(float(ci[r][0][m]), 6), "ci_high": round(float(ci[r][1][m]), 6),
+                             "runs_per_task": ss.scores[r].shape[0], "tasks": len(ss.tasks),
+                             "rebuilt_data": scope.rebuilt, "finetune": scope.finetune})
+            lines.append(line)
+    notes = ["Normalised score / 100 (rliable convention): IQM, median and mean (higher is better) and optimality "
+             "gap (lower is better) over runs x datasets, with 95% stratified-bootstrap percentile CIs.",
+             "Scopes never pool original and rebuilt data, nor offline and fine-tuning rows. Each scope uses only "
+             "datasets on which every one of its rows has finished runs; per row the same number of runs per dataset."]
+    return Table("aggregates", "Aggregate metrics (rliable) with 95% CIs",
+                 frame(["Scope", "Row", "Runs/dataset", "Datasets"] + [f"{m} [95% CI]" for m in METRICS], lines),
+                 notes, pd.DataFrame(tidy), rules=rules)
+
+
+def poi_table(results: dict) -> Table:
+    lines, tidy = [], []
+    for scope, (point, ci) in results.items():
+        for pair in point:
+            x, y = pair.split(",")
+            p, lo, hi = float(np.squeeze(point[pair])), float(np.squeeze(ci[pair][0])), float(np.squeeze(ci[pair][1]))
+            lines.append([scope.name, x, y, f"{p:.3f} [{lo:.3f}, {hi:.3f}]"])
+            tidy.append({"scope": scope.name, "x": x, "y": y, "p_x_better": round(p, 6), "ci_low": round(lo, 6),
+                         "ci_high": round(hi, 6)})
+    return Table("probability_of_improvement", "Probability of improvement P(X > Y)",
+                 frame(["Scope", "X", "Y", "P(X > Y) [95% CI]"], lines),
+                 ["Mann-Whitney U statistic per dataset averaged over datasets (rliable), stratified independent "
+                  "bootstrap 95% CIs. P > 0.5 with a CI above 0.5: X is likely better than Y."], pd.DataFrame(tidy))
+
+
+def finetune_table(groups, suites, rows, tasks) -> Table | None:
+    lines, tidy = [], []
+    for s in suites:
+        for t in tasks[s]:
+            for r in rows:
+                c = groups.get((s, t, r))
+                recs = [x for x in c.finished if x.get("online_score") is not None] if c is not None else []
+                if not recs:
+                    continue
+                vals = {}
+                for k in ("offline_score", "online_score", "regret"):
+                    x = np.array([float(rec[k]) for rec in recs if _finite(rec.get(k))])
+                    vals[k] = (float(x.mean()), float(x.std())) if len(x) else None
+                off, on = vals["offline_score"], vals["online_score"]
+                lines.append([t, r, str(len(recs)), f"{_ms(off)} → {_ms(on)}",
+                              "–" if off is None or on is None else f"{on[0] - off[0]:+.1f}", _ms(vals["regret"], 3)])
+                tidy.append({"suite": s, "dataset": t, "algo": r, **cell_fields(c), "n_seeds": len(recs),
+                             **{f"{k}_{st}": (None if vals[k] is None else round(vals[k][i], 6))
+                                for k in vals for i, st in enumerate(("mean", "std"))}})
+    if not lines:
+        return None
+    return Table("offline_to_online", "Offline → online fine-tuning",
+                 frame(["Dataset", "Row", "Seeds", "offline → online (mean ± std)", "Δ", "regret (mean ± std)"], lines),
+                 ["Scores after the offline phase and at the end of online fine-tuning (records' offline_score / "
+                  "online_score); regret as recorded by the run (CORL's definition)."], pd.DataFrame(tidy))
+
+
+def _ms(v, d=1) -> str:
+    return "–" if v is None else f"{v[0]:.{d}f} ± {v[1]:.{d}f}"
+
+
+ISSUE_ORDER = {"unfinished": 0, "diverged": 1, "no score": 2, "missing seeds": 3, "missing run": 4, "unreadable": 5}
+ISSUE_KEYS = ("kind", "suite", "dataset", "algo", "seed", "detail", "path")
+
+
+def issues_table(issues: list[dict]) -> Table:
+    issues = sorted(issues, key=lambda i: (ISSUE_ORDER.get(i["kind"], 9), i["suite"], i["dataset"], i["algo"],
+                                           str(i["seed"])))
+    lines = [[i["kind"], i["suite"], i["dataset"], i["algo"], "" if i["seed"] in (None, "") else str(i["seed"]),
+              i["detail"], i["path"]] for i in issues]
+    return Table("not_averaged", "Runs not averaged (unfinished, diverged, missing)",
+                 frame(["Kind", "Suite", "Dataset", "Row", "Seed", "Detail", "Record"], lines),
+                 [] if lines else ["None: every dataset x row has the same number of finished seeds."],
+                 pd.DataFrame([{k: i[k] for k in ISSUE_KEYS} for i in issues], columns=list(ISSUE_KEYS)),
+                 numeric=False)
+
+
+def slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_")
