@@ -5,7 +5,9 @@ Per update:
   A   =  min_j Q_j(s, a) - E_{a' ~ pi(. | s)} min_j Q_j(s, a')   (expectation by ``value_samples`` samples)
   pi  <- argmax E_(s,a)~D [ min(exp(A / lambda), max_weight) * log pi(a | s) ]       (AWAC eq. 13)
   Q_target <- Polyak(tau)
-Policy: IQL's Gaussian (its samples clipped to the action box).
+Policy and networks as CORL's AWAC (algorithms/offline/awac.py, Actor / Critic): 3 x 256 MLPs, a Gaussian with a
+*linear* mean and a state-independent log-std clipped to [-20, 2], samples clipped to the action box;
+states normalised (``normalize_obs``, CORL compute_mean_std / normalize_states).
 """
 from __future__ import annotations
 
@@ -18,16 +20,21 @@ from offbench.training.losses import regress_critics
 from offbench.training.networks import GaussianActor, critic_ensemble, gaussian_log_prob, gaussian_policy_act, polyak
 from offbench.training.train_state import TrainState
 
+# The defaults (one source; configs/awac.yaml holds the suite layers): CORL's offline AWAC
+# (tinkoff-ai/CORL algorithms/offline/awac.py TrainConfig and configs/offline/awac/*/*.yaml), the
+# implementation behind the CORL numbers the report shows; AWAC paper (Nair et al. 2020) where they agree.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,
-    "critic_lr": 3e-4,
-    "hidden_dims": [256, 256],
-    "discount": 0.99,
-    "tau": 0.005,
-    "awac_lambda": 1.0,         # lambda in exp(A / lambda)
-    "max_weight": 100.0,
-    "value_samples": 1,         # policy samples for E_pi Q(s, .)
-    "exploration_noise": None,
+    "actor_lr": 3e-4,                 # CORL configs: learning_rate 3e-4 (AWAC paper: Adam 3e-4)
+    "critic_lr": 3e-4,                # CORL configs: learning_rate 3e-4
+    "hidden_dims": [256, 256, 256],   # CORL awac.py Actor / Critic: 3 hidden layers of hidden_dim 256
+    "discount": 0.99,                 # CORL configs: gamma 0.99
+    "tau": 0.005,                     # CORL configs: tau 0.005
+    "awac_lambda": 0.3333,            # CORL configs/offline/awac/{hopper,halfcheetah,walker2d}: 0.3333 (suites set theirs)
+    "max_weight": 100.0,              # CORL awac.py: exp_adv_max 100
+    "value_samples": 1,               # CORL awac.py _actor_loss: one policy sample estimates E_pi Q(s, .)
+    "log_std_min": -20.0,             # CORL awac.py Actor: min_log_std -20
+    "normalize_obs": True,            # CORL awac.py train(): states always normalised
+    "exploration_noise": None,        # fine-tuning: None samples the Gaussian
 }
 
 
@@ -37,7 +44,7 @@ def awac_weights(advantage, awac_lambda: float, max_weight: float):
 
 def make(config: dict, spec: Spec) -> Agent:
     hidden = tuple(config["hidden_dims"])
-    actor = GaussianActor(spec.act_dim, hidden)
+    actor = GaussianActor(spec.act_dim, hidden, log_std_min=float(config["log_std_min"]), tanh_mean=False)
     critic = critic_ensemble(hidden, 2)
     discount, tau, lam, max_w = config["discount"], config["tau"], config["awac_lambda"], config["max_weight"]
     n_samples = int(config["value_samples"])

@@ -1,13 +1,16 @@
 """AWR -- Advantage-Weighted Regression (Peng, Kumar, Zhang & Levine, 2019), offline.
 
-``preprocess`` computes each transition's discounted Monte-Carlo return within its own episode
-(G_t = r_t + gamma * G_{t+1}, restarting at every ``episode_ends``; no bootstrapping at the end of an
-episode, so values never flow between episodes: AWR cannot stitch). Per update:
-  V  <- regression of V(s) onto G                                      (AWR eq. 8, Monte-Carlo target)
-  A  =  G - V(s), standardised over the batch ((A - mean) / std; the AWR code's _calc_adv does so over its
+``preprocess`` computes each transition's discounted return to the end of its own episode
+(G_t = r_t + gamma * G_{t+1}, restarting at every ``episode_ends``) and, for the bootstrap, the episode's
+last next observation s_end and gamma^(T - t + 1) (0 when the episode ends in a true terminal). Per update:
+  y  = G_t + gamma^(T - t + 1) * (1 - terminal_T) * V(s_end)   (a truncated episode -- timeout, dataset end --
+       is bootstrapped with V, as xbpeng/awr learning/awr_agent.py _compute_return does with val_t[-1];
+       that is its TD(lambda) return at lambda = 1; ``bootstrap_truncations: false`` gives pure Monte Carlo)
+  V  <- regression of V(s) onto y (y held fixed)                      (AWR eq. 8)
+  A  =  y - V(s), standardised over the batch ((A - mean) / std; the AWR code's _calc_adv does so over its
         buffer) unless ``normalize_advantage`` is off
-  pi <- argmax E[ min(exp(A / temperature), max_weight) * log pi(a | s) ]   (AWR eq. 9, weight clipping)
-Policy: IQL's Gaussian, as for BC.
+  pi <- argmax E[ min(exp(A / awr_temperature), max_weight) * log pi(a | s) ]   (AWR eq. 9, weight clipping)
+Only a truncated episode's end value links it to others; a terminated one is pure Monte Carlo. Policy: IQL's Gaussian, as for BC.
 """
 from __future__ import annotations
 
@@ -20,15 +23,18 @@ from offbench.registry import Agent, Spec, register
 from offbench.training.networks import GaussianActor, ValueNet, gaussian_log_prob, gaussian_policy_act
 from offbench.training.train_state import TrainState
 
+# The defaults (one source; configs/awr.yaml holds the suite layers). Peng et al. 2019, Table 3 and the code
+# xbpeng/awr (learning/awr_agent.py) for the algorithm's values; IQL App. B for the optimiser and networks.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,
-    "value_lr": 3e-4,
-    "hidden_dims": [256, 256],
-    "discount": 0.99,
-    "temperature": 1.0,         # beta in exp(A / beta)
-    "max_weight": 20.0,         # omega_max
-    "normalize_advantage": True,  # AWR code (xbpeng/awr, _calc_adv): A standardised before exp(A / beta)
-    "cosine_decay": False,
+    "actor_lr": 3e-4,           # IQL App. B (harness-wide optimiser; AWR: SGD momentum, 5e-5)
+    "value_lr": 3e-4,           # IQL App. B (AWR: SGD momentum, 1e-2)
+    "hidden_dims": [256, 256],  # IQL App. B (AWR: actor 128-64, critic 128-64)
+    "discount": 0.99,           # AWR Table 3
+    "awr_temperature": 1.0,     # AWR Table 3: beta, a real temperature in exp(A / beta) (code: temp)
+    "max_weight": 20.0,         # AWR Table 3: omega_max (code: weight_clip)
+    "normalize_advantage": True,  # AWR code _calc_adv: A standardised before exp(A / beta)
+    "bootstrap_truncations": True,  # AWR code _compute_return: truncated paths end in r + gamma * V(s_T)
+    "cosine_decay": False,      # AWR uses a constant step size
     "exploration_noise": None,
 }
 
@@ -47,21 +53,39 @@ def monte_carlo_returns(rewards: np.ndarray, episode_ends: np.ndarray, discount:
     return out.astype(np.float32)
 
 
-def awr_weights(advantage, temperature: float, max_weight: float):
-    """AWR's clipped exponential weights min(exp(A / temperature), max_weight)."""
-    return jnp.minimum(jnp.exp(advantage / temperature), max_weight)
+def bootstrap_terms(next_observations: np.ndarray, terminals: np.ndarray, episode_ends: np.ndarray,
+                    discount: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per transition: (s_end, the next observation of its episode's last transition; gamma^(T - t + 1) *
+    (1 - terminal_T), the weight of V(s_end) in its target)."""
+    ends = np.asarray(episode_ends, bool)
+    idx = np.flatnonzero(ends)
+    ep = np.concatenate([[0], np.cumsum(ends[:-1])]).astype(np.int64)
+    last = idx[ep]                                   # index of each transition's episode end
+    steps = (last - np.arange(len(ends)) + 1).astype(np.float64)
+    weight = discount ** steps * (1.0 - np.asarray(terminals, np.float64)[last])
+    return np.asarray(next_observations, np.float32)[last], weight.astype(np.float32)
+
+
+def exp_advantage_weights(advantage, awr_temperature: float, max_weight: float):
+    """AWR's clipped exponential weights min(exp(A / awr_temperature), max_weight)."""
+    return jnp.minimum(jnp.exp(advantage / awr_temperature), max_weight)
 
 
 def preprocess(data: dict, config: dict) -> dict:
-    return {**data, "returns": monte_carlo_returns(data["rewards"], data["episode_ends"], float(config["discount"]))}
+    gamma = float(config["discount"])
+    out = {**data, "returns": monte_carlo_returns(data["rewards"], data["episode_ends"], gamma)}
+    if config["bootstrap_truncations"]:
+        out["bootstrap_obs"], out["bootstrap_discount"] = bootstrap_terms(
+            data["next_observations"], data["terminals"], data["episode_ends"], gamma)
+    return out
 
 
 def make(config: dict, spec: Spec) -> Agent:
     hidden = tuple(config["hidden_dims"])
     actor = GaussianActor(spec.act_dim, hidden)
     value = ValueNet(hidden)
-    temperature, max_w = config["temperature"], config["max_weight"]
-    normalize_adv = bool(config["normalize_advantage"])
+    temperature, max_w = config["awr_temperature"], config["max_weight"]
+    normalize_adv, bootstrap = bool(config["normalize_advantage"]), bool(config["bootstrap_truncations"])
     lr = config["actor_lr"]
     actor_tx = optax.adam(optax.cosine_decay_schedule(lr, max(1, spec.total_steps)) if config["cosine_decay"] else lr)
 
@@ -73,6 +97,9 @@ def make(config: dict, spec: Spec) -> Agent:
 
     def update(state, batch, key):
         obs, returns = batch["observations"], batch["returns"]
+        if bootstrap:
+            v_end = value.apply(state["value"].params, batch["bootstrap_obs"])
+            returns = returns + batch["bootstrap_discount"] * jax.lax.stop_gradient(v_end)
 
         def value_loss(params):
             v = value.apply(params, obs)
@@ -82,7 +109,7 @@ def make(config: dict, spec: Spec) -> Agent:
         adv = returns - v
         if normalize_adv:
             adv = (adv - adv.mean()) / (adv.std() + 1e-5)
-        weights = awr_weights(jax.lax.stop_gradient(adv), temperature, max_w)
+        weights = exp_advantage_weights(jax.lax.stop_gradient(adv), temperature, max_w)
 
         def actor_loss(params):
             mean, log_std = actor.apply(params, obs)

@@ -4,13 +4,16 @@ Per update (tanh-Gaussian policy pi, twin Q, automatic entropy tuning of alpha):
   alpha  <- argmin -log alpha * (log pi(a~|s) + target_entropy)                (SAC, target entropy -|A|)
   pi     <- argmin alpha * log pi(a~|s) - min_i Q_i(s, a~),  a~ ~ pi(.|s)      (SAC; BC for the first bc_steps)
   Q_i    <- argmin (Q_i(s, a) - y)^2 + cql_alpha * (logsumexp_term_i - Q_i(s, a))
-            y = r + gamma * (1 - terminal) * min_j Q_target,j(s', a'),  a' ~ pi(.|s')  (no entropy backup by default)
+            y = r + gamma * (1 - terminal) * min_j Q_target,j(s', a'),  a' ~ pi(.|s')  (no entropy backup by default;
+                ``max_target_backup``: the max over N sampled a' of min_j Q_target,j, CORL cql.py _q_loss)
             logsumexp_term_i = temp * log sum exp(cat / temp) over 3N actions with importance weights:
               N uniform a ~ U[-1,1]^|A|:         Q_i(s, a) - log(0.5^|A|)
               N policy actions at s':  a ~ pi(.|s'): Q_i(s, a) - log pi(a|s')
               N policy actions at s:   a ~ pi(.|s):  Q_i(s, a) - log pi(a|s)        (CQL appendix F, eq. 30)
+            (logsumexp_term_i - Q_i(s, a)) is clipped per sample to [cql_clip_diff_min, cql_clip_diff_max]
+            before the batch mean (CORL cql.py; None: no bound)
   Lagrange variant (``lagrange: true``, AntMaze): the penalty is alpha' * cql_alpha * (term - gap) and
-  alpha' >= 0 maximises it (gap = ``target_action_gap``).
+  alpha' >= 0 maximises it (gap = ``target_action_gap``; log alpha' starts at ``log_alpha_prime_init``).
   Q_target <- Polyak(tau)
 All N sampled actions are drawn in one batched call and Q is evaluated on (N, B) at once (no loops).
 """
@@ -31,22 +34,31 @@ from offbench.training.networks import (
 )
 from offbench.training.train_state import TrainState
 
+# The defaults (one source; configs/cql.yaml holds the suite / dataset layers): CORL's CQL (tinkoff-ai/CORL
+# algorithms/offline/cql.py TrainConfig and configs/offline/cql/{hopper,halfcheetah,walker2d}/*.yaml), the
+# implementation behind the CORL numbers the report shows. Differences from it: docs/algorithms.md.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-5,
-    "critic_lr": 3e-4,
-    "alpha_lr": 3e-5,           # entropy temperature (policy learning rate, as the CQL code)
-    "hidden_dims": [256, 256, 256],
-    "discount": 0.99,
-    "tau": 0.005,
-    "cql_alpha": 5.0,           # weight of the conservative penalty (min_q_weight)
-    "cql_n_actions": 10,        # N actions per source (uniform, pi(s), pi(s'))
-    "cql_temp": 1.0,
-    "lagrange": False,          # CQL-Lagrange: tune alpha' so the penalty term stays near the gap
-    "target_action_gap": 5.0,
-    "alpha_prime_lr": 3e-4,
-    "backup_entropy": False,    # subtract alpha * log pi(a'|s') in the target
-    "target_entropy": None,     # None: -act_dim
-    "bc_steps": 0,              # first steps: actor maximises log pi(a_D|s) instead of Q
+    "actor_lr": 3e-5,           # CORL: policy_lr 3e-5
+    "critic_lr": 3e-4,          # CORL: qf_lr 3e-4
+    "alpha_lr": 3e-5,           # CORL: the entropy temperature's optimiser uses policy_lr
+    "hidden_dims": [256, 256, 256],  # CORL TanhGaussianPolicy: 3 x 256
+    "critic_hidden_dims": None,  # None: hidden_dims; CORL q_n_hidden_layers (3 x 256; AntMaze 5: suite layer)
+    "discount": 0.99,           # CORL: discount
+    "tau": 0.005,               # CORL: soft_target_update_rate, target_update_period 1
+    "cql_alpha": 10.0,          # CORL locomotion configs: cql_alpha 10 (the CQL paper's 5.0 is not used there)
+    "cql_n_actions": 10,        # CORL / CQL App. F: 10 sampled actions per source
+    "cql_temp": 1.0,            # CORL: cql_temp
+    "cql_clip_diff_min": None,  # CORL: cql_clip_diff_min -inf (None: no bound; AntMaze -200: suite layer)
+    "cql_clip_diff_max": None,  # CORL: cql_clip_diff_max inf
+    "max_target_backup": False,  # CORL: cql_max_target_backup (True on AntMaze: suite layer)
+    "lagrange": False,          # CORL: cql_lagrange (True on AntMaze and maze2d: suite layers)
+    "target_action_gap": -1.0,  # CORL: cql_target_action_gap (used only with lagrange)
+    "alpha_prime_lr": 3e-4,     # CORL: alpha_prime_optimizer with qf_lr
+    "log_alpha_prime_init": 1.0,  # CORL: log_alpha_prime = Scalar(1.0)
+    "backup_entropy": False,    # CORL: backup_entropy False
+    "target_entropy": None,     # None: -|A| (CORL / SAC)
+    "bc_steps": 0,              # CORL: bc_steps 0
+    "normalize_obs": True,      # CORL: normalize true (false on AntMaze: suite layer)
     "exploration_noise": None,  # act(deterministic=False) samples the tanh-Gaussian
 }
 
@@ -60,11 +72,15 @@ def cql_logsumexp(q_rand, q_pi_s, logp_pi_s, q_pi_next, logp_pi_next, act_dim: i
 
 def make(config: dict, spec: Spec) -> Agent:
     hidden = tuple(config["hidden_dims"])
+    critic_hidden = tuple(config["critic_hidden_dims"] or hidden)
     actor = TanhGaussianActor(spec.act_dim, hidden)
-    critic = critic_ensemble(hidden, 2)
+    critic = critic_ensemble(critic_hidden, 2)
     discount, tau = config["discount"], config["tau"]
     cql_alpha, n, temp = config["cql_alpha"], int(config["cql_n_actions"]), config["cql_temp"]
     lagrange, gap = bool(config["lagrange"]), config["target_action_gap"]
+    max_backup = bool(config["max_target_backup"])
+    clip_lo = -jnp.inf if config["cql_clip_diff_min"] is None else float(config["cql_clip_diff_min"])
+    clip_hi = jnp.inf if config["cql_clip_diff_max"] is None else float(config["cql_clip_diff_max"])
     target_entropy = -float(spec.act_dim) if config["target_entropy"] is None else float(config["target_entropy"])
     act_dim = spec.act_dim
 
@@ -83,7 +99,8 @@ def make(config: dict, spec: Spec) -> Agent:
                 "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
                 "target_critic": critic_params,
                 "log_alpha": TrainState.create(jnp.zeros(()), optax.adam(config["alpha_lr"])),
-                "log_alpha_prime": TrainState.create(jnp.zeros(()), optax.adam(config["alpha_prime_lr"])),
+                "log_alpha_prime": TrainState.create(jnp.full((), float(config["log_alpha_prime_init"])),
+                                                     optax.adam(config["alpha_prime_lr"])),
                 "step": jnp.zeros((), jnp.int32)}
 
     def update(state, batch, key):
@@ -111,8 +128,16 @@ def make(config: dict, spec: Spec) -> Agent:
         log_alpha_state = state["log_alpha"].apply_gradients(g)
 
         # critic: TD target with the policy's next action
-        next_act, next_logp = policy(state["actor"].params, next_obs, k_next)
-        next_q = critic.apply(state["target_critic"], next_obs, next_act).min(0)
+        if max_backup:   # CORL: max over N sampled next actions of the twin minimum, its log-prob gathered
+            next_act, next_logp = policy(state["actor"].params, next_obs, k_next, n)         # (N, B, A), (N, B)
+            next_q_all = critic.apply(state["target_critic"], jnp.broadcast_to(next_obs, (n,) + next_obs.shape),
+                                      next_act).min(0)                                       # (N, B)
+            best = jnp.argmax(next_q_all, axis=0)
+            next_q = jnp.take_along_axis(next_q_all, best[None], 0)[0]
+            next_logp = jnp.take_along_axis(next_logp, best[None], 0)[0]
+        else:
+            next_act, next_logp = policy(state["actor"].params, next_obs, k_next)
+            next_q = critic.apply(state["target_critic"], next_obs, next_act).min(0)
         if config["backup_entropy"]:
             next_q = next_q - alpha * next_logp
         target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_q
@@ -130,7 +155,7 @@ def make(config: dict, spec: Spec) -> Agent:
             q_s = critic.apply(params, obs_n, pi_s)
             q_next = critic.apply(params, obs_n, pi_next)
             lse = cql_logsumexp(q_rand, q_s, logp_s, q_next, logp_next, act_dim, temp)  # (2, B)
-            diff = (lse - q).mean(-1)                                              # (2,)
+            diff = jnp.clip(lse - q, clip_lo, clip_hi).mean(-1)                    # (2,), clipped per sample
             penalty = cql_alpha * (alpha_prime * (diff - gap) if lagrange else diff)
             td = ((q - target) ** 2).mean(-1)
             return (td + penalty).sum(), (q, diff, td)

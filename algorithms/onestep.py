@@ -1,20 +1,23 @@
 """One-step RL (Brandfonbrener, Whitney, Ranganath & Bruna, NeurIPS 2021), exponentially weighted variant.
 
-One step of policy evaluation of the *behaviour* policy beta, then one step of policy improvement:
+One step of policy evaluation of the *behaviour* policy mu, then one step of policy improvement:
 
-  evaluation (SARSA, fitted Q evaluation of beta -- the next action is the dataset's, never the policy's):
+  evaluation (SARSA, fitted Q evaluation of mu -- the next action is the dataset's, never the policy's):
     Q_i <- regression onto r + gamma * (1 - terminal) * Q_target(s', a'_D)
-    V   <- regression (L2) of V(s) onto Q_target(s, a_D)   i.e. V(s) = E_{a ~ beta} Q(s, a)
-  improvement (exponentially weighted, one step away from beta):
-    pi  <- argmax E_(s,a)~D [ min(exp(temperature * (Q_target(s, a) - V(s))), max_weight) * log pi(a | s) ]
+    V   <- regression (L2) of V(s) onto Q_target(s, a_D)   i.e. V(s) = E_{a ~ mu} Q(s, a)
+  improvement (exponentially weighted, one step away from mu):
+    pi  <- argmax E_(s,a)~D [ min(exp(beta * (Q_target(s, a) - V(s))), max_weight) * log pi(a | s) ]
 
 The learned policy never enters a Bellman target, so there is exactly one improvement step (no
-iteration); this is IQL with expectile 0.5 and a SARSA critic.
+iteration); this is IQL with expectile 0.5 and a SARSA critic. ``beta`` is the inverse temperature.
+Departures from the paper's procedure (twin SARSA critics instead of one, V regressed on dataset actions
+instead of sampled from a learned behaviour policy, the phases trained together instead of in sequence,
+IQL's values instead of the paper's per-dataset tuning) are listed in docs/algorithms.md.
 
 ``preprocess`` adds ``next_actions`` (the action of the next row *within the same episode*) and
 ``has_next_action``. Rows that end their episode have no next action in the data: a true terminal is
 masked anyway by (1 - terminal); a timeout / truncated end (``has_next_action`` = 0) bootstraps with
-V(s') = E_beta Q(s', .) instead of Q(s', a'), so no action of another episode ever enters a target.
+V(s') = E_mu Q(s', .) instead of Q(s', a'), so no action of another episode ever enters a target.
 Not fine-tunable: online transitions carry no behaviour next action.
 """
 from __future__ import annotations
@@ -36,16 +39,20 @@ from offbench.training.networks import (
 )
 from offbench.training.train_state import TrainState
 
+# The defaults (one source; configs/onestep.yaml holds the suite layers). Reference for the procedure:
+# Brandfonbrener et al. 2021 and davidbrandfonbrener/onestep-rl (q_learner.py SarsaLearner, policy_learner.py
+# ExpWeightLearner); for the values: the IQL paper's like-for-like comparison (App. B: IQL's optimiser,
+# networks and per-suite beta, since this variant is IQL with expectile 0.5). Differences: docs/algorithms.md.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,
-    "critic_lr": 3e-4,
-    "value_lr": 3e-4,
-    "hidden_dims": [256, 256],
-    "discount": 0.99,
-    "tau": 0.005,
-    "temperature": 3.0,         # tau of exp(tau * A)
-    "max_weight": 100.0,
-    "cosine_decay": True,
+    "actor_lr": 3e-4,           # IQL App. B (onestep-rl config/pi/exp_weight.yaml: 1e-4)
+    "critic_lr": 3e-4,          # IQL App. B (onestep-rl config/q/sarsa.yaml: 1e-4)
+    "value_lr": 3e-4,           # IQL App. B (onestep-rl: V = E_mu Q by sampling a learned behaviour policy, no V net)
+    "hidden_dims": [256, 256],  # IQL App. B (onestep-rl: 2 x 1024)
+    "discount": 0.99,           # onestep-rl config/train.yaml
+    "tau": 0.005,               # onestep-rl config/q/sarsa.yaml: tau 0.005 (there every 2nd step)
+    "beta": 3.0,                # inverse temperature in exp(beta * A) (onestep-rl ExpWeightLearner: temp); suites set theirs
+    "max_weight": 100.0,        # onestep-rl policy_learner.py ExpWeightLearner: max_weight 100
+    "cosine_decay": True,       # IQL App. B (onestep-rl: constant learning rate)
     "exploration_noise": None,
 }
 
@@ -75,7 +82,7 @@ def make(config: dict, spec: Spec) -> Agent:
     actor = GaussianActor(spec.act_dim, hidden)
     critic = critic_ensemble(hidden, 2)
     value = ValueNet(hidden)
-    discount, tau, beta, max_w = config["discount"], config["tau"], config["temperature"], config["max_weight"]
+    discount, tau, beta, max_w = config["discount"], config["tau"], config["beta"], config["max_weight"]
     lr = config["actor_lr"]
     actor_tx = optax.adam(optax.cosine_decay_schedule(lr, max(1, spec.total_steps)) if config["cosine_decay"] else lr)
 
@@ -89,7 +96,7 @@ def make(config: dict, spec: Spec) -> Agent:
                 "value": TrainState.create(value.init(k_v, obs), optax.adam(config["value_lr"]))}
 
     def evaluate_behaviour(state, batch):
-        """One SARSA step for Q^beta and V^beta = E_beta Q^beta."""
+        """One SARSA step for Q^mu and V^mu = E_mu Q^mu."""
         obs, act, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
         q_data = critic.apply(state["target_critic"], obs, act).min(0)
 
@@ -109,7 +116,7 @@ def make(config: dict, spec: Spec) -> Agent:
         return critic_state, value_state, q_data, metrics
 
     def improve(actor_state, value_state, batch, q_data):
-        """One exponentially weighted improvement step over beta (dataset actions)."""
+        """One exponentially weighted improvement step over mu (dataset actions)."""
         adv = q_data - value.apply(value_state.params, batch["observations"])
         weights = awr_weights(adv, beta, max_w)
 

@@ -1,9 +1,14 @@
-"""Configuration: algorithm defaults < configs/<algo>.yaml (default < suite < dataset, then the
-``finetune`` section's layers for runs with online fine-tuning) < --set.
+"""Configuration: algorithm defaults < configs/<algo>.yaml (suite < dataset, then the ``finetune``
+section's layers for runs with online fine-tuning) < --set.
+
+One source of defaults per algorithm: a built-in algorithm's defaults (typed, each with its source) live
+in ``algorithms/<algo>.py``; its YAML holds only the suite / dataset / fine-tuning layers (a ``default:``
+section there is an error). A plug-in algorithm may ship a YAML with a ``default:`` section.
 
 A config is one flat dict holding the pipeline's keys and the algorithm's keys. ``--set key=value``
-values are parsed as YAML and converted to the type of the default; an unknown key is an error that
-names it and lists the known ones.
+values are parsed as YAML and converted to the type of the default; a key whose default is ``None`` is
+checked against its declared type in :data:`OPTIONAL_TYPES`. An unknown key is an error that names it
+and lists the known ones.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from offbench.resources import configs_dir  # package data, through importlib.re
 PIPELINE_DEFAULTS: dict = {
     "batch_size": 256,          # transitions per gradient step (IQL paper, Appendix B)
     "normalize_obs": False,     # standardise observations with the dataset's mean/std (TD3+BC turns it on)
-    "reward_transform": None,   # None: the suite's (locomotion: x1000/return spread; antmaze: r-1)
+    "reward_transform": None,   # None: the suite's; every built-in algorithm's YAML names its own per suite
     "env_id": None,             # evaluation environment override (for datasets given as files)
     "ref_min_score": None,      # reference returns override for the normalised score
     "ref_max_score": None,
@@ -27,6 +32,21 @@ PIPELINE_DEFAULTS: dict = {
     "online_updates_per_step": 1.0,  # fine-tuning: gradient updates per environment step
     "replay_capacity": None,         # fine-tuning: replay buffer size (None: dataset + online steps)
     "online_envs": 1,                # fine-tuning: environments stepped in parallel per seed
+}
+
+# The type of every key whose default is None (None stays allowed: it means "not set" / "the default rule").
+# One key name has one meaning across algorithms, so one table serves them all.
+OPTIONAL_TYPES: dict = {
+    "reward_transform": str,
+    "env_id": str,
+    "ref_min_score": float,
+    "ref_max_score": float,
+    "replay_capacity": int,
+    "exploration_noise": float,   # None: sample the policy's own distribution
+    "target_entropy": float,      # None: -|A| (SAC)
+    "critic_hidden_dims": list,   # None: the same as hidden_dims
+    "cql_clip_diff_min": float,   # None: no lower bound
+    "cql_clip_diff_max": float,   # None: no upper bound
 }
 
 
@@ -54,12 +74,16 @@ def read_config_file(algo: str) -> tuple[Path, dict]:
         with open(path) as f:
             doc = yaml.safe_load(f) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise OffbenchError(f"config file {path} cannot be read: {type(exc).__name__}: {exc}".splitlines()[0])
+        raise OffbenchError(f"config file {path} cannot be read: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
     if not isinstance(doc, dict):
         raise OffbenchError(f"{path}: expected a mapping with sections default, suites, datasets, finetune")
     unknown = set(doc) - {"default", "suites", "datasets", "finetune"}
     if unknown:
         raise OffbenchError(f"{path}: unknown sections {sorted(unknown)}; use default, suites, datasets, finetune")
+    defaults = doc.get("default") or {}
+    if defaults and _builtin(algo):
+        raise OffbenchError(f"{path}: a 'default' section ({', '.join(sorted(defaults))}) is not allowed for a "
+                            f"built-in algorithm; its defaults live in algorithms/{algo}.py")
     return path, doc
 
 
@@ -90,8 +114,19 @@ def _named_layers(doc: dict, suite, dataset, prefix: str) -> list[tuple[str, dic
 
 
 def _coerce(key: str, value, default):
-    if default is None or value is None:
+    if value is None:
         return value
+    if default is None:
+        kind = OPTIONAL_TYPES.get(key)
+        if kind is None:
+            return value
+        default = {str: "", int: 0, float: 0.0, list: []}[kind]
+        if kind is str:
+            if not isinstance(value, str):
+                raise OffbenchError(f"config key {key!r}: cannot use {value!r} where a str (or null) is expected")
+            return value
+    if isinstance(default, str) and not isinstance(value, str):
+        raise OffbenchError(f"config key {key!r}: cannot use {value!r} where a str is expected")
     try:
         if isinstance(default, bool):
             if isinstance(value, str):
@@ -113,7 +148,8 @@ def _coerce(key: str, value, default):
                 value = yaml.safe_load(value)
             return list(value) if isinstance(value, (list, tuple)) else [value]
     except (TypeError, ValueError):
-        raise OffbenchError(f"config key {key!r}: cannot use {value!r} where a {type(default).__name__} is expected")
+        raise OffbenchError(f"config key {key!r}: cannot use {value!r} where a {type(default).__name__} is expected") \
+            from None
     return value
 
 

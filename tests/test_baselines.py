@@ -70,44 +70,141 @@ def test_bc_loss_is_gaussian_nll():
     assert float(metrics["actor_loss"]) == pytest.approx(expected, rel=1e-5)
 
 
-def test_filtered_bc_keeps_top_episodes():
+def test_filtered_bc_episode_rule_is_corls():
     from offbench.algorithms.filtered_bc import preprocess, top_episodes_mask
 
     # 10 episodes of length 2; episode k has return k (episode 7 the best, then 9, ...)
     order = np.array([3, 0, 5, 1, 9, 2, 4, 8, 6, 7], float)
     rewards = np.repeat(order / 2, 2)
     ends = np.tile([False, True], 10)
-    mask = top_episodes_mask(rewards, ends, 0.1)
+    mask = top_episodes_mask(rewards, ends, 0.1, "episodes")
     assert np.flatnonzero(mask).tolist() == [8, 9]                     # episode with return 9 (index 4)
-    mask = top_episodes_mask(rewards, ends, 0.25)                       # ceil(2.5) = 3 episodes: 9, 8, 7
-    assert np.flatnonzero(mask).tolist() == [8, 9, 14, 15, 18, 19]
+    mask = top_episodes_mask(rewards, ends, 0.25, "episodes")           # CORL: int(2.5) = 2 episodes: 9, 8
+    assert np.flatnonzero(mask).tolist() == [8, 9, 14, 15]
     data = {"rewards": rewards, "episode_ends": ends, "actions": np.arange(20.0)[:, None]}
-    out = preprocess(data, {"fraction": 0.25})
+    out = preprocess(data, {"fraction": 0.35, "filter_rule": "episodes"})
     assert out["actions"][:, 0].tolist() == [8, 9, 14, 15, 18, 19]
     assert out["episode_ends"].tolist() == [False, True] * 3
     with pytest.raises(OffbenchError, match="fraction"):
         top_episodes_mask(rewards, ends, 0.0)
+    with pytest.raises(OffbenchError, match="filter_rule"):
+        top_episodes_mask(rewards, ends, 0.1, "best")
+
+
+def _episodes(lengths, returns):
+    """Concatenated episodes with the given lengths and (raw) returns, reward spread evenly per step."""
+    rewards = np.concatenate([np.full(n, r / n) for n, r in zip(lengths, returns)])
+    ends = np.concatenate([np.arange(n) == n - 1 for n in lengths])
+    return rewards, ends
+
+
+def test_filtered_bc_keeps_ten_percent_of_timesteps_on_unequal_episodes():
+    """Decision Transformer's %BC: the best episodes while their total length stays within 10% of all timesteps."""
+    from offbench.algorithms.filtered_bc import top_episodes_mask
+
+    lengths = [300, 40, 20, 30, 500, 60, 50]           # 1000 timesteps, budget 100
+    returns = [10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0]
+    rewards, ends = _episodes(lengths, returns)
+    mask = top_episodes_mask(rewards, ends, 0.1)         # the default rule: timesteps
+    # the best (300 steps) is always kept, then nothing more fits: 30% of the timesteps, one episode
+    assert mask.sum() == 300 and mask[:300].all()
+    lengths = [40, 20, 30, 300, 500, 60, 50]            # now the best three fill 90 <= 100 steps; the 4th would not
+    rewards, ends = _episodes(lengths, returns)
+    mask = top_episodes_mask(rewards, ends, 0.1)
+    assert mask.sum() == 90 and mask[:90].all()
+    assert mask.sum() / len(mask) <= 0.1
+    # the episode rule would keep int(0.1 * 7) = 0 -> 1 episode; at 0.3, two episodes whatever their length
+    assert top_episodes_mask(rewards, ends, 0.3, "episodes").sum() == 60
+
+
+def test_filtered_bc_ranks_on_dataset_rewards_not_the_antmaze_shift():
+    """With r - 1, a short failed episode outranks a long successful one; ranking must use the raw rewards."""
+    from offbench.algorithms.filtered_bc import preprocess
+
+    lengths, returns = [100, 10, 95], [50.0, 5.0, 0.0]
+    raw, ends = _episodes(lengths, returns)
+    shifted = raw - 1.0                                  # returns -50, -5, -95: the 10-step episode would win
+    data = {"rewards": shifted, "dataset_rewards": raw, "episode_ends": ends, "actions": np.arange(205.0)[:, None]}
+    out = preprocess(data, {"fraction": 0.1, "filter_rule": "timesteps"})
+    assert out["actions"][:, 0].tolist() == list(range(100))       # the long successful episode
+    np.testing.assert_array_equal(out["rewards"], shifted[:100])     # training still sees the transformed rewards
+    wrong = preprocess({k: v for k, v in data.items() if k != "dataset_rewards"}, {"fraction": 0.1,
+                                                                                    "filter_rule": "timesteps"})
+    assert wrong["actions"][:, 0].tolist() == list(range(100, 110))  # what ranking on r - 1 picks
+
+
+def test_prepare_hands_10pct_bc_the_raw_rewards(tmp_path):
+    """End to end through the pipeline's prepare: an AntMaze-style r - 1 transform does not change the choice."""
+    from offbench.training.offline import RunOptions, prepare
+
+    rng = np.random.default_rng(0)
+    lengths, returns = [100, 10, 95], [50.0, 5.0, 0.0]
+    raw, ends = _episodes(lengths, returns)
+    n = len(raw)
+    path = tmp_path / "hopper-medium-v2.hdf5"
+    with h5py.File(path, "w") as f:
+        f["observations"] = rng.normal(size=(n, 11)).astype(np.float32)
+        f["next_observations"] = rng.normal(size=(n, 11)).astype(np.float32)
+        f["actions"] = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+        f["rewards"] = raw.astype(np.float32)
+        f["terminals"] = np.zeros(n, bool)
+        f["timeouts"] = ends
+    opts = RunOptions(algo="filtered_bc", suite="locomotion", dataset=str(path), steps=1, eval_every=1,
+                      overrides={"reward_transform": "antmaze", "hidden_dims": [8]}, results=str(tmp_path / "r"),
+                      progress=False)
+    prep = prepare(opts, say=lambda _: None)
+    assert prep.size == 100 and "dataset_rewards" not in prep.data
+    np.testing.assert_allclose(np.asarray(prep.data["rewards"]), raw[:100] - 1.0, rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------
 # AWR
 
 def test_awr_monte_carlo_returns_and_weights():
-    from offbench.algorithms.awr import awr_weights, monte_carlo_returns, preprocess
+    from offbench.algorithms.awr import exp_advantage_weights, monte_carlo_returns, preprocess
 
     rewards = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     ends = np.array([False, False, True, False, True])
     g = monte_carlo_returns(rewards, ends, 0.5)
     assert g.tolist() == pytest.approx([1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3, 4 + 0.5 * 5, 5])
-    out = preprocess({"rewards": rewards, "episode_ends": ends}, {"discount": 0.5})
-    assert out["returns"].tolist() == pytest.approx(g.tolist())
-    w = awr_weights(jnp.array([0.0, 1.0, -1.0, 10.0]), 2.0, 20.0)
+    out = preprocess({"rewards": rewards, "episode_ends": ends}, {"discount": 0.5, "bootstrap_truncations": False})
+    assert out["returns"].tolist() == pytest.approx(g.tolist()) and "bootstrap_obs" not in out
+    w = exp_advantage_weights(jnp.array([0.0, 1.0, -1.0, 10.0]), 2.0, 20.0)
     assert np.asarray(w).tolist() == pytest.approx([1.0, math.exp(0.5), math.exp(-0.5), 20.0], rel=1e-6)
+
+
+def test_awr_bootstraps_truncated_episodes_with_v():
+    """xbpeng/awr _compute_return ends a truncated path in r + gamma * V(s_T); a terminal one in r."""
+    from offbench.algorithms.awr import bootstrap_terms, preprocess
+
+    rewards = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    ends = np.array([False, False, True, False, True])
+    terminals = np.array([0.0, 0.0, 0.0, 0.0, 1.0])      # episode 1 truncated (timeout), episode 2 terminated
+    next_obs = np.arange(5.0)[:, None] + 10.0
+    obs_end, w = bootstrap_terms(next_obs, terminals, ends, 0.5)
+    assert obs_end[:, 0].tolist() == [12.0, 12.0, 12.0, 14.0, 14.0]
+    assert w.tolist() == pytest.approx([0.125, 0.25, 0.5, 0.0, 0.0])
+    out = preprocess({"rewards": rewards, "episode_ends": ends, "terminals": terminals, "next_observations": next_obs},
+                     {"discount": 0.5, "bootstrap_truncations": True})
+    assert out["bootstrap_discount"].tolist() == pytest.approx(w.tolist())
+    # in the update: target = G + gamma^(T-t+1) V(s_end), so a goal-less truncated AntMaze chunk (r - 1 each
+    # step) no longer gets targets that run from -100 (first step) to -1 (last step) as if the maze ended there
+    algo, cfg = config_of("awr", discount=0.5, normalize_advantage=False)
+    agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
+    state = agent.init(jax.random.PRNGKey(0))
+    batch = {**hand_batch(), "returns": jnp.arange(8.0), "bootstrap_discount": jnp.linspace(0.0, 0.7, 8),
+             "bootstrap_obs": jnp.asarray(np.random.default_rng(3).normal(size=(8, 3)), jnp.float32)}
+    value = ValueNet((16, 16))
+    v = np.asarray(value.apply(state["value"].params, batch["observations"]), np.float64)
+    v_end = np.asarray(value.apply(state["value"].params, batch["bootstrap_obs"]), np.float64)
+    y = np.arange(8.0) + np.linspace(0.0, 0.7, 8) * v_end
+    _, m = agent.update(state, batch, jax.random.PRNGKey(1))
+    assert float(m["value_loss"]) == pytest.approx(((v - y) ** 2).mean(), rel=1e-5)
 
 
 @pytest.mark.parametrize("normalize", [False, True])
 def test_awr_losses_on_hand_batch(normalize):
-    algo, cfg = config_of("awr", temperature=0.5, max_weight=3.0, normalize_advantage=normalize)
+    algo, cfg = config_of("awr", awr_temperature=0.5, bootstrap_truncations=False, max_weight=3.0, normalize_advantage=normalize)
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
     state = agent.init(jax.random.PRNGKey(0))
     batch = {**hand_batch(), "returns": jnp.asarray([0.0, 1.0, -2.0, 0.5, 3.0, 0.1, -0.3, 2.0]) * 50.0}
@@ -136,12 +233,12 @@ def test_awac_losses_on_hand_batch():
     algo, cfg = config_of("awac", discount=0.9, awac_lambda=0.5, value_samples=4)
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
     state = agent.init(jax.random.PRNGKey(0))
-    # a (nearly) deterministic policy: log-std at its floor (-5), so a' = pi's mean up to std e^-5
+    # a (nearly) deterministic policy: log-std at CORL's floor (-20), so a' = pi's (linear) mean up to std e^-20
     params = jax.tree_util.tree_map(lambda x: x, state["actor"].params)
     params["params"]["log_std"] = jnp.full((2,), -30.0)
     state["actor"] = state["actor"].replace(params=params)
     batch = hand_batch()
-    actor, critic = GaussianActor(2, (16, 16)), critic_ensemble((16, 16), 2)
+    actor, critic = GaussianActor(2, (16, 16), log_std_min=-20.0, tanh_mean=False), critic_ensemble((16, 16), 2)
     next_a = np.clip(actor.apply(state["actor"].params, batch["next_observations"])[0], -1, 1)
     next_q = np.asarray(critic.apply(state["target_critic"], batch["next_observations"], next_a)).min(0)
     target = np.asarray(batch["rewards"]) + 0.9 * (1 - np.asarray(batch["terminals"])) * next_q
@@ -157,6 +254,25 @@ def test_awac_losses_on_hand_batch():
     # (tolerances: the policy samples still carry std e^-5 of noise)
     assert float(m["adv"]) == pytest.approx(adv.mean(), abs=3e-3)
     assert float(m["weight"]) == pytest.approx(np.minimum(np.exp(adv / 0.5), 100.0).mean(), rel=1e-2)
+
+
+def test_awac_follows_corl_per_suite():
+    """CORL configs/offline/awac/*/*.yaml: lambda 0.3333 on locomotion, 0.1 on AntMaze, Adroit and maze2d;
+    3 x 256 networks, normalised states, raw locomotion rewards and r - 1 on AntMaze (modify_reward)."""
+    d = registry.get("awac").default_config
+    got = {s: resolve(d, "awac", s) for s in ("locomotion", "antmaze", "adroit", "maze2d")}
+    assert {s: c["awac_lambda"] for s, c in got.items()} == {"locomotion": 0.3333, "antmaze": 0.1, "adroit": 0.1,
+                                                              "maze2d": 0.1}
+    for c in got.values():
+        assert c["hidden_dims"] == [256, 256, 256] and c["normalize_obs"] is True and c["log_std_min"] == -20.0
+    assert got["locomotion"]["reward_transform"] == "none" and got["antmaze"]["reward_transform"] == "antmaze"
+    # the policy's mean is linear (CORL's Actor), not tanh-squashed as IQL's
+    algo, cfg = config_of("awac")
+    agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
+    state = agent.init(jax.random.PRNGKey(0))
+    params = jax.tree_util.tree_map(lambda x: x * 50.0, state["actor"].params)
+    mean, _ = GaussianActor(2, (16, 16), tanh_mean=False).apply(params, hand_batch()["observations"])
+    assert np.abs(np.asarray(mean)).max() > 1.0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -175,7 +291,7 @@ def test_onestep_next_actions_stay_in_episode():
 
 
 def test_onestep_sarsa_loss_on_hand_batch():
-    algo, cfg = config_of("onestep", discount=0.9, temperature=2.0)
+    algo, cfg = config_of("onestep", discount=0.9, beta=2.0)
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
     state = agent.init(jax.random.PRNGKey(0))
     batch = hand_batch()
@@ -223,7 +339,9 @@ def test_td3bc_delayed_actor_updates():
     update = jax.jit(agent.update)
     s1, m1 = update(s0, batch, jax.random.PRNGKey(1))
     s2, m2 = update(s1, batch, jax.random.PRNGKey(2))
-    same = lambda x, y: all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y)))
+    def same(x, y):
+        return all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y)))
+
     assert same(s0["actor"].params, s1["actor"].params) and same(s0["target_actor"], s1["target_actor"])
     assert not same(s1["actor"].params, s2["actor"].params) and not same(s1["target_actor"], s2["target_actor"])
     assert not same(s0["critic"].params, s1["critic"].params)
@@ -271,6 +389,64 @@ def test_cql_update_and_lagrange():
         assert float(s1["log_alpha"].params) != float(s0["log_alpha"].params)   # entropy tuning runs
 
 
+def test_cql_follows_corl_per_suite():
+    """One reference, entirely: CORL configs/offline/cql/{antmaze,pen|door|..., hopper|...}/*.yaml."""
+    from offbench.data.loaders import Dataset, reward_scale_for
+
+    d = registry.get("cql").default_config
+    ant, adr, loco = (resolve(d, "cql", s) for s in ("antmaze", "adroit", "locomotion"))
+    assert (ant["lagrange"], ant["target_action_gap"], ant["max_target_backup"], ant["cql_clip_diff_min"]) == \
+        (True, 0.8, True, -200.0)
+    assert (ant["cql_alpha"], ant["actor_lr"], ant["alpha_lr"], ant["normalize_obs"]) == (5.0, 1e-4, 1e-4, False)
+    assert ant["critic_hidden_dims"] == [256] * 5 and ant["hidden_dims"] == [256] * 3
+    assert ant["reward_transform"] == "cql_antmaze"
+    one = Dataset(np.zeros((2, 1)), np.zeros((2, 1)), np.array([0.0, 1.0]), np.zeros((2, 1)), np.zeros(2),
+                  np.array([False, True]))
+    assert reward_scale_for(one, "cql_antmaze") == (10.0, -5.0)                   # 10 r - 5
+    assert (adr["cql_alpha"], adr["actor_lr"], adr["normalize_obs"], adr["lagrange"]) == (1.0, 1e-4, True, False)
+    assert (loco["cql_alpha"], loco["actor_lr"], loco["normalize_obs"], loco["lagrange"]) == (10.0, 3e-5, True, False)
+    assert loco["max_target_backup"] is False and loco["cql_clip_diff_min"] is None
+    assert loco["critic_hidden_dims"] is None and loco["log_alpha_prime_init"] == 1.0
+
+
+def test_cql_max_target_backup_and_diff_clip():
+    """CORL _q_loss: the target takes the max over N sampled a' of min_j Q_target,j(s', a'); the penalty's
+    per-sample difference is clipped to [cql_clip_diff_min, cql_clip_diff_max] before the mean."""
+    from offbench.training.networks import TanhGaussianActor, tanh_gaussian_sample
+
+    batch = hand_batch()
+    algo, cfg = config_of("cql", max_target_backup=True, cql_n_actions=4, critic_hidden_dims=[8, 8, 8])
+    agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
+    state = agent.init(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    _, m = agent.update(state, batch, key)
+    k_next = jax.random.split(key, 5)[1]
+    nobs = batch["next_observations"]
+    mean, log_std = TanhGaussianActor(2, (16, 16)).apply(state["actor"].params, nobs)
+    a, _ = tanh_gaussian_sample(k_next, *(jnp.broadcast_to(x, (4,) + x.shape) for x in (mean, log_std)))
+    critic = critic_ensemble((8, 8, 8), 2)
+    next_q = np.asarray(critic.apply(state["target_critic"], jnp.broadcast_to(nobs, (4,) + nobs.shape), a)).min(0)
+    target = np.asarray(batch["rewards"]) + 0.99 * (1 - np.asarray(batch["terminals"])) * next_q.max(0)
+    q = np.asarray(critic.apply(state["critic"].params, batch["observations"], batch["actions"]))
+    assert float(m["td_loss"]) == pytest.approx(((q - target) ** 2).mean(), rel=1e-4)
+    # the single-sample target differs (the max over 4 is larger)
+    assert float(_cql_update(state, batch, key, cql_n_actions=4, critic_hidden_dims=[8, 8, 8])["td_loss"]) != \
+        pytest.approx(float(m["td_loss"]), rel=1e-3)
+    # clipping: a lower bound above every difference makes the mean difference that bound
+    state = _cql_agent()[0].init(jax.random.PRNGKey(0))
+    assert float(_cql_update(state, batch, key, cql_clip_diff_min=1e4)["cql_diff"]) == pytest.approx(1e4)
+    assert float(_cql_update(state, batch, key)["cql_diff"]) < 1e3
+
+
+def _cql_agent(**overrides):
+    algo, cfg = config_of("cql", **overrides)
+    return algo.make(cfg, registry.Spec(3, 2, total_steps=10)), cfg
+
+
+def _cql_update(state, batch, key, **overrides):
+    return _cql_agent(**overrides)[0].update(state, batch, key)[1]
+
+
 # ------------------------------------------------------------------------------------------------
 # End to end: `offbench run` on a tiny D4RL-format hdf5, 2 seeds (vmapped) under jit
 
@@ -312,8 +488,8 @@ def test_offbench_run_two_seeds(name, tiny_hopper, tmp_path):
                                     "--set", "hidden_dims=[16, 16]", "--set", "batch_size=32", "--set", "log_every=3",
                                     "--results", str(results), "--no-progress"])
     assert res.exit_code == 0, res.output + repr(res.exception)
-    recs = [json.loads((results / "locomotion" / "hopper-medium-v2" / name / f"seed_{s}.json").read_text())
-            for s in (0, 1)]
+    run = results / "locomotion" / "hopper-medium-v2" / name        # (records may sit in a variant folder below)
+    recs = [json.loads(next(run.rglob(f"seed_{s}.json")).read_text()) for s in (0, 1)]
     for rec in recs:
         assert rec["status"] == "finished" and rec["algo"] == name and rec["step"] == 3
         assert [c["step"] for c in rec["curve"]] == [3]
@@ -321,4 +497,4 @@ def test_offbench_run_two_seeds(name, tiny_hopper, tmp_path):
         assert rec["metrics"] and all(math.isfinite(v) for v in rec["metrics"].values())
     # two seeds trained in one vmapped program, with different results
     assert recs[0]["metrics"] != recs[1]["metrics"]
-    assert recs[0]["data"]["obs_normalized"] is (name == "td3bc")
+    assert recs[0]["data"]["obs_normalized"] is (name in ("td3bc", "awac", "cql"))   # TD3+BC; CORL's AWAC / CQL

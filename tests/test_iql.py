@@ -106,7 +106,7 @@ def test_actor_loss_is_weighted_log_likelihood_of_dataset_actions():
     from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble
     tq = critic_ensemble((16, 16)).apply(state["target_critic"], batch["observations"], batch["actions"]).min(0)
     v = ValueNet((16, 16)).apply(new_state["value"].params, batch["observations"])
-    w = jnp.minimum(jnp.exp(cfg["temperature"] * (tq - v)), 100.0)
+    w = jnp.minimum(jnp.exp(cfg["beta"] * (tq - v)), 100.0)
     mean, log_std = GaussianActor(2, (16, 16)).apply(state["actor"].params, batch["observations"])
     expected = -float((w * gaussian_log_prob(batch["actions"], mean, log_std)).mean())
     assert float(metrics["actor_loss"]) == pytest.approx(expected, rel=1e-4)
@@ -145,8 +145,8 @@ def test_suite_hyperparameters_from_the_paper():
     ant = resolve(d, "iql", "antmaze")
     kit = resolve(d, "iql", "kitchen")
     adr = resolve(d, "iql", "adroit")
-    assert (loco["expectile"], loco["temperature"], loco["dropout_rate"]) == (0.7, 3.0, 0.0)
-    assert (ant["expectile"], ant["temperature"]) == (0.9, 10.0)
-    assert (kit["expectile"], kit["temperature"], kit["dropout_rate"]) == (0.7, 0.5, 0.1)
-    assert (adr["expectile"], adr["temperature"], adr["dropout_rate"]) == (0.7, 0.5, 0.1)
+    assert (loco["expectile"], loco["beta"], loco["dropout_rate"]) == (0.7, 3.0, 0.0)
+    assert (ant["expectile"], ant["beta"]) == (0.9, 10.0)
+    assert (kit["expectile"], kit["beta"], kit["dropout_rate"]) == (0.7, 0.5, 0.1)
+    assert (adr["expectile"], adr["beta"], adr["dropout_rate"]) == (0.7, 0.5, 0.1)
     assert loco["actor_lr"] == 3e-4 and loco["batch_size"] == 256 and loco["tau"] == 0.005

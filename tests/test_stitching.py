@@ -6,6 +6,10 @@ Episode C leaves s_0 the other way (action -0.9) into a dead end d_1 .. d_L with
 only reachable from s_0 by *stitching* A and B. IQL bootstraps through s_L, so its V/Q at s_0 carry the
 goal reward and its policy at s_0 goes right; AWR's Monte-Carlo values stop at the end of episode A
 (zero), so its weights at s_0 are equal and its policy, like BC's, averages +0.9 and -0.9.
+
+AWR runs here with pure Monte-Carlo targets (``bootstrap_truncations: false``): by default offbench's AWR
+bootstraps with V at truncations as xbpeng/awr's TD(lambda) returns do, which carries some value through a
+timeout -- the test is about what Monte-Carlo returns can and cannot do.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import pytest
 from offbench import registry
 from offbench.config import resolve
 from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble
-from offbench.training.offline import make_train_chunk, make_train_step
+from offbench.training.step import make_train_chunk, make_train_step
 
 L, R, GAMMA, STEPS = 4, 10.0, 0.9, 1000
 HIDDEN = [64, 64]
@@ -68,7 +72,7 @@ def policy_mean_at_start(state, eye):
 def test_iql_stitches_awr_and_bc_do_not():
     fast = {"actor_lr": 1e-3, "cosine_decay": False}
     iql, eye, _ = train("iql", {**fast, "critic_lr": 1e-3, "value_lr": 1e-3, "tau": 0.05, "discount": GAMMA})
-    awr, _, awr_data = train("awr", {**fast, "value_lr": 1e-3, "discount": GAMMA})
+    awr, _, awr_data = train("awr", {**fast, "value_lr": 1e-3, "discount": GAMMA, "bootstrap_truncations": False})
     bc, _, _ = train("bc", fast)
 
     goal_value = GAMMA ** (2 * L - 1) * R            # Q*(s_0, right) = 4.78
