@@ -16,6 +16,13 @@ steps to the goal, and the simulation speed.
 instead rolls out the last checkpoint of a finished ``offbench run`` (deterministic actions, the suite's
 evaluation resets) and prints per episode how far along the planner's cell path the Ant got, whether it
 reached the goal, and its final distance: progress that a success rate of 0 does not show.
+
+    .venv/bin/python scripts/measure_antmaze.py --data antmaze-umaze-v2
+
+prints the data-card figures of a local (rebuilt) AntMaze dataset: rewarded steps, episodes reaching the
+evaluation goal, flipped-Ant steps, and the discounted return-to-go (rewards - 1, gamma 0.99, terminal
+where rewarded, the suite's convention) of upright and of flipped states: what the data tells a value
+function about flips.
 """
 from __future__ import annotations
 
@@ -72,13 +79,14 @@ def measure(maze: str, noise: float, episodes: int, steps: int, policy, seed: in
             "steps_per_second": n_steps / secs, "seconds": secs}
 
 
-def run_progress(algo: str, dataset: str, steps: int, results: str, episodes: int) -> list[dict]:
+def run_progress(algo: str, dataset: str, steps: int, results: str, episodes: int, seeds: int = 1,
+                 eval_every: int = 5000) -> list[dict]:
     import jax.numpy as jnp
 
     from offbench.training.offline import Run, RunOptions, prepare
 
     opts = RunOptions(algo=algo, suite="antmaze", dataset=dataset, steps=steps, eval_episodes=episodes,
-                      results=results, progress=False)
+                      results=results, progress=False, seeds=seeds, eval_every=eval_every)
     prep = prepare(opts, say=lambda s: None)
     run = Run(prep, say=lambda s: None)
     states, keys = run.init_states()
@@ -95,13 +103,14 @@ def run_progress(algo: str, dataset: str, steps: int, results: str, episodes: in
         path = grid.path(grid.cell_of(obs["achieved_goal"]), grid.cell_of(u.goal))
         furthest, success, flipped, t = 0, False, False, 0
         for t in range(limit):
-            a = np.asarray(run.act_fn(tree["states"], jnp.asarray(run.obs_adapter(obs)[None, None])))[0, 0]
+            x = np.repeat(run.obs_adapter(obs)[None, None], len(run.seeds), axis=0)   # one row per seed
+            a = np.asarray(run.act_fn(tree["states"], jnp.asarray(x)))[0, 0]        # the first seed's action
             obs, _, _, _, info = env.step(a)
             cell = grid.cell_of(obs["achieved_goal"])
             if cell in path:
                 furthest = max(furthest, path.index(cell))
             success = bool(info["success"])
-            flipped = ac.is_flipped(u.ant_env.data)
+            flipped = bool(ac.is_flipped(u.ant_env.data))
             if success or flipped:
                 break
         row = {"episode": ep, "furthest_cell": furthest, "path_cells": len(path) - 1, "success": success,
@@ -112,6 +121,84 @@ def run_progress(algo: str, dataset: str, steps: int, results: str, episodes: in
               f"flipped {flipped}, steps {t + 1}, final distance {row['final_distance']:.2f} m", flush=True)
     env.close()
     return rows
+
+
+def data_figures(dataset: str, gamma: float = 0.99) -> dict:
+    import minari
+
+    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_xy
+
+    task = get_suite("antmaze").task(dataset)
+    goal = np.asarray(eval_goal_xy(task))
+    n = rewarded = flipped_steps = reach = 0
+    eps = 0
+    rtg_up, rtg_flip = [], []
+    for ep in minari.load_dataset(task.rebuilt_id).iterate_episodes():
+        xy = ep.observations["achieved_goal"][1:]
+        r = np.asarray(ep.rewards)
+        assert np.array_equal(r, np.linalg.norm(xy - goal, axis=-1) <= ANTMAZE_GOAL_RADIUS)
+        quat = ep.observations["observation"][:-1, 1:5]                  # torso (w, x, y, z) of each step's state
+        flip = 1 - 2 * (quat[:, 1] ** 2 + quat[:, 2] ** 2) < 0
+        g = np.zeros(len(r))                                             # return-to-go, bootstrapping 0 at a cut
+        acc = 0.0
+        for t in range(len(r) - 1, -1, -1):
+            acc = (r[t] - 1.0) + (0.0 if ep.terminations[t] else gamma * acc)
+            g[t] = acc
+        rtg_up.append(g[~flip]), rtg_flip.append(g[flip])
+        n, eps = n + len(r), eps + 1
+        rewarded += int(r.sum())
+        flipped_steps += int(flip.sum())
+        reach += int(r.any())
+    up, fl = np.concatenate(rtg_up), np.concatenate(rtg_flip)
+    return {"dataset": dataset, "transitions": n, "episodes": eps, "rewarded_step_fraction": rewarded / n,
+            "eval_goal_episode_fraction": reach / eps, "flipped_step_fraction": flipped_steps / n,
+            "return_to_go_upright_mean": float(up.mean()) if len(up) else None,
+            "return_to_go_flipped_mean": float(fl.mean()) if len(fl) else None,
+            "return_to_go_flipped_max": float(fl.max()) if len(fl) else None}
+
+
+def run_values(dataset: str, steps: int, results: str, seeds: int, eval_every: int, gamma: float = 0.99) -> dict:
+    """IQL's learnt V(s) on the dataset's states beside their discounted return-to-go, by path cell from the
+    start (0) to the goal, upright vs flipped: whether the value has propagated along the maze, and whether
+    it marks flips as dead ends."""
+    import jax
+
+    from offbench.training.networks import ValueNet
+    from offbench.training.offline import Run, RunOptions, prepare
+
+    opts = RunOptions(algo="iql", suite="antmaze", dataset=dataset, steps=steps, results=results, progress=False,
+                      seeds=seeds, eval_every=eval_every)
+    prep = prepare(opts, say=lambda s: None)
+    run = Run(prep, say=lambda s: None)
+    states, keys = run.init_states()
+    tree, _ = run.try_resume({"states": states, "keys": keys})
+    params = jax.tree_util.tree_map(lambda x: x[0], tree["states"]["value"].params)   # the first seed
+    value = ValueNet(tuple(prep.config["hidden_dims"]))
+    ds = prep.source.dataset
+    obs = ds.observations if prep.obs_mean is None else (ds.observations - prep.obs_mean) / prep.obs_std
+    v = np.concatenate([np.asarray(value.apply(params, obs[i:i + 65536])) for i in range(0, len(obs), 65536)])
+    r = ds.rewards - 1.0                                  # the suite's transform
+    g, acc = np.zeros(len(r)), 0.0
+    for t in range(len(r) - 1, -1, -1):
+        if ds.episode_ends[t] and not ds.terminals[t]:
+            acc = 0.0                                     # a cut: bootstrap 0 (an underestimate near cuts)
+        acc = r[t] + (0.0 if ds.terminals[t] else gamma * acc)
+        g[t] = acc
+    task = prep.source.task
+    grid = ac.MazeGrid(task.env_kwargs["maze_map"])
+    path = grid.path(*[next((i, j) for i, row in enumerate(task.env_kwargs["maze_map"]) for j, c in enumerate(row)
+                            if c == m) for m in ("r", "g")])
+    cell = np.array([path.index(grid.cell_of(xy)) if grid.cell_of(xy) in path else -1 for xy in ds.observations[:, :2]])
+    q = ds.observations[:, 3:7]                          # torso quaternion (29-D layout: x, y, z, quat, ...)
+    flip = 1 - 2 * (q[:, 1] ** 2 + q[:, 2] ** 2) < 0
+    rows = []
+    for c in range(len(path)):
+        for fl in (False, True):
+            m = (cell == c) & (flip == fl)
+            if m.any():
+                rows.append({"path_cell": c, "flipped": fl, "states": int(m.sum()), "V_mean": float(v[m].mean()),
+                             "return_to_go_mean": float(g[m].mean())})
+    return {"V_mean": float(v.mean()), "return_to_go_mean": float(g.mean()), "by_cell": rows}
 
 
 def main(argv=None):
@@ -127,9 +214,23 @@ def main(argv=None):
     p.add_argument("--run-dataset", default="antmaze-umaze-v2")
     p.add_argument("--run-steps", type=int, default=1_000_000, help="--steps the run was made with")
     p.add_argument("--run-results", default="results")
+    p.add_argument("--run-seeds", type=int, default=1, help="--seeds the run was made with (the first is rolled out)")
+    p.add_argument("--run-eval-every", type=int, default=5000, help="--eval-every the run was made with")
+    p.add_argument("--data", default=None, help="print the data-card figures of this local AntMaze dataset")
+    p.add_argument("--values", action="store_true", help="with --run-algo iql: V(s) vs return-to-go by path cell")
     args = p.parse_args(argv)
+    if args.values:
+        out = run_values(args.run_dataset, args.run_steps, args.run_results, args.run_seeds, args.run_eval_every)
+        print(json.dumps(out, indent=1))
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=1))
+        return
+    if args.data:
+        print(json.dumps(data_figures(args.data), indent=1))
+        return
     if args.run_algo:
-        rows = run_progress(args.run_algo, args.run_dataset, args.run_steps, args.run_results, args.episodes)
+        rows = run_progress(args.run_algo, args.run_dataset, args.run_steps, args.run_results, args.episodes,
+                            args.run_seeds, args.run_eval_every)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         return

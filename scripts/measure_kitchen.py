@@ -16,7 +16,7 @@ import numpy as np
 from offbench.data.build.kitchen_demo import SUBTASKS, make_env, run_tasks
 
 SEQUENCES = {"complete": ["microwave", "kettle", "light switch", "slide cabinet"],
-             "partial/mixed target": ["microwave", "kettle", "bottom burner", "light switch"]}
+             "mixed target": ["microwave", "kettle", "bottom burner", "light switch"]}
 
 
 def main():
@@ -25,7 +25,7 @@ def main():
     ap.add_argument("--noise", type=float, default=0.0, help="Gaussian action noise (std) added to the demonstrator")
     ap.add_argument("--start-noise", type=float, default=0.0, help="uniform start-posture perturbation (rad)")
     ap.add_argument("--tasks", default=",".join(SUBTASKS), help="comma-separated subtasks (default: all seven)")
-    ap.add_argument("--sequences", default="complete,partial/mixed target")
+    ap.add_argument("--sequences", default="complete,mixed target")
     ap.add_argument("--limit", type=int, default=280, help="episode step limit")
     args = ap.parse_args()
 

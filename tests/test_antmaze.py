@@ -164,7 +164,31 @@ def test_all_six_recipes_are_registered():
     from offbench.data.build.recipes import get_recipe
     for k in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse"):
         r = get_recipe(f"antmaze-{k}-v2")
-        assert r is not None and r.suite == "antmaze" and r.default_size == 1_000_000 and r.label == "rebuilt"
+        assert r is not None and r.suite == "antmaze" and r.default_size == 1_000_000
+        assert r.label == "rebuilt (steered expert)" and r.version >= 2
+
+
+@pytest.mark.parametrize("name,cell", [("antmaze-umaze-v2", (3, 1)), ("antmaze-medium-play-v2", (6, 6)),
+                                       ("antmaze-large-diverse-v2", (7, 9))])
+def test_eval_goal_is_the_centre_of_the_goal_cell_and_radius_is_d4rls(name, cell):
+    from offbench import envs
+    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_cell, eval_goal_xy, get_suite
+    task = get_suite("antmaze").task(name)
+    assert ANTMAZE_GOAL_RADIUS == 0.5                   # D4RL goal_reaching_env.py / relabel_antmaze_rewards.py
+    assert eval_goal_cell(task) == cell
+    env = envs.make_env(task.env_id, task.env_kwargs, task.max_episode_steps)
+    np.testing.assert_allclose(eval_goal_xy(task), env.unwrapped.maze.cell_rowcol_to_xy(np.array(cell)))
+    env.close()
+
+
+def test_relabel_rewards_only_within_the_radius_of_the_evaluation_goal():
+    """D4RL's relabel: reward = terminal = ||xy' - g_eval|| <= 0.5, whatever the commanded goal was."""
+    from offbench.data.build.antmaze import Collector
+    col = Collector.__new__(Collector)                  # only the relabel: no environment, no policy
+    col.eval_goal_xy = np.array([-4.0, -4.0])
+    d = np.array([0.0, 0.3, 0.46, 0.49, 0.51, 0.7, 4.0])           # 0.46, 0.49: inside 0.5, outside 0.45
+    xy = col.eval_goal_xy + np.c_[d * np.cos(1.0), d * np.sin(1.0)]
+    np.testing.assert_array_equal(col.relabel(xy), [1, 1, 1, 1, 0, 0, 0])
 
 
 @needs_expert
@@ -172,51 +196,55 @@ def test_all_six_recipes_are_registered():
                                   "large-diverse"])
 def test_tiny_build_reads_back_through_minari(name):
     from offbench.data import sources
-    from offbench.data.build.antmaze import PLAY_GOALS
+    from offbench.data.build.antmaze import EPISODE_STEPS, PLAY_GOALS
     from offbench.data.build.recipes import get_recipe
-    from offbench.data.suites import get_suite
+    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_xy, get_suite
 
     d4rl = f"antmaze-{name}-v2"
-    size = 1200                                     # one full 1000-step episode and a cut one
+    assert EPISODE_STEPS == 1001                        # D4RL: the timeout after 1001 steps
+    size = 1300                                         # one full 1001-step episode and a cut one
     assert get_recipe(d4rl).build(size, 3, BEHAVIOR, False) == f"rebuilt/{d4rl}"
     suite = get_suite("antmaze")
+    task = suite.task(d4rl)
     src = sources.resolve(suite, d4rl, {})
     ds = src.dataset
     assert src.kind == "rebuilt" and ds.metadata["rebuilt"]
     assert len(ds) == size and ds.obs_dim == 29 and ds.act_dim == 8       # D4RL's layout: x, y, then 27
-    assert ds.terminals.sum() == 0                  # continuing task: timeouts and flips only
     assert np.all(np.abs(ds.actions) <= 1.0)
-    assert set(np.unique(ds.rewards)) <= {0.0, 1.0}
+    # rewards relabelled to the evaluation goal; terminals exactly where the reward is 1
+    dist = np.linalg.norm(ds.next_observations[:, :2] - np.asarray(eval_goal_xy(task)), axis=-1)
+    np.testing.assert_array_equal(ds.rewards, (dist <= ANTMAZE_GOAL_RADIUS).astype(np.float32))
+    np.testing.assert_array_equal(ds.terminals, ds.rewards)
     prov = json.loads(ds.metadata["provenance"])
-    assert prov["transitions"] == size and prov["flips"] >= 0 and prov["episodes"] == ds.episode_ends.sum()
-    np.testing.assert_allclose(ds.next_observations[:-1][~ds.episode_ends[:-1]],
-                               ds.observations[1:][~ds.episode_ends[:-1]])
-    # evaluation: fixed start and goal from the suite's map, sparse reward, the same observation layout
+    assert prov["transitions"] == size and prov["episodes"] == 2 and prov["recipe_version"] >= 2
+    assert prov["rewarded_step_fraction"] == pytest.approx(ds.rewards.mean(), abs=1e-5)
+    # evaluation: fixed start and goal from the suite's map, the same observation layout
     spec = json.loads(src.eval_env_spec)
-    assert spec["kwargs"]["maze_map"] == suite.task(d4rl).env_kwargs["maze_map"]
+    assert spec["kwargs"]["maze_map"] == task.env_kwargs["maze_map"]
     env = src.env_factory()()
     obs, _ = env.reset(seed=0)
     from offbench.envs import ObsAdapter
     assert ObsAdapter(src.obs_keys)(obs).shape == (29,)
     env.close()
-    # goals: what the recipe says
     import minari
-    raw = minari.load_dataset(f"rebuilt/{d4rl}")
-    eps = list(raw.iterate_episodes())
-    maze = ac.MazeGrid(suite.task(d4rl).env_kwargs["maze_map"])
+    eps = list(minari.load_dataset(f"rebuilt/{d4rl}").iterate_episodes())
+    assert [len(ep.actions) for ep in eps] == [EPISODE_STEPS, size - EPISODE_STEPS]
+    assert [bool(ep.truncations[-1]) for ep in eps] == [True, True] and not eps[0].truncations[:-1].any()
+    maze = ac.MazeGrid(task.env_kwargs["maze_map"])
     goal_cells = {maze.cell_of(ep.observations["desired_goal"][0]) for ep in eps}
+    starts = [ep.observations["achieved_goal"][0] for ep in eps]
+    for ep in eps:   # D4RL: env.reset() at every timeout: each episode starts at rest (zero velocities)
+        np.testing.assert_allclose(ep.observations["observation"][0][13:], 0.0, atol=1e-12)
+    assert np.linalg.norm(starts[1] - eps[0].observations["achieved_goal"][-1]) > 1e-3
     if name == "umaze":
         assert goal_cells == {(3, 1)}
-        assert {maze.cell_of(ep.observations["achieved_goal"][0]) for ep in eps} == {(1, 1)}
+        assert {maze.cell_of(s) for s in starts} == {(1, 1)}
     elif name.endswith("play"):
         assert goal_cells <= set(PLAY_GOALS[name.split("-")[0]])
-    if len(eps) == 2 and not prov["flips"] and name != "umaze":
-        # D4RL: at a timeout the Ant carries on from where it is, toward a new goal
-        np.testing.assert_allclose(eps[1].observations["achieved_goal"][0], eps[0].observations["achieved_goal"][-1])
 
 
 @needs_expert
-def test_a_flip_ends_the_episode_and_is_counted():
+def test_a_flipped_ant_stays_in_the_data_until_the_timeout():
     from offbench.data.build.antmaze import Collector
     col = Collector("umaze-diverse", ac.load_expert(BEHAVIOR), seed=0, episode_steps=50)
     reset = col._reset
@@ -227,10 +255,11 @@ def test_a_flip_ends_the_episode_and_is_counted():
         return obs
     col._reset = upside_down_reset
     ep = col.episode()
-    assert ep["flipped"] and len(ep["actions"]) < 50 and ep["truncations"][-1] and not ep["terminations"].any()
-    assert col.stats["flips"] == 1
+    assert ep["flipped"] and len(ep["actions"]) == 50                # no flip check ends the episode
+    assert ep["truncations"][-1] and not ep["truncations"][:-1].any()
+    assert col.stats["flipped_episodes"] == 1 and col.stats["flipped_steps"] > 0
     col._reset = reset
-    ep2 = col.episode()                              # after a flip the next episode starts afresh
+    ep2 = col.episode()                                              # the next episode is a fresh reset
     assert not ep2["flipped"] and len(ep2["actions"]) == 50
     col.close()
 

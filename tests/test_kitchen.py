@@ -38,18 +38,43 @@ def test_recipes_are_registered_with_the_scripted_label():
     for kind in ("complete", "partial", "mixed"):
         rec = get_recipe(f"kitchen-{kind}-v0")
         assert rec is not None and rec.suite == "kitchen" and rec.label == "rebuilt (scripted)"
-        assert rec.default_size == kitchen.SIZES[kind]
+        assert rec.default_size == kitchen.SIZES[kind] and rec.version >= 2
 
 
-def test_mixed_orders_never_contain_the_whole_target_set():
+def test_targets_are_d4rls():
+    """D4RL: complete and partial are KitchenMicrowaveKettleLightSliderV0, mixed
+    KitchenMicrowaveKettleBottomBurnerLightV0; the evaluation specs of the suite use the same targets."""
+    from offbench.data.suites import get_suite
+    light_slider = ["microwave", "kettle", "light switch", "slide cabinet"]
+    burner_light = ["microwave", "kettle", "bottom burner", "light switch"]
+    expected = {"complete": light_slider, "partial": light_slider, "mixed": burner_light}
+    suite = get_suite("kitchen")
+    for kind, targets in expected.items():
+        assert list(kitchen.TARGETS[kind]) == targets
+        assert suite.task(f"kitchen-{kind}-v0").env_kwargs["tasks_to_complete"] == targets
+    assert kitchen.COMPLETE_SHARE == pytest.approx(0.0269, abs=1e-4)       # 3,680 of 136,950 transitions
+
+
+def test_undirected_orders_cover_neither_target_set():
     rng = np.random.default_rng(0)
-    targets = set(kitchen.TARGETS["mixed"])
-    orders = [kitchen._random_order(rng, kitchen.TARGETS["mixed"], "mixed") for _ in range(200)]
-    assert all(not targets <= set(o) for o in orders)
-    assert len({tuple(o) for o in orders}) > 50          # variety of subtasks and orders
-    partial = [kitchen._random_order(rng, kitchen.TARGETS["partial"], "partial") for _ in range(400)]
-    frac = np.mean([o == list(kitchen.TARGETS["partial"]) for o in partial])
-    assert 0.15 < frac < 0.35
+    orders = [kitchen.undirected_order(rng) for _ in range(300)]
+    assert all(len(o) == 4 and len(set(o)) == 4 for o in orders)
+    assert all(not set(kitchen.COMPLETE) <= set(o) and not set(kitchen.MIXED) <= set(o) for o in orders)
+    assert len({tuple(o) for o in orders}) > 100          # variety of subtasks and orders
+
+
+def test_relabel_counts_target_tasks_done_so_far_and_ends_with_a_terminal():
+    d = {"order": [], "actions": np.zeros((6, 9)), "observation": np.zeros((7, 59)),
+         "achieved_goal": {t: np.zeros((7, 1)) for t in kitchen.POOL},
+         "done_at": {"microwave": 2, "bottom burner": 3, "slide cabinet": 5}}
+    p = kitchen.relabel(d, kitchen.TARGETS["partial"])
+    m = kitchen.relabel(d, kitchen.TARGETS["mixed"])
+    np.testing.assert_array_equal(p["rewards"], [0, 1, 1, 1, 2, 2])    # microwave, then slide cabinet
+    np.testing.assert_array_equal(m["rewards"], [0, 1, 2, 2, 2, 2])    # microwave, then bottom burner
+    assert p["terminations"].tolist() == [False] * 5 + [True] and not p["truncations"].any()
+    cut = kitchen.relabel(d, kitchen.TARGETS["mixed"], cut=4)         # cut to the dataset size: a truncation
+    assert len(cut["actions"]) == 4 and not cut["terminations"].any() and cut["truncations"][-1]
+    assert len(cut["observations"]["observation"]) == 5
 
 
 def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_path, monkeypatch):
@@ -65,7 +90,7 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     assert prov["label"] == "rebuilt (scripted)" and prov["targets"] == list(kitchen.TARGETS["complete"])
     assert np.all(np.abs(ds.actions) <= 1.0)
     # rewards: target tasks completed so far, non-decreasing within an episode; the first episode is a
-    # successful demonstration that terminates when the fourth task is done
+    # successful demonstration, terminal at its last step
     first = ds.episode_slices()[0]
     r = ds.rewards[first]
     assert np.all(np.diff(r) >= 0) and r[0] == 0.0 and r[-1] == 4.0
@@ -83,7 +108,8 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
                                "--results", str(tmp_path / "results")])
     assert res.exit_code == 0, res.output
     assert "(rebuilt (scripted) data)" in res.output
-    rec = json.loads((tmp_path / "results/kitchen/kitchen-complete-v0/iql/seed_0.json").read_text())
+    rec_path = next((tmp_path / "results/kitchen/kitchen-complete-v0/iql").rglob("seed_0.json"))  # any variant dir
+    rec = json.loads(rec_path.read_text())
     assert rec["status"] == "finished" and rec["data"]["kind"] == "rebuilt"
     assert rec["data"]["label"] == "rebuilt (scripted)"
     assert (rec["reference"]["min"], rec["reference"]["max"]) == (0.0, 4.0)
@@ -92,11 +118,30 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     res = runner.invoke(main, ["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "rep"),
                                "--reps", "50", "--format", "md"])
     assert res.exit_code == 0, res.output
-    assert "kitchen-complete-v0 (rebuilt (scripted))" in (tmp_path / "rep" / "per_dataset.md").read_text()
+    table = (tmp_path / "rep" / "per_dataset.md").read_text()
+    assert "kitchen-complete-v0" in table and "rebuilt (scripted)" in table
 
 
-def test_tiny_mixed_build_has_no_episode_solving_all_targets():
-    did = kitchen.build("mixed", size=200, seed=1)
-    ds = load_minari(did, ["observation"])
-    assert len(ds) == 200
-    assert ds.rewards.max() < 4.0 and ds.terminals.sum() == 0
+def test_partial_and_mixed_are_one_pool_relabelled_for_their_targets():
+    size = 700
+    ids = {kind: kitchen.build(kind, size=size, seed=1) for kind in ("partial", "mixed")}
+    p, m = (load_minari(ids[k], ["observation"]) for k in ("partial", "mixed"))
+    assert len(p) == len(m) == size
+    np.testing.assert_array_equal(p.observations, m.observations)    # the same demos ...
+    np.testing.assert_array_equal(p.actions, m.actions)
+    assert not np.array_equal(p.rewards, m.rewards)                    # ... relabelled for two targets
+    prov = {k: json.loads(d.metadata["provenance"]) for k, d in (("partial", p), ("mixed", m))}
+    assert prov["partial"]["targets"] == list(kitchen.COMPLETE) and prov["mixed"]["targets"] == list(kitchen.MIXED)
+    # only the complete subset solves partial; nothing solves mixed
+    assert p.rewards.max() == 4.0 and m.rewards.max() < 4.0
+    assert prov["partial"]["collection"]["episodes_solving_targets"] >= 1
+    assert prov["mixed"]["collection"]["episodes_solving_targets"] == 0
+    # terminal at each demo's last step (the last demo is cut to the size: a truncation)
+    for ds in (p, m):
+        sl = ds.episode_slices()
+        assert all(ds.terminals[s][-1] == 1.0 and ds.terminals[s][:-1].sum() == 0 for s in sl[:-1])
+        for s in sl:
+            assert np.all(np.diff(ds.rewards[s]) >= 0)
+    spec = json.loads(p.metadata["eval_env_spec"]) if isinstance(p.metadata["eval_env_spec"], str) \
+        else p.metadata["eval_env_spec"]
+    assert sorted(spec["kwargs"]["tasks_to_complete"]) == sorted(kitchen.COMPLETE)

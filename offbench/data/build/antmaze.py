@@ -1,18 +1,25 @@
 """AntMaze datasets rebuilt with D4RL's recipe and the steered Ant expert (:mod:`.ant_controller`).
 
-D4RL's recipe (``scripts/generation/generate_ant_maze_datasets.py``): a goal-reaching Ant is driven by a
-waypoint planner toward a goal; every action gets N(0, 0.2) noise and is clipped; episodes are 1000 steps;
-at each timeout a new goal is drawn and the Ant carries on from where it is. Goals and starts:
+D4RL's recipe (``scripts/generation/generate_ant_maze_datasets.py``, then
+``scripts/generation/relabel_antmaze_rewards.py``): a goal-reaching Ant is driven by a waypoint planner
+toward a commanded goal; every action gets N(0, 0.2) noise and is clipped; there is no termination (the
+data env's ``done`` is always False, ``goal_reaching_env.py``) and no flip check, so a flipped Ant stays in
+the data until the timeout; the timeout comes after 1001 steps (``ts >= max_episode_steps`` is checked
+after the step, ``ts`` from 0), and at every timeout ``env.reset()`` (a new start) and a new goal. Starts
+and commanded goals:
 
-* ``umaze``: start cell (1, 1), goal cell (3, 1); with a single goal, each timeout restarts at (1, 1);
-* ``*-diverse``: random start and random goal over all free cells;
+* ``umaze``: start cell (1, 1), goal cell (3, 1) (``non_zero_reset=False``: every episode from the start);
+* ``*-diverse``: random start (``non_zero_reset=True``) and random goal over all free cells;
 * ``*-play``: random start over the free cells, goals from D4RL's hand-picked cells;
 
-(positions get the environment's uniform +-1 m noise inside their cell). A flipped Ant cannot get up:
-a flip ends the episode (a truncation, not a terminal) and the next one starts afresh; flips are counted
-in the metadata. What the environment returns is stored (Minari's dict observation: ``observation``,
-``achieved_goal``, ``desired_goal``), rewards are the environment's sparse reward (1 within 0.45 m of
-the goal), and the evaluation environment is D4RL's: fixed start to fixed goal (see ``suites._antmaze``).
+(positions get the environment's uniform +-1 m noise inside their cell). The relabel then throws the
+commanded goal's reward away: reward = terminal = ``||xy' - g_eval|| <= 0.5`` for the fixed evaluation goal
+``g_eval`` (:func:`offbench.data.suites.eval_goal_xy`, radius :data:`offbench.data.suites.ANTMAZE_GOAL_RADIUS`),
+so only the data that happens to pass the evaluation goal is rewarded (the stitching problem). The terminal
+does not cut the trajectory (D4RL's Ant keeps moving after it). The commanded goal stays in the stored
+``desired_goal`` (not read by the antmaze suite, whose observation is ``achieved_goal`` + ``observation``,
+D4RL's 29-D layout: the goal is in D4RL's ``infos/goal`` only). The evaluation environment is D4RL's: fixed
+start to the evaluation goal (see ``suites._antmaze``).
 """
 from __future__ import annotations
 
@@ -23,13 +30,16 @@ from pathlib import Path
 import numpy as np
 
 from offbench.data.build import ant_controller as ac
+from offbench.data.build.common import one_blas_thread
 from offbench.data.build.recipes import register_recipe
+from offbench.data.suites import ANTMAZE_GOAL_RADIUS, MAZE_SCALING, eval_goal_xy
 from offbench.errors import OffbenchError
 
-EPISODE_STEPS = 1000
+EPISODE_STEPS = 1001          # D4RL: timeout when ts >= 1000 after the step, ts counted from 0
 ACTION_NOISE = 0.2
 DEFAULT_SIZE = 1_000_000
-MAZE_SCALING = 4.0
+LABEL = "rebuilt (steered expert)"
+VERSION = 2                   # 2: relabelled to the evaluation goal, terminals, resets, 1001 steps, no flip cut
 
 # D4RL's hand-picked goal cells of the *-play datasets (row, col)
 PLAY_GOALS = {"medium": [(2, 6), (5, 1), (6, 5)],
@@ -95,76 +105,72 @@ class Collector:
         self.eval_spec = gym.make(self.task.env_id, **self.task.env_kwargs,
                                   max_episode_steps=self.task.max_episode_steps).spec
         self.u = self.env.unwrapped
+        self.eval_goal_xy = np.asarray(eval_goal_xy(self.task), np.float64)
         self.controller = ac.SteeredAnt(policy, self.plain, MAZE_SCALING)
-        self.stats = {"episodes": 0, "flips": 0, "goals": 0, "goals_reached": 0, "steps": 0}
-        self._obs = None
+        self.stats = {"episodes": 0, "flipped_episodes": 0, "flipped_steps": 0, "steps": 0,
+                      "commanded_goals_reached": 0, "eval_goal_episodes": 0, "rewarded_steps": 0}
         self._resets = 0
 
     # goal / start choice ------------------------------------------------------------------------------
-    def _pick_goal(self, exclude=None):
+    def _pick_goal(self):
+        """D4RL ``MazeEnv.goal_sampler``: uniform over the "g" cells if the data map has any, else over
+        every free cell (it may be the start cell)."""
         if self.kind == "fixed":
             return self.eval_goal
-        while True:
-            g = tuple(self.goals[self.rng.integers(len(self.goals))])
-            if g != exclude or len(self.goals) == 1:
-                return g
+        return tuple(self.goals[self.rng.integers(len(self.goals))])
 
     def _reset(self):
+        """D4RL: ``env.reset()`` then ``env.set_target_goal()`` at every timeout."""
         if self.kind == "fixed":
             start = self.start
         else:
             start = tuple(self.free[self.rng.integers(len(self.free))])
-        goal = self._pick_goal(exclude=start)
         obs, _ = self.env.reset(seed=self.seed * 100_003 + self._resets,
-                                options={"reset_cell": np.array(start), "goal_cell": np.array(goal)})
+                                options={"reset_cell": np.array(start), "goal_cell": np.array(self._pick_goal())})
         self._resets += 1
         self.controller.reset()
         return obs
 
-    def _new_goal(self, obs):
-        cell = self.controller.grid.cell_of(obs["achieved_goal"])
-        goal = self.u.maze.cell_rowcol_to_xy(np.array(self._pick_goal(exclude=cell)))
-        self.u.goal = self.u.add_xy_position_noise(goal)
-        self.u.update_target_site_pos()
-        return {**obs, "desired_goal": self.u.goal.copy()}
+    def relabel(self, achieved_next: np.ndarray) -> np.ndarray:
+        """D4RL's sparse relabel: 1 where the next position is within the radius of the evaluation goal."""
+        d = np.linalg.norm(np.asarray(achieved_next)[:, :2] - self.eval_goal_xy, axis=-1)
+        return (d <= ANTMAZE_GOAL_RADIUS).astype(np.float64)
 
     # one episode --------------------------------------------------------------------------------------
     def episode(self, max_steps: int | None = None) -> dict:
-        """One episode of at most ``episode_steps`` steps (fewer when the Ant flips, or ``max_steps`` when
-        the dataset is full: the last episode is cut short, a truncation like a timeout)."""
-        if self._obs is None or self.kind == "fixed":
-            obs = self._reset()
-        else:
-            obs = self._new_goal(self._obs)        # D4RL: a new goal at each timeout, the Ant carries on
+        """One episode of ``episode_steps`` steps from a fresh reset (``max_steps`` when the dataset is
+        full: the last episode is cut short, a truncation like the timeout). No flip check: a flipped Ant
+        stays in the data until the timeout, as in D4RL."""
+        obs = self._reset()
         data = self.u.ant_env.data
-        O = {k: [np.asarray(v)] for k, v in obs.items()}
-        A, R = [], []
-        reached = False
-        flipped = False
+        obs_l = {k: [np.asarray(v)] for k, v in obs.items()}
+        A = []
+        flipped_steps = 0
         for _ in range(min(self.episode_steps, max_steps or self.episode_steps)):
             a = self.controller.act(data, self.u.goal)
             a = np.clip(a + self.rng.normal(0.0, self.noise, a.shape), -1.0, 1.0).astype(np.float32)
-            obs, r, term, _, info = self.u.step(a)
+            obs, _r, _term, _, _info = self.u.step(a)
             for k, v in obs.items():
-                O[k].append(np.asarray(v))
+                obs_l[k].append(np.asarray(v))
             A.append(a)
-            R.append(float(r))
-            reached |= bool(info.get("success", False))
-            if ac.is_flipped(data):
-                flipped = True
-                break
+            flipped_steps += int(ac.is_flipped(data))
         T = len(A)
+        observations = {k: np.stack(v) for k, v in obs_l.items()}
+        rewards = self.relabel(observations["achieved_goal"][1:])
+        commanded = np.linalg.norm(observations["achieved_goal"][1:] - observations["desired_goal"][1:], axis=-1)
+        reached = bool(np.any(commanded <= ANTMAZE_GOAL_RADIUS))
         self.stats["episodes"] += 1
         self.stats["steps"] += T
-        self.stats["flips"] += int(flipped)
-        self.stats["goals"] += 1
-        self.stats["goals_reached"] += int(reached)
-        self._obs = None if flipped else obs
+        self.stats["flipped_episodes"] += int(flipped_steps > 0)
+        self.stats["flipped_steps"] += flipped_steps
+        self.stats["commanded_goals_reached"] += int(reached)
+        self.stats["eval_goal_episodes"] += int(rewards.any())
+        self.stats["rewarded_steps"] += int(rewards.sum())
         trunc = np.zeros(T, bool)
         trunc[-1] = True
-        return {"observations": {k: np.stack(v) for k, v in O.items()}, "actions": np.stack(A),
-                "rewards": np.asarray(R), "terminations": np.zeros(T, bool), "truncations": trunc,
-                "flipped": flipped, "reached": reached}
+        return {"observations": observations, "actions": np.stack(A), "rewards": rewards,
+                "terminations": rewards > 0, "truncations": trunc,
+                "flipped": flipped_steps > 0, "reached": reached}
 
     def close(self):
         self.env.close()
@@ -180,18 +186,30 @@ def collect(name: str, size: int, policy: ac.PinnedPolicy, seed: int = 0, progre
         from tqdm import tqdm
         bar = tqdm(total=size, desc=f"build {col.d4rl_name}", unit="step")
     t0 = time.time()
-    while n < size:
-        ep = col.episode(max_steps=size - n)     # the last episode is cut to the requested size
-        episodes.append(ep)
-        n += len(ep["actions"])
-        if bar is not None:
-            bar.update(len(ep["actions"]))
+    with one_blas_thread():
+        while n < size:
+            ep = col.episode(max_steps=size - n)     # the last episode is cut to the requested size
+            episodes.append(ep)
+            n += len(ep["actions"])
+            if bar is not None:
+                bar.update(len(ep["actions"]))
     if bar is not None:
         bar.close()
     stats = dict(col.stats, seconds=round(time.time() - t0, 1))
     stats["steps_per_second"] = round(stats["steps"] / max(stats["seconds"], 1e-9), 1)
     col.close()
     return episodes, stats, col
+
+
+def data_card(episodes: list[dict]) -> dict:
+    """The figures the data card shows for an AntMaze build: rewarded steps, episodes reaching the
+    evaluation goal, episodes reaching their commanded goal, flips."""
+    n = sum(len(ep["actions"]) for ep in episodes)
+    return {"transitions": int(n), "episodes": len(episodes),
+            "rewarded_step_fraction": round(float(sum(ep["rewards"].sum() for ep in episodes)) / max(n, 1), 5),
+            "eval_goal_episode_fraction": round(float(np.mean([ep["rewards"].any() for ep in episodes])), 4),
+            "commanded_goal_episode_fraction": round(float(np.mean([ep["reached"] for ep in episodes])), 4),
+            "flipped_episode_fraction": round(float(np.mean([ep["flipped"] for ep in episodes])), 4)}
 
 
 def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: bool = False) -> str:
@@ -203,24 +221,24 @@ def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: 
     policy_path = Path(behavior_dir) / ac.POLICY_FILE
     policy = ac.load_expert(behavior_dir)
     episodes, stats, col = collect(name, size, policy, seed=seed, progress=progress)
-    flips = int(sum(ep["flipped"] for ep in episodes))
     provenance = {
-        "recipe": f"D4RL antmaze ({col.kind}): steered Ant expert, {EPISODE_STEPS}-step episodes, "
-                  f"N(0, {ACTION_NOISE}) action noise then clip, new goal at each timeout",
+        "label": LABEL, "recipe_version": VERSION,
+        "recipe": f"D4RL antmaze ({col.kind}): steered Ant expert, {EPISODE_STEPS}-step episodes, reset at each "
+                  f"timeout, N(0, {ACTION_NOISE}) action noise then clip, no flip check; rewards and terminals "
+                  f"relabelled to the evaluation goal (radius {ANTMAZE_GOAL_RADIUS})",
         "policy": str(ac.POLICY_FILE), "policy_sha256": hashlib.sha256(policy_path.read_bytes()).hexdigest()[:16],
-        "seed": int(seed), "transitions": size, "episodes": len(episodes), "flips": flips,
-        "flips_per_1000_steps": round(1000.0 * flips / size, 3),
-        "goals_reached_fraction": round(float(np.mean([ep["reached"] for ep in episodes])), 4),
+        "seed": int(seed), **data_card(episodes),
         "start_cell": list(col.start) if col.kind == "fixed" else "random free cell",
         "goal_cells": [list(col.eval_goal)] if col.kind == "fixed" else
         ([list(g) for g in PLAY_GOALS[col.maze]] if col.kind == "play" else "random free cell"),
-        "eval": {"start_cell": list(col.start), "goal_cell": list(col.eval_goal)},
+        "eval": {"start_cell": list(col.start), "goal_cell": list(col.eval_goal),
+                 "goal_xy": [float(v) for v in col.eval_goal_xy], "goal_radius": ANTMAZE_GOAL_RADIUS},
         "collection": stats,
     }
     dataset_id = col.task.rebuilt_id
     clean = [{k: v for k, v in ep.items() if k not in ("flipped", "reached")} for ep in episodes]
     write_minari(dataset_id, clean, col.data_spec, col.eval_spec, ref_min_score=0.0, ref_max_score=1.0,
-                 description=f"{col.d4rl_name} rebuilt locally with a steered Ant expert (D4RL recipe); "
+                 description=f"{col.d4rl_name} {LABEL} locally with a steered Ant expert (D4RL recipe); "
                              f"scores are success rates from the fixed start {col.start} to goal {col.eval_goal}",
                  provenance=provenance, algorithm_name="offbench-steered-ant-expert")
     return dataset_id
@@ -235,7 +253,7 @@ def _register():
                         DEFAULT_SIZE,
                         description=f"{name}: D4RL's AntMaze recipe with the steered Ant expert "
                                     f"(policies/ant-expert.npz), 1M transitions",
-                        label="rebuilt")
+                        label=LABEL, version=VERSION)
 
 
 _register()

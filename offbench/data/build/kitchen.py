@@ -1,25 +1,30 @@
 """Kitchen datasets rebuilt with the scripted demonstrator (:mod:`offbench.data.build.kitchen_demo`).
 
-D4RL's kitchen datasets are human teleoperation data that cannot be downloaded here, so these are
-"rebuilt (scripted)": every episode is the demonstrator running a sequence of subtask primitives in
-``FrankaKitchen-v1`` with variety like human data (randomised start posture, pauses between subtasks,
-Gaussian action noise, randomised grasp points). D4RL's composition:
+D4RL's kitchen datasets are human teleoperation data (Relay Policy Learning's demos) that cannot be
+downloaded here, so these are "rebuilt (scripted)": every demo is the demonstrator running four subtask
+primitives in ``FrankaKitchen-v1`` with variety like human data (randomised start posture, pauses
+between subtasks, Gaussian action noise, randomised grasp points). D4RL's composition
+(``d4rl/kitchen/__init__.py``, ``d4rl/kitchen/kitchen_envs.py``):
 
-* ``kitchen-complete-v0``: demonstrations of the four target tasks in order (microwave, kettle, light
-  switch, slide cabinet); only episodes that complete all four are kept.
-* ``kitchen-partial-v0``: target microwave, kettle, bottom burner, light switch; a mix where only some
-  episodes (about a quarter) perform the whole target sequence, the others other sequences of subtasks
-  (some target tasks among them).
-* ``kitchen-mixed-v0``: same target; sequences of other subtasks and orders, none completing the whole
-  target set (episodes that happen to complete it are dropped).
+* one **pool** of undirected demos, each doing four of the seven subtasks in some order; a subset of it
+  (D4RL: 3,680 of 136,950 transitions, 2.7%) does the ``complete`` target sequence;
+* ``kitchen-complete-v0``: that subset alone, target ``KitchenMicrowaveKettleLightSliderV0`` (microwave,
+  kettle, light switch, slide cabinet);
+* ``kitchen-partial-v0``: the whole pool relabelled for the *same* target (only the complete subset
+  solves it);
+* ``kitchen-mixed-v0``: the whole pool relabelled for ``KitchenMicrowaveKettleBottomBurnerLightV0``
+  (microwave, kettle, bottom burner, light switch); no demo does all four of these.
 
-Rewards are D4RL's: the number of target tasks completed so far at that step. An episode terminates when
-all target tasks are complete (as the evaluation env does) and is truncated at the step limit otherwise.
-Reference returns are D4RL's (0 and 4 tasks); evaluation runs ``FrankaKitchen-v1`` with the target task
-set and the 280-step limit (the Minari eval-env spec stored with the data).
+Each subtask's completion is recorded once per demo (the env's rule: its joints within 0.3 of the goal), so
+relabelling a demo for a target set needs no new simulation. Rewards are D4RL's dataset rewards: the number
+of target tasks completed so far at that step (0-4); every demo's last step is terminal (the last demo is
+cut to the dataset size: a truncation). Reference returns are D4RL's (0 and 4 tasks); evaluation runs
+``FrankaKitchen-v1`` with the target task set and the 280-step limit (the Minari eval-env spec stored with
+the data; it terminates when every target task is done).
 """
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 
@@ -28,14 +33,15 @@ import numpy as np
 from offbench.data.build.recipes import register_recipe
 
 LABEL = "rebuilt (scripted)"
-EPISODE_STEPS = 280          # FrankaKitchen-v1's (and D4RL's) limit, for data and evaluation
-TARGETS = {"complete": ("microwave", "kettle", "light switch", "slide cabinet"),
-           "partial": ("microwave", "kettle", "bottom burner", "light switch"),
-           "mixed": ("microwave", "kettle", "bottom burner", "light switch")}
+RECIPE_VERSION = 2           # 2: partial = complete's target, one relabelled pool, terminal at each demo's end
+EPISODE_STEPS = 280          # FrankaKitchen-v1's (and D4RL's) limit, for demos and evaluation
+COMPLETE = ("microwave", "kettle", "light switch", "slide cabinet")   # KitchenMicrowaveKettleLightSliderV0
+MIXED = ("microwave", "kettle", "bottom burner", "light switch")      # KitchenMicrowaveKettleBottomBurnerLightV0
+TARGETS = {"complete": COMPLETE, "partial": COMPLETE, "mixed": MIXED}
 SIZES = {"complete": 3680, "partial": 136950, "mixed": 136950}   # D4RL's transition counts
-# Subtasks of the undirected (partial / mixed) episodes: all seven (measured table in docs/kitchen.md).
+COMPLETE_SHARE = SIZES["complete"] / SIZES["partial"]            # 2.69% of the pool is the complete subset
 POOL = ("microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet", "hinge cabinet")
-PARTIAL_TARGET_FRACTION = 0.25
+SUBTASKS_PER_DEMO = 4        # every Relay Policy Learning demo does four subtasks
 ACTION_NOISE = 0.1           # std of Gaussian noise on the demonstrator's actions, before clipping to [-1, 1]
 START_NOISE = 0.08           # start posture: uniform +-0.08 rad on each arm joint
 PAUSE_MAX = 4                # 0..4 idle steps before each subtask
@@ -48,51 +54,41 @@ def _env(targets, terminate=True):
     return make_env(list(targets), max_episode_steps=EPISODE_STEPS, terminate_on_tasks_completed=terminate)
 
 
-def _random_order(rng, targets, kind: str) -> list[str]:
-    """A subtask sequence for one episode of ``kind``."""
-    if kind == "complete":
-        return list(targets)
-    if kind == "partial" and rng.random() < PARTIAL_TARGET_FRACTION:
-        return list(targets)
+def undirected_order(rng) -> list[str]:
+    """Four subtasks in random order that do not cover either target set (the complete subset does)."""
     while True:
-        n = int(rng.integers(2, 5))
-        order = [str(t) for t in rng.choice(POOL, size=n, replace=False)]
-        if set(targets) <= set(order):   # would (try to) solve the whole target set: not undirected data
-            continue
-        return order
+        order = [str(t) for t in rng.choice(POOL, size=SUBTASKS_PER_DEMO, replace=False)]
+        if not (set(COMPLETE) <= set(order) or set(MIXED) <= set(order)):
+            return order
 
 
-def episode(kind: str, seed: int, rng: np.random.Generator, env=None, order=None) -> dict:
-    """One recorded episode of dataset ``kind`` (complete | partial | mixed)."""
+def demo(order, seed: int, rng: np.random.Generator, env) -> dict:
+    """One recorded demo of ``order`` with the step at which each of the seven subtasks was first done."""
     from offbench.data.build.kitchen_demo import run_tasks
 
-    targets = TARGETS[kind]
-    env = env if env is not None else _env(targets)
-    order = list(order) if order is not None else _random_order(rng, targets, kind)
-    out = run_tasks(env, order, seed, targets=targets, action_noise=ACTION_NOISE, start_noise=START_NOISE,
+    out = run_tasks(env, list(order), seed, targets=list(POOL), action_noise=ACTION_NOISE, start_noise=START_NOISE,
                     pause_max=PAUSE_MAX, record=True, rng=rng, max_steps=EPISODE_STEPS)
-    T = len(out["actions"])
-    term = np.zeros(T, bool)
-    trunc = np.zeros(T, bool)
-    done_all = np.flatnonzero(out["counts"] >= len(targets))
-    if len(done_all):       # the eval env terminates when every target task is complete
-        T = int(done_all[0]) + 1
-        term = np.zeros(T, bool)
-        term[-1] = True
-        trunc = np.zeros(T, bool)
-    else:
-        trunc[-1] = True
-    obs = out["observations"][:T + 1]
+    return {"order": list(order), "observation": out["observations"], "achieved_goal": out["achieved_goal"],
+            "actions": out["actions"], "done_at": dict(zip(out["completed"], out["completed_at"]))}
+
+
+def solves(d: dict, targets) -> bool:
+    return all(t in d["done_at"] for t in targets)
+
+
+def relabel(d: dict, targets, cut: int | None = None) -> dict:
+    """The demo as an episode for ``targets``: reward = target tasks done so far; terminal at its last step."""
+    T = len(d["actions"]) if cut is None else int(cut)
+    step = np.arange(1, T + 1)           # done_at counts env steps from 1
+    rewards = sum((step >= d["done_at"][t]).astype(np.float64) for t in targets if t in d["done_at"])
+    rewards = np.zeros(T) + rewards
+    term, trunc = np.zeros(T, bool), np.zeros(T, bool)
+    (trunc if T < len(d["actions"]) else term)[-1] = True
     goals = {t: _goal(t) for t in targets}
-    # the env's dict observation: 'observation' (59) plus per-task achieved/desired goals (targets only)
-    achieved = {t: out["achieved_goal"][t][:T + 1] for t in targets}
-    return {
-        "observations": {"observation": obs, "achieved_goal": achieved,
-                         "desired_goal": {t: np.repeat(goals[t][None], T + 1, axis=0) for t in targets}},
-        "actions": out["actions"][:T], "rewards": out["counts"][:T].astype(np.float64),
-        "terminations": term, "truncations": trunc,
-        "order": order, "completed": [t for t in out["completed"]], "n_targets": int(out["counts"][T - 1]),
-    }
+    return {"observations": {"observation": d["observation"][:T + 1],
+                             "achieved_goal": {t: d["achieved_goal"][t][:T + 1] for t in targets},
+                             "desired_goal": {t: np.repeat(goals[t][None], T + 1, axis=0) for t in targets}},
+            "actions": d["actions"][:T], "rewards": rewards, "terminations": term, "truncations": trunc}
 
 
 def _goal(task):
@@ -101,64 +97,82 @@ def _goal(task):
     return np.asarray(OBS_ELEMENT_GOALS[task], np.float64)
 
 
-def collect(kind: str, size: int, seed: int = 0, progress: bool = False) -> tuple[list[dict], dict]:
-    """Episodes of ``kind`` until ``size`` transitions (the last episode cut, as D4RL cut its buffers)."""
-    targets = TARGETS[kind]
-    env = _env(targets)
-    rng = np.random.default_rng([int(seed), list(SIZES).index(kind)])
-    eps, n, k, dropped, t0 = [], 0, 0, 0, time.time()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=size, desc=f"kitchen-{kind}-v0", unit="step")
-    while n < size:
-        ep = episode(kind, (int(seed) * 1_000_003 + k) % (2 ** 31 - 1), rng, env)
+def _demos(stream: str, seed: int, need, env, stats: dict, bar=None) -> list[dict]:
+    """Demos of one stream ("complete": the complete sequence, successful only; "undirected": random
+    orders, none solving either target) until ``need(demos)`` is satisfied."""
+    rng = np.random.default_rng([int(seed), 0 if stream == "complete" else 1])
+    out, k = [], 0
+    while not need(out):
+        order = list(COMPLETE) if stream == "complete" else undirected_order(rng)
+        d = demo(order, (int(seed) * 1_000_003 + 2 * k + (stream != "complete")) % (2 ** 31 - 1), rng, env)
         k += 1
-        full = ep["n_targets"] == len(targets)
-        if (kind == "complete" and not full) or (kind == "mixed" and full):
-            dropped += 1
-            if dropped > 50 + 2 * len(eps):
+        keep = solves(d, COMPLETE) if stream == "complete" else not (solves(d, COMPLETE) or solves(d, MIXED))
+        if not keep:
+            stats[f"dropped_{stream}"] = stats.get(f"dropped_{stream}", 0) + 1
+            if stats[f"dropped_{stream}"] > 50 + 2 * len(out):
                 from offbench.errors import OffbenchError
-                raise OffbenchError(f"the kitchen demonstrator failed on {dropped} episodes of {kind}; "
+                raise OffbenchError(f"the kitchen demonstrator failed on {stats[f'dropped_{stream}']} {stream} demos; "
                                     f"run scripts/measure_kitchen.py to see which subtask breaks")
             continue
-        take = min(len(ep["actions"]), size - n)
-        if take < len(ep["actions"]):
-            ep = _cut(ep, take)
-        eps.append(ep)
-        n += take
+        out.append(d)
         if bar is not None:
-            bar.update(take)
-    if bar is not None:
-        bar.close()
-    env.close()
-    dt = time.time() - t0
-    stats = {"episodes": len(eps), "dropped_episodes": dropped, "transitions": n, "seconds": round(dt, 1),
-             "episodes_all_targets": int(sum(e["n_targets"] == len(targets) for e in eps)),
-             "mean_targets_completed": round(float(np.mean([e["n_targets"] for e in eps])), 3),
-             "orders": _order_counts(eps)}
-    return eps, stats
-
-
-def _cut(ep: dict, take: int) -> dict:
-    def cut_obs(o):
-        return {k: cut_obs(v) for k, v in o.items()} if isinstance(o, dict) else o[:take + 1]
-    out = dict(ep)
-    out["observations"] = cut_obs(ep["observations"])
-    for key in ("actions", "rewards", "terminations", "truncations"):
-        out[key] = ep[key][:take]
-    out["terminations"] = out["terminations"].copy()
-    out["truncations"] = out["truncations"].copy()
-    if not out["terminations"][-1]:
-        out["truncations"][-1] = True
-    out["n_targets"] = int(out["rewards"][-1])
+            bar.update(len(d["actions"]))
     return out
 
 
-def _order_counts(eps) -> dict:
+@functools.lru_cache(maxsize=2)
+def pool(size: int, seed: int = 0, progress: bool = False) -> tuple[list[dict], dict]:
+    """The undirected pool of ``size`` transitions: whole complete-sequence demos up to
+    :data:`COMPLETE_SHARE` of it (at least one), then undirected demos (the last one cut later). Cached:
+    partial and mixed are the same pool."""
+    env = _env(POOL, terminate=False)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=size, desc="kitchen demo pool", unit="step")
+    t0, stats = time.time(), {}
+    share = max(1, round(COMPLETE_SHARE * size))
+    comp = _demos("complete", seed, lambda ds: sum(len(d["actions"]) for d in ds) >= share, env, stats, bar)
+    n = sum(len(d["actions"]) for d in comp)
+    und = _demos("undirected", seed, lambda ds: n + sum(len(d["actions"]) for d in ds) >= size, env, stats, bar)
+    env.close()
+    if bar is not None:
+        bar.close()
+    stats.update(seconds=round(time.time() - t0, 1), complete_demos=len(comp), undirected_demos=len(und))
+    return comp + und, stats
+
+
+def episodes_for(kind: str, size: int, seed: int = 0, progress: bool = False) -> tuple[list[dict], dict]:
+    """The demos of dataset ``kind`` relabelled for its targets, cut to ``size`` transitions."""
+    targets = TARGETS[kind]
+    if kind == "complete":
+        stats: dict = {}
+        env = _env(POOL, terminate=False)
+        demos = _demos("complete", seed, lambda ds: sum(len(d["actions"]) for d in ds) >= size, env, stats)
+        env.close()
+    else:
+        demos, stats = pool(size, seed, progress)
+    eps, n = [], 0
+    for d in demos:
+        take = min(len(d["actions"]), size - n)
+        if take <= 0:
+            break
+        eps.append(relabel(d, targets, cut=take))
+        n += take
+    solved = [solves(d, targets) for d in demos[:len(eps)]]
+    card = {"episodes": len(eps), "transitions": n,
+            "episodes_solving_targets": int(sum(solved)),
+            "transitions_solving_targets_fraction": round(sum(len(e["actions"]) for e, s in zip(eps, solved) if s)
+                                                          / max(n, 1), 4),
+            "mean_targets_completed": round(float(np.mean([e["rewards"][-1] for e in eps])), 3),
+            "orders": _order_counts(demos[:len(eps)])}
+    return eps, {**stats, **card}
+
+
+def _order_counts(demos) -> dict:
     counts: dict = {}
-    for e in eps:
-        key = " > ".join(e["order"])
+    for d in demos:
+        key = " > ".join(d["order"])
         counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:20])
 
@@ -170,24 +184,26 @@ def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool
 
     name = f"kitchen-{kind}-v0"
     n = resolve_size(size, SIZES[kind])
-    eps, stats = collect(kind, n, seed, progress)
+    eps, stats = episodes_for(kind, n, seed, progress)
     targets = TARGETS[kind]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         env = _env(targets)
     provenance = {
-        "label": LABEL, "recipe": name, "demonstrator": VERSION,
-        "composition": {"complete": "the four target tasks in order, successful episodes only",
-                        "partial": f"{PARTIAL_TARGET_FRACTION:.0%} target sequences, the rest other subtask "
-                                   "sequences", "mixed": "other subtask sequences, none completing all targets"}[kind],
+        "label": LABEL, "recipe": name, "recipe_version": RECIPE_VERSION, "demonstrator": VERSION,
+        "composition": {"complete": "the complete-sequence demos (microwave > kettle > light switch > slide cabinet), "
+                                    "successful only",
+                        "partial": f"the demo pool ({COMPLETE_SHARE:.2%} complete-sequence demos, the rest four "
+                                   "other subtasks each) relabelled for the complete target",
+                        "mixed": "the same demo pool relabelled for microwave, kettle, bottom burner, light switch "
+                                 "(no demo does all four)"}[kind],
         "targets": list(targets), "subtask_pool": list(POOL), "seed": int(seed),
         "action_noise_std": ACTION_NOISE, "start_posture_noise_rad": START_NOISE, "pause_steps_max": PAUSE_MAX,
         "episode_steps": EPISODE_STEPS, "reward": "number of target tasks completed so far (D4RL)",
-        "collection": stats,
+        "terminals": "the last step of every demo", "collection": stats,
     }
     dataset_id = f"rebuilt/{name}"
-    clean = [{k: v for k, v in e.items() if k not in ("order", "completed", "n_targets")} for e in eps]
-    write_minari(dataset_id, clean, env, env, ref_min_score=0.0, ref_max_score=4.0,
+    write_minari(dataset_id, eps, env, env, ref_min_score=0.0, ref_max_score=4.0,
                  description=f"{name} rebuilt (scripted): a scripted IK demonstrator in FrankaKitchen-v1 instead of "
                              f"D4RL's human teleoperation; targets {', '.join(targets)}",
                  provenance=provenance, algorithm_name="offbench-scripted-kitchen-demonstrator")
@@ -200,7 +216,7 @@ def _register():
         register_recipe(f"kitchen-{kind}-v0", "kitchen",
                         lambda size=None, seed=0, behavior_dir=None, progress=False, _k=kind:
                         build(_k, size, seed, behavior_dir, progress),
-                        SIZES[kind], label=LABEL,
+                        SIZES[kind], label=LABEL, version=RECIPE_VERSION,
                         description=f"kitchen-{kind}-v0 rebuilt (scripted): IK demonstrator in FrankaKitchen-v1, "
                                     f"{SIZES[kind]} transitions (D4RL's size)")
 

@@ -1,13 +1,17 @@
 """Point-mass maze recipes in ``PointMaze_{UMaze,Medium,Large}-v3`` (Gymnasium-Robotics); no files needed.
 
-maze2d (``maze2d-{umaze,medium,large}-v1``, D4RL's recipe): a planner over the maze grid (shortest
-paths by breadth-first search) gives the next cell centre as a waypoint, a PD controller drives to it
-(``a = 10 (waypoint - pos) - 1 * vel``, Gaussian action noise of std 0.5, clipped to [-1, 1]); whenever
-the point reaches its goal a new goal cell is drawn (the environment's ``continuing_task`` +
-``reset_target``). Episodes last the evaluation horizon (300 / 600 / 800 steps) and start at a random
-free cell; D4RL's sizes (1M / 2M / 4M transitions). Rewards are the environment's sparse reward for the
-goal in the observation (``desired_goal``, stored with the data, so the data is Markov; the maze2d
-suite feeds ``observation`` + ``desired_goal``; in evaluation the goal is D4RL's fixed target).
+maze2d (``maze2d-{umaze,medium,large}-v1``, D4RL's ``scripts/generation/generate_maze2d_datasets.py`` then
+``relabel_maze2d_rewards.py``): **one continuous trajectory** -- the environment is reset once and never
+again. A planner over the maze grid (shortest paths by breadth-first search) gives the next cell centre as
+a waypoint, a PD controller drives to it (``a = 10 (waypoint - pos) - 1 * vel``, clipped, Gaussian action
+noise of std 0.5, clipped again); a new target (a random free cell, +-0.1) is drawn when the controller
+has solved the current one (within 0.1 of it, moving less than 0.1 per step) or after the evaluation
+horizon (300 / 600 / 800 steps), D4RL's ``done``. D4RL's sizes (1M / 2M / 4M transitions). The commanded
+target is kept only in the stored ``desired_goal`` (D4RL's ``infos/goal``): the maze2d suite's observation
+is the 4-D ``observation`` (position, velocity), and rewards are relabelled to the fixed evaluation goal
+(1 within the radius of the "g" cell's centre). Stored as segments of that trajectory, one per target
+(a truncation at each target change: the next segment starts where the last one ended; no terminals).
+Evaluation as D4RL's: a random start cell (the map has no "r" cell), the fixed goal cell.
 
 pointmaze stitching sets (``pointmaze-{umaze,medium,large}-{play,diverse}-v0``, offbench's own, in the
 spirit of AntMaze, *not* AntMaze data): the same planner/controller navigates to many intermediate goals
@@ -40,7 +44,12 @@ PLAY_CELLS = {  # hand-picked goal cells of the "play" sets (corridor ends and j
 }
 P_GAIN, D_GAIN, ACTION_NOISE = 10.0, -1.0, 0.5
 STITCH_SIZE, STITCH_EPISODE = 1_000_000, 1000
+# PointMaze's reward radius (Gymnasium-Robotics point_maze.py: sparse reward 1 within 0.45 of the goal); the
+# data is relabelled with the evaluation environment's own rule (D4RL: 0.5 in maze_model.py and in its relabel)
 GOAL_RADIUS = 0.45
+SOLVE_THRESH = 0.1          # D4RL waypoint_controller.py: solve_thresh and vel_thresh
+TARGET_NOISE = 0.1          # D4RL maze_model.set_target: the cell + U(-0.1, 0.1)
+MAZE2D_VERSION = 2          # 2: one continuous trajectory, fixed-goal relabel, 4-D observation, random eval start
 
 
 def base_map(maze: str) -> list:
@@ -48,19 +57,23 @@ def base_map(maze: str) -> list:
     return [list(r) for r in {"umaze": maps.U_MAZE, "medium": maps.MEDIUM_MAZE, "large": maps.LARGE_MAZE}[maze]]
 
 
-def eval_map(maze: str) -> list:
-    """The maze with D4RL's fixed start (``r``) and target (``g``) cells."""
+def eval_map(maze: str, fixed_start: bool = True) -> list:
+    """The maze with the fixed target (``g``) cell and, for the stitching sets, the fixed start (``r``);
+    maze2d evaluates from a random start, as D4RL's ``MazeEnv.reset_model`` (no ``r``: Gymnasium-Robotics
+    then starts at a random free cell)."""
     m = base_map(maze)
     _, _, _, (rr, rc), (gr, gc) = MAZES[maze]
-    m[rr][rc], m[gr][gc] = "r", "g"
+    m[gr][gc] = "g"
+    if fixed_start:
+        m[rr][rc] = "r"
     return m
 
 
-def eval_kwargs(maze: str) -> dict:
-    return {"maze_map": eval_map(maze), "continuing_task": True, "reset_target": False}
+def eval_kwargs(maze: str, fixed_start: bool = True) -> dict:
+    return {"maze_map": eval_map(maze, fixed_start), "continuing_task": True, "reset_target": False}
 
 
-def eval_spec(maze: str):
+def eval_spec(maze: str, fixed_start: bool = True):
     import dataclasses
 
     import gymnasium as gym
@@ -70,7 +83,8 @@ def eval_spec(maze: str):
     env_id, horizon, *_ = MAZES[maze]
     _register_all()
     spec = gym.spec(env_id)
-    return dataclasses.replace(spec, kwargs={**spec.kwargs, **eval_kwargs(maze)}, max_episode_steps=horizon)
+    return dataclasses.replace(spec, kwargs={**spec.kwargs, **eval_kwargs(maze, fixed_start)},
+                               max_episode_steps=horizon)
 
 
 def _factory(maze: str, kwargs: dict, horizon: int):
@@ -168,25 +182,92 @@ class SubgoalController(WaypointController):
 
 def refs_for(maze: str, n: int) -> dict:
     env_id, horizon, *_ = MAZES[maze]
-    return common.reference_returns({"env_id": env_id, "maze": maze, "horizon": horizon, "kwargs": "eval"},
-                                    _factory(maze, eval_kwargs(maze), horizon),
+    return common.reference_returns({"env_id": env_id, "maze": maze, "horizon": horizon, "kwargs": "eval-random-start"},
+                                    _factory(maze, eval_kwargs(maze, fixed_start=False), horizon),
                                     WaypointController(eval_map(maze), noise=0.0), "planner + PD controller, no noise", n)
 
 
+def continuous_trajectory(maze: str, size: int, seed: int, progress: bool = False) -> tuple[list[dict], dict]:
+    """D4RL's maze2d collection: ``size`` steps of one trajectory, cut into one segment per target."""
+    env_id, horizon, *_ = MAZES[maze]
+    env = _factory(maze, {"maze_map": base_map(maze), "continuing_task": True, "reset_target": False}, horizon)()
+    u = env.unwrapped
+    rng = np.random.default_rng(seed)
+    free = [(r, c) for r, row in enumerate(base_map(maze)) for c, v in enumerate(row) if v != 1]
+    ctrl = WaypointController(base_map(maze))
+    ctrl.live = [0]
+
+    def new_target():
+        u.goal = u.maze.cell_rowcol_to_xy(np.array(free[rng.integers(len(free))])) + rng.uniform(-TARGET_NOISE,
+                                                                                               TARGET_NOISE, 2)
+        u.update_target_site_pos()
+        return {**obs, "desired_goal": u.goal.copy()}
+
+    obs, _ = env.reset(seed=common.reset_seed(seed, 0))
+    ctrl.start(0, obs, env)
+    obs = new_target()
+    bar = common._bar(progress, size, f"maze2d-{maze}-v1")
+    segs, seg, ts, prev, n_solved = [], None, 0, obs["achieved_goal"].copy(), 0
+    with common.one_blas_thread():
+        for i in range(size):
+            if seg is None:
+                seg = {"obs": [common._copy_obs(obs)], "act": []}
+            a = np.clip(ctrl.act([obs], rng), -1.0, 1.0)[0]       # act() adds the N(0, 0.5) noise
+            obs, *_ = u.step(a.astype(np.float32))
+            seg["obs"].append(common._copy_obs(obs)), seg["act"].append(a.astype(np.float32))
+            ts += 1
+            pos = obs["achieved_goal"]
+            solved = np.linalg.norm(pos - u.goal) < SOLVE_THRESH and np.linalg.norm(pos - prev) < SOLVE_THRESH
+            prev = pos.copy()
+            n_solved += int(solved)
+            if solved or ts >= horizon or i == size - 1:
+                segs.append(seg)
+                seg, ts = None, 0
+                obs = new_target()
+                if bar is not None:
+                    bar.update(len(segs[-1]["act"]))
+    if bar is not None:
+        bar.close()
+    env.close()
+    return segs, {"segments": len(segs), "targets_solved": n_solved}
+
+
+def relabel_segments(segs: list[dict], goal_xy) -> list[dict]:
+    """Segments as Minari episodes, rewarded for the fixed evaluation goal (next position within the radius)."""
+    eps = []
+    for s in segs:
+        obs = common._stack_obs(s["obs"])
+        rew = (np.linalg.norm(obs["achieved_goal"][1:] - goal_xy, axis=-1) <= GOAL_RADIUS).astype(np.float64)
+        T = len(s["act"])
+        trunc = np.zeros(T, bool)
+        trunc[-1] = True
+        eps.append({"observations": obs, "actions": np.stack(s["act"]), "rewards": rew, "terminations": np.zeros(T, bool),
+                    "truncations": trunc, "return": float(rew.sum()), "complete": True})
+    return eps
+
+
 def build_maze2d(maze: str, size, seed: int, progress: bool = False) -> str:
-    env_id, horizon, d4rl_size, *_ = MAZES[maze]
+    env_id, horizon, d4rl_size, _start, goal_cell = MAZES[maze]
     name = f"maze2d-{maze}-v1"
     n = common.resolve_size(size, d4rl_size)
     refs = refs_for(maze, n)
-    kwargs = {"maze_map": base_map(maze), "continuing_task": True, "reset_target": True}
-    eps = common.collect(_factory(maze, kwargs, horizon), WaypointController(base_map(maze)), n, seed,
-                         progress=progress, desc=name)
-    prov = {"seed": seed, "size": n, "env_id": env_id, "data_env_kwargs": kwargs, "horizon": horizon,
+    segs, traj = continuous_trajectory(maze, n, seed, progress)
+    env = _factory(maze, eval_kwargs(maze, fixed_start=False), horizon)()
+    goal_xy = env.unwrapped.maze.cell_rowcol_to_xy(np.array(goal_cell))
+    env.close()
+    eps = relabel_segments(segs, goal_xy)
+    rewarded = float(sum(e["rewards"].sum() for e in eps)) / n
+    prov = {"seed": seed, "size": n, "env_id": env_id, "horizon": horizon, "recipe_version": MAZE2D_VERSION,
+            "trajectory": "one continuous trajectory (no reset), one stored segment per target", **traj,
+            "eval_goal_cell": list(goal_cell), "eval_start": "random free cell",
+            "reward": f"sparse, 1 within {GOAL_RADIUS} of the evaluation goal (relabelled)",
+            "rewarded_step_fraction": round(rewarded, 5),
             "behaviour": {"planner": "BFS over the maze grid, next cell centre as waypoint",
                           "controller": f"a = {P_GAIN} (waypoint - pos) + {D_GAIN} vel",
-                          "action_noise_std": ACTION_NOISE, "goals": "new random free cell on arrival",
+                          "action_noise_std": ACTION_NOISE,
+                          "targets": f"a random free cell +-{TARGET_NOISE} when solved or after {horizon} steps",
                           **common.episode_stats(eps)}}
-    return common.write(name, eps, env_id, eval_spec(maze), refs, prov,
+    return common.write(name, eps, env_id, eval_spec(maze, fixed_start=False), refs, prov,
                         f"{name} rebuilt locally with D4RL's maze2d recipe in {env_id}; not D4RL's data")
 
 
@@ -260,7 +341,8 @@ def _register():
         register_recipe(f"maze2d-{maze}-v1", "maze2d",
                         (lambda m: lambda size=None, seed=0, behavior_dir=None, progress=False:
                          build_maze2d(m, size, seed, progress))(maze),
-                        size, description=f"D4RL maze2d recipe in {env_id} (planner + PD controller)")
+                        size, description=f"D4RL maze2d recipe in {env_id} (planner + PD controller)",
+                        version=MAZE2D_VERSION)
         for kind in ("play", "diverse"):
             register_recipe(f"pointmaze-{maze}-{kind}-v0", "pointmaze",
                             (lambda m, k: lambda size=None, seed=0, behavior_dir=None, progress=False:
