@@ -1,8 +1,15 @@
-"""Creating evaluation / interaction environments (Gymnasium, Gymnasium-Robotics)."""
+"""Creating evaluation / interaction environments (Gymnasium, Gymnasium-Robotics).
+
+JAX-free on purpose: evaluation worker processes (:mod:`offbench.evaluation.workers`) import this module
+and nothing that starts JAX.
+"""
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import warnings
+import zlib
 
 import numpy as np
 
@@ -47,6 +54,60 @@ def make_env_from_spec(spec_json: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return gym.make(spec)
+
+
+def reset_seed(stream: str, seed: int, *index: int) -> int:
+    """The reset seed of one episode: a function of the run seed's *value* (not its position in the run)
+    and the episode's index, hashed through ``numpy.random.SeedSequence`` so that no two (stream, seed,
+    index) share a reset seed by construction (seeds 0-4 and 5-9 run separately get different starts; the
+    same seed gets the same starts in any run; neighbouring seeds' episodes never collide)."""
+    words = [zlib.crc32(stream.encode()), int(seed) & 0xFFFFFFFF, int(seed) >> 32, *(int(i) for i in index)]
+    lo, hi = np.random.SeedSequence(words).generate_state(2, np.uint32)
+    return (int(hi) << 32 | int(lo)) & ((1 << 63) - 1)
+
+
+def goal_reached(env, radius: float):
+    """D4RL's goal-reaching evaluation on a Gymnasium-Robotics maze (``d4rl/locomotion/goal_reaching_env.py``
+    L42-47, the ``eval=True`` that every antmaze-*-v2 registers): sparse reward 1 within ``radius`` of the
+    goal, and the episode ends there. Gymnasium-Robotics hard-codes 0.45 and, with ``continuing_task``,
+    never ends an episode at the goal; the wrapper recomputes both from the observation's
+    ``achieved_goal`` / ``desired_goal``."""
+    return _goal_reached_class()(env, float(radius))
+
+
+@functools.cache
+def _goal_reached_class():
+    import gymnasium as gym
+
+    class GoalReached(gym.Wrapper):
+        def __init__(self, env, radius: float):
+            super().__init__(env)
+            self.goal_radius = radius
+
+        def step(self, action):
+            obs, _, term, trunc, info = self.env.step(action)
+            dist = np.linalg.norm(np.asarray(obs["achieved_goal"]) - np.asarray(obs["desired_goal"]))
+            hit = bool(dist <= self.goal_radius)
+            return obs, float(hit), bool(term) or hit, bool(trunc), dict(info, success=hit)
+
+    return GoalReached
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvFactory:
+    """A picklable environment factory (worker processes rebuild environments from it): a Minari env spec
+    (JSON) when the dataset carries one, else ``env_id`` with ``env_kwargs``; ``goal_radius`` wraps the
+    environment with :func:`goal_reached`."""
+    env_id: str | None = None
+    env_kwargs: dict | None = None
+    max_episode_steps: int | None = None
+    spec_json: str | None = None
+    goal_radius: float | None = None
+
+    def __call__(self):
+        env = make_env_from_spec(self.spec_json) if self.spec_json else make_env(self.env_id, self.env_kwargs,
+                                                                               self.max_episode_steps)
+        return goal_reached(env, self.goal_radius) if self.goal_radius is not None else env
 
 
 def env_description(spec_json: str) -> dict:

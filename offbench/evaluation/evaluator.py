@@ -1,46 +1,41 @@
 """Evaluation of N seeds' policies on Gymnasium environments with the deterministic action.
 
-All seeds are evaluated in lockstep: one jitted, vmapped ``act`` call per environment step for
-``n_seeds x width`` environments; episodes run in waves of ``width`` per seed. Environments are created
-once per run and reused. Episode ``j`` of seed index ``s`` always starts from reset seed
-``base + 1000 * s + j``, so evaluations are reproducible.
+:class:`Evaluator` is the serial reference: one process, all seeds in lockstep, one jitted, vmapped ``act``
+call per environment step for ``n_seeds x width`` environments; episodes run in waves of ``width`` per
+seed. :class:`offbench.evaluation.vector.ParallelEvaluator` steps the same episodes in worker processes and
+gives the same numbers; :mod:`offbench.evaluation.mjx` runs them on the device. :func:`make_evaluator`
+chooses (``--eval-backend``, ``--eval-workers``). Episode ``j`` of run seed ``s`` always starts from
+``eval_reset_seed(s, j)`` (:mod:`offbench.evaluation.episodes`).
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable
+import os
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from offbench.errors import OffbenchError
+from offbench.evaluation.episodes import EvalResult, episode_success, eval_reset_seed, normalized_score  # noqa: F401 (re-exported)
 
-@dataclasses.dataclass
-class EvalResult:
-    returns: np.ndarray      # (n_seeds, episodes)
-    successes: np.ndarray    # (n_seeds, episodes) bool
-    lengths: np.ndarray      # (n_seeds, episodes)
-
-
-def episode_success(info: dict) -> bool:
-    if "success" in info:
-        return bool(np.any(info["success"]))
-    if "is_success" in info:
-        return bool(np.any(info["is_success"]))
-    return False
+DEFAULT_WIDTH = 10   # episodes of one seed stepped together (the act batch per seed)
 
 
 class Evaluator:
-    def __init__(self, env_factory: Callable, obs_adapter, act_fn: Callable, n_seeds: int, episodes: int,
-                 width: int | None = None, seed_base: int = 1_000_000):
+    backend = "host"
+    workers = 0
+
+    def __init__(self, env_factory: Callable, obs_adapter, act_fn: Callable, seeds: list[int], episodes: int,
+                 width: int | None = None):
         """``act_fn(states, obs[n_seeds, width, obs_dim]) -> actions`` (jitted, vmapped over seeds)."""
         self.episodes = int(episodes)
-        self.n_seeds = int(n_seeds)
-        self.width = int(min(width or 10, self.episodes)) if self.episodes > 0 else 0
+        self.seeds = [int(s) for s in seeds]
+        self.n_seeds = len(self.seeds)
+        self.width = int(min(width or DEFAULT_WIDTH, self.episodes)) if self.episodes > 0 else 0
         self.env_factory = env_factory
         self.obs_adapter = obs_adapter
         self.act_fn = act_fn
-        self.seed_base = seed_base
         self.envs = None
 
     def _ensure_envs(self):
@@ -49,11 +44,9 @@ class Evaluator:
 
     def __call__(self, states) -> EvalResult:
         n, w, E = self.n_seeds, self.width, self.episodes
-        returns = np.zeros((n, E))
-        successes = np.zeros((n, E), bool)
-        lengths = np.zeros((n, E), np.int64)
+        res = EvalResult.empty(n, E)
         if E == 0:
-            return EvalResult(returns, successes, lengths)
+            return res
         self._ensure_envs()
         for start in range(0, E, w):
             ids = list(range(start, min(start + w, E)))
@@ -61,7 +54,7 @@ class Evaluator:
             obs = None
             for s in range(n):
                 for k, j in enumerate(ids):
-                    o, _ = self.envs[s][k].reset(seed=self.seed_base + 1000 * s + j)
+                    o, _ = self.envs[s][k].reset(seed=eval_reset_seed(self.seeds[s], j))
                     x = self.obs_adapter(o)
                     if obs is None:
                         obs = np.zeros((n, w, x.shape[0]), np.float32)
@@ -74,27 +67,20 @@ class Evaluator:
                         if not active[s, k]:
                             continue
                         o, r, term, trunc, info = self.envs[s][k].step(actions[s, k])
-                        returns[s, j] += float(r)
-                        lengths[s, j] += 1
+                        res.returns[s, j] += float(r)
+                        res.lengths[s, j] += 1
                         if episode_success(info):
-                            successes[s, j] = True
+                            res.successes[s, j] = True
                         obs[s, k] = self.obs_adapter(o)
                         if term or trunc:
                             active[s, k] = False
-        return EvalResult(returns, successes, lengths)
+        return res
 
     def close(self):
         for row in self.envs or []:
             for env in row:
                 env.close()
         self.envs = None
-
-
-def normalized_score(returns, successes, score_type: str, ref_min: float, ref_max: float):
-    """D4RL-normalised score per episode: 100 (R - random) / (expert - random); success: 100 x success."""
-    if score_type == "success":
-        return 100.0 * np.asarray(successes, np.float64)
-    return 100.0 * (np.asarray(returns, np.float64) - ref_min) / (ref_max - ref_min)
 
 
 def make_act_fn(agent_act):
@@ -105,3 +91,57 @@ def make_act_fn(agent_act):
         return agent_act(state, obs, key, True)
 
     return jax.jit(jax.vmap(one))
+
+
+def default_workers() -> int:
+    """Evaluation worker processes by default: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+BACKENDS = ("auto", "host", "mjx")
+
+
+def choose_backend(backend: str, env_id: str | None) -> str:
+    """``auto``: MJX on a GPU for the tasks it supports, the host otherwise; ``mjx`` on an unsupported task
+    is an error naming the supported ones."""
+    from offbench.evaluation import mjx_tasks
+
+    if backend not in BACKENDS:
+        raise OffbenchError(f"unknown evaluation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    supported = mjx_tasks.supported(env_id)
+    if backend == "mjx" and not supported:
+        raise OffbenchError(f"the mjx evaluation backend does not support {env_id!r} (supported: "
+                            f"{', '.join(mjx_tasks.SUPPORTED)}); use --eval-backend host")
+    if backend == "auto":
+        return "mjx" if supported and jax.default_backend() == "gpu" else "host"
+    return backend
+
+
+def check_options(backend: str, workers: int | None, env_id: str | None) -> str:
+    """The backend a run will use; a bad ``--eval-backend``/``--eval-workers`` is an error (before any write)."""
+    if workers is not None and int(workers) < 0:
+        raise OffbenchError("--eval-workers must be >= 0 (0: serial, in this process)")
+    return choose_backend(backend, env_id)
+
+
+def make_evaluator(source, obs_adapter, act_fn: Callable, agent_act, seeds: list[int], episodes: int,
+                   backend: str = "auto", workers: int | None = None, width: int | None = None):
+    """The evaluator a run uses: MJX on the device, or the host with ``workers`` processes (0: serial)."""
+    from offbench.evaluation.episodes import env_factory_for
+
+    chosen = check_options(backend, workers, source.env_id)
+    if chosen == "mjx":
+        from offbench.evaluation.mjx import MjxEvaluator
+        if source.env_kwargs:
+            raise OffbenchError(f"the mjx backend runs {source.env_id} with Gymnasium's defaults, not with "
+                                f"{source.env_kwargs}; use --eval-backend host")
+        return MjxEvaluator(source.env_id, obs_adapter, agent_act, seeds, episodes, horizon=source.max_episode_steps)
+    workers = default_workers() if workers is None else int(workers)
+    factory = env_factory_for(source)
+    if workers == 0:
+        return Evaluator(factory, obs_adapter, act_fn, seeds, episodes, width)
+    from offbench.evaluation.vector import ParallelEvaluator
+    return ParallelEvaluator(factory, obs_adapter, act_fn, seeds, episodes, workers=workers, width=width)
