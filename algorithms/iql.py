@@ -18,18 +18,20 @@ from offbench.training.losses import awr_weights, expectile_loss, regress_critic
 from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
 from offbench.training.train_state import TrainState
 
+# The defaults (one source; configs/iql.yaml holds the suite layers): Kostrikov, Nair & Levine, ICLR 2022,
+# App. B, and the original code github.com/ikostrikov/implicit_q_learning (configs/mujoco_config.py).
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,
-    "critic_lr": 3e-4,
-    "value_lr": 3e-4,
-    "hidden_dims": [256, 256],
-    "discount": 0.99,
-    "tau": 0.005,               # Polyak coefficient of the target critic
-    "expectile": 0.7,
-    "temperature": 3.0,         # beta
-    "max_weight": 100.0,
-    "dropout_rate": 0.0,        # actor dropout
-    "cosine_decay": True,       # cosine decay of the actor learning rate over the run
+    "actor_lr": 3e-4,           # App. B: Adam 3e-4 for all networks
+    "critic_lr": 3e-4,          # App. B
+    "value_lr": 3e-4,           # App. B
+    "hidden_dims": [256, 256],  # App. B: 2 x 256 ReLU MLPs
+    "discount": 0.99,           # App. B
+    "tau": 0.005,               # App. B: Polyak coefficient of the target critic
+    "expectile": 0.7,           # App. B (locomotion; suite layers set every suite's)
+    "beta": 3.0,                # App. B: inverse temperature in exp(beta * A) (code: temperature)
+    "max_weight": 100.0,        # App. B / code: exp-advantage weights clipped at 100
+    "dropout_rate": 0.0,        # actor dropout (0.1 on Kitchen / Adroit: suite layers)
+    "cosine_decay": True,       # App. B: cosine decay of the actor learning rate over the run
     "exploration_noise": None,  # fine-tuning: None samples the Gaussian; a float adds N(0, sigma) to the mean
 }
 
@@ -40,7 +42,7 @@ def make(config: dict, spec: Spec) -> Agent:
     critic = critic_ensemble(hidden, 2)
     value = ValueNet(hidden)
     discount, tau = config["discount"], config["tau"]
-    expectile, beta, max_w = config["expectile"], config["temperature"], config["max_weight"]
+    expectile, beta, max_w = config["expectile"], config["beta"], config["max_weight"]
 
     # Same optimiser-state layout with or without decay, so an offline state can be fine-tuned without it.
     actor_schedule = (optax.cosine_decay_schedule(config["actor_lr"], max(1, spec.total_steps)) if config["cosine_decay"]
@@ -70,7 +72,10 @@ def make(config: dict, spec: Spec) -> Agent:
         (v_loss, v), g = jax.value_and_grad(value_loss, has_aux=True)(state["value"].params)
         value_state = state["value"].apply_gradients(g)
 
-        v_new = value.apply(value_state.params, obs)
+        # V(s) for the actor's weights and V(s') for the critic's target, both with the updated V (as the
+        # original code), in one forward call over the concatenated batch.
+        v_both = value.apply(value_state.params, jnp.concatenate([obs, batch["next_observations"]]))
+        v_new, next_v = v_both[:obs.shape[0]], v_both[obs.shape[0]:]
         weights = awr_weights(target_q - v_new, beta, max_w)
 
         def actor_loss(params):
@@ -80,7 +85,6 @@ def make(config: dict, spec: Spec) -> Agent:
         a_loss, g = jax.value_and_grad(actor_loss)(state["actor"].params)
         actor_state = state["actor"].apply_gradients(g)
 
-        next_v = value.apply(value_state.params, batch["next_observations"])
         target = batch["rewards"] + discount * (1.0 - batch["terminals"]) * next_v
 
         critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)

@@ -7,7 +7,9 @@ Per update (observations normalised by the pipeline: ``normalize_obs: true``):
     lambda = alpha / mean|Q_1(s, pi(s))|   (not differentiated)
     pi  <- argmin  -lambda * mean Q_1(s, pi(s)) + mean (pi(s) - a)^2                     (TD3+BC eq. 3)
     pi_target, Q_target <- Polyak(tau)
-The delay is a step counter in the state; the actor/target step is selected with ``lax.cond``
+The delay is a step counter in the state. The pipeline scans whole periods (``steps_per_update = policy_freq``
+stacked batches: policy_freq - 1 critic-only steps, then the actor step, no branch); a single step (online
+fine-tuning, a chunk's odd steps) selects the actor step with ``lax.cond`` on the counter.
 (metrics: ``actor_loss`` is 0 on critic-only steps; ``actor_updated`` says which steps updated the actor).
 """
 from __future__ import annotations
@@ -21,18 +23,20 @@ from offbench.training.losses import regress_critics
 from offbench.training.networks import DeterministicActor, critic_ensemble, polyak
 from offbench.training.train_state import TrainState
 
+# The defaults (one source; configs/td3bc.yaml holds the suite layers): Fujimoto & Gu, NeurIPS 2021 (Sec. 5,
+# App. C) and its code sfujim/TD3_BC (main.py); CORL's td3_bc.py / configs/offline/td3_bc agree on every value.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,
-    "critic_lr": 3e-4,
-    "hidden_dims": [256, 256],
-    "discount": 0.99,
-    "tau": 0.005,
-    "policy_noise": 0.2,
-    "noise_clip": 0.5,
-    "policy_freq": 2,
-    "alpha": 2.5,
-    "normalize_obs": True,
-    "exploration_noise": 0.1,   # act(deterministic=False): N(0, 0.1) added (TD3's exploration)
+    "actor_lr": 3e-4,           # TD3 / TD3+BC App. C
+    "critic_lr": 3e-4,          # TD3 / TD3+BC App. C
+    "hidden_dims": [256, 256],  # TD3 / TD3+BC App. C
+    "discount": 0.99,           # TD3+BC App. C
+    "tau": 0.005,               # TD3: target update rate
+    "policy_noise": 0.2,        # TD3: target policy smoothing noise
+    "noise_clip": 0.5,          # TD3: smoothing noise clip
+    "policy_freq": 2,           # TD3: delayed policy updates
+    "alpha": 2.5,               # TD3+BC: lambda = alpha / mean|Q|
+    "normalize_obs": True,      # TD3+BC: states normalised by the dataset's mean / std
+    "exploration_noise": 0.1,   # TD3: Gaussian exploration noise (fine-tuning only)
 }
 
 
@@ -59,7 +63,8 @@ def make(config: dict, spec: Spec) -> Agent:
                 "target_actor": actor_params, "target_critic": critic_params,
                 "step": jnp.zeros((), jnp.int32)}
 
-    def update(state, batch, key):
+    def step(state, batch, key, actor_now):
+        """One gradient step; ``actor_now``: True/False (known statically), or None (decided by the counter)."""
         obs, act, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
         eps = jnp.clip(noise * jax.random.normal(key, act.shape), -noise_clip, noise_clip)
         next_act = jnp.clip(actor.apply(state["target_actor"], next_obs) + eps, low, high)
@@ -82,11 +87,25 @@ def make(config: dict, spec: Spec) -> Agent:
             return state["actor"], state["target_actor"], state["target_critic"], jnp.zeros(())
 
         delayed = (state["step"] + 1) % freq == 0   # TD3: actor on iterations freq, 2 freq, ...
-        actor_state, target_actor, target_critic, a_loss = jax.lax.cond(delayed, actor_step, skip, None)
+        if actor_now is None:
+            actor_state, target_actor, target_critic, a_loss = jax.lax.cond(delayed, actor_step, skip, None)
+        else:
+            actor_state, target_actor, target_critic, a_loss = (actor_step if actor_now else skip)(None)
         new_state = {"actor": actor_state, "critic": critic_state, "target_actor": target_actor,
                      "target_critic": target_critic, "step": state["step"] + 1}
         return new_state, {"critic_loss": q_loss, "actor_loss": a_loss, "q": q.mean(),
                            "actor_updated": delayed.astype(jnp.float32)}
+
+    def update(state, batch, key):
+        if batch["rewards"].ndim == 1:  # one gradient step
+            return step(state, batch, key, None)
+        # A whole policy-delay period (Agent.steps_per_update = freq stacked batches), from a step count that
+        # is a multiple of freq: freq - 1 critic-only steps, then the step with the actor: the same updates in
+        # the same order as freq single steps, with no cond (a select under vmap would run the actor each step).
+        first = jax.tree_util.tree_map(lambda x: x[:-1], (batch, key))
+        state, metrics = jax.lax.scan(lambda s, bk: step(s, bk[0], bk[1], False), state, first)
+        state, last = step(state, jax.tree_util.tree_map(lambda x: x[-1], batch), key[-1], True)
+        return state, jax.tree_util.tree_map(lambda m, x: jnp.concatenate([m, x[None]]), metrics, last)
 
     expl = config["exploration_noise"]
 
@@ -96,7 +115,7 @@ def make(config: dict, spec: Spec) -> Agent:
             a = a + expl * jax.random.normal(key, a.shape)
         return jnp.clip(a, low, high)
 
-    return Agent(init, update, act)
+    return Agent(init, update, act, steps_per_update=freq)
 
 
 register("td3bc", make=make, default_config=DEFAULT_CONFIG,

@@ -49,6 +49,11 @@ class Agent(NamedTuple):
     init: Callable[[Any], Any]
     update: Callable[[Any, dict, Any], tuple]
     act: Callable[..., Any]
+    # Gradient steps one scan step may cover. With k > 1, ``update`` also accepts k stacked batches and keys
+    # (leading axis k) and makes those k steps from a step count that is a multiple of k (e.g. TD3+BC's
+    # policy-delay period, so no per-step ``lax.cond`` becomes a ``select`` under vmap); handled in
+    # training/step.py, where a chunk's odd steps still call ``update`` with one batch.
+    steps_per_update: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
