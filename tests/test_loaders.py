@@ -124,3 +124,14 @@ def test_minari_dict_observations_flattened_in_key_order():
 def test_minari_missing_dataset_says_how_to_get_it():
     with pytest.raises(OffbenchError, match="offbench data download"):
         load_minari("nothere/none-v0")
+
+
+def test_writer_stores_the_recipe_version_of_any_rebuilt_id():
+    from offbench.data.build.recipes import get_recipe
+    from offbench.data.build.writer import write_minari
+
+    write_minari("rebuilt/kitchen-mixed-v0", _episodes(), "Hopper-v5", ref_min_score=0.0, ref_max_score=1.0)
+    meta = load_minari("rebuilt/kitchen-mixed-v0").metadata
+    assert meta["recipe"] == "kitchen-mixed-v0" and meta["recipe_version"] == get_recipe("kitchen-mixed-v0").version
+    write_minari("test/toy-v0", _episodes(), "Hopper-v5")
+    assert "recipe_version" not in load_minari("test/toy-v0").metadata  # not a recipe's build

@@ -5,8 +5,11 @@
   and/or rebuilt) and its size on disk.
 * ``offbench data download NAME``: the Minari dataset or D4RL hdf5 file (fails in seconds with the build
   alternative when there is no network).
-* ``offbench data build NAME|SUITE [--size N|small] [--seed S] [--behavior-dir DIR]``: rebuild with the
-  D4RL recipe from ``../shared/data`` (or ``$OFFBENCH_BEHAVIOR_DIR``) as Minari dataset ``rebuilt/NAME``.
+* ``offbench data build NAME|SUITE [--size N|small] [--seed S] [--behavior-dir DIR] [--overwrite]``: rebuild
+  with the D4RL recipe from ``../shared/data`` (or ``$OFFBENCH_BEHAVIOR_DIR``) as Minari dataset
+  ``rebuilt/NAME``; an existing build is replaced only with ``--overwrite`` (runs were normalised with its
+  reference returns; a size other than the recipe's is part of what a build is).
+* ``offbench data info NAME``: the data card of a local dataset (``offbench/data/card.py``).
 """
 from __future__ import annotations
 
@@ -66,13 +69,14 @@ def data_command():
 @click.option("--suite", default=None, help="Only this suite.")
 def list_cmd(suite):
     """Every dataset a suite names: source (download / local build), presence and size."""
-    from offbench.data.build.recipes import all_recipes, unbuildable_reason
+    from offbench.data.build.recipes import all_recipes, built_version, unbuildable_reason
     from offbench.data.suites import SUITES, get_suite, hdf5_path
 
     local = _local_minari()
     root = _minari_root()
     recipes = all_recipes()
     suites = [get_suite(suite)] if suite else list(SUITES.values())
+    stale = []
     click.echo(f"{'suite':11s} {'dataset':30s} {'download':34s} {'local build':28s} present")
     for s in suites:
         for t in s.tasks:
@@ -86,10 +90,20 @@ def list_cmd(suite):
             if hdf5_path(t).exists():
                 present.append(f"original hdf5 {_fmt_bytes(_dir_size(hdf5_path(t)))}")
             if t.rebuilt_id in local:
-                steps = local[t.rebuilt_id].get("total_steps")
+                meta = local[t.rebuilt_id]
+                steps = meta.get("total_steps")
+                built = built_version(meta) or 1
+                mark = f", recipe v{built}"
+                if rec is not None and built < rec.version:
+                    mark += f" STALE (recipe is v{rec.version})"
+                    stale.append(t.name)
                 present.append(f"rebuilt {_fmt_bytes(_dir_size(root / t.rebuilt_id))}"
-                               + (f" ({int(steps):,} transitions)" if steps is not None else ""))
+                               + (f" ({int(steps):,} transitions{mark})" if steps is not None else mark))
             click.echo(f"{s.name:11s} {t.name:30s} {dl:34s} {build:28s} {', '.join(present) or 'no'}{why}")
+    if stale:
+        click.echo(f"{len(stale)} rebuilt dataset(s) were built by an older recipe (STALE): their numbers are not "
+                   f"comparable with a current build; rebuild with `offbench data build NAME --overwrite` "
+                   f"({', '.join(stale)})")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -170,18 +184,44 @@ class _quiet:
 # --------------------------------------------------------------------------------------------------
 # build
 
-def build_one(name: str, size=None, seed: int = 0, behavior_dir=None, progress: bool = True) -> str:
-    """Run the recipe for ``name``; returns the Minari id written."""
-    from offbench.data.build.recipes import behavior_dir_or_error, get_recipe, unbuildable_reason
+def _recipe_or_error(name: str):
+    from offbench.data.build.recipes import get_recipe, unbuildable_reason
 
     rec = get_recipe(name)
     if rec is None:
         _, task = _find_task(name)
-        if task is not None and task.name != name:
-            return build_one(task.name, size, seed, behavior_dir, progress)
+        if task is not None and task.name != name and get_recipe(task.name) is not None:
+            return get_recipe(task.name)
         raise OffbenchError(f"{name!r} cannot be rebuilt: {unbuildable_reason(name)}"
                             + ("; try `offbench data download " + name + "`" if task is not None and
                                (task.minari_id or task.url) else "; see `offbench data list`"))
+    return rec
+
+
+def existing_build(name: str) -> str:
+    """A description of the build of ``name`` already present ("" when there is none)."""
+    from offbench.data.build.recipes import built_version
+    from offbench.data.suites import REBUILT_NAMESPACE
+
+    meta = _local_minari().get(f"{REBUILT_NAMESPACE}/{name}")
+    if meta is None:
+        return ""
+    steps = meta.get("total_steps")
+    size = f"{int(steps):,} transitions" if steps is not None else "unknown size"
+    return f"{size}, recipe version {built_version(meta) or 1}"
+
+
+def build_one(name: str, size=None, seed: int = 0, behavior_dir=None, progress: bool = True,
+              overwrite: bool = False) -> str:
+    """Run the recipe for ``name``; returns the Minari id written. An existing build is replaced only
+    with ``overwrite`` (its reference returns normalised the runs made on it)."""
+    from offbench.data.build.recipes import behavior_dir_or_error
+
+    rec = _recipe_or_error(name)
+    have = existing_build(rec.name)
+    if have and not overwrite:
+        raise OffbenchError(f"rebuilt/{rec.name} already exists ({have}); runs on it were normalised with its "
+                            f"reference returns: pass --overwrite to replace it")
     bdir = behavior_dir_or_error(behavior_dir)
     return rec.build(size=size, seed=seed, behavior_dir=bdir, progress=progress)
 
@@ -193,7 +233,8 @@ def build_one(name: str, size=None, seed: int = 0, behavior_dir=None, progress: 
 @click.option("--behavior-dir", default=None, type=click.Path(file_okay=False),
               help="Folder with policies/ and demos/ (default: $OFFBENCH_BEHAVIOR_DIR or ../shared/data).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def build_cmd(target, size, seed, behavior_dir, no_progress):
+@click.option("--overwrite", is_flag=True, help="Replace an existing build (of any size or recipe version).")
+def build_cmd(target, size, seed, behavior_dir, no_progress, overwrite):
     """Rebuild TARGET (a dataset name or a whole suite) locally as Minari dataset rebuilt/<name>."""
     from offbench.data.build.recipes import all_recipes, unbuildable_reason
     from offbench.data.suites import SUITES
@@ -207,10 +248,15 @@ def build_cmd(target, size, seed, behavior_dir, no_progress):
         if not names:
             raise OffbenchError(f"no dataset of suite {target!r} can be rebuilt here; see `offbench data list`")
     else:
-        names = [target]
+        names = [_recipe_or_error(target).name]
+    if not overwrite:  # refuse before building anything
+        have = [f"{n} ({existing_build(n)})" for n in names if existing_build(n)]
+        if have:
+            raise OffbenchError(f"already built: {'; '.join(have)}; runs on them were normalised with their "
+                                "reference returns: pass --overwrite to replace them")
     for name in names:
         t0 = time.time()
-        dataset_id = build_one(name, size, seed, behavior_dir, progress=not no_progress)
+        dataset_id = build_one(name, size, seed, behavior_dir, progress=not no_progress, overwrite=True)
         meta = _local_minari().get(dataset_id, {})
         steps = meta.get("total_steps")
         eps = meta.get("total_episodes")
@@ -218,3 +264,58 @@ def build_cmd(target, size, seed, behavior_dir, no_progress):
                    f"reference returns random {meta.get('ref_min_score', float('nan')):.1f} / expert "
                    f"{meta.get('ref_max_score', float('nan')):.1f}, in {time.time() - t0:.1f}s"
                    if steps is not None else f"built {dataset_id} in {time.time() - t0:.1f}s")
+
+
+# --------------------------------------------------------------------------------------------------
+# info
+
+def load_local(name: str):
+    """(dataset, task, suite, kind) of a local dataset: a suite's D4RL name (original when present, else
+    rebuilt), a Minari id or an hdf5 path."""
+    from pathlib import Path as _P
+
+    from offbench.data import loaders
+    from offbench.data.suites import hdf5_path
+
+    if name.endswith((".hdf5", ".h5")) or _P(name).is_file():
+        suite, task = _find_task(_P(name).stem)
+        return loaders.load_d4rl_hdf5(name), task, suite, "file"
+    suite, task = _find_task(name)
+    local = _local_minari()
+    if task is None:
+        if name in local:
+            return loaders.load_minari(name), None, None, "minari"
+        raise OffbenchError(f"no local dataset {name!r}; see `offbench data list`")
+    if name == task.rebuilt_id or (name == task.name and task.minari_id not in local
+                                   and not hdf5_path(task).exists()):
+        if task.rebuilt_id not in local:
+            raise OffbenchError(f"{task.name} is not present locally; `offbench data build {task.name}` or "
+                                f"`offbench data download {task.name}`")
+        return loaders.load_minari(task.rebuilt_id, task.obs_keys), task, suite, "rebuilt"
+    if task.minari_id in local and name != task.rebuilt_id:
+        return loaders.load_minari(task.minari_id, task.obs_keys), task, suite, "original"
+    return loaders.load_d4rl_hdf5(hdf5_path(task)), task, suite, "original"
+
+
+@data_command.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The card as JSON.")
+def info_cmd(name, as_json):
+    """The data card of a local dataset: sizes, episode lengths, terminals/timeouts, rewards, success,
+    behaviour score on its own and on D4RL's reference returns."""
+    import json
+
+    from offbench.data.build.recipes import stale_reason
+    from offbench.data.card import card, format_card
+
+    ds, task, suite, kind = load_local(name)
+    c = card(ds, task, suite)
+    c["kind"] = kind
+    if as_json:
+        click.echo(json.dumps(c, indent=1))
+        return
+    for line in format_card(f"{task.name if task else name} [{kind}]", c):
+        click.echo(line)
+    why = stale_reason(task.name, ds.metadata) if task is not None and kind == "rebuilt" else ""
+    if why:
+        click.echo(f"  STALE: {why}")

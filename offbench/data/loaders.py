@@ -218,7 +218,7 @@ def load_minari(dataset_id: str, obs_keys: list[str] | None = None, download: bo
     meta = {"source": "minari", "minari_id": dataset_id}
     m = ds.storage.metadata if hasattr(ds, "storage") else {}
     for key in ("ref_min_score", "ref_max_score", "env_spec", "eval_env_spec", "rebuilt", "provenance",
-                "dataset_size"):
+                "dataset_size", "recipe", "recipe_version", "recipe_size", "recipe_default_size", "references"):
         if key in m and m[key] is not None:
             val = m[key]
             meta[key] = val if isinstance(val, (int, float, str, bool, list, dict)) else str(val)
@@ -235,10 +235,19 @@ def minari_local_ids() -> set[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Transforms (IQL paper): applied to rewards the same way offline and online
+# Reward transforms: each algorithm's YAML names one per suite (``reward_transform``), with its source.
+# Applied the same way to the offline data and to online transitions.
+
+REWARD_TRANSFORMS = {
+    "none": "r (the dataset's own rewards)",
+    "locomotion": "r * 1000 / (max - min episode return)  (IQL code train_offline.py normalize; CORL modify_reward)",
+    "antmaze": "r - 1  (IQL code train_offline.py; CORL modify_reward for AWAC / TD3+BC / IQL)",
+    "cql_antmaze": "10 r - 5  (CORL configs/offline/cql/antmaze/*.yaml: reward_scale 10, reward_bias -5)",
+}
+
 
 def reward_scale_for(dataset: Dataset, transform: str) -> tuple[float, float]:
-    """(scale, shift) such that r' = scale * r + shift, for a suite's named reward transform."""
+    """(scale, shift) such that r' = scale * r + shift, for a named reward transform."""
     if transform in (None, "", "none"):
         return 1.0, 0.0
     if transform == "locomotion":
@@ -247,7 +256,9 @@ def reward_scale_for(dataset: Dataset, transform: str) -> tuple[float, float]:
         return (1000.0 / spread if spread > 0 else 1.0), 0.0
     if transform == "antmaze":
         return 1.0, -1.0
-    raise OffbenchError(f"unknown reward transform {transform!r}; known: none, locomotion, antmaze")
+    if transform == "cql_antmaze":
+        return 10.0, -5.0
+    raise OffbenchError(f"unknown reward transform {transform!r}; known: {', '.join(REWARD_TRANSFORMS)}")
 
 
 def obs_normalizer(dataset: Dataset, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:

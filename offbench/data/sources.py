@@ -35,6 +35,9 @@ class Source:
     ref_source: str
     obs_keys: tuple | None
     note: str = ""
+    recipe: str | None = None          # rebuilt data: the recipe's name (metadata ``recipe``)
+    recipe_version: int | None = None  # rebuilt data: the recipe version it was built by (``recipe_version``)
+    recipe_size: int | None = None     # rebuilt data: transitions built when not the recipe's default size
 
     def env_factory(self):
         if self.eval_env_spec:
@@ -107,8 +110,8 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
     spec = meta.get("eval_env_spec") or None
     if config.get("env_id"):
         env_id, kwargs, steps, spec = config["env_id"], {}, None, None
-    elif task is not None:
-        env_id, kwargs, steps = task.env_id, dict(task.env_kwargs), task.max_episode_steps
+    elif task is not None:  # the environment of the data's kind (walker2d: v4 for D4RL's data, v5 for rebuilt)
+        env_id, kwargs, steps = task.env_for(kind), dict(task.env_kwargs), task.max_episode_steps
     elif spec:
         desc = envs.env_description(spec)
         env_id, kwargs, steps = desc.get("env_id"), {}, desc.get("max_episode_steps")
@@ -117,8 +120,14 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
     ref_min, ref_max, ref_source = _refs(task, meta, config, kind)
     if isinstance(spec, dict):
         spec = json.dumps(spec)
+    recipe, version, size = None, None, None
+    if kind == "rebuilt":
+        from offbench.data.build.recipes import built_version
+        recipe, version = meta.get("recipe") or (task.name if task else None), built_version(meta)
+        if meta.get("recipe_size") is not None and meta.get("recipe_size") != meta.get("recipe_default_size"):
+            size = int(meta["recipe_size"])
     return Source(ds, name, kind, task, env_id, kwargs, steps, None if config.get("env_id") else spec,
-                  ref_min, ref_max, ref_source, task.obs_keys if task else None, note)
+                  ref_min, ref_max, ref_source, task.obs_keys if task else None, note, recipe, version, size)
 
 
 def available_datasets(suite) -> list[str]:

@@ -28,6 +28,11 @@ class Task:
     env_kwargs: dict = dataclasses.field(default_factory=dict)
     max_episode_steps: int | None = None
     obs_keys: tuple | None = None  # for dict observations: keys concatenated in this order
+    rebuilt_env_id: str | None = None  # evaluation environment of data rebuilt here, when not env_id
+
+    def env_for(self, kind: str) -> str:
+        """The evaluation environment for data of ``kind`` (original / file / rebuilt)."""
+        return self.rebuilt_env_id if kind == "rebuilt" and self.rebuilt_env_id else self.env_id
 
     @property
     def rebuilt_id(self) -> str:
@@ -42,6 +47,12 @@ class Suite:
     score: str = "return"            # return: D4RL-normalised return; success: success rate x 100
     eval_episodes: int = 10
     description: str = ""
+    eval_every: int = 5000           # gradient steps between offline evaluations (see EVALUATION below)
+    online_eval_every: int = 5000    # environment steps between evaluations when fine-tuning
+
+    def eval_schedule(self, finetuning: bool) -> int:
+        """Steps between evaluations: the reference's offline or fine-tuning interval."""
+        return self.online_eval_every if finetuning else self.eval_every
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -52,19 +63,52 @@ class Suite:
 
 
 def _locomotion() -> tuple:
-    refs = {"hopper": ("Hopper-v5", -20.272305, 3234.3), "halfcheetah": ("HalfCheetah-v5", -280.178953, 12135.0),
-            "walker2d": ("Walker2d-v5", 1.629008, 4592.3)}
+    # Evaluation environment per data kind (issue 12 item 9): D4RL's -v2 data was collected with the v3
+    # models (mujoco-py). Walker2d-v5 changed the feet's friction (gymnasium/envs/mujoco/walker2d_v5.py
+    # changelog: v2-v4 have left foot 1.9, right foot 0.9; v5 sets both to 1.9), so original walker2d data is
+    # evaluated in Walker2d-v4 (the v3 model on the new bindings); data rebuilt here in Walker2d-v5 in v5.
+    refs = {"hopper": ("Hopper-v5", None, -20.272305, 3234.3),
+            "halfcheetah": ("HalfCheetah-v5", None, -280.178953, 12135.0),
+            "walker2d": ("Walker2d-v4", "Walker2d-v5", 1.629008, 4592.3)}
     tasks = []
-    for env, (env_id, lo, hi) in refs.items():
+    for env, (env_id, rebuilt_env, lo, hi) in refs.items():
         for kind in ("random", "medium", "medium-replay", "medium-expert", "expert"):
             file = f"{env}_{kind.replace('-', '_')}"
-            tasks.append(Task(f"{env}-{kind}-v2", env_id, lo, hi, url=D4RL_GYM_URL.format(file=file)))
+            tasks.append(Task(f"{env}-{kind}-v2", env_id, lo, hi, url=D4RL_GYM_URL.format(file=file),
+                              rebuilt_env_id=rebuilt_env))
     return tuple(tasks)
+
+
+# AntMaze's goal radius (D4RL d4rl/locomotion/goal_reaching_env.py: sparse reward and the evaluation's `done`
+# when ||xy - goal|| <= 0.5; scripts/generation/relabel_antmaze_rewards.py relabels the data with the same 0.5).
+# Gymnasium-Robotics' AntMaze reports info["success"] at 0.45; the evaluator and the rebuilds use this constant.
+ANTMAZE_GOAL_RADIUS = 0.5
+MAZE_SCALING = 4.0   # D4RL maze_size_scaling (= Gymnasium-Robotics' AntMaze default)
+
+
+def maze_cell_xy(maze_map, cell, scaling: float = MAZE_SCALING) -> tuple[float, float]:
+    """The world (x, y) of a cell's centre, as Gymnasium-Robotics' ``Maze.cell_rowcol_to_xy``."""
+    rows, cols = len(maze_map), len(maze_map[0])
+    r, c = cell
+    return ((c + 0.5) * scaling - cols / 2 * scaling, rows / 2 * scaling - (r + 0.5) * scaling)
+
+
+def eval_goal_cell(task: Task) -> tuple[int, int]:
+    """The evaluation goal cell ("g" of the task's map) of an AntMaze / maze2d / pointmaze task."""
+    mm = task.env_kwargs["maze_map"]
+    return next((i, j) for i, row in enumerate(mm) for j, c in enumerate(row) if c == "g")
+
+
+def eval_goal_xy(task: Task) -> tuple[float, float]:
+    """The fixed evaluation goal the rebuilt AntMaze data is relabelled against: the centre of the "g" cell.
+    D4RL relabelled against one draw of its goal noise (cell + U[0, 1.5]^2 m); the evaluation environment
+    draws a goal around the same centre (Gymnasium-Robotics: +-1 m) at every reset, as D4RL's -v2 does."""
+    return maze_cell_xy(task.env_kwargs["maze_map"], eval_goal_cell(task))
 
 
 def _antmaze() -> tuple:
     # Evaluation as D4RL's: from the fixed start cell "r" to the fixed goal cell "g" (rows, "#" = wall),
-    # sparse reward, no goal resets. The rebuilt datasets (offbench/build/antmaze.py) use these maps too.
+    # sparse reward, no goal resets. The rebuilt datasets (offbench/data/build/antmaze.py) use these maps too.
     maps = {"umaze": ("#####", "#r..#", "###.#", "#g..#", "#####"),
             "medium": ("########", "#r.##..#", "#..#...#", "##...###", "#..#...#", "#.#..#.#", "#...#.g#",
                        "########"),
@@ -82,11 +126,13 @@ def _antmaze() -> tuple:
 
 
 def _kitchen() -> tuple:
+    # D4RL d4rl/kitchen/__init__.py: complete and partial are KitchenMicrowaveKettleLightSliderV0, mixed is
+    # KitchenMicrowaveKettleBottomBurnerLightV0 (TASK_ELEMENTS in d4rl/kitchen/kitchen_envs.py)
     complete = ["microwave", "kettle", "light switch", "slide cabinet"]
-    partial = ["microwave", "kettle", "bottom burner", "light switch"]
+    mixed = ["microwave", "kettle", "bottom burner", "light switch"]
     return tuple(Task(f"kitchen-{k}-v0", "FrankaKitchen-v1", 0.0, 4.0, minari_id=f"D4RL/kitchen/{k}-v2",
                       env_kwargs={"tasks_to_complete": goals}, max_episode_steps=280, obs_keys=("observation",))
-                 for k, goals in (("complete", complete), ("partial", partial), ("mixed", partial)))
+                 for k, goals in (("complete", complete), ("partial", complete), ("mixed", mixed)))
 
 
 def _adroit() -> tuple:
@@ -98,10 +144,20 @@ def _adroit() -> tuple:
                  for env, (env_id, lo, hi, steps) in refs.items() for kind in ("human", "cloned", "expert"))
 
 
+# EVALUATION schedules (episodes per evaluation, interval), each from one reference:
+# * locomotion, kitchen, adroit: IQL's code (ikostrikov/implicit_q_learning train_offline.py flags
+#   eval_episodes=10, eval_interval=5000; its README runs kitchen/adroit with these defaults); adroit
+#   fine-tuning: CORL configs/finetune/iql/*/cloned_v1.yaml (n_episodes 10, eval_freq 5000).
+# * antmaze: IQL's README commands for train_offline.py and train_finetune.py (--eval_episodes=100
+#   --eval_interval=100000). CORL evaluates 100 episodes every 5000 steps offline (configs/offline/iql/
+#   antmaze/*.yaml) and every 50000 when fine-tuning; pass --eval-every 5000 for CORL's curve resolution.
+# * maze2d: CORL configs/offline/iql/maze2d/*.yaml (n_episodes 100, eval_freq 5000); pointmaze (offbench's
+#   own stitching sets) follows it.
 SUITES: dict[str, Suite] = {
     "locomotion": Suite("locomotion", _locomotion(), reward_transform="locomotion", score="return",
                         eval_episodes=10, description="MuJoCo Hopper/HalfCheetah/Walker2d (D4RL -v2)"),
     "antmaze": Suite("antmaze", _antmaze(), reward_transform="antmaze", score="success", eval_episodes=100,
+                     eval_every=100_000, online_eval_every=100_000,
                      description="Ant navigation in mazes, sparse reward (D4RL -v2 / Minari D4RL/antmaze)"),
     "kitchen": Suite("kitchen", _kitchen(), reward_transform="none", score="return", eval_episodes=10,
                      description="FrankaKitchen multi-task manipulation (D4RL -v0 / Minari D4RL/kitchen)"),
@@ -111,7 +167,8 @@ SUITES: dict[str, Suite] = {
 
 
 # maze2d (D4RL) and offbench's pointmaze stitching sets, in Gymnasium-Robotics PointMaze-v3. The evaluation
-# environment has D4RL's fixed start ("r") and target ("g") cells (offbench/build/maze2d.py); reference
+# environment has the fixed target ("g") cell, and for the stitching sets a fixed start ("r")
+# (offbench/data/build/maze2d.py); reference
 # returns of maze2d are D4RL's (infos.py) for original data, the dataset's own for rebuilt data.
 _POINTMAZES = {  # maze: (env id, horizon, reset cell, goal cell, D4RL ref min, ref max)
     "umaze": ("PointMaze_UMaze-v3", 300, (3, 1), (1, 1), 23.85, 161.86),
@@ -126,17 +183,22 @@ _MAZE_GRIDS = {  # Gymnasium-Robotics maps.U_MAZE / MEDIUM_MAZE / LARGE_MAZE (1 
 }
 
 
-def _pointmaze_kwargs(maze: str) -> dict:
+def _pointmaze_kwargs(maze: str, fixed_start: bool = True) -> dict:
     grid = [[int(ch) for ch in row] for row in _MAZE_GRIDS[maze]]
     _, _, (rr, rc), (gr, gc), _, _ = _POINTMAZES[maze]
-    grid[rr][rc], grid[gr][gc] = "r", "g"
+    grid[gr][gc] = "g"
+    if fixed_start:
+        grid[rr][rc] = "r"
     return {"maze_map": grid, "continuing_task": True, "reset_target": False}
 
 
 def _maze2d() -> tuple:
-    # D4RL's maze2d hdf5 files store 4-D observations without the goal; the Minari version keeps it
-    return tuple(Task(f"maze2d-{m}-v1", env_id, lo, hi, minari_id=f"D4RL/pointmaze/{m}-v2", env_kwargs=_pointmaze_kwargs(m), max_episode_steps=steps,
-                      obs_keys=("observation", "desired_goal"))
+    # D4RL maze2d: the 4-D observation (position, velocity; the goal is fixed and not observed, as in D4RL's
+    # hdf5 files), evaluation from a random start (d4rl/pointmaze/maze_model.py reset_model: a random free
+    # cell; no "r" cell in the map) to the fixed goal cell
+    return tuple(Task(f"maze2d-{m}-v1", env_id, lo, hi, minari_id=f"D4RL/pointmaze/{m}-v2",
+                      env_kwargs=_pointmaze_kwargs(m, fixed_start=False), max_episode_steps=steps,
+                      obs_keys=("observation",))
                  for m, (env_id, steps, _r, _g, lo, hi) in _POINTMAZES.items())
 
 
@@ -146,7 +208,7 @@ def _pointmaze() -> tuple:
                  for m, (env_id, steps, *_rest) in _POINTMAZES.items() for kind in ("play", "diverse"))
 
 
-SUITES["maze2d"] = Suite("maze2d", _maze2d(), reward_transform="none", score="return", eval_episodes=10,
+SUITES["maze2d"] = Suite("maze2d", _maze2d(), reward_transform="none", score="return", eval_episodes=100,
                          description="Point-mass mazes, D4RL maze2d (sparse; PointMaze-v3 with D4RL's fixed goal)")
 SUITES["pointmaze"] = Suite("pointmaze", _pointmaze(), reward_transform="antmaze", score="success",
                             eval_episodes=100, description="Point-mass stitching sets (offbench's play/diverse, "

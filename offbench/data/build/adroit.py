@@ -5,15 +5,17 @@
   recorded start states (actions clipped to [-1, 1]), storing what the environment returns (6,729
   transitions; each demo ends by a time limit, not a terminal).
 * expert: the DAPG policy with actions sampled with its ``log_std`` (D4RL: 5000 episodes).
-* cloned: the project's own BC (``algorithms/bc.py``) trained on the demonstrations, rolled out (its
-  Gaussian sampled), mixed 50/50 with the demonstrations as D4RL did; the demonstrations are repeated
-  (in order) to fill their half. For door the demonstrations are the human ones; pen/hammer/relocate
-  have no human data here, so their demonstrations are 25 episodes of the DAPG expert (sampled) and
-  the provenance says so.
+* cloned: D4RL's ``scripts/generation/hand_dapg_combined.py``: N = horizon x 5000 transitions (pen 500k,
+  the others 1M); the first half is rollouts of a BC policy trained on the demonstrations (here the
+  project's own BC, ``algorithms/bc.py``, its Gaussian sampled), cut at the first episode end at or after
+  N/2; the rest is the demonstrations tiled in order (the last one cut). For door the demonstrations are the
+  human ones; pen/hammer/relocate have no human data here, so 25 episodes of the DAPG expert (sampled) stand
+  in: those sets are labelled "rebuilt (expert demos)" and the provenance says so.
 * pen/hammer/relocate-human: not buildable (no human demonstrations for them in ../shared/data).
 
-Reference returns: uniform-random actions and the DAPG expert's mean action in the evaluation
-environment (D4RL's horizons: pen 100 steps, the others 200), seeded.
+Reference returns: 100 episodes of uniform-random actions and 100 of the DAPG expert with its actions
+sampled as the data samples them, in the evaluation environment (D4RL's horizons: pen 100 steps, the
+others 200), seeded; stored with their spread and episode count.
 """
 from __future__ import annotations
 
@@ -27,14 +29,15 @@ from offbench.data.build import common
 from offbench.data.build.policy import load_policy
 from offbench.data.build.recipes import behavior_dir_or_error, mark_unbuildable, register_recipe
 
-TASKS = {  # name: (env id, horizon, expert policy, D4RL cloned size)
+VERSION = 2  # 1: mean-action expert references (10/5 episodes), cloned 1M for pen, demos before BC rollouts
+EXPERT_LABEL = "rebuilt (expert demos)"  # cloned sets whose "human" half is expert episodes
+TASKS = {  # name: (env id, horizon, expert policy)
     "door": ("AdroitHandDoor-v1", 200, "door-dapg-expert"),
     "pen": ("AdroitHandPen-v1", 100, "pen-dapg-expert"),
     "hammer": ("AdroitHandHammer-v1", 200, "hammer-dapg-expert"),
     "relocate": ("AdroitHandRelocate-v1", 200, "relocate-dapg-expert"),
 }
-EXPERT_EPISODES = 5000
-CLONED_SIZE = 1_000_000
+EXPERT_EPISODES = 5000   # D4RL: expert and cloned sets are horizon x 5000 transitions
 DEMO_STANDIN_EPISODES = 25       # expert episodes standing in for missing human demos
 BC_STEPS, BC_STEPS_SMALL = 20_000, 200
 
@@ -59,7 +62,7 @@ def refs_for(task: str, behavior_dir: Path, n: int) -> dict:
     env_id, horizon, expert = TASKS[task]
     pol = load_policy(behavior_dir, expert)
     return common.reference_returns({"env_id": env_id, "horizon": horizon}, _factory(task),
-                                    common.PolicyBehavior(pol), expert, n)
+                                    common.PolicyBehavior(pol, True), expert, n, expert_action="sampled (log_std)")
 
 
 def replay_demos(behavior_dir: Path, size: int | None = None) -> tuple[list[dict], dict]:
@@ -168,7 +171,7 @@ def _repeat_to(episodes: list[dict], size: int) -> list[dict]:
 def build(task: str, kind: str, size, seed: int, behavior_dir: Path, progress: bool = False) -> str:
     env_id, horizon, expert = TASKS[task]
     name = f"{task}-{kind}-v1"
-    default = {"human": 6729, "expert": EXPERT_EPISODES * horizon, "cloned": CLONED_SIZE}[kind]
+    default = {"human": 6729, "expert": EXPERT_EPISODES * horizon, "cloned": EXPERT_EPISODES * horizon}[kind]
     n = common.resolve_size(size, default)
     refs = refs_for(task, behavior_dir, n)
     spec = eval_spec(task)
@@ -196,17 +199,19 @@ def build(task: str, kind: str, size, seed: int, behavior_dir: Path, progress: b
                      **common.policy_file_info(pol), "episodes": k}
         steps = BC_STEPS_SMALL if small else BC_STEPS
         agent, state, metrics, config = train_bc(demos, steps, seed, small=small)
-        half = n // 2
-        rollouts = common.collect(_factory(task), BCBehavior(agent, state, seed), n - half, seed,
+        half = min(n, -(-(n // 2) // horizon) * horizon)  # the first episode end at or after N/2
+        rollouts = common.collect(_factory(task), BCBehavior(agent, state, seed), half, seed,
                                   progress=progress, desc=f"{name} (BC rollouts)")
-        demo_part = _repeat_to(demos, half) if half else []
-        eps = demo_part + rollouts
+        half = sum(len(e["actions"]) for e in rollouts)
+        demo_part = _repeat_to(demos, n - half) if n > half else []
+        eps = rollouts + demo_part
         prov["behaviour"] = {"demonstrations": {**dinfo, **common.episode_stats(demo_part)},
                              "bc_policy": {"algorithm": "bc (offbench algorithms/bc.py)", "gradient_steps": steps,
                                            "seed": seed, "final_metrics": metrics,
                                            "config": json.loads(json.dumps(config, default=str)),
                                            "action": "sampled from its Gaussian", **common.episode_stats(rollouts)},
-                             "mix": "first half demonstrations (repeated in order), second half BC rollouts"}
+                             "mix": "BC rollouts to the first episode end at or after N/2, then the "
+                                    "demonstrations tiled in order (hand_dapg_combined.py)"}
     return common.write(name, eps, env_id, spec, refs, prov,
                         f"{name} rebuilt locally with the D4RL recipe ({kind}) in {env_id}; not D4RL's data")
 
@@ -215,11 +220,13 @@ def _register():
     for task, (env_id, horizon, _) in TASKS.items():
         kinds = ("human", "expert", "cloned") if task == "door" else ("expert", "cloned")
         for kind in kinds:
-            default = {"human": 6729, "expert": EXPERT_EPISODES * horizon, "cloned": CLONED_SIZE}[kind]
+            default = {"human": 6729, "expert": EXPERT_EPISODES * horizon, "cloned": EXPERT_EPISODES * horizon}[kind]
+            label = EXPERT_LABEL if kind == "cloned" and task != "door" else "rebuilt"
             register_recipe(f"{task}-{kind}-v1", "adroit",
                             (lambda t, k: lambda size=None, seed=0, behavior_dir=None, progress=False:
                              build(t, k, size, seed, behavior_dir_or_error(behavior_dir), progress))(task, kind),
-                            default, description=f"{kind} data in {env_id} (D4RL recipe)")
+                            default, description=f"{kind} data in {env_id} (D4RL recipe)", label=label,
+                            version=VERSION)
         if task != "door":
             mark_unbuildable(f"{task}-human-v1", "no human demonstrations for it in ../shared/data "
                              "(only door's)")

@@ -22,9 +22,12 @@ from offbench.errors import OffbenchError
 SMALL = "small"
 SMALL_SIZE = 2000          # transitions of a `--size small` build (tests, smoke checks)
 N_ENVS = 16                # environments stepped together
-RANDOM_REF_EPISODES = 10   # episodes of the uniform-random policy for ref_min_score
-EXPERT_REF_EPISODES = 5    # episodes of the expert for ref_max_score
-SMALL_REF_EPISODES = 2     # the same for `--size small` builds
+# Reference returns (issue 13): ref_min from 100 uniform-random episodes, as D4RL's REF_MIN_SCORE ("the
+# average returns of a random policy ... over 100 episodes", D4RL paper, Appendix); ref_max from 100 episodes
+# of the expert *as the data samples it* (sampled actions), both stored with their spread and count.
+RANDOM_REF_EPISODES = 100
+EXPERT_REF_EPISODES = 100
+SMALL_REF_EPISODES = 2     # the same for `--size small` builds (tests, smoke runs; said in the metadata)
 
 
 def resolve_size(size, default_size: int) -> int:
@@ -278,9 +281,10 @@ def returns_of(env_factory: Callable, behavior: Behavior, episodes: int, seed: i
 
 
 def reference_returns(env_key: dict, env_factory: Callable, expert: Behavior, expert_name: str, n: int,
-                      seed: int = 0) -> dict:
+                      seed: int = 0, expert_action: str | None = None) -> dict:
     """``{"ref_min_score", "ref_max_score", ...}``: mean return of uniform-random actions and of the
-    expert behaviour in the evaluation environment, seeded (random: seed, expert: seed + 1), cached."""
+    expert behaviour (``expert_action`` says how it acts, e.g. sampled) in the evaluation environment, seeded
+    (random: seed, expert: seed + 1), with each side's std and episode count; cached on disk."""
     n_rand, n_exp = ref_episodes(n)
 
     def compute():
@@ -290,10 +294,13 @@ def reference_returns(env_key: dict, env_factory: Callable, expert: Behavior, ex
         rand = returns_of(env_factory, UniformBehavior(low, high), n_rand, seed)
         exp = returns_of(env_factory, expert, n_exp, seed + 1)
         return {"ref_min_score": float(np.mean(rand)), "ref_max_score": float(np.mean(exp)),
-                "random_returns": rand, "expert_returns": exp, "expert": expert_name, "seed": seed}
+                "ref_min_std": float(np.std(rand)), "ref_max_std": float(np.std(exp)),
+                "ref_min_episodes": len(rand), "ref_max_episodes": len(exp),
+                "random_returns": rand, "expert_returns": exp, "expert": expert_name,
+                "expert_action": expert_action, "seed": seed}
 
     key = {"what": "refs", **env_key, "expert": expert_name, "n_random": n_rand, "n_expert": n_exp, "seed": seed,
-           "versions": _versions()}
+           "expert_action": expert_action, "versions": _versions()}
     if isinstance(expert, PolicyBehavior):  # a changed policy file is a different expert
         key["expert_sha256"] = policy_file_info(expert.policy)["sha256"]
     return cached(key, compute)
@@ -314,7 +321,9 @@ def _versions() -> dict:
 # Writing
 
 def write(name: str, episodes: list[dict], env, eval_env, refs: dict, provenance: dict, description: str) -> str:
-    """Write ``rebuilt/<name>`` through :func:`offbench.data.build.writer.write_minari`; returns the id."""
+    """Write ``rebuilt/<name>`` through :func:`offbench.data.build.writer.write_minari` with the recipe's
+    name and version (``recipe``, ``recipe_version``) in its metadata; returns the id."""
+    from offbench.data.build.recipes import get_recipe
     from offbench.data.build.writer import write_minari
     from offbench.data.suites import REBUILT_NAMESPACE
 
@@ -326,9 +335,20 @@ def write(name: str, episodes: list[dict], env, eval_env, refs: dict, provenance
     clean = [{k: v for k, v in e.items() if k not in ("return", "complete")} for e in episodes]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        rec = get_recipe(name)
         write_minari(dataset_id, clean, env, eval_env, ref_min_score=refs["ref_min_score"],
-                     ref_max_score=refs["ref_max_score"], description=description, provenance=prov)
+                     ref_max_score=refs["ref_max_score"], description=description, provenance=prov,
+                     recipe=name, recipe_version=rec.version if rec is not None else None,
+                     size=provenance.get("requested_size", provenance.get("size")), default_size=rec.default_size if rec is not None else None,
+                     references=reference_summary(refs))
     return dataset_id
+
+
+def reference_summary(refs: dict) -> dict:
+    """The references' means, spreads and episode counts (what the metadata and the data card show)."""
+    keys = ("ref_min_score", "ref_max_score", "ref_min_std", "ref_max_std", "ref_min_episodes", "ref_max_episodes",
+            "expert", "expert_action")
+    return {k: refs.get(k) for k in keys}
 
 
 def policy_file_info(policy) -> dict:

@@ -2,9 +2,13 @@
 
 Forward pass (NumPy, batched over any leading axis): ``h = (obs - obs_shift) / obs_scale``; per layer
 ``h = h @ w_i + b_i`` followed by the activation except after the last layer; then the squash
-(``tanh``/``none``), then ``action = out * act_scale + act_shift``. The deterministic action is this mean;
-``sample`` adds ``exp(log_std) * N(0, 1)`` (D4RL's adroit-expert recipe). Actions are clipped to the
-action space before ``env.step``.
+(``tanh``/``none``), then ``action = out * act_scale + act_shift``. The deterministic action is this mean.
+``sample`` follows ``../shared/data/README.md``: with a state-dependent log-std head (SB3 SAC/TQC) the noise is
+drawn *before* the squash, ``tanh(mu + exp(clip(h @ log_std_w + log_std_b, -20, 2)) * N(0, 1))`` with ``h``
+the last hidden activation (SB3's tanh-squashed Gaussian, as D4RL sampled its SAC policies in
+``scripts/generation/mujoco/collect_data.py``: ``a = distr.sample()``); with a state-independent ``log_std``
+(DAPG, TRPO) it adds ``exp(log_std) * N(0, 1)`` to the mean (D4RL's adroit-expert recipe). Actions are clipped
+to the action space before ``env.step``.
 """
 from __future__ import annotations
 
@@ -20,13 +24,16 @@ _ACT = {"relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh, "none": lambda x:
 
 
 class MLPPolicy:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, arrays: dict | None = None):
+        """Load ``path``; or, with ``arrays`` (the file's keys as NumPy arrays), a policy held in memory
+        (``path`` then only names it, e.g. the SAC trained by a recipe)."""
         self.path = Path(path)
-        if not self.path.exists():
-            raise OffbenchError(f"policy file {self.path} does not exist; check --behavior-dir "
-                                "(it must hold policies/*.npz, see ../shared/data/README.md)")
-        with np.load(self.path, allow_pickle=False) as z:
-            arrays = {k: np.asarray(z[k]) for k in z.files}
+        if arrays is None:
+            if not self.path.exists():
+                raise OffbenchError(f"policy file {self.path} does not exist; check --behavior-dir "
+                                    "(it must hold policies/*.npz, see ../shared/data/README.md)")
+            with np.load(self.path, allow_pickle=False) as z:
+                arrays = {k: np.asarray(z[k]) for k in z.files}
         try:
             self.meta = json.loads(str(arrays["meta"]))
         except (KeyError, ValueError) as exc:
@@ -40,6 +47,9 @@ class MLPPolicy:
         self.act_shift = arrays["act_shift"].astype(np.float64)
         self.act_scale = arrays["act_scale"].astype(np.float64)
         self.log_std = arrays["log_std"].astype(np.float64) if "log_std" in arrays else None
+        self.log_std_head = ((arrays["log_std_w"].astype(np.float64), arrays["log_std_b"].astype(np.float64))
+                             if "log_std_w" in arrays else None)
+        self.log_std_clip = tuple(self.meta.get("log_std_clip") or (-20.0, 2.0))
         act = self.meta.get("activation", "tanh")
         squash = self.meta.get("squash", "none")
         if act not in _ACT or squash not in _ACT:
@@ -71,20 +81,35 @@ class MLPPolicy:
         r = self.meta.get("measured_return")
         return None if r is None else float(r)
 
-    def mean(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic actions for a batch of observations (``(..., obs_dim) -> (..., act_dim)``)."""
+    @property
+    def can_sample(self) -> bool:
+        return self.log_std is not None or self.log_std_head is not None
+
+    def _forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(last hidden activation h, pre-squash output mu)."""
         h = (np.asarray(obs, np.float64) - self.obs_shift) / self.obs_scale
         last = len(self.weights) - 1
-        for i, (w, b) in enumerate(self.weights):
-            h = h @ w + b
-            if i < last:
-                h = self._act(h)
-        return self._squash(h) * self.act_scale + self.act_shift
+        for w, b in self.weights[:last]:
+            h = self._act(h @ w + b)
+        w, b = self.weights[last]
+        return h, h @ w + b
+
+    def mean(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions for a batch of observations (``(..., obs_dim) -> (..., act_dim)``)."""
+        _, mu = self._forward(obs)
+        return self._squash(mu) * self.act_scale + self.act_shift
 
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        mu = self.mean(obs)
+        """Sampled actions (the rule in the module doc)."""
+        if self.log_std_head is not None:
+            h, mu = self._forward(obs)
+            w, b = self.log_std_head
+            log_std = np.clip(h @ w + b, *self.log_std_clip)
+            u = mu + np.exp(log_std) * rng.standard_normal(mu.shape)
+            return self._squash(u) * self.act_scale + self.act_shift
         if self.log_std is None:
             raise OffbenchError(f"policy {self.name} has no log_std; it can only act deterministically")
+        mu = self.mean(obs)
         return mu + np.exp(self.log_std) * rng.standard_normal(mu.shape)
 
     def __call__(self, obs, rng: np.random.Generator | None = None, stochastic: bool = False) -> np.ndarray:

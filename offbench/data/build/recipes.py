@@ -58,6 +58,25 @@ def discover() -> None:
             importlib.import_module(f"{pkg.__name__}.{info.name}")
 
 
+def built_version(metadata: dict) -> int | None:
+    """The recipe version a rebuilt dataset was built by (its metadata's ``recipe_version``; a rebuilt
+    dataset written before versions existed counts as version 1); None for data that was not rebuilt."""
+    if metadata.get("recipe_version") is not None:
+        return int(metadata["recipe_version"])
+    return 1 if metadata.get("rebuilt") else None
+
+
+def stale_reason(name: str, metadata: dict) -> str:
+    """Why the rebuilt dataset ``name`` with ``metadata`` is stale ("" when it is current or not rebuilt):
+    it was built by an older version of its recipe than the one registered now."""
+    rec = get_recipe(name)
+    built = built_version(metadata)
+    if rec is None or built is None or built >= rec.version:
+        return ""
+    return (f"built by recipe version {built}, the recipe is now version {rec.version}: rebuild it with "
+            f"`offbench data build {name} --overwrite`")
+
+
 def get_recipe(name: str) -> Recipe | None:
     discover()
     return _RECIPES.get(name)
