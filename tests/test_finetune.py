@@ -1,15 +1,18 @@
 """Offline-to-online fine-tuning: bookkeeping, reward transform on online data, resume mid-online, --from."""
 import json
+from pathlib import Path
 
+import gymnasium as gym
 import jax
 import numpy as np
 import pytest
 from conftest import tiny_overrides
 
 from offbench.errors import OffbenchError
+from offbench.records import checkpoint
 from offbench.training import offline as pipeline
 from offbench.training import run as run_module
-from offbench.training.online import FinetuneRun, OnlineEnvs, make_buffer, regret
+from offbench.training.online import FinetuneRun, OnlineEnvs, corl_regret, eval_regret, make_buffer
 
 
 def _opts(hopper_file, tmp_path, **kw):
@@ -28,7 +31,7 @@ def test_finetune_bookkeeping_buffer_growth_and_reward_transform(hopper_file, tm
     opts = _opts(hopper_file, tmp_path, overrides=tiny_overrides(log_every=20, reward_transform="antmaze",
                                                                   online_updates_per_step=2.0, online_envs=2))
     prep = pipeline.prepare(opts, say=_quiet)
-    prep.directory = prep.directory.with_name("iql-online")
+    assert prep.directory.parent.name == "iql-online"  # fine-tuning runs are their own algorithm directory
     run = FinetuneRun(prep, _quiet)
     states, keys = run.init_states()
     pipeline.begin_fresh(prep, run, opts, _quiet)
@@ -60,7 +63,9 @@ def test_finetune_bookkeeping_buffer_growth_and_reward_transform(hopper_file, tm
     assert phases == ["offline", "offline", "online", "online", "online"]
     assert [c["env_steps"] for c in r["curve"]] == [0, 0, 20, 40, 60]
     assert r["offline_score"] == r["curve"][1]["score"] and r["online_score"] == r["curve"][-1]["score"]
-    assert r["regret"] == pytest.approx(np.mean([1 - c["score"] / 100 for c in r["curve"][2:]]))
+    assert r["eval_regret"] == pytest.approx(np.mean([1 - c["score"] / 100 for c in r["curve"][2:]]))
+    assert "regret" not in r  # CORL's regret is over exploration episodes: Hopper reports no success
+    assert r["corl_regret"] is None and "reports no success" in r["corl_regret_reason"]
     assert r["final_score"] == r["online_score"] and r["updates_per_env_step"] == 2.0
 
 
@@ -88,9 +93,12 @@ def test_resume_mid_online_matches_uninterrupted(hopper_file, tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         run_module.run(_opts(hopper_file, tmp_path / "cut"), say=_quiet)
     monkeypatch.setattr(pipeline.Run, "evaluate", original)
-    d = tmp_path / "cut" / "results" / "locomotion" / "hopper-random-v2" / "iql-online"
-    info = json.loads((d / "checkpoint" / "checkpoint.json").read_text())
+    (d,) = (tmp_path / "cut" / "results" / "locomotion" / "hopper-random-v2" / "iql-online").iterdir()
+    info = checkpoint.read_info(d / "checkpoint-seeds0-1")
     assert info["phase"] == "online" and info["env_steps"] == 20
+    # the offline data is referenced by fingerprint, not copied: the checkpoint holds the 20 online rows
+    assert info["online_rows"] == 20 and info["fingerprint"] == full[0]["data"]["fingerprint"]
+    assert [s[:2] for s in info["shapes"] if len(s) >= 2 and s[1] == 20][:1] == [[2, 20]]
     assert json.loads((d / "seed_0.json").read_text())["status"] == "running"
 
     resumed = run_module.run(_opts(hopper_file, tmp_path / "cut", resume=True), say=_quiet)
@@ -101,19 +109,72 @@ def test_resume_mid_online_matches_uninterrupted(hopper_file, tmp_path, monkeypa
         assert b["env_steps"] == 60 and b["status"] == "finished"
 
 
-def test_from_offline_run_and_offline_only_algorithms(hopper_file, tmp_path):
+def test_from_offline_run_and_offline_only_algorithms(hopper_file, tmp_path, monkeypatch):
     off = run_module.run(_opts(hopper_file, tmp_path, online_steps=0), say=_quiet)
-    run_dir = tmp_path / "results" / "locomotion" / "hopper-random-v2" / "iql"
-    ft = run_module.run(_opts(hopper_file, tmp_path, steps=999, from_run=str(run_dir), online_steps=20), say=_quiet)
+    run_dir = Path(off[0]["run_dir"])
+    assert off[0]["config"]["cosine_decay"] is True  # the offline run decayed its actor learning rate to 0
+    # checked first: another --seeds fails before anything is loaded or compiled
+    monkeypatch.setattr(pipeline, "prepare", lambda *a, **k: pytest.fail("prepared before checking --seeds"))
+    with pytest.raises(OffbenchError, match=r"no checkpoint of seeds 0-2 \(it has seeds0-1\)"):
+        run_module.run(_opts(hopper_file, tmp_path, seeds=3, from_run=str(run_dir), online_steps=20), say=_quiet)
+    monkeypatch.undo()
+    with pytest.raises(OffbenchError, match=r"another config \(expectile: 0.7 there, 0.8 here\)"):
+        run_module.run(_opts(hopper_file, tmp_path, from_run=str(run_dir), online_steps=20,
+                             overrides=tiny_overrides(log_every=20, expectile=0.8)), say=_quiet)
+    # the algorithm directory works too when it holds one run
+    ft = run_module.run(_opts(hopper_file, tmp_path, steps=999, from_run=str(run_dir.parent), online_steps=20),
+                        say=_quiet)
     assert ft[0]["offline_steps"] == 40 and ft[0]["step"] == 60
     assert ft[0]["offline_score"] == off[0]["final_score"]  # continues from the same state
-    assert (run_dir.parent / "iql-online" / "seed_0.json").exists()
-    with pytest.raises(OffbenchError, match="seeds"):
-        run_module.run(_opts(hopper_file, tmp_path, seeds=3, from_run=str(run_dir), online_steps=20), say=_quiet)
+    assert ft[0]["config"]["cosine_decay"] is False  # IQL's fine-tuning config: constant actor learning rate
+    ft_dir = Path(ft[0]["run_dir"])
+    assert ft_dir.parent.name == "iql-online" and (ft_dir / "seed_0.json").exists()
+    # the actor keeps learning online (it would stand still at the offline schedule's final rate of 0)
+    import jax.numpy as jnp
+    a = checkpoint.read_info(run_dir / "checkpoint-seeds0-1")
+    b = checkpoint.read_info(ft_dir / "checkpoint-seeds0-1")
+    assert a["step"] == 40 and b["step"] == 60
+    actor = [i for i, path in enumerate(a["paths"]) if "'actor'" in path and "params" in path and "opt" not in path]
+    assert actor
+    za, zb = np.load(run_dir / "checkpoint-seeds0-1" / checkpoint._latest(run_dir / "checkpoint-seeds0-1") /
+                     "state.npz"), np.load(ft_dir / "checkpoint-seeds0-1" /
+                                           checkpoint._latest(ft_dir / "checkpoint-seeds0-1") / "state.npz")
+    moved = max(float(jnp.abs(za[f"leaf_{i:05d}"] - zb[f"leaf_{b['paths'].index(a['paths'][i]):05d}"]).max())
+                for i in actor)
+    assert moved > 1e-4
     with pytest.raises(OffbenchError, match="does not fine-tune"):
         run_module.run(_opts(hopper_file, tmp_path, algo="bc", online_steps=20), say=_quiet)
 
 
-def test_regret_definition():
-    assert regret([100.0, 50.0, 0.0]) == pytest.approx(0.5)
-    assert regret([]) is None
+class _Scripted(gym.Env):
+    """Episodes of 3 steps; the info's ``success`` is scripted per episode (1, 0, 0, 1, ...)."""
+    observation_space = gym.spaces.Box(-1, 1, (2,))
+    action_space = gym.spaces.Box(-1, 1, (1,))
+    PATTERN = [True, False, False, True]
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.ep = 0, getattr(self, "ep", -1) + 1
+        return np.zeros(2, np.float32), {}
+
+    def step(self, a):
+        self.t += 1
+        done = self.t == 3
+        success = done and self.PATTERN[self.ep % 4]
+        return np.zeros(2, np.float32), float(success), done, False, {"success": success}
+
+
+def test_corl_regret_over_exploration_episodes_of_a_scripted_online_phase():
+    from offbench.envs import ObsAdapter
+
+    envs = OnlineEnvs(_Scripted, [0, 1], 1, ObsAdapter())
+    envs.reset_all()
+    successes = [[], []]
+    for _ in range(12):  # 4 episodes per seed
+        *_, finished = envs.step(np.zeros((2, 1, 1), np.float32))
+        for i, _ret, ok in finished:
+            successes[i].append(ok)
+    assert envs.reports_success and successes == [[True, False, False, True]] * 2
+    assert corl_regret(successes[0]) == pytest.approx(0.5)  # CORL: mean(1 - success) over exploration episodes
+    assert corl_regret([]) is None
+    assert eval_regret([100.0, 50.0, 0.0]) == pytest.approx(0.5)  # the evaluation-based number, named as such

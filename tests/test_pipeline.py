@@ -1,5 +1,8 @@
 """The pipeline: determinism, seeds, one compile for N seeds, resume, records, bad input."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +25,12 @@ def _opts(hopper_file, tmp_path, **kw):
 
 def _quiet(_msg):
     pass
+
+
+def _run_dir(results, algo="iql"):
+    """The one variant directory of ``algo`` under ``results`` (the tests' tiny config is one variant)."""
+    (d,) = {p.parent for p in Path(results).glob(f"locomotion/hopper-random-v2/{algo}/*/seed_*.json")}
+    return d
 
 
 def test_same_seed_same_numbers_and_seeds_differ(hopper_file, tmp_path):
@@ -66,7 +75,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_pa
     monkeypatch.setattr(pipeline.Run, "evaluate", original)
 
     # the interrupted run left records that do not look finished
-    run_dir = tmp_path / "resumed" / "results" / "locomotion" / "hopper-random-v2" / "iql"
+    run_dir = _run_dir(tmp_path / "resumed" / "results")
     rec = json.loads((run_dir / "seed_0.json").read_text())
     assert rec["status"] == "running" and "final_score" not in rec
 
@@ -78,19 +87,40 @@ def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_pa
         assert rr["final_score"] == rf["final_score"]
 
 
-def test_resume_refuses_a_checkpoint_of_another_config(hopper_file, tmp_path):
-    run_module.run(_opts(hopper_file, tmp_path, steps=30), say=_quiet)
-    with pytest.raises(OffbenchError, match="different config"):
-        run_module.run(_opts(hopper_file, tmp_path, steps=30, resume=True,
+def test_resume_refuses_a_checkpoint_of_another_config_or_length(hopper_file, tmp_path, monkeypatch):
+    original = pipeline.Run.evaluate
+
+    def dying(self, *a, **kw):
+        out = original(self, *a, **kw)
+        if self.step == 60:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(pipeline.Run, "evaluate", dying)
+    with pytest.raises(KeyboardInterrupt):  # checkpoint at step 30 of a 90-step run, named "v"
+        run_module.run(_opts(hopper_file, tmp_path, steps=90, name="v"), say=_quiet)
+    monkeypatch.setattr(pipeline.Run, "evaluate", original)
+    with pytest.raises(OffbenchError, match=r"different config \(expectile: 0.7 -> 0.8\)"):
+        run_module.run(_opts(hopper_file, tmp_path, steps=90, resume=True, name="v",
                            overrides=tiny_overrides(log_every=30, expectile=0.8)), say=_quiet)
+    with pytest.raises(OffbenchError, match="different steps 90 in the checkpoint, 60 now"):
+        run_module.run(_opts(hopper_file, tmp_path, steps=60, resume=True, name="v"), say=_quiet)
+    with pytest.raises(OffbenchError, match="different eval every 30 in the checkpoint, 45 now"):
+        run_module.run(_opts(hopper_file, tmp_path, steps=90, eval_every=45, resume=True, name="v"), say=_quiet)
+    recs = run_module.run(_opts(hopper_file, tmp_path, steps=90, resume=True, name="v"), say=_quiet)
+    assert [r["step"] for r in recs] == [90, 90] and all(r["status"] == "finished" for r in recs)
 
 
 def test_record_contents(hopper_file, tmp_path):
     recs = run_module.run(_opts(hopper_file, tmp_path, seeds=1), say=_quiet)
-    path = tmp_path / "results" / "locomotion" / "hopper-random-v2" / "iql" / "seed_0.json"
+    path = _run_dir(tmp_path / "results") / "seed_0.json"
     rec = json.loads(path.read_text())
     assert rec == json.loads(json.dumps(recs[0]))
     assert rec["schema"] == "offbench-run/1" and rec["status"] == "finished"
+    assert rec["variant"] == path.parent.name == "batch_size=64__hidden_dims=32x32__log_every=30__steps=60"
+    from offbench.config import config_hash
+    assert rec["config_hash"] == config_hash(rec["config"])
+    assert "recipe_version" in rec["data"] and rec["data"]["recipe_version"] is None  # file data: no recipe
     assert rec["config"]["expectile"] == 0.7 and rec["config"]["hidden_dims"] == [32, 32]
     assert {"jax", "flax", "numpy", "python"} <= set(rec["versions"])
     assert len(rec["data"]["fingerprint"]) == 16 and rec["data"]["kind"] == "file"
@@ -112,7 +142,7 @@ def test_cli_tiny_run_end_to_end(hopper_file, tmp_path):
     assert res.exit_code == 0, res.output
     assert "final normalised score per seed" in res.output
     for s in (0, 1):
-        rec = json.loads((tmp_path / "r" / "locomotion" / "hopper-random-v2" / "iql" / f"seed_{s}.json").read_text())
+        rec = json.loads((_run_dir(tmp_path / "r") / f"seed_{s}.json").read_text())
         assert rec["status"] == "finished" and np.isfinite(rec["final_score"])
 
 
@@ -125,7 +155,7 @@ def _cli(*args):
     (["run", "--algo", "iql", "--suite", "nosuite"], "unknown suite 'nosuite'; known suites: locomotion"),
     (["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-nope-v2"],
      "suite 'locomotion' has no dataset 'hopper-nope-v2'"),
-    (["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-medium-v2"],
+    (["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-medium-v2", "--no-fetch"],
      "not available locally: download it with `offbench data download hopper-medium-v2`"),
 ])
 def test_bad_input_one_line_errors(args, message):
@@ -168,12 +198,16 @@ def test_list_commands():
 
 def test_three_layer_networks_with_vmapped_seeds_do_not_deadlock(hopper_file, tmp_path):
     """Regression: a jitted, vmapped init of 3-layer orthogonally initialised MLPs deadlocked XLA:CPU's
-    2-thread pool (batched QR kernels waiting on each other). A watchdog turns a hang into a failure."""
-    import faulthandler
-    faulthandler.dump_traceback_later(240, exit=True)
+    2-thread pool (batched QR kernels waiting on each other). The run goes in a subprocess with a timeout:
+    a hang fails this test, not the whole pytest session."""
+    code = (f"from offbench.training.offline import RunOptions; from offbench.training.run import run; "
+            f"recs = run(RunOptions(algo='iql', suite='locomotion', dataset={hopper_file!r}, seeds=2, steps=20, "
+            f"eval_every=20, eval_episodes=1, results={str(tmp_path)!r}, progress=False, "
+            f"overrides={{'hidden_dims': [64, 64, 64], 'batch_size': 64, 'log_every': 20}}), say=lambda m: None); "
+            f"print('STATUS', [r['status'] for r in recs])")
     try:
-        recs = run_module.run(_opts(hopper_file, tmp_path, steps=20, eval_every=20,
-                                  overrides=tiny_overrides(log_every=20, hidden_dims=[64, 64, 64])), say=_quiet)
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-    assert [r["status"] for r in recs] == ["finished", "finished"]
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a 20-step run with 3-layer networks and 2 vmapped seeds hung for 240 s (XLA:CPU deadlock)")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "STATUS ['finished', 'finished']" in out.stdout

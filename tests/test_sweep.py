@@ -63,21 +63,24 @@ def test_plan_yaml_and_bad_input(tmp_path):
     spec = make_spec(load_spec_file(f), {"steps": 7, "set": ["iql:expectile=0.8", "hidden_dims=[4,4]"]})
     assert spec.steps == 7 and spec.seeds == 3 and spec.max_parallel == 2  # flags win over the file
     jobs = plan(spec, "t")
-    assert [j.key for j in jobs] == ["locomotion/hopper-random-v2/iql", "locomotion/hopper-random-v2/bc"]
+    assert [j.key for j in jobs] == ["locomotion/hopper-random-v2/iql/expectile=0.8__hidden_dims=4x4__steps=7",
+                                     "locomotion/hopper-random-v2/bc/hidden_dims=4x4__steps=7"]
     iql, bc = jobs
     # --set adds to the file's set (the last value of a key wins, in the plan as in `offbench run`)
     assert iql.overrides == ("hidden_dims=[8, 8]", "expectile=0.8", "hidden_dims=[4,4]")
     assert bc.overrides == ("hidden_dims=[8, 8]", "hidden_dims=[4,4]")
-    assert iql.run_dir == str((tmp_path / "res" / "locomotion" / "hopper-random-v2" / "iql").resolve())
+    assert iql.variant == "expectile=0.8__hidden_dims=4x4__steps=7" and bc.variant == "hidden_dims=4x4__steps=7"
+    assert iql.run_dir == str((tmp_path / "res" / "locomotion" / "hopper-random-v2" / "iql" / iql.variant).resolve())
     assert iql.seed_list == [0, 1, 2] and iql.config_hash != bc.config_hash
     assert "--resume" in iql.command(True) and "--resume" not in iql.command(False)
-    from offbench import registry
-    from offbench.config import resolve
-    from offbench.sweeps.jobs import config_hash
-    from offbench.training.offline import config_hash as pipeline_hash
-    cfg = resolve(registry.get("iql").default_config, "iql", "locomotion", "hopper-random-v2",
-                  {"expectile": 0.8, "hidden_dims": [4, 4]})
-    assert config_hash(cfg) == pipeline_hash(cfg) == iql.config_hash  # what the records and checkpoints carry
+    assert iql.command(False)[iql.command(False).index("--name") + 1] == iql.variant
+    # the plan agrees with what `offbench run` resolves for the job's command: config, variant, directory
+    from offbench.config import config_hash, parse_overrides
+    from offbench.training.offline import RunOptions, prepare
+    prep = prepare(RunOptions(algo="iql", suite="locomotion", dataset=iql.dataset, seeds=3, steps=7,
+                              overrides=parse_overrides(iql.overrides), results=iql.results), say=lambda m: None)
+    assert config_hash(prep.config) == iql.config_hash and prep.config["expectile"] == 0.8
+    assert prep.variant == iql.variant and str(prep.directory) == iql.run_dir
 
     with pytest.raises(OffbenchError, match="unknown algorithm"):
         plan(make_spec({}, {"algos": "iql,nope", "suites": "locomotion", "datasets": str(data)}), "t")
@@ -115,33 +118,39 @@ def test_run_lock_is_exclusive_and_a_locked_job_is_left_alone(tmp_path):
 
 
 def test_resume_only_from_a_matching_checkpoint(tmp_path):
-    from offbench.records.checkpoint import write_json_atomic
-    from offbench.sweeps.jobs import Job, can_resume, is_finished
+    import numpy as np
+
+    from offbench.records import checkpoint
+    from offbench.records.store import checkpoint_dir
+    from offbench.sweeps.jobs import Job, can_resume, is_done, is_finished
 
     run_dir = tmp_path / "r"
     job = Job(algo="iql", suite="locomotion", dataset="d.hdf5", name="d", run_dir=str(run_dir), results=str(tmp_path),
               config_hash="abc", seeds=2, steps=100)
     assert not can_resume(job)  # no checkpoint
-    (run_dir / "checkpoint").mkdir(parents=True)
-    (run_dir / "checkpoint" / "state.npz").write_bytes(b"")
-    info = {"config_hash": "abc", "seeds": [0, 1], "step": 50}
-    write_json_atomic(run_dir / "checkpoint" / "checkpoint.json", info)
+    root = checkpoint_dir(run_dir, [0, 1])
+    info = {"algo": "iql", "config_hash": "abc", "seeds": [0, 1], "step": 50, "steps": 100, "online_steps": 0}
+    checkpoint.save(root, {"x": np.zeros(1)}, info)
     assert can_resume(job)
-    for change in ({"config_hash": "other"}, {"seeds": [0]}, {"step": 200}):
-        write_json_atomic(run_dir / "checkpoint" / "checkpoint.json", {**info, **change})
+    for change in ({"config_hash": "other"}, {"seeds": [0]}, {"steps": 200}, {"online_steps": 5}):
+        checkpoint.save(root, {"x": np.zeros(1)}, {**info, **change})
         assert not can_resume(job), change
-    write_json_atomic(run_dir / "checkpoint" / "checkpoint.json", info)
+    checkpoint.save(root, {"x": np.zeros(1)}, info)
     import dataclasses
     assert not can_resume(dataclasses.replace(job, fresh=True))
-    # finished = every seed finished, with this job's steps and config
-    from offbench.sweeps.jobs import config_hash
+    assert not can_resume(dataclasses.replace(job, seed=2))  # seeds 2-3 have no checkpoint of their own
+    # finished = every seed a finished run (store.is_finished), with this job's steps and config
+    from offbench.config import config_hash
     cfg = {"a": 1}
     job = dataclasses.replace(job, config_hash=config_hash(cfg))
-    rec = {"status": "finished", "steps": 100, "online_steps": 0, "config": cfg}
+    rec = {"status": "finished", "steps": 100, "online_steps": 0, "config": cfg, "final_score": 1.0}
     assert is_finished(job, [rec, rec]) and not is_finished(job, [rec, None])
     assert not is_finished(job, [rec, {**rec, "status": "running"}])
     assert not is_finished(job, [rec, {**rec, "steps": 50}])
     assert not is_finished(job, [rec, {**rec, "config": {"a": 2}}])
+    # a run that diverged is not finished, but it is done: the sweep does not run it again
+    div = {**rec, "diverged": True, "final_score": None}
+    assert not is_finished(job, [rec, div]) and is_done(job, [rec, div]) and not is_done(job, [rec, None])
 
 
 def test_a_finished_job_settles_a_state_file_left_running(tmp_path):
@@ -160,6 +169,7 @@ def test_a_finished_job_settles_a_state_file_left_running(tmp_path):
         write_json_atomic(run_dir / f"seed_{seed}.json", {"schema": "offbench-run/1", "status": "finished",
                                                          "steps": 100, "online_steps": 0, "config": cfg,
                                                          "seed": seed, "final_score": 1.0})
+    assert not (run_dir / "checkpoint-seeds0-1").exists()
     stale = {"status": "running", "attempts": [{"attempt": 1, "resume": False}], "ended_at": None}
     write_json_atomic(run_dir / "sweep_job.json", stale)
     assert execute_job(job)["outcome"] == "skipped"
@@ -185,14 +195,15 @@ def local_sweep(sweep_env):
     args = ["sweep", "--algos", "iql,bc", "--suites", "locomotion", "--datasets", sweep_env["data"], *tiny,
             "--launcher", "local", "--max-parallel", "1", "--progress-every", "2", "--results", str(results)]
     base = results / "locomotion" / "hopper-random-v2"
-    first, second = base / "iql", base / "bc"
+    variant = "batch_size=64__hidden_dims=32x32__steps=30"  # the tiny config's run directory (records.store)
+    first, second = base / "iql" / variant, base / "bc" / variant
     proc = subprocess.Popen([*OFFBENCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         # kill the sweep while the second job runs: once it has a checkpoint (step 10 or 20 of 30)
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None and not finished(second) and \
-                not (second / "checkpoint" / "checkpoint.json").exists():
-            time.sleep(0.05)
+                not (second / "checkpoint-seeds0-1" / "LATEST").exists():
+            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)  # the harshest kill: no clean-up in the sweep process
         proc.communicate(timeout=30)
     finally:
@@ -218,7 +229,7 @@ def test_local_sweep_kill_and_restart_finishes_only_what_is_missing(local_sweep)
     s = local_sweep
     r = s["restart"]
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "locomotion/hopper-random-v2/iql: already finished" in r.stderr
+    assert "locomotion/hopper-random-v2/iql/batch_size=64__hidden_dims=32x32__steps=30: already finished" in r.stderr
     assert "2 jobs:" in r.stderr and "failed" not in r.stderr
     # the finished job was not redone: its records and its job state are untouched
     assert {x: (s["first"] / f"seed_{x}.json").stat().st_mtime_ns for x in (0, 1)} == s["first_records"]
@@ -230,11 +241,13 @@ def test_local_sweep_kill_and_restart_finishes_only_what_is_missing(local_sweep)
     assert [rec["seed"] for rec in recs] == [0, 1] and recs[0]["seeds_in_run"] == [0, 1]  # one job, both seeds
     state = read(s["second"] / "sweep_job.json")
     assert state["status"] == "done"
-    if not s["second_was_finished"]:  # (normally) killed mid-run: the restart resumed it from its checkpoint
-        assert state["attempts"][-1]["returncode"] == 0
-        assert "[2/2] locomotion/hopper-random-v2/bc: finished" in r.stderr
-        assert state["attempts"][-1]["resume"] is True
-        assert "resumed from step" in (s["second"] / "sweep_job.log").read_text()
+    # killed mid-run (after its first checkpoint, 20 steps and two evaluations before its end): the restart
+    # resumed it from that checkpoint
+    assert not s["second_was_finished"], "the sweep was killed after its second job had finished"
+    assert state["attempts"][-1]["returncode"] == 0
+    assert "[2/2] locomotion/hopper-random-v2/bc/batch_size=64__hidden_dims=32x32__steps=30: finished" in r.stderr
+    assert state["attempts"][-1]["resume"] is True
+    assert "resumed from step" in (s["second"] / "sweep_job.log").read_text()
     sweeps = list((s["results"] / ".sweeps").glob("*.json"))
     assert len(sweeps) == 2 and any(read(p)["status"] == "finished" for p in sweeps)
 
@@ -247,14 +260,13 @@ def test_status_shows_the_sweep(local_sweep):
     assert set(rows) == {"iql", "bc"}
     for algo, row in rows.items():
         assert row[0] == "done" and row[4] == "2/2" and row[5] == "30/30"
-        rec = read(local_sweep["results"] / "locomotion" / "hopper-random-v2" / algo / "seed_0.json")
-        rec1 = read(local_sweep["results"] / "locomotion" / "hopper-random-v2" / algo / "seed_1.json")
+        d = local_sweep["results"] / "locomotion" / "hopper-random-v2" / algo / row[8]
+        rec, rec1 = read(d / "seed_0.json"), read(d / "seed_1.json")
         assert float(row[7]) == pytest.approx((rec["final_score"] + rec1["final_score"]) / 2, abs=0.051)
     assert "2 runs: 2 done, 0 running, 0 failed, 0 pending" in r.stdout
 
 
 def test_report_reads_the_sweep_folder(local_sweep, tmp_path):
-    pytest.importorskip("offbench.report.report")
     r = offbench(["report", "--results", str(local_sweep["results"]), "--out", str(tmp_path / "rep"),
                   "--format", "md", "--reps", "50"], local_sweep["env"], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -266,7 +278,6 @@ def test_report_reads_the_sweep_folder(local_sweep, tmp_path):
 # Ray launcher (a real local Ray runtime), sweep described in YAML, one job that keeps failing
 
 def test_ray_sweep_with_a_failing_job(sweep_env, tmp_path):
-    pytest.importorskip("ray")
     results = tmp_path / "results_ray"
     # bc's job raises at run time (its evaluation environment does not exist), on every attempt
     spec = {"algos": ["iql", "bc"], "suites": ["locomotion"], "datasets": [sweep_env["data"]],
@@ -278,14 +289,16 @@ def test_ray_sweep_with_a_failing_job(sweep_env, tmp_path):
     r = offbench(["sweep", str(f)], sweep_env["env"], timeout=400)
     assert r.returncode == 1, r.stderr[-3000:]  # a failed job makes the sweep's exit status 1 ...
     base = results / "locomotion" / "hopper-random-v2"
-    assert finished(base / "iql")  # ... but the other one finished
-    recs = [read(base / "iql" / f"seed_{s}.json") for s in (0, 1)]
+    iql_dir = base / "iql" / "batch_size=64__hidden_dims=32x32__steps=20"
+    bc_dir = base / "bc" / "batch_size=64__env_id=NoSuchEnv-v0__hidden_dims=32x32__steps=20"
+    assert finished(iql_dir)  # ... but the other one finished
+    recs = [read(iql_dir / f"seed_{s}.json") for s in (0, 1)]
     assert all(rec["steps"] == 20 and rec["config"]["hidden_dims"] == [32, 32] for rec in recs)
-    state = read(base / "bc" / "sweep_job.json")
+    state = read(bc_dir / "sweep_job.json")
     assert state["status"] == "failed" and len(state["attempts"]) == 2  # tried, retried once, recorded
     assert "NoSuchEnv" in state["error"] and all(a["returncode"] != 0 for a in state["attempts"])
-    assert not list((base / "bc").glob("seed_*.json")) or not finished(base / "bc")
-    assert "locomotion/hopper-random-v2/bc: FAILED after 2 attempts" in r.stderr
+    assert not list(bc_dir.glob("seed_*.json")) or not finished(bc_dir)
+    assert f"locomotion/hopper-random-v2/bc/{bc_dir.name}: FAILED after 2 attempts" in r.stderr
     assert "2 jobs: 1 failed, 1 finished" in r.stderr
     (sweep_file,) = (results / ".sweeps").glob("*.json")
     doc = read(sweep_file)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 
 import click
+from click.core import ParameterSource
 
+from offbench import presets
 from offbench.errors import OffbenchError
 
 
@@ -19,6 +21,30 @@ class Group(click.Group):
             ctx.exit(2)
 
 
+def expand_set(args: list[str]) -> list[str]:
+    """``--set a=1 b=2`` means ``--set a=1 --set b=2``: the words after one ``--set`` that are ``key=value``
+    (and not options) belong to it, as the README and the error messages write them."""
+    out, i = [], 0
+    while i < len(args):
+        out.append(args[i])
+        if args[i] == "--set" and i + 1 < len(args):
+            out.append(args[i + 1])
+            i += 2
+            while i < len(args) and not args[i].startswith("-") and "=" in args[i]:
+                out += ["--set", args[i]]
+                i += 1
+            continue
+        i += 1
+    return out
+
+
+class SetCommand(click.Command):
+    """A command whose ``--set`` takes one or several ``key=value`` words."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, expand_set(list(args)))
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="offbench")
 def main():
@@ -26,36 +52,74 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-@main.command()
+@main.command(cls=SetCommand)
 @click.option("--algo", required=True, help="Algorithm name (see `offbench list algorithms`).")
 @click.option("--suite", required=True, help="Task family: locomotion, antmaze, kitchen, adroit.")
 @click.option("--dataset", "datasets", multiple=True,
               help="D4RL name (hopper-medium-v2), Minari id, or path to a D4RL hdf5 file; repeatable. "
-                   "Default: every dataset of the suite that is available locally.")
+                   "Default: every dataset of the suite (missing ones obtained; with --no-fetch, those present).")
 @click.option("--seeds", default=1, show_default=True, help="Number of seeds, trained together (vmapped).")
 @click.option("--seed", default=0, show_default=True, help="First seed.")
 @click.option("--steps", default=1_000_000, show_default=True, help="Offline gradient steps.")
-@click.option("--eval-every", default=5000, show_default=True, help="Gradient steps between evaluations.")
+@click.option("--eval-every", default=None, type=int,
+              help="Steps between evaluations (default: the suite's reference schedule, e.g. AntMaze 100000).")
 @click.option("--eval-episodes", default=None, type=int, help="Episodes per evaluation (default: the suite's).")
+@click.option("--eval-workers", default=None, type=int,
+              help="Host evaluation worker processes (default: the cores; 0: serial, in this process).")
+@click.option("--eval-backend", default="auto", show_default=True, type=click.Choice(["auto", "host", "mjx"]),
+              help="auto: MJX on a GPU for the tasks it supports (Hopper/HalfCheetah/Walker2d-v5), else host.")
 @click.option("--online-steps", default=0, show_default=True,
               help="Environment steps of online fine-tuning after the offline phase.")
 @click.option("--from", "from_run", default=None, type=click.Path(),
               help="Fine-tune from the final checkpoint of an earlier offline run directory.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value; repeatable.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE [KEY=VALUE ...]",
+              help="Override config values; repeatable, or several after one --set.")
 @click.option("--results", default="results", show_default=True, type=click.Path(), help="Results folder.")
+@click.option("--name", default=None,
+              help="The run directory's variant name (default: from the changed config and run length, e.g. "
+                   "expectile=0.8__steps=25k; 'default' for the defaults).")
 @click.option("--resume", is_flag=True, help="Continue from the run's last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Start this run's seeds over, replacing their records.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def run(algo, suite, datasets, seeds, seed, steps, eval_every, eval_episodes, online_steps, from_run, overrides,
-        results, resume, no_progress):
-    """Train and evaluate ALGO on datasets of SUITE; records go under RESULTS/<suite>/<dataset>/<algo>/."""
+@click.option("--preset", default=None, help="Run-length preset (configs/presets.yaml): `quick` is a first look in "
+              "minutes (small rebuilt data, few steps and episodes), not the paper's protocol. Options given win.")
+@click.option("--no-fetch", is_flag=True, help="Do not download or rebuild missing datasets: an error instead.")
+@click.option("--build-workers", default=None, type=int,
+              help="Worker processes rebuilding missing datasets in parallel (default: the cores).")
+@click.option("--build-size", default=None,
+              help="Transitions of a dataset the run rebuilds (default: the recipe's, D4RL's size), or 'small'.")
+def run(algo, suite, datasets, seeds, seed, steps, eval_every, eval_episodes, eval_workers, eval_backend, online_steps,
+        from_run, overrides, results, name, resume, overwrite, no_progress, preset, no_fetch, build_workers, build_size):
+    """Train and evaluate ALGO on datasets of SUITE; records go under RESULTS/<suite>/<dataset>/<algo>/<variant>/.
+
+    Seeds are added to a run directory, never replaced: seeds that already finished are skipped, seeds with
+    unfinished records need --resume (or --overwrite)."""
     from offbench import registry
     from offbench.config import parse_overrides
     from offbench.data.suites import get_suite
     from offbench.training.offline import RunOptions
     from offbench.training.run import run as run_one
 
-    registry.get(algo)  # fail early on an unknown algorithm
+    algorithm = registry.get(algo)  # fail early on an unknown algorithm
     s = get_suite(suite)
+    parsed = parse_overrides(overrides)  # every --set value parsed and type-checked before data or compiling
+    from offbench.config import resolve as resolve_config
+    from offbench.training.checks import check_config
+
+    check_config(resolve_config(algorithm.default_config, algo, s.name, None, parsed, bool(online_steps or from_run)))
+    given = {k for k in presets.KEYS if click.get_current_context().get_parameter_source(k)
+             not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+    chosen, note = presets.apply(preset, s.name, dict(steps=steps, eval_every=eval_every, eval_episodes=eval_episodes,
+                                                      seeds=seeds, build_size=build_size, datasets=datasets), given)
+    steps, eval_every, eval_episodes, seeds, build_size, datasets = (
+        chosen[k] for k in ("steps", "eval_every", "eval_episodes", "seeds", "build_size", "datasets"))
+    if note:
+        click.echo(note, err=True)
+    if not no_fetch:  # download or rebuild what the run needs and does not find (offbench.data.fetch)
+        from offbench.data.fetch import obtain
+
+        datasets = obtain(s, datasets, size=build_size, workers=build_workers, progress=not no_progress,
+                          say=lambda m: click.echo(m, err=True))
     if not datasets:
         from offbench.data.sources import available_datasets
 
@@ -63,21 +127,27 @@ def run(algo, suite, datasets, seeds, seed, steps, eval_every, eval_episodes, on
         if not datasets:
             raise OffbenchError(f"no dataset of suite {suite!r} is available locally; see `offbench data list` "
                                 f"and get one with `offbench data download NAME` or `offbench data build NAME`")
-    parsed = parse_overrides(overrides)
     for ds in datasets:
         opts = RunOptions(algo=algo, suite=suite, dataset=ds, seeds=seeds, seed=seed, steps=steps,
-                          eval_every=eval_every, eval_episodes=eval_episodes, overrides=parsed, results=results,
-                          resume=resume, progress=not no_progress, online_steps=online_steps, from_run=from_run)
+                          eval_every=eval_every, eval_episodes=eval_episodes, eval_workers=eval_workers,
+                          eval_backend=eval_backend, overrides=parsed, results=results,
+                          resume=resume, progress=not no_progress, online_steps=online_steps, from_run=from_run,
+                          preset=preset, name=name, overwrite=overwrite)
         recs = run_one(opts, say=lambda m: click.echo(m, err=True))
         scores = [r.get("final_score") for r in recs]
         label = f" ({recs[0]['data']['label']} data)" if recs and recs[0]["data"]["rebuilt"] else ""
         shown = ", ".join("n/a" if x is None else f"{x:.1f}" for x in scores)
-        mean = [x for x in scores if x is not None]
+        from offbench.records.store import is_finished
+
+        mean = [r["final_score"] for r in recs if is_finished(r)]  # the one definition of a finished run
+        diverged = [r["seed"] for r in recs if r.get("diverged")]
         click.echo(f"{algo} {recs[0]['dataset'] if recs else ds}{label}: final normalised score per seed [{shown}]"
-                   + (f", mean {sum(mean) / len(mean):.1f}" if mean else ""))
+                   + (f", mean {sum(mean) / len(mean):.1f}" if mean else "")
+                   + (f"; DIVERGED: seeds {diverged} (non-finite losses or scores; no final score)" if diverged else "")
+                   + (f" [preset {preset}: not the paper's protocol]" if preset else ""))
 
 
-@main.command("config")
+@main.command("config", cls=SetCommand)
 @click.argument("algo")
 @click.option("--suite", default=None, help="Suite whose layer applies (locomotion, antmaze, ...).")
 @click.option("--dataset", default=None, help="Dataset whose layer applies (e.g. antmaze-large-play-v2).")

@@ -1,78 +1,126 @@
-"""Checkpoints of a whole run state (any pytree of arrays), as a NumPy ``.npz`` of the flattened leaves
-plus a JSON manifest. Restoring needs a template pytree of the same structure (built by ``init``), so
-the format does not depend on the network library. Writes are atomic (temp file + rename).
+"""Checkpoints of a whole run state (any pytree of arrays) with the run's bookkeeping, as one atomic unit.
+
+A checkpoint folder holds units ``unit-<n>/`` (``state.npz``: the flattened leaves; ``checkpoint.json``: the
+bookkeeping plus the tree structure, and every leaf's shape and dtype) and ``LATEST``, naming the unit in force.
+A save writes a new unit under a temporary name, fsyncs its files and the folder, renames it into place, and
+only then switches ``LATEST`` (an atomic rename) and removes older units: a process killed at any moment
+leaves the previous checkpoint or the new one, never a mix of the two. Restoring needs a template pytree of
+the same structure (built by ``init``) and checks structure, shapes and dtypes against the stored ones; any
+mismatch or a damaged file is one :class:`OffbenchError` naming the checkpoint.
+
+(``orbax-checkpoint`` does the same with a tensorstore backend; a few NumPy files keep the format readable
+without it, restore synchronously and leave the write moment a test can interrupt: ``faults.point``.)
 """
 from __future__ import annotations
 
-import json
 import os
+import shutil
+import zipfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from offbench.errors import OffbenchError
+from offbench.records import faults
+from offbench.records.jsonio import read_json, unwritable, write_json_atomic  # noqa: F401  (re-exported)
+
+LATEST = "LATEST"
+_BAD = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError)
 
 
-def save(directory: str | Path, tree, info: dict) -> None:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _paths(tree) -> list[str]:
+    """The tree's structure as its leaves' key paths (stable across processes, unlike ``str(treedef)``,
+    which shows the addresses of static functions)."""
+    return [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def _latest(root: Path) -> str | None:
+    try:
+        return str(read_json(root / LATEST)["unit"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save(root: str | Path, tree, info: dict) -> None:
+    root = Path(root)
     leaves = jax.tree_util.tree_leaves(tree)
     arrays = {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
-    tmp = directory / "state.npz.tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, directory / "state.npz")
-    manifest = dict(info, n_leaves=len(leaves), treedef=str(jax.tree_util.tree_structure(tree)))
-    write_json_atomic(directory / "checkpoint.json", manifest)
+    manifest = dict(info, n_leaves=len(leaves), paths=_paths(tree),
+                    shapes=[list(a.shape) for a in arrays.values()], dtypes=[str(a.dtype) for a in arrays.values()])
+    prev = _latest(root)
+    n = int(prev.split("-")[1]) + 1 if prev else 1
+    name = f"unit-{n:06d}"
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        with open(tmp / "state.npz", "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        write_json_atomic(tmp / "checkpoint.json", manifest)
+        _fsync(tmp)
+        shutil.rmtree(root / name, ignore_errors=True)  # a unit written but never committed
+        os.rename(tmp, root / name)
+        _fsync(root)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise unwritable(root, exc) from exc
+    faults.point("checkpoint-written")
+    write_json_atomic(root / LATEST, {"unit": name})
+    _fsync(root)
+    for old in root.iterdir():
+        if old.name != name and (old.name.startswith("unit-") or old.name.startswith(".tmp-")):
+            shutil.rmtree(old, ignore_errors=True)
 
 
-def load(directory: str | Path, template, hint: str = "start without --resume"):
-    directory = Path(directory)
-    info = read_json(directory / "checkpoint.json")
-    treedef = jax.tree_util.tree_structure(template)
-    tleaves = jax.tree_util.tree_leaves(template)
-    with np.load(directory / "state.npz") as z:
-        leaves = [z[f"leaf_{i:05d}"] for i in range(len(z.files))]
-    if len(leaves) != len(tleaves):
-        raise OffbenchError(f"checkpoint {directory} does not match this run's state ({len(leaves)} arrays, "
-                            f"expected {len(tleaves)}); {hint}")
-    for a, t in zip(leaves, tleaves):
-        if a.shape != np.shape(t):
-            raise OffbenchError(f"checkpoint {directory} has an array of shape {a.shape} where this run has "
-                                f"{np.shape(t)}; {hint}")
-    leaves = [np.asarray(a, dtype=t.dtype) if hasattr(t, "dtype") else a for a, t in zip(leaves, tleaves)]
+def exists(root: str | Path) -> bool:
+    root = Path(root)
+    unit = _latest(root)
+    return unit is not None and (root / unit / "checkpoint.json").exists() and (root / unit / "state.npz").exists()
+
+
+def read_info(root: str | Path, hint: str = "start without --resume") -> dict:
+    """The bookkeeping of the checkpoint in force."""
+    root = Path(root)
+    unit = _latest(root)
+    if unit is None:
+        raise OffbenchError(f"no checkpoint in {root} (its {LATEST} file is missing or damaged); {hint}")
+    try:
+        return read_json(root / unit / "checkpoint.json")
+    except _BAD as exc:
+        raise OffbenchError(f"checkpoint {root / unit} cannot be read ({type(exc).__name__}); {hint}") from exc
+
+
+def load(root: str | Path, template, hint: str = "start without --resume"):
+    """``(tree, info)`` of the checkpoint in force, with ``template``'s structure, shapes and dtypes."""
+    root = Path(root)
+    info = read_info(root, hint)
+    where = root / _latest(root)
+    leaves_t, treedef = jax.tree_util.tree_flatten(template)
+    paths = _paths(template)
+    if info.get("paths") != paths:
+        stored = info.get("paths") or []
+        first = next((f"{a} vs {b}" for a, b in zip(stored, paths) if a != b), f"{len(stored)} vs {len(paths)} arrays")
+        raise OffbenchError(f"checkpoint {where} holds another state structure (first difference: {first}); {hint}")
+    try:
+        with np.load(where / "state.npz") as z:
+            leaves = [z[f"leaf_{i:05d}"] for i in range(len(leaves_t))]
+    except _BAD as exc:
+        raise OffbenchError(f"checkpoint {where} is damaged ({type(exc).__name__}: {exc}); {hint}"
+                            .splitlines()[0]) from exc
+    for i, (a, t) in enumerate(zip(leaves, leaves_t)):
+        if a.shape != tuple(np.shape(t)) or str(a.dtype) != str(np.dtype(t.dtype)):
+            raise OffbenchError(f"checkpoint {where}: array {i} is {a.dtype}{list(a.shape)} where this run has "
+                                f"{np.dtype(t.dtype)}{list(np.shape(t))}; {hint}")
     return jax.tree_util.tree_unflatten(treedef, leaves), info
-
-
-def exists(directory: str | Path) -> bool:
-    d = Path(directory)
-    return (d / "checkpoint.json").exists() and (d / "state.npz").exists()
-
-
-def write_json_atomic(path: str | Path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=_json_default)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: str | Path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    return str(o)

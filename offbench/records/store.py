@@ -1,18 +1,26 @@
-"""Run records: one JSON file per seed under ``results/<suite>/<dataset>/<algo>/``.
+"""Run records: one JSON file per seed under ``results/<suite>/<dataset>/<algo>/<variant>/``.
 
-A record is written atomically. While a run is going its status is ``running`` and it has no
+A run directory is keyed by algorithm, dataset and a readable *variant* name: ``default`` for the
+algorithm's config at the default run length, else the config values ``--set`` changed and the run length
+(``expectile=0.8__steps=25k``), or the user's ``--name``. Variants never share a directory, and seeds are
+added to a directory, never replaced (see :mod:`offbench.training.offline`).
+
+A record is written atomically as strict JSON. While a run is going its status is ``running`` and it has no
 ``final_score``; only a run that reached its last step gets ``status: finished`` and a final score.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import platform
+import re
 import time
 from importlib import metadata
 from pathlib import Path
 
-from offbench.records.checkpoint import read_json, write_json_atomic
+from offbench.errors import OffbenchError
+from offbench.records.jsonio import read_json, write_json_atomic
 
 SCHEMA = "offbench-run/1"
 PACKAGES = ("offbench", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "gymnasium-robotics", "mujoco",
@@ -40,8 +48,72 @@ def _versions() -> dict:
     return out
 
 
-def run_dir(results: str | Path, suite: str, dataset: str, algo: str) -> Path:
-    return Path(results) / suite / dataset / algo
+DEFAULT_STEPS = 1_000_000   # `offbench run --steps` default: the papers' run length
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,99}$")
+SEPARATOR = "__"  # between a variant's parts: no "," (rliable joins pairs of rows with it) and no "+"
+
+
+def _count(n: int) -> str:
+    for unit, size in (("M", 1_000_000), ("k", 1000)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
+def _value(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return "x".join(_value(x) for x in v)
+    return str(v)
+
+
+def variant_name(changed: dict, steps: int, online_steps: int = 0, name: str | None = None) -> str:
+    """The run directory's variant: ``name`` if given, else ``default`` or the changed config values and the
+    run length, e.g. ``expectile=0.8__steps=25k`` (long names end in a hash of the whole)."""
+    if name is not None:
+        if not _NAME_OK.match(name) or name in (".", ".."):
+            raise OffbenchError(f"--name {name!r}: use letters, digits and . _ = - (at most 100 characters)")
+        return name
+    parts = [f"{k}={_value(v)}" for k, v in sorted(changed.items())]
+    if steps != DEFAULT_STEPS:
+        parts.append(f"steps={_count(int(steps))}")
+    if online_steps:
+        parts.append(f"online={_count(int(online_steps))}")
+    text = SEPARATOR.join(re.sub(r"[^A-Za-z0-9.=-]", "_", part) for part in parts) or "default"
+    if len(text) > 80:
+        text = text[:68] + "~" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return text
+
+
+def changed_config(config: dict, base: dict) -> dict:
+    """The keys whose value in ``config`` differs from ``base`` (the config without ``--set``)."""
+    return {k: v for k, v in config.items() if base.get(k) != v}
+
+
+def run_dir(results: str | Path, suite: str, dataset: str, algo: str, variant: str = "default") -> Path:
+    return Path(results) / suite / dataset / algo / variant
+
+
+def checkpoint_dir(directory: str | Path, seeds: list[int]) -> Path:
+    """Where a run of ``seeds`` keeps its checkpoint: one per set of seeds, so runs of seeds 0-4 and 5-9 in
+    one run directory never touch each other's."""
+    seeds = list(seeds)
+    return Path(directory) / f"checkpoint-seeds{seeds[0]}-{seeds[-1]}"
+
+
+def checkpoint_differences(info: dict, mine: dict, config: dict | None = None) -> list[str]:
+    """The one checkpoint compatibility check: what differs between a checkpoint's bookkeeping ``info`` and the
+    run that would continue it (``mine``: algo, seeds, fingerprint, steps, online_steps, evaluation schedule,
+    config_hash; a sweep job passes the keys it knows). Config keys are named when ``config`` is given."""
+    diffs = []
+    for key, value in mine.items():
+        if key != "config_hash" and info.get(key) != value:
+            diffs.append(f"{key.replace('_', ' ')} {info.get(key)!r} in the checkpoint, {value!r} now")
+    if "config_hash" in mine and info.get("config_hash") != mine["config_hash"]:
+        old = info.get("config") or {}
+        keys = sorted(k for k in set(old) | set(config or {}) if old.get(k) != (config or {}).get(k)) if config else []
+        diffs.append("config (" + ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in keys[:5])
+                     + (", ..." if len(keys) > 5 else "") + ")" if keys else "config")
+    return diffs
 
 
 def record_path(directory: Path, seed: int) -> Path:
@@ -49,10 +121,20 @@ def record_path(directory: Path, seed: int) -> Path:
 
 
 def write_record(directory: Path, seed: int, record: dict) -> dict:
-    """Write one seed's record atomically; returns it as written."""
-    record = dict(record, schema=SCHEMA, updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    """Write one seed's record atomically as strict JSON; returns it as written (as a reader sees it)."""
+    from offbench.records.jsonio import strict
+
+    record = strict(dict(record, schema=SCHEMA, updated_at=time.strftime("%Y-%m-%dT%H:%M:%S")))
     write_json_atomic(record_path(directory, seed), record)
     return record
+
+
+def read_record(directory: Path, seed: int) -> dict | None:
+    """One seed's record, or None where there is none (or it cannot be read)."""
+    try:
+        return read_json(record_path(directory, seed))
+    except (OSError, ValueError):
+        return None
 
 
 def is_finished(record: dict | None) -> bool:

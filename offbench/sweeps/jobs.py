@@ -3,10 +3,11 @@
 :func:`execute_job` is what a launcher calls: in a thread of the sweep process (local launcher) or inside
 a Ray task (Ray launcher). It
 
-1. takes the run directory's lock (``fcntl.flock`` on ``<run dir>/.sweep.lock``); if another sweep holds
-   it, the job is left to that sweep (outcome ``busy``);
-2. skips the job when every seed record is ``finished`` for the same steps and config (outcome
-   ``skipped``) -- the pipeline's own notion of a finished run;
+1. takes the run directory's lock (``fcntl.flock`` on ``<run dir>/.sweep.lock``, the lock a plain
+   ``offbench run`` takes too); if another process holds it, the job is left to it (outcome ``busy``);
+2. skips the job when every seed's run is done for the same steps and config (outcome ``skipped``): its
+   records are ``finished`` (:func:`offbench.records.store.is_finished`) or ran to the end and diverged
+   (deterministic: running it again would diverge again; ``offbench status`` shows it as ``diverged``);
 3. otherwise runs it, with ``--resume`` when the run directory holds a checkpoint of the same config and
    seeds, retrying up to ``retries`` times (a retry resumes from the last checkpoint);
 4. keeps the job's state (attempts, errors, timings) in ``<run dir>/sweep_job.json`` (atomic writes) and
@@ -18,8 +19,6 @@ lives, even if the sweep that started it is gone.
 from __future__ import annotations
 
 import dataclasses
-import errno
-import fcntl
 import os
 import socket
 import subprocess
@@ -28,10 +27,11 @@ import threading
 import time
 from pathlib import Path
 
-from offbench.config import config_hash  # JAX-free: a Ray worker must not start a JAX backend
-from offbench.records.checkpoint import read_json, write_json_atomic
+from offbench.config import config_hash  # noqa: F401  JAX-free: a Ray worker must not start a JAX backend
+from offbench.records import store
+from offbench.records.jsonio import read_json, write_json_atomic
+from offbench.records.lock import HELD_ENV, LOCK_NAME, RunLock, is_locked  # noqa: F401  (one lock for runs and jobs)
 
-LOCK_NAME = ".sweep.lock"
 STATE_NAME = "sweep_job.json"
 LOG_NAME = "sweep_job.log"
 ERROR_CHARS = 2000
@@ -47,7 +47,7 @@ class Job:
     suite: str
     dataset: str              # as given to `offbench run --dataset` (absolute path for files)
     name: str                 # the dataset's name in the results folder
-    run_dir: str              # absolute: <results>/<suite>/<name>/<algo>
+    run_dir: str              # absolute: <results>/<suite>/<name>/<algo>/<variant>
     results: str              # absolute results folder
     config_hash: str          # of the resolved config (pipeline.config_hash)
     seeds: int = 1
@@ -61,26 +61,29 @@ class Job:
     gpus_per_run: float = 0.0
     fresh: bool = False       # ignore checkpoints of unfinished runs (start them over)
     sweep_id: str = ""
+    variant: str = "default"  # the run directory's variant (offbench.records.store.variant_name)
 
     @property
     def key(self) -> str:
-        return f"{self.suite}/{self.name}/{self.algo}"
+        return f"{self.suite}/{self.name}/{self.algo}" + ("" if self.variant == "default" else f"/{self.variant}")
 
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seed, self.seed + self.seeds))
 
-    def command(self, resume: bool) -> list[str]:
+    def command(self, resume: bool, overwrite: bool = False) -> list[str]:
         cmd = ["run", "--algo", self.algo, "--suite", self.suite, "--dataset", self.dataset,
                "--seeds", str(self.seeds), "--seed", str(self.seed), "--steps", str(self.steps),
                "--eval-every", str(self.eval_every), "--online-steps", str(self.online_steps),
-               "--results", self.results, "--no-progress"]
+               "--results", self.results, "--name", self.variant, "--no-progress"]
         if self.eval_episodes is not None:
             cmd += ["--eval-episodes", str(self.eval_episodes)]
         for pair in self.overrides:
             cmd += ["--set", pair]
         if resume:
             cmd.append("--resume")
+        elif overwrite:
+            cmd.append("--overwrite")
         return cmd
 
 
@@ -98,31 +101,45 @@ def seed_records(job: Job) -> list[dict | None]:
     return out
 
 
-def is_finished(job: Job, recs: list | None = None) -> bool:
-    """Every seed's record is ``finished``, for this job's steps and config."""
+def _same_run(job: Job, rec: dict) -> bool:
+    return (rec.get("steps") == job.steps and rec.get("online_steps", 0) == job.online_steps
+            and config_hash(rec.get("config") or {}) == job.config_hash)
+
+
+def is_done(job: Job, recs: list | None = None) -> bool:
+    """Every seed's run of this job's steps and config is done: finished (``store.is_finished``), or it ran to
+    its last step and diverged (running it again gives the same numbers)."""
     recs = seed_records(job) if recs is None else recs
-    for rec in recs:
-        if rec is None or rec.get("status") != "finished":
-            return False
-        if rec.get("steps") != job.steps or rec.get("online_steps", 0) != job.online_steps:
-            return False
-        if config_hash(rec.get("config") or {}) != job.config_hash:
-            return False
-    return True
+    return all(rec is not None and _same_run(job, rec) and (store.is_finished(rec) or
+                                                            (rec.get("status") == "finished" and rec.get("diverged")))
+               for rec in recs)
+
+
+def is_finished(job: Job, recs: list | None = None) -> bool:
+    """Every seed's record is a finished run (``store.is_finished``) of this job's steps and config."""
+    recs = seed_records(job) if recs is None else recs
+    return all(rec is not None and _same_run(job, rec) and store.is_finished(rec) for rec in recs)
+
+
+def checkpoint_info(job: Job) -> dict | None:
+    """The bookkeeping of the job's checkpoint (read without JAX), or None."""
+    root = store.checkpoint_dir(job.run_dir, job.seed_list)
+    try:
+        unit = read_json(root / "LATEST")["unit"]
+        if not (root / unit / "state.npz").exists():
+            return None
+        return read_json(root / unit / "checkpoint.json")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def can_resume(job: Job) -> bool:
     """The run directory holds a checkpoint this job can continue from."""
-    ckpt = Path(job.run_dir) / "checkpoint"
-    if job.fresh or not ((ckpt / "checkpoint.json").exists() and (ckpt / "state.npz").exists()):
+    info = None if job.fresh else checkpoint_info(job)
+    if info is None:
         return False
-    try:
-        info = read_json(ckpt / "checkpoint.json")
-    except (OSError, ValueError):
-        return False
-    if info.get("config_hash") != job.config_hash or list(info.get("seeds", [])) != job.seed_list:
-        return False
-    return job.online_steps > 0 or int(info.get("step", 0)) <= job.steps
+    return not store.checkpoint_differences(info, {"algo": job.algo, "seeds": job.seed_list, "steps": job.steps,
+                                                   "online_steps": job.online_steps, "config_hash": job.config_hash})
 
 
 def read_state(run_dir: str | Path) -> dict:
@@ -133,65 +150,13 @@ def read_state(run_dir: str | Path) -> dict:
 
 
 def mean_score(recs: list) -> float | None:
-    vals = []
-    for r in recs:
-        if r:
-            v = r.get("final_score", r.get("last_score"))
-            if isinstance(v, (int, float)) and v == v:
-                vals.append(float(v))
+    """Mean final score of the finished seeds (``store.is_finished``), else of the last evaluations."""
+    done = [float(r["final_score"]) for r in recs if store.is_finished(r)]
+    if done:
+        return sum(done) / len(done)
+    vals = [float(r["last_score"]) for r in recs if r and isinstance(r.get("last_score"), (int, float))
+            and r["last_score"] == r["last_score"] and not r.get("diverged")]
     return sum(vals) / len(vals) if vals else None
-
-
-# --------------------------------------------------------------------------------------------------
-# The lock
-
-class RunLock:
-    """An exclusive, non-blocking ``flock`` on ``<run dir>/.sweep.lock``."""
-
-    def __init__(self, run_dir: str | Path):
-        self.path = Path(run_dir) / LOCK_NAME
-        self.fd: int | None = None
-
-    def acquire(self, tries: int = 20, wait_s: float = 0.1) -> bool:
-        # A few tries: `offbench status` probes locks for a moment; another sweep holds them for a job's length.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        for i in range(tries):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self.fd = fd
-                return True
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    os.close(fd)
-                    raise
-                if i + 1 < tries:
-                    time.sleep(wait_s)
-        os.close(fd)
-        return False
-
-    def release(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
-
-def is_locked(run_dir: str | Path) -> bool:
-    """Whether some process (a sweep or its job) holds the run directory's lock right now."""
-    path = Path(run_dir) / LOCK_NAME
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -213,7 +178,7 @@ def terminate_children() -> None:
 
 
 def _child_env(job: Job) -> dict:
-    env = dict(os.environ)
+    env = dict(os.environ, **{HELD_ENV: job.run_dir})  # the child runs under this job's lock
     if 0 < job.gpus_per_run < 1:
         # several jobs share one GPU: each JAX process may take only its share of the memory
         env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 * job.gpus_per_run:.3f}")
@@ -235,7 +200,11 @@ def _error_text(log_path: Path, offset: int) -> str:
 
 
 def _run_attempt(job: Job, resume: bool, lock_fd: int, log_path: Path) -> tuple[int, str]:
-    args = job.command(resume)
+    # not resuming: this job's own unfinished records (a killed attempt) are started over; finished records of
+    # another run length or config in the same directory are never replaced (the run refuses, the job fails)
+    recs = [r for r in seed_records(job) if r is not None]
+    overwrite = bool(recs) and not any(r.get("status") == "finished" for r in recs)
+    args = job.command(resume, overwrite)
     with open(log_path, "ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} sweep {job.sweep_id} on {socket.gethostname()}: "
                   f"offbench {' '.join(args)}\n".encode())
@@ -284,7 +253,7 @@ def execute_job(job: Job) -> dict:
         return dict(out, outcome="busy", error="another sweep is running this job")
     try:
         recs = seed_records(job)
-        if is_finished(job, recs):
+        if is_done(job, recs):
             settle_finished_state(Path(job.run_dir) / STATE_NAME)
             return dict(out, outcome="skipped", score=mean_score(recs))
         state = {"key": job.key, "sweep_id": job.sweep_id, "host": socket.gethostname(), "pid": os.getpid(),
@@ -306,7 +275,7 @@ def execute_job(job: Job) -> dict:
                 write_json_atomic(state_path, state)
                 raise
             recs = seed_records(job)
-            if rc == 0 and not is_finished(job, recs):
+            if rc == 0 and not is_done(job, recs):
                 err = "the run exited without finished records for every seed"
             entry.update(ended_at=time.time(), returncode=rc, error=err if (rc or err) else None)
             if rc == 0 and entry["error"] is None:

@@ -16,7 +16,6 @@ so ``offbench report --results RESULTS`` reads them; the sweep's plan and outcom
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import signal
 import socket
@@ -27,11 +26,8 @@ from pathlib import Path
 import click
 
 from offbench.errors import OffbenchError
-
-SWEEPS_DIR = ".sweeps"
-FORWARDED_ENV = ("MINARI_DATASETS_PATH", "OFFBENCH_DATA_DIR", "OFFBENCH_CONFIGS", "JAX_PLATFORMS",
-                 "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE")
-
+from offbench.sweeps.launchers import FORWARDED_ENV, Progress, run_local, run_ray  # noqa: F401
+from offbench.sweeps.status import SWEEPS_DIR, _fmt_s, _fmt_score, _last_line, status_command  # noqa: F401
 
 # --------------------------------------------------------------------------------------------------
 # The description of a sweep (flags or a YAML file)
@@ -126,7 +122,7 @@ def make_spec(file_values: dict, cli_values: dict) -> SweepSpec:
         if spec.max_parallel is not None:
             spec.max_parallel = int(spec.max_parallel)
     except (TypeError, ValueError) as exc:
-        raise OffbenchError(f"invalid sweep setting ({exc}); numbers are expected for seeds, steps, retries, ...")
+        raise OffbenchError(f"invalid sweep setting ({exc}); numbers are expected for seeds, steps, retries, ...") from exc
     if not spec.algos:
         raise OffbenchError("no algorithms: pass --algos iql,bc,... (or `algos:` in the sweep file)")
     if not spec.suites:
@@ -221,7 +217,7 @@ def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
     from offbench.config import parse_overrides
     from offbench.config import resolve as resolve_config
     from offbench.data.suites import get_suite
-    from offbench.records.store import run_dir
+    from offbench.records.store import changed_config, run_dir, variant_name
     from offbench.sweeps.jobs import Job, config_hash
 
     algos = [registry.get(a) for a in dict.fromkeys(spec.algos)]
@@ -240,10 +236,14 @@ def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
         name = dataset_name(suite, ds)
         ds_key = Path(ds).stem if ds.endswith((".hdf5", ".h5")) else ds
         for algo in algos:
+            finetune = bool(spec.online_steps)
             config = resolve_config(algo.default_config, algo.name, suite.name, ds_key,
-                                    parse_overrides(overrides[algo.name]))
-            job = Job(algo=algo.name, suite=suite.name, dataset=ds, name=name,
-                      run_dir=str(run_dir(results, suite.name, name, algo.name)), results=str(results),
+                                    parse_overrides(overrides[algo.name]), finetune)
+            base = resolve_config(algo.default_config, algo.name, suite.name, ds_key, {}, finetune)
+            variant = variant_name(changed_config(config, base), spec.steps, spec.online_steps)
+            algo_dir = algo.name + ("-online" if finetune else "")
+            job = Job(algo=algo.name, suite=suite.name, dataset=ds, name=name, variant=variant,
+                      run_dir=str(run_dir(results, suite.name, name, algo_dir, variant)), results=str(results),
                       config_hash=config_hash(config), seeds=spec.seeds, seed=spec.seed, steps=spec.steps,
                       online_steps=spec.online_steps, eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
                       overrides=tuple(overrides[algo.name]), retries=spec.retries, gpus_per_run=spec.gpus_per_run,
@@ -255,85 +255,9 @@ def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
     return jobs
 
 
+
 # --------------------------------------------------------------------------------------------------
-# Progress and the sweep file
-
-def _fmt_s(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "-"
-    s = int(round(s))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
-def _fmt_score(v) -> str:
-    return "-" if v is None else f"{v:.1f}"
-
-
-class Progress:
-    """Jobs done / total with an ETA (from the jobs that ran in this sweep), printed as lines."""
-
-    def __init__(self, jobs: list, parallel: int | None, say):
-        self.jobs = {j.key: j for j in jobs}
-        self.total = len(jobs)
-        self.parallel = parallel
-        self.say = say
-        self.started = time.time()
-        self.outcomes: dict[str, dict] = {}
-        self.running: dict[str, float] = {}
-
-    def start(self, key: str) -> None:
-        self.running.setdefault(key, time.time())
-
-    def eta(self) -> float | None:
-        """Mean time of the jobs that ran here x the jobs left (less what the running ones have done) / slots."""
-        ran = [o["elapsed_s"] for o in self.outcomes.values() if o["outcome"] in ("finished", "failed")]
-        left = self.total - len(self.outcomes)
-        if not ran or left == 0:
-            return 0.0 if left == 0 else None
-        avg, now = sum(ran) / len(ran), time.time()
-        work = (left - len(self.running)) * avg + sum(max(avg - (now - t0), 0.0) for t0 in self.running.values())
-        return work / max(1, min(self.parallel or left, left))
-
-    def counts(self) -> str:
-        c = {}
-        for o in self.outcomes.values():
-            c[o["outcome"]] = c.get(o["outcome"], 0) + 1
-        parts = [f"{n} {k}" for k, n in sorted(c.items())]
-        return ", ".join(parts) if parts else "none done yet"
-
-    def done(self, outcome: dict) -> None:
-        key = outcome["key"]
-        self.running.pop(key, None)
-        self.outcomes[key] = outcome
-        what = {"finished": f"finished, mean score {_fmt_score(outcome.get('score'))}",
-                "skipped": f"already finished, mean score {_fmt_score(outcome.get('score'))}",
-                "failed": f"FAILED after {outcome.get('attempts')} attempts: {_last_line(outcome.get('error'))}",
-                "busy": "left to the sweep that is running it",
-                "interrupted": "interrupted"}.get(outcome["outcome"], outcome["outcome"])
-        took = f" ({_fmt_s(outcome['elapsed_s'])})" if outcome["outcome"] in ("finished", "failed") else ""
-        self.say(f"[{len(self.outcomes)}/{self.total}] {key}: {what}{took}; ETA {_fmt_s(self.eta())}")
-
-    def heartbeat(self) -> None:
-        from offbench.sweeps.jobs import seed_records
-
-        now = time.time()
-        busy = []
-        for key, t0 in sorted(self.running.items()):
-            recs = seed_records(self.jobs[key])
-            step = max((r.get("step", 0) for r in recs if r), default=0)
-            busy.append(f"{key} step {step}/{self.jobs[key].steps} ({_fmt_s(now - t0)})")
-        self.say(f"[{len(self.outcomes)}/{self.total}] {self.counts()}; elapsed {_fmt_s(now - self.started)}, "
-                 f"ETA {_fmt_s(self.eta())}" + (f"; running: {'; '.join(busy)}" if busy else ""))
-
-
-def _last_line(text) -> str:
-    lines = [ln for ln in str(text or "").splitlines() if ln.strip()]
-    return lines[-1] if lines else "?"
-
+# The sweep file
 
 def _write_sweep_file(path: Path, spec: SweepSpec, jobs: list, progress: Progress | None, status: str) -> None:
     from offbench.records.checkpoint import write_json_atomic
@@ -346,96 +270,6 @@ def _write_sweep_file(path: Path, spec: SweepSpec, jobs: list, progress: Progres
                   "seeds": j.seed_list, "steps": j.steps, "online_steps": j.online_steps,
                   **({"outcome": progress.outcomes.get(j.key)} if progress else {})} for j in jobs],
     })
-
-
-# --------------------------------------------------------------------------------------------------
-# Launchers
-
-def run_local(jobs: list, spec: SweepSpec, progress: Progress) -> None:
-    """Up to ``max_parallel`` jobs at a time, each an ``offbench run`` subprocess watched by a thread."""
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    from offbench.sweeps.jobs import execute_job
-
-    def one(job):
-        progress.start(job.key)
-        return execute_job(job)
-
-    pool = ThreadPoolExecutor(max_workers=max(1, spec.max_parallel or 1), thread_name_prefix="offbench-job")
-    try:
-        pending = {pool.submit(one, j): j for j in jobs}
-        while pending:
-            done, _ = wait(pending, timeout=spec.progress_every, return_when=FIRST_COMPLETED)
-            if not done:
-                progress.heartbeat()
-            for fut in done:
-                job = pending.pop(fut)
-                progress.done(_outcome(fut.result, job))
-    except BaseException:  # interrupted: stop the job processes first, or the threads would wait for them
-        from offbench.sweeps.jobs import terminate_children
-        terminate_children()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _outcome(get, job) -> dict:
-    try:
-        return get()
-    except Exception as exc:  # the launcher itself failed for this job (not the run): recorded, others go on
-        return {"key": job.key, "run_dir": job.run_dir, "outcome": "failed", "attempts": 0, "elapsed_s": 0.0,
-                "score": None, "error": f"{type(exc).__name__}: {exc}"}
-
-
-def run_ray(jobs: list, spec: SweepSpec, progress: Progress) -> None:
-    """One Ray task per job with its resource request; Ray schedules them (``ray.wait`` for progress)."""
-    try:
-        import ray
-    except ModuleNotFoundError as exc:
-        raise OffbenchError("the Ray launcher needs Ray: pip install ray") from exc
-    from offbench.sweeps.jobs import execute_job
-
-    started_here = False
-    if not ray.is_initialized():
-        started_here = True
-        common = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        try:
-            if spec.address:
-                ray.init(address=spec.address, **common)
-            else:
-                env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-                slots = spec.max_parallel or max(1, int((os.cpu_count() or 1) // spec.cpus_per_run))
-                ray.init(num_cpus=max(1, math.ceil(slots * spec.cpus_per_run)), object_store_memory=100 * 1024 ** 2,
-                         runtime_env={"env_vars": env} if env else None, **common)
-        except ConnectionError as exc:
-            cause = str(exc.__cause__ or exc).strip().splitlines()[-1][:300] if str(exc.__cause__ or exc).strip() else ""
-            raise OffbenchError(f"cannot connect to the Ray cluster at {spec.address} ({cause}); start it with "
-                                f"`ray start --head` (and give this machine its auth token if it uses one) or "
-                                f"leave out --address for a local runtime") from exc
-    task = ray.remote(num_cpus=spec.cpus_per_run, num_gpus=spec.gpus_per_run, max_retries=1,
-                      retry_exceptions=False)(execute_job)
-    limit = spec.max_parallel or len(jobs)
-    queue = list(jobs)
-    inflight: dict = {}
-    try:
-        while queue or inflight:
-            while queue and len(inflight) < limit:
-                job = queue.pop(0)
-                inflight[task.options(name=f"offbench:{job.key}").remote(job)] = job
-                progress.start(job.key)
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=spec.progress_every)
-            if not ready:
-                progress.heartbeat()
-            for ref in ready:
-                job = inflight.pop(ref)
-                progress.done(_outcome(lambda: ray.get(ref), job))
-    except BaseException:
-        for ref in inflight:
-            ray.cancel(ref, force=True)
-        raise
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -566,100 +400,3 @@ def sweep_command(file, algos, suites, datasets, seeds, seed, steps, online_step
         sys.exit(1)
 
 
-# --------------------------------------------------------------------------------------------------
-# Status
-
-def collect_status(results: str | Path) -> list[dict]:
-    """One row per run directory (and per planned job not started yet): done, running, failed, pending."""
-    from offbench.records.checkpoint import read_json
-    from offbench.sweeps.jobs import STATE_NAME, is_locked, mean_score, read_state
-
-    results = Path(results)
-    planned: dict[str, dict] = {}
-    sweep_files = sorted((results / SWEEPS_DIR).glob("*.json"), key=lambda p: p.stat().st_mtime)
-    for path in sweep_files:  # later sweeps override earlier plans of the same run directory
-        try:
-            doc = read_json(path)
-        except (OSError, ValueError):
-            continue
-        for j in doc.get("jobs", []):
-            planned[str(Path(j["run_dir"]).resolve())] = j
-    dirs = {str(p.parent.resolve()) for p in results.glob("*/*/*/seed_*.json")}
-    dirs |= {str(p.parent.resolve()) for p in results.glob(f"*/*/*/{STATE_NAME}")}
-    dirs |= set(planned)
-    rows = []
-    now = time.time()
-    for d in sorted(dirs):
-        path = Path(d)
-        recs = []
-        for p in sorted(path.glob("seed_*.json")):
-            try:
-                recs.append(read_json(p))
-            except (OSError, ValueError):
-                recs.append({"status": "unreadable"})
-        plan_job = planned.get(d, {})
-        state = read_state(path)
-        seeds = plan_job.get("seeds") or (recs[0].get("seeds_in_run") if recs else None) or []
-        by_seed = {r.get("seed"): r for r in recs}
-        mine = [by_seed.get(s) for s in seeds] if seeds else recs
-        steps = plan_job.get("steps", recs[0].get("steps") if recs else None)
-        finished = bool(mine) and all(r and r.get("status") == "finished" and
-                                      (steps is None or r.get("steps") == steps) for r in mine)
-        if is_locked(path):
-            status = "running"
-        elif finished:
-            status = "done"
-        elif state.get("status") == "failed":
-            status = "failed"
-        else:
-            status = "pending"
-        step = max((r.get("step", 0) for r in mine if r), default=None)
-        if status == "running" and state.get("started_at"):
-            elapsed = now - state["started_at"]
-        elif state.get("elapsed_s") and state.get("status") in ("done", "failed", "interrupted"):
-            elapsed = state["elapsed_s"]
-        else:
-            elapsed = max((r.get("elapsed_s", 0.0) for r in mine if r), default=None)
-        note = ""
-        if status == "failed":
-            note = _last_line(state.get("error"))
-        elif status == "pending" and any(r for r in mine) and step:
-            note = f"interrupted at step {step}; resumes"
-        rel = path.relative_to(results.resolve()) if path.is_relative_to(results.resolve()) else path
-        parts = rel.parts
-        rows.append({"status": status, "suite": parts[-3] if len(parts) >= 3 else "?",
-                     "dataset": parts[-2] if len(parts) >= 2 else "?", "algo": parts[-1],
-                     "seeds_done": sum(1 for r in mine if r and r.get("status") == "finished"),
-                     "seeds": len(seeds) or len(recs), "step": step, "steps": steps, "elapsed_s": elapsed,
-                     "online_steps": (recs[0].get("online_steps") or 0) if recs else 0,
-                     "env_steps": max((r.get("env_steps") or 0 for r in mine if r), default=0),
-                     "score": mean_score([r for r in mine if r]), "note": note, "run_dir": d})
-    return rows
-
-
-@click.command("status")
-@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Results folder of a sweep (or of `offbench run`).")
-def status_command(results):
-    """Done / running / failed / pending per run, with elapsed time and last score."""
-    if not Path(results).is_dir():
-        raise OffbenchError(f"results folder {results} does not exist; pass --results DIR of a sweep")
-    rows = collect_status(results)
-    if not rows:
-        click.echo(f"no runs in {results}")
-        return
-    click.echo(f"{'status':8s} {'suite':11s} {'dataset':28s} {'algo':10s} {'seeds':>5s} {'step':>15s} "
-               f"{'elapsed':>8s} {'score':>6s}")
-    order = {"running": 0, "failed": 1, "pending": 2, "done": 3}
-    for r in sorted(rows, key=lambda r: (order.get(r["status"], 9), r["suite"], r["dataset"], r["algo"])):
-        step = "-" if r["step"] is None else f"{r['step']}/{r['steps'] if r['steps'] is not None else '?'}"
-        if r.get("online_steps") and r["steps"] is not None and r["step"] is not None:  # offline, then online
-            step = f"{min(r['step'], r['steps'])}/{r['steps']}+{r['env_steps']}/{r['online_steps']}env"
-        click.echo(f"{r['status']:8s} {r['suite']:11s} {r['dataset']:28s} {r['algo']:10s} "
-                   f"{r['seeds_done']}/{r['seeds']:<3d} {step:>15s} {_fmt_s(r['elapsed_s']):>8s} "
-                   f"{_fmt_score(r['score']):>6s}" + (f"  {r['note']}" if r["note"] else ""))
-    counts = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    click.echo(f"{len(rows)} runs: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("done", "running", "failed",
-                                                                                        "pending")))

@@ -6,8 +6,11 @@
   seeds train in one compiled program (one compile, N different results).
 * Evaluation every ``eval_every`` steps (deterministic action, normalised score); the whole state is
   checkpointed at each evaluation and ``resume`` continues a killed run to the same final numbers.
-* One record per seed under ``results/<suite>/<dataset>/<algo>/``, written atomically; a run that did
-  not finish never looks finished.
+* One record per seed under ``results/<suite>/<dataset>/<algo>/<variant>/``, written atomically as strict
+  JSON; a run that did not finish never looks finished. Seeds are added to a run directory, never replaced
+  (:func:`claim`); the directory is locked while a run writes it (the sweep's lock).
+* Options, config sizes and the dataset (finite values, dimensions and actions against the evaluation
+  environment) are checked before anything compiles or is written (:mod:`offbench.training.checks`).
 
 The loop never looks at which algorithm it runs.
 """
@@ -19,8 +22,8 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -35,9 +38,13 @@ from offbench.data.sources import resolve as resolve_source
 from offbench.data.suites import get_suite
 from offbench.envs import ObsAdapter
 from offbench.errors import OffbenchError
-from offbench.evaluation.evaluator import Evaluator, make_act_fn, normalized_score
-from offbench.records import checkpoint
+from offbench.evaluation.evaluator import check_options as check_eval_options
+from offbench.evaluation.evaluator import make_act_fn, make_evaluator, normalized_score
+from offbench.records import checkpoint, faults
 from offbench.records import store as records
+from offbench.records.jsonio import unwritable
+from offbench.training import checks
+from offbench.training.identity import check_compatible, claim, quiet_mujoco  # noqa: F401 (re-exported)
 from offbench.training.step import SAMPLED_DROP, ChunkCache, init_seeds, make_train_step
 
 # --------------------------------------------------------------------------------------------------
@@ -51,7 +58,7 @@ class RunOptions:
     seeds: int = 1
     seed: int = 0                      # first seed; seeds are seed, seed+1, ...
     steps: int = 1_000_000
-    eval_every: int = 5000
+    eval_every: int | None = None      # None: the suite's schedule (Suite.eval_every / online_eval_every)
     eval_episodes: int | None = None   # None: the suite's
     overrides: dict = dataclasses.field(default_factory=dict)
     results: str = "results"
@@ -59,6 +66,11 @@ class RunOptions:
     progress: bool = True
     online_steps: int = 0
     from_run: str | None = None
+    name: str | None = None            # the run directory's variant name (default: derived from the config)
+    overwrite: bool = False            # replace this run's seeds' records and checkpoint
+    eval_workers: int | None = None    # host evaluation worker processes; None: the cores, 0: serial
+    eval_backend: str = "auto"         # auto | host | mjx (offbench.evaluation.evaluator.choose_backend)
+    preset: str | None = None          # `--preset NAME` (configs/presets.yaml): not the paper's protocol
 
     @property
     def seed_list(self) -> list[int]:
@@ -82,6 +94,7 @@ class Prepared:
     eval_episodes: int
     fingerprint: str
     directory: Path
+    variant: str = "default"
 
     @property
     def size(self) -> int:
@@ -89,19 +102,30 @@ class Prepared:
 
 
 def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
-    if opts.seeds < 1:
-        raise OffbenchError("--seeds must be at least 1")
-    if opts.steps < 0 or opts.eval_every < 1:
-        raise OffbenchError("--steps must be >= 0 and --eval-every >= 1")
+    if opts.eval_every is None:  # the suite's evaluation schedule, from its reference (offbench/data/suites.py)
+        opts = dataclasses.replace(opts, eval_every=get_suite(opts.suite).eval_schedule(
+            bool(opts.online_steps or opts.from_run)))
+    checks.check_options(opts)
+    quiet_mujoco()
     algorithm = registry.get(opts.algo)
     suite = get_suite(opts.suite)
     ds_key = Path(opts.dataset).stem if opts.dataset.endswith((".hdf5", ".h5")) else opts.dataset
     finetuning = bool(opts.online_steps or opts.from_run)
     config = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, opts.overrides, finetuning)
+    checks.check_config(config)
+    base = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, {}, finetuning)
+    variant = records.variant_name(records.changed_config(config, base), opts.steps, opts.online_steps, opts.name)
     source = resolve_source(suite, opts.dataset, config)
     if source.note:
         say(source.note)
     dataset = source.dataset
+    check_eval_options(opts.eval_backend, opts.eval_workers, source.env_id)   # before anything is written
+    checks.check_dataset(dataset, opts.dataset)
+    env = source.env_factory()()
+    try:
+        checks.check_against_env(dataset, env, ObsAdapter(source.obs_keys), opts.dataset, source.env_id)
+    finally:
+        env.close()
     fingerprint = dataset.fingerprint()
 
     transform = config["reward_transform"] if config["reward_transform"] is not None else suite.reward_transform
@@ -114,8 +138,10 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
         arrays["observations"] = (arrays["observations"] - mean) / std
         arrays["next_observations"] = (arrays["next_observations"] - mean) / std
     if algorithm.preprocess is not None:
-        arrays = algorithm.preprocess(arrays, config)
-    device_data = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in arrays.items() if k not in SAMPLED_DROP}
+        # ``dataset_rewards``: the rewards before the training transform (10%BC ranks episodes by them)
+        arrays = algorithm.preprocess({**arrays, "dataset_rewards": dataset.rewards.copy()}, config)
+    device_data = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in arrays.items()
+                   if k not in SAMPLED_DROP and k != "dataset_rewards"}
     if len(device_data["rewards"]) == 0:
         raise OffbenchError(f"{algorithm.name}'s preprocessing left no transitions")
 
@@ -123,9 +149,10 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
                          total_steps=max(1, opts.steps + int(opts.online_steps * config["online_updates_per_step"])))
     agent = algorithm.make(config, spec)
     episodes = opts.eval_episodes if opts.eval_episodes is not None else suite.eval_episodes
-    directory = records.run_dir(opts.results, suite.name, source.name, algorithm.name)
+    algo_dir = algorithm.name + ("-online" if finetuning else "")
+    directory = records.run_dir(opts.results, suite.name, source.name, algo_dir, variant)
     return Prepared(opts, algorithm, source, config, spec, agent, device_data, scale, shift, mean, std,
-                    suite.score, int(episodes), fingerprint, directory)
+                    suite.score, int(episodes), fingerprint, directory, variant)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,12 +165,12 @@ class Run:
         self.p = prep
         self.say = say
         self.seeds = prep.opts.seed_list
-        self.chunks = ChunkCache(make_train_step(prep.agent.update, int(prep.config["batch_size"])),
-                                 n_seeds=len(prep.opts.seed_list))
+        self.chunks = ChunkCache(make_train_step(prep.agent.update, int(prep.config["batch_size"]),
+                                                 prep.agent.steps_per_update), n_seeds=len(prep.opts.seed_list))
         self.act_fn = make_act_fn(prep.agent.act)
         self.obs_adapter = ObsAdapter(prep.source.obs_keys, prep.obs_mean, prep.obs_std)
-        self.evaluator = Evaluator(prep.source.env_factory(), self.obs_adapter, self.act_fn, len(self.seeds),
-                                   prep.eval_episodes)
+        self.evaluator = make_evaluator(prep.source, self.obs_adapter, self.act_fn, prep.agent.act, self.seeds,
+                                        prep.eval_episodes, prep.opts.eval_backend, prep.opts.eval_workers)
         self.curves: list[list[dict]] = [[] for _ in self.seeds]
         self.step = 0
         self.compile_s = 0.0
@@ -158,12 +185,18 @@ class Run:
 
     @property
     def ckpt_dir(self) -> Path:
-        return self.p.directory / "checkpoint"
+        return records.checkpoint_dir(self.p.directory, self.seeds)
+
+    def identity(self) -> dict:
+        """What a checkpoint must share with the run that resumes it."""
+        o = self.p.opts
+        return {"algo": self.p.algorithm.name, "seeds": self.seeds, "fingerprint": self.p.fingerprint,
+                "steps": o.steps, "online_steps": o.online_steps, "eval_every": o.eval_every,
+                "eval_episodes": self.p.eval_episodes, "config_hash": config_hash(self.p.config)}
 
     def checkpoint_info(self) -> dict:
-        return {"step": self.step, "seeds": self.seeds, "curves": self.curves, "config_hash": config_hash(self.p.config),
-                "fingerprint": self.p.fingerprint, "algo": self.p.algorithm.name, "steps": self.p.opts.steps,
-                "train_s": self.train_s, "diverged": self.diverged}
+        return {**self.identity(), "step": self.step, "curves": self.curves, "config": self.p.config,
+                "train_s": self.train_s, "diverged": self.diverged, "variant": self.p.variant}
 
     def save(self, tree: dict, extra_info: dict | None = None):
         """Checkpoint ``tree`` (states, keys and whatever else a phase needs) with the run's bookkeeping."""
@@ -174,12 +207,8 @@ class Run:
         if not checkpoint.exists(self.ckpt_dir):
             self.say(f"no checkpoint in {self.ckpt_dir}; starting from step 0")
             return None, None
-        info = checkpoint.read_json(self.ckpt_dir / "checkpoint.json")
-        for key, mine in (("config_hash", config_hash(self.p.config)), ("fingerprint", self.p.fingerprint),
-                          ("seeds", self.seeds), ("algo", self.p.algorithm.name)):
-            if info.get(key) != mine:
-                raise OffbenchError(f"the checkpoint in {self.ckpt_dir} was made with a different {key.replace('_', ' ')}; "
-                                    "run again without --resume to start over")
+        info = checkpoint.read_info(self.ckpt_dir)
+        check_compatible(info, self.identity(), self.p.config, self.ckpt_dir)
         tree, info = checkpoint.load(self.ckpt_dir, template)
         self.step = int(info["step"])
         self.curves = info["curves"]
@@ -192,11 +221,14 @@ class Run:
     def record(self, i: int, status: str, **extra) -> dict:
         p = self.p
         curve = self.curves[i]
+        meta = p.source.dataset.metadata or {}
         rec = {
             "status": status, "algo": p.algorithm.name, "suite": p.opts.suite, "dataset": p.source.name,
-            "seed": self.seeds[i], "seeds_in_run": self.seeds,
+            "seed": self.seeds[i], "seeds_in_run": self.seeds, "variant": p.variant,
+            "config_hash": config_hash(p.config), "run_dir": str(p.directory),
             "data": {"kind": p.source.kind, "rebuilt": p.source.rebuilt, "label": p.source.label,
-                     "fingerprint": p.fingerprint,
+                     "fingerprint": p.fingerprint, "recipe_version": meta.get("recipe_version"),
+                     "recipe": meta.get("recipe"),
                      "size": len(p.source.dataset), "sampled_size": p.size, "metadata": p.source.dataset.metadata,
                      "reward_scale": p.reward_scale, "reward_shift": p.reward_shift,
                      "obs_normalized": p.obs_mean is not None},
@@ -204,12 +236,14 @@ class Run:
                     "max_episode_steps": p.source.max_episode_steps, "from_dataset_spec": bool(p.source.eval_env_spec)},
             "reference": {"min": p.source.ref_min, "max": p.source.ref_max, "source": p.source.ref_source},
             "score_type": p.score_type, "eval_episodes": p.eval_episodes,
+            "eval": {"backend": self.evaluator.backend, "episodes": p.eval_episodes, "every": p.opts.eval_every,
+                     "workers": int(self.evaluator.workers)},
             "steps": p.opts.steps, "online_steps": p.opts.online_steps, "eval_every": p.opts.eval_every,
             "step": self.step, "config": p.config, "versions": records.versions(),
             "curve": curve, "last_score": curve[-1]["score"] if curve else None,
             "diverged": self.diverged[i], "metrics": {k: float(v[i]) for k, v in self.last_metrics.items()},
             "compile_s": self.compile_s, "train_s": self.train_s, "elapsed_s": time.time() - self.started,
-            "command": " ".join(sys.argv),
+            "command": " ".join(sys.argv), "preset": p.opts.preset,
         }
         rec.update(extra)
         return rec
@@ -223,6 +257,7 @@ class Run:
     def evaluate(self, states, phase: str = "offline", env_steps: int = 0) -> list[float]:
         p = self.p
         res = self.evaluator(states)
+        faults.point("evaluate")
         scores = normalized_score(res.returns, res.successes, p.score_type, p.source.ref_min, p.source.ref_max)
         out = []
         for i in range(len(self.seeds)):
@@ -255,40 +290,45 @@ class Run:
             next_eval = min((self.step // every + 1) * every, total)
             while self.step < next_eval:
                 n = min(log_every, next_eval - self.step)
-                fn = self.chunks(n)
+                compiled_s = self.chunks.compile_s
+                first = self.compile_s == 0
+                say = bar.write if bar is not None else self.say
+                if first:
+                    faults.point("compile")
+                    say("compiling the training step ...")
+                fn = self.chunks(n, states, keys, p.data, size, start=self.step)  # compiled ahead of time
+                self.compile_s += self.chunks.compile_s - compiled_s
+                if first:
+                    say(f"compiled in {self.compile_s:.1f} s")
                 t0 = time.time()
-                first = fn._cache_size() == 0
                 states, keys, metrics = fn(states, keys, p.data, size)
                 jax.block_until_ready(metrics)
                 dt = time.time() - t0
-                if first:
-                    self.compile_s += dt
-                else:
-                    self.train_s += dt
+                self.train_s += dt
                 self.step += n
                 self.note_metrics(metrics)
+                faults.point("train")
                 if bar is not None:
                     bar.update(n)
-                    bar.set_postfix(self._postfix(n / dt if not first else None), refresh=False)
+                    bar.set_postfix(self._postfix(), refresh=False)
             self.evaluate(states)
             if bar is not None:
-                bar.set_postfix(self._postfix(None), refresh=True)
+                bar.set_postfix(self._postfix(), refresh=True)
             self.save({"states": states, "keys": keys})
             self.write_records("running")
         return states, keys
 
-    def _postfix(self, sps):
+    def _postfix(self) -> dict:
+        """Losses and the last evaluation, named with its step (the bar's one rate is its own: training
+        steps per second of wall time, compile and evaluation included)."""
         post = {}
-        if sps:
-            post["steps/s"] = f"{sps:.0f}"
-        elif self.train_s > 0:
-            post["steps/s"] = f"{self.step / self.train_s:.0f}"
         for k in ("critic_loss", "actor_loss", "value_loss"):
             if k in self.last_metrics:
                 post[k.replace("_loss", "")] = f"{float(np.mean(self.last_metrics[k])):.3g}"
-        scores = [c[-1]["score"] for c in self.curves if c]
-        if scores:
-            post["score"] = f"{np.mean(scores):.1f}"
+        last = [c[-1] for c in self.curves if c]
+        if last:
+            scores = [c["score"] for c in last if c["score"] is not None and math.isfinite(c["score"])]
+            post[f"score@{last[0]['step']}"] = f"{np.mean(scores):.1f}" if scores else "n/a"
         return post
 
 
@@ -298,7 +338,7 @@ def run_offline(prep: Prepared, say: Callable[[str], None] = print) -> list[dict
     runner = Run(prep, say)
     states, keys = runner.init_states()
     begin_fresh(prep, runner, opts, say)
-    if opts.resume:
+    if opts.resume and checkpoint.exists(runner.ckpt_dir):
         tree, _ = runner.try_resume({"states": states, "keys": keys})
         if tree is not None:
             states, keys = tree["states"], tree["keys"]
@@ -310,46 +350,45 @@ def run_offline(prep: Prepared, say: Callable[[str], None] = print) -> list[dict
     return finish(runner)
 
 
-def offline_steps_of(run_dir: str) -> int:
-    d = Path(run_dir)
-    ck = d / "checkpoint" / "checkpoint.json" if (d / "checkpoint").exists() else d / "checkpoint.json"
-    if not ck.exists():
-        raise OffbenchError(f"--from {run_dir}: no checkpoint there; point it at a finished offline run directory "
-                            "results/<suite>/<dataset>/<algo>")
-    return int(checkpoint.read_json(ck)["steps"])
-
-
 def begin_fresh(prep: Prepared, runner: Run, opts: RunOptions, say) -> None:
-    """Without --resume, a run starts over: old records and checkpoint of this run directory go."""
-    prep.directory.mkdir(parents=True, exist_ok=True)
-    if opts.resume:
+    """Without --resume, this run's seeds start over: with --overwrite their old records and their checkpoint
+    go (never other seeds' records or checkpoints). Writes ``running`` records for the run's seeds."""
+    try:
+        prep.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unwritable(prep.directory, exc) from exc
+    if opts.resume and checkpoint.exists(runner.ckpt_dir):
         return
     if runner.ckpt_dir.exists():
         shutil.rmtree(runner.ckpt_dir)
-    for old in prep.directory.glob("seed_*.json"):
-        old.unlink()
     runner.write_records("running")
     say(f"{prep.algorithm.name} on {prep.source.name} ({prep.source.kind} data, {len(prep.source.dataset)} "
         f"transitions), seeds {runner.seeds}, records in {prep.directory}")
 
 
 def finish(runner: Run) -> list[dict]:
-    finals = [c[-1]["score"] if c else None for c in runner.curves]
     out = []
     for i, s in enumerate(runner.seeds):
-        rec = runner.record(i, "finished", final_score=finals[i], finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        curve = runner.curves[i]
+        final = curve[-1]["score"] if curve else None
+        extra = {"final_score": final}
+        if runner.diverged[i]:
+            extra = {"final_score": None, "final_score_reason": "diverged: a loss or the evaluation score was not "
+                                                                "finite", "last_finite_score": final}
+        rec = runner.record(i, "finished", **extra, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
         out.append(records.write_record(runner.p.directory, s, rec))
     return out
 
 
 @contextlib.contextmanager
 def progress_bar(opts: RunOptions, initial: int, total: int, desc: str):
-    """A tqdm bar (closed on exit), or None with --no-progress."""
+    """A tqdm bar (closed on exit), or None with --no-progress. One rate: the bar's own steps/s."""
     if not opts.progress:
         yield None
         return
     from tqdm.auto import tqdm
-    bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5)
+    bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]")
     try:
         yield bar
     finally:

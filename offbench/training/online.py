@@ -11,8 +11,11 @@ training while interacting with the environment:
   (``online_updates_per_step`` per environment step) with ``lax.scan`` and returns the next exploration
   actions (the algorithm's ``act(..., deterministic=False)``);
 * evaluation every ``--eval-every`` environment steps; the curve covers both phases (gradient steps and
-  environment steps); records get ``offline_score``, ``online_score`` and CORL's ``regret``;
-* checkpoints hold the state, the buffers and the environments' positions. Every episode's reset seed is
+  environment steps); records get ``offline_score``, ``online_score``, CORL's ``corl_regret`` (mean of
+  1 - success over the online *exploration* episodes, CORL ``algorithms/finetune/*.py``) and
+  ``eval_regret`` (mean of 1 - score/100 over the online evaluations; not CORL's quantity);
+* checkpoints hold the state, the online rows of the buffers (the offline rows are the dataset, referenced by
+  its fingerprint, not copied) and the environments' positions. Every episode's reset seed is
   derived from the run seed, and the actions since the last reset are kept, so a resumed run rebuilds each
   environment by replaying them: it continues identically wherever the simulator is deterministic.
 """
@@ -20,19 +23,21 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from offbench.envs import reset_seed
 from offbench.errors import OffbenchError
+from offbench.evaluation.episodes import env_factory_for
+from offbench.evaluation.evaluator import episode_success
 from offbench.records import checkpoint
+from offbench.training.from_run import check_from_config, from_checkpoint, load_offline_from  # noqa: F401
 from offbench.training.offline import Prepared, Run, begin_fresh, finish, progress_bar
 from offbench.training.step import make_train_step
 
 STANDARD_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals")
-ENV_SEED_BASE = 2_000_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -47,10 +52,14 @@ class OnlineEnvs:
         self.episode = np.zeros((len(self.seeds), self.n_envs), np.int64)
         self.actions: list[list[list]] = [[[] for _ in range(self.n_envs)] for _ in self.seeds]
         self.ep_return = np.zeros((len(self.seeds), self.n_envs))
+        self.ep_success = np.zeros((len(self.seeds), self.n_envs), bool)
+        self.reports_success = False   # the environment's info has a success flag (AntMaze, Adroit, Kitchen)
         self.obs = None
 
     def _seed(self, i: int, j: int) -> int:
-        return ENV_SEED_BASE + 100_000 * self.seeds[i] + 1000 * int(self.episode[i, j]) + j
+        # from the run seed's value, the env and its episode number, hashed (offbench.envs.reset_seed): no
+        # two seeds' episodes share a reset seed, nor do they share one with the evaluation's
+        return reset_seed("online", self.seeds[i], j, int(self.episode[i, j]))
 
     def reset_all(self) -> np.ndarray:
         rows = []
@@ -71,15 +80,18 @@ class OnlineEnvs:
         for i in range(n):
             for j in range(m):
                 a = actions[i, j]
-                o, r, term, trunc, _ = self.envs[i][j].step(a)
+                o, r, term, trunc, info = self.envs[i][j].step(a)
+                self.reports_success |= "success" in info or "is_success" in info
+                self.ep_success[i, j] |= episode_success(info)
                 self.actions[i][j].append(np.asarray(a, np.float32).tolist())
                 next_obs[i, j] = self.adapter(o)
                 rewards[i, j] = r
                 terminals[i, j] = float(term)
                 self.ep_return[i, j] += r
                 if term or trunc:
-                    finished_returns.append((i, self.ep_return[i, j]))
+                    finished_returns.append((i, self.ep_return[i, j], bool(self.ep_success[i, j])))
                     self.ep_return[i, j] = 0.0
+                    self.ep_success[i, j] = False
                     self.episode[i, j] += 1
                     self.actions[i][j] = []
                     self.obs[i, j] = self.adapter(self.envs[i][j].reset(seed=self._seed(i, j))[0])
@@ -88,12 +100,15 @@ class OnlineEnvs:
         return prev, next_obs, rewards, terminals, finished_returns
 
     def snapshot(self) -> dict:
-        return {"episode": self.episode.tolist(), "actions": self.actions, "ep_return": self.ep_return.tolist()}
+        return {"episode": self.episode.tolist(), "actions": self.actions, "ep_return": self.ep_return.tolist(),
+                "ep_success": self.ep_success.tolist(), "reports_success": self.reports_success}
 
     def restore(self, snap: dict) -> np.ndarray:
         self.episode = np.asarray(snap["episode"], np.int64)
         self.actions = snap["actions"]
         self.ep_return = np.asarray(snap["ep_return"], np.float64)
+        self.ep_success = np.asarray(snap["ep_success"], bool)
+        self.reports_success = bool(snap["reports_success"])
         rows = []
         for i in range(len(self.seeds)):
             row = []
@@ -157,11 +172,20 @@ def make_explore_act(agent):
 # --------------------------------------------------------------------------------------------------
 # The run
 
-def regret(online_scores: list[float]) -> float | None:
-    """CORL: mean over the online evaluations of (1 - normalised score / 100)."""
-    if not online_scores:
+def corl_regret(successes: list[bool]) -> float | None:
+    """CORL's regret: the mean over the online *exploration* episodes of (1 - success), CORL
+    ``algorithms/finetune/iql.py`` (``train_successes``; ``regret = mean(1 - successes)``)."""
+    if not successes:
         return None
-    return float(np.mean([1.0 - s / 100.0 for s in online_scores]))
+    return float(np.mean([1.0 - float(s) for s in successes]))
+
+
+def eval_regret(online_scores: list[float]) -> float | None:
+    """Not CORL's quantity: the mean over the online *evaluations* of (1 - normalised score / 100)."""
+    scores = [s for s in online_scores if s is not None and math.isfinite(s)]
+    if not scores:
+        return None
+    return float(np.mean([1.0 - s / 100.0 for s in scores]))
 
 
 class FinetuneRun(Run):
@@ -188,6 +212,8 @@ class FinetuneRun(Run):
         self.raw_reward_sum = np.zeros(len(self.seeds))
         self.online_fns: dict[int, object] = {}
         self.returns_log: list[list[float]] = [[] for _ in self.seeds]
+        self.success_log: list[list[bool]] = [[] for _ in self.seeds]
+        self.reports_success = False
 
     def online_fn(self, n_updates: int):
         if n_updates not in self.online_fns:
@@ -199,7 +225,8 @@ class FinetuneRun(Run):
         info.update(phase="online" if self.env_steps or self.step > self.offline_steps else "offline",
                     env_steps=self.env_steps, owed=self.owed, online_updates=self.online_updates,
                     raw_reward_sum=self.raw_reward_sum.tolist(), offline_steps=self.offline_steps,
-                    returns_log=self.returns_log)
+                    returns_log=self.returns_log, success_log=self.success_log,
+                    reports_success=self.reports_success)
         return info
 
     def record(self, i: int, status: str, **extra) -> dict:
@@ -210,8 +237,23 @@ class FinetuneRun(Run):
                    env_steps=self.env_steps, online_updates=self.online_updates,
                    updates_per_env_step=self.ratio, online_envs=self.n_envs, replay_capacity=self.capacity,
                    offline_score=off[-1] if off else None, online_score=on[-1] if on else None,
-                   regret=regret(on), online_episode_returns=self.returns_log[i][-100:])
+                   eval_regret=eval_regret(on), online_episode_returns=self.returns_log[i][-100:],
+                   online_episodes=len(self.success_log[i]))
+        if self.reports_success:
+            rec.update(corl_regret=corl_regret(self.success_log[i]),
+                       online_successes=int(sum(self.success_log[i])))
+            if rec["corl_regret"] is None:
+                rec["corl_regret_reason"] = "no online episode ended"
+        else:
+            rec.update(corl_regret=None, corl_regret_reason="the environment reports no success (CORL computes "
+                                                           "regret for AntMaze and Adroit)")
         return rec
+
+    def online_rows(self, sizes) -> int:
+        sizes = np.asarray(sizes)
+        if not (sizes == sizes[0]).all():  # every seed steps its environments in lockstep
+            raise OffbenchError(f"replay buffers of different sizes {sizes.tolist()}")
+        return int(sizes[0]) - self.p.size
 
     def transitions(self, prev, next_obs, rewards, terminals, actions) -> dict:
         """The online transitions as the buffer stores them: the offline data's reward transform applied."""
@@ -231,8 +273,10 @@ class FinetuneRun(Run):
         while self.env_steps < total:
             actions = np.clip(actions, p.spec.act_low, p.spec.act_high)
             prev, next_obs, rewards, terms, finished = envs.step(actions)
-            for i, ret in finished:
+            for i, ret, success in finished:
                 self.returns_log[i].append(float(ret))
+                self.success_log[i].append(success)
+            self.reports_success |= envs.reports_success
             self.raw_reward_sum += rewards.sum(1)
             trans = self.transitions(prev, next_obs, rewards, terms, actions)
             self.owed += self.ratio * self.n_envs
@@ -260,34 +304,38 @@ class FinetuneRun(Run):
                     t_last, steps_since = time.time(), 0
             if self.env_steps % every == 0 or self.env_steps == total:
                 self.evaluate(states, phase="online", env_steps=self.env_steps)
-                self.save({"states": states, "keys": keys, "buffer": buffer, "sizes": sizes,
-                           "actions": jnp.asarray(actions)}, {"envs": envs.snapshot()})
+                rows = self.online_rows(sizes)
+                self.save({"states": states, "keys": keys, "online": {k: v[:, self.p.size:self.p.size + rows]
+                                                                     for k, v in buffer.items()},
+                           "sizes": sizes, "actions": jnp.asarray(actions)}, {"envs": envs.snapshot(),
+                                                                              "online_rows": rows})
                 self.write_records("running")
         return states, keys, buffer, sizes
 
 
-def load_offline_from(run: FinetuneRun, from_dir: str, states, keys):
-    """States of the final checkpoint of an earlier offline run (same algorithm, seeds and data)."""
-    d = Path(from_dir)
-    ck = d / "checkpoint" if (d / "checkpoint").exists() else d
-    if not checkpoint.exists(ck):
-        raise OffbenchError(f"--from {from_dir}: no checkpoint there (expected {ck}/checkpoint.json); "
-                            "point it at a run directory results/<suite>/<dataset>/<algo>")
-    info = checkpoint.read_json(ck / "checkpoint.json")
-    if info.get("algo") != run.p.algorithm.name:
-        raise OffbenchError(f"--from {from_dir} is a {info.get('algo')} run, not {run.p.algorithm.name}")
-    if info.get("seeds") != run.seeds:
-        raise OffbenchError(f"--from {from_dir} has seeds {info.get('seeds')}; run with the same --seed/--seeds")
-    if info.get("fingerprint") != run.p.fingerprint:
-        raise OffbenchError(f"--from {from_dir} was trained on other data (fingerprint {info.get('fingerprint')})")
-    if info.get("phase", "offline") != "offline" or info.get("step") != info.get("steps"):
-        raise OffbenchError(f"--from {from_dir} is not a finished offline run")
-    tree, info = checkpoint.load(ck, {"states": states, "keys": keys},
-                                 hint="the offline run's networks or optimiser differ from this run's config")
-    run.step = run.offline_steps = int(info["step"])
-    run.curves = [[dict(c, phase="offline") for c in curve] for curve in info["curves"]]
-    run.say(f"continuing from the offline run in {from_dir} (step {run.step})")
-    return jax.device_put(tree["states"]), jax.device_put(tree["keys"])
+def _resume_online(run: FinetuneRun, states, keys, buffer, sizes, envs):
+    """The checkpointed phase and tree of an interrupted fine-tuning run (its online rows put back into the
+    buffers built from the offline data), or the offline phase from scratch."""
+    info = checkpoint.read_info(run.ckpt_dir)
+    phase = info.get("phase", "offline")
+    template = {"states": states, "keys": keys}
+    if phase == "online":
+        rows = int(info["online_rows"])
+        template.update(online={k: jnp.zeros((v.shape[0], rows) + v.shape[2:], v.dtype) for k, v in buffer.items()},
+                        sizes=sizes, actions=jnp.zeros((len(run.seeds), run.n_envs, run.p.spec.act_dim), jnp.float32))
+    tree, info = run.try_resume(template)
+    run.env_steps, run.owed = int(info["env_steps"]), float(info["owed"])
+    run.online_updates, run.offline_steps = int(info["online_updates"]), int(info["offline_steps"])
+    run.raw_reward_sum = np.asarray(info["raw_reward_sum"])
+    run.returns_log, run.success_log = info["returns_log"], info["success_log"]
+    run.reports_success = bool(info["reports_success"])
+    pending = None
+    if phase == "online":
+        n = run.p.size
+        buffer = {k: buffer[k].at[:, n:n + rows].set(tree["online"][k]) for k in buffer}
+        sizes, pending = jax.device_put(tree["sizes"]), tree["actions"]
+        envs.restore(info["envs"])
+    return phase, tree["states"], tree["keys"], buffer, sizes, pending
 
 
 def run_finetune(prep: Prepared, say) -> list[dict]:
@@ -297,30 +345,14 @@ def run_finetune(prep: Prepared, say) -> list[dict]:
                             "drop --online-steps/--from")
     if opts.online_steps < 1:
         raise OffbenchError("--from needs --online-steps N (N >= 1)")
-    prep.directory = prep.directory.with_name(prep.directory.name + "-online")
     run = FinetuneRun(prep, say)
     states, keys = run.init_states()
-    offline_data = prep.data
-    buffer, sizes = make_buffer(offline_data, len(run.seeds), run.capacity)
+    buffer, sizes = make_buffer(prep.data, len(run.seeds), run.capacity)
     begin_fresh(prep, run, opts, say)
-    envs = OnlineEnvs(prep.source.env_factory(), run.seeds, run.n_envs, run.obs_adapter)
+    envs = OnlineEnvs(env_factory_for(prep.source), run.seeds, run.n_envs, run.obs_adapter)  # AntMaze: ends at the goal
     phase, pending = "offline", None
-    if opts.resume and (run.ckpt_dir / "checkpoint.json").exists():
-        info = checkpoint.read_json(run.ckpt_dir / "checkpoint.json")
-        phase = info.get("phase", "offline")
-        template = {"states": states, "keys": keys}
-        if phase == "online":
-            template.update(buffer=buffer, sizes=sizes,
-                            actions=jnp.zeros((len(run.seeds), run.n_envs, prep.spec.act_dim), jnp.float32))
-        tree, info = run.try_resume(template)
-        states, keys = tree["states"], tree["keys"]
-        run.env_steps, run.owed = int(info["env_steps"]), float(info["owed"])
-        run.online_updates, run.offline_steps = int(info["online_updates"]), int(info["offline_steps"])
-        run.raw_reward_sum = np.asarray(info["raw_reward_sum"])
-        run.returns_log = info["returns_log"]
-        if phase == "online":
-            buffer, sizes, pending = tree["buffer"], tree["sizes"], tree["actions"]
-            envs.restore(info["envs"])
+    if opts.resume and checkpoint.exists(run.ckpt_dir):
+        phase, states, keys, buffer, sizes, pending = _resume_online(run, states, keys, buffer, sizes, envs)
     elif opts.from_run:
         states, keys = load_offline_from(run, opts.from_run, states, keys)
         phase = "online"

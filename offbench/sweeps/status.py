@@ -1,0 +1,142 @@
+"""``offbench status``: done / running / failed / diverged / pending per run directory of a results folder
+(a sweep's or ``offbench run``'s), with elapsed time and last score."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import click
+
+from offbench.errors import OffbenchError
+
+SWEEPS_DIR = ".sweeps"
+
+
+def _fmt_s(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "-"
+    s = int(round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def _fmt_score(v) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _last_line(text) -> str:
+    lines = [ln for ln in str(text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else "?"
+
+
+
+# --------------------------------------------------------------------------------------------------
+# Status
+
+def collect_status(results: str | Path) -> list[dict]:
+    """One row per run directory (and per planned job not started yet): done, diverged, running, failed,
+    pending. Done means every seed is a finished run (``offbench.records.store.is_finished``); diverged, that
+    every seed ran to its end and some diverged."""
+    from offbench.records.jsonio import read_json
+    from offbench.records.store import is_finished
+    from offbench.sweeps.jobs import STATE_NAME, is_locked, mean_score, read_state
+
+    results = Path(results)
+    planned: dict[str, dict] = {}
+    sweep_files = sorted((results / SWEEPS_DIR).glob("*.json"), key=lambda p: p.stat().st_mtime)
+    for path in sweep_files:  # later sweeps override earlier plans of the same run directory
+        try:
+            doc = read_json(path)
+        except (OSError, ValueError):
+            continue
+        for j in doc.get("jobs", []):
+            planned[str(Path(j["run_dir"]).resolve())] = j
+    dirs = {str(p.parent.resolve()) for p in results.glob("*/*/*/*/seed_*.json")}  # suite/dataset/algo/variant
+    dirs |= {str(p.parent.resolve()) for p in results.glob(f"*/*/*/*/{STATE_NAME}")}
+    dirs |= set(planned)
+    rows = []
+    now = time.time()
+    for d in sorted(dirs):
+        path = Path(d)
+        recs = []
+        for p in sorted(path.glob("seed_*.json")):
+            try:
+                recs.append(read_json(p))
+            except (OSError, ValueError):
+                recs.append({"status": "unreadable"})
+        plan_job = planned.get(d, {})
+        state = read_state(path)
+        seeds = plan_job.get("seeds") or sorted(r.get("seed") for r in recs if isinstance(r.get("seed"), int))
+        by_seed = {r.get("seed"): r for r in recs}
+        mine = [by_seed.get(s) for s in seeds] if seeds else recs
+        steps = plan_job.get("steps", recs[0].get("steps") if recs else None)
+        ran = bool(mine) and all(r and r.get("status") == "finished" and
+                                 (steps is None or r.get("steps") == steps) for r in mine)
+        diverged = [r.get("seed") for r in mine if r and r.get("status") == "finished" and not is_finished(r)]
+        if is_locked(path):
+            status = "running"
+        elif ran and diverged:
+            status = "diverged"
+        elif ran:
+            status = "done"
+        elif state.get("status") == "failed":
+            status = "failed"
+        else:
+            status = "pending"
+        step = max((r.get("step", 0) for r in mine if r), default=None)
+        if status == "running" and state.get("started_at"):
+            elapsed = now - state["started_at"]
+        elif state.get("elapsed_s") and state.get("status") in ("done", "failed", "interrupted"):
+            elapsed = state["elapsed_s"]
+        else:
+            elapsed = max((r.get("elapsed_s", 0.0) for r in mine if r), default=None)
+        note = ""
+        if status == "failed":
+            note = _last_line(state.get("error"))
+        elif diverged:
+            note = f"seeds {diverged} diverged (no final score)"
+        elif status == "pending" and any(r for r in mine) and step:
+            note = f"interrupted at step {step}; resumes"
+        rel = path.relative_to(results.resolve()) if path.is_relative_to(results.resolve()) else path
+        parts = rel.parts
+        rows.append({"status": status, "suite": parts[-4] if len(parts) >= 4 else "?",
+                     "dataset": parts[-3] if len(parts) >= 3 else "?", "algo": parts[-2] if len(parts) >= 2 else "?",
+                     "variant": parts[-1], "seeds_done": sum(1 for r in mine if is_finished(r)),
+                     "seeds": len(seeds) or len(recs), "step": step, "steps": steps, "elapsed_s": elapsed,
+                     "online_steps": (recs[0].get("online_steps") or 0) if recs else 0,
+                     "env_steps": max((r.get("env_steps") or 0 for r in mine if r), default=0),
+                     "score": mean_score([r for r in mine if r]), "note": note, "run_dir": d})
+    return rows
+
+
+@click.command("status")
+@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Results folder of a sweep (or of `offbench run`).")
+def status_command(results):
+    """Done / diverged / running / failed / pending per run, with elapsed time and last score."""
+    if not Path(results).is_dir():
+        raise OffbenchError(f"results folder {results} does not exist; pass --results DIR of a sweep")
+    rows = collect_status(results)
+    if not rows:
+        click.echo(f"no runs in {results}")
+        return
+    click.echo(f"{'status':8s} {'suite':11s} {'dataset':28s} {'algo':10s} {'seeds':>5s} {'step':>15s} "
+               f"{'elapsed':>8s} {'score':>6s} variant")
+    order = {"running": 0, "failed": 1, "diverged": 2, "pending": 3, "done": 4}
+    for r in sorted(rows, key=lambda r: (order.get(r["status"], 9), r["suite"], r["dataset"], r["algo"])):
+        step = "-" if r["step"] is None else f"{r['step']}/{r['steps'] if r['steps'] is not None else '?'}"
+        if r.get("online_steps") and r["steps"] is not None and r["step"] is not None:  # offline, then online
+            step = f"{min(r['step'], r['steps'])}/{r['steps']}+{r['env_steps']}/{r['online_steps']}env"
+        click.echo(f"{r['status']:8s} {r['suite']:11s} {r['dataset']:28s} {r['algo']:10s} "
+                   f"{r['seeds_done']}/{r['seeds']:<3d} {step:>15s} {_fmt_s(r['elapsed_s']):>8s} "
+                   f"{_fmt_score(r['score']):>6s} {r['variant']}" + (f"  {r['note']}" if r["note"] else ""))
+    counts = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    click.echo(f"{len(rows)} runs: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("done", "running", "failed",
+                                                                                        "pending"))
+               + (f", {counts['diverged']} diverged" if counts.get("diverged") else ""))
