@@ -148,3 +148,23 @@ def _flat_nested(obs: dict, keys):
         v = obs[k]
         parts.append(_flat_nested(v, None) if isinstance(v, dict) else np.asarray(v, np.float32).reshape(-1))
     return np.concatenate(parts)
+
+
+def quiet_mujoco() -> None:
+    """MuJoCo writes its warnings to ``MUJOCO_LOG.TXT`` in the current folder unless a warning handler is set:
+    route them to Python's warnings (each message once) so nothing lands in the user's folder."""
+    try:
+        import mujoco
+    except ImportError:  # pragma: no cover - a dependency
+        return
+    import warnings
+
+    seen: set = set()
+
+    def handler(msg):
+        text = msg.decode() if isinstance(msg, bytes) else str(msg)
+        if text not in seen:
+            seen.add(text)
+            warnings.warn(f"MuJoCo: {text}", RuntimeWarning, stacklevel=1)
+
+    mujoco.set_mju_user_warning(handler)

@@ -39,7 +39,7 @@ def modules() -> dict[str, Path]:
     return out
 
 
-BASE = ("errors", "resources", "config", "presets", "registry", "envs")
+BASE = ("errors", "resources", "config", "presets", "options", "registry", "envs")
 # module -> stage, where a module's folder is not its stage
 PLACED = {
     "offbench.__main__": "cli",
@@ -69,7 +69,11 @@ def imports(path: Path, module: str, known: dict) -> set[str]:
     tree = ast.parse(path.read_text())
     pkg = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     out = set()
+    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+            for n in ast.walk(node)}  # annotations only: not an import at run time
     for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]

@@ -8,6 +8,7 @@ from click.core import ParameterSource
 
 from offbench import presets
 from offbench.errors import OffbenchError
+from offbench.options import SetCommand, expand_set  # noqa: F401 (expand_set: tests)
 
 
 class Group(click.Group):
@@ -19,30 +20,6 @@ class Group(click.Group):
         except OffbenchError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
-
-
-def expand_set(args: list[str]) -> list[str]:
-    """``--set a=1 b=2`` means ``--set a=1 --set b=2``: the words after one ``--set`` that are ``key=value``
-    (and not options) belong to it, as the README and the error messages write them."""
-    out, i = [], 0
-    while i < len(args):
-        out.append(args[i])
-        if args[i] == "--set" and i + 1 < len(args):
-            out.append(args[i + 1])
-            i += 2
-            while i < len(args) and not args[i].startswith("-") and "=" in args[i]:
-                out += ["--set", args[i]]
-                i += 1
-            continue
-        i += 1
-    return out
-
-
-class SetCommand(click.Command):
-    """A command whose ``--set`` takes one or several ``key=value`` words."""
-
-    def parse_args(self, ctx, args):
-        return super().parse_args(ctx, expand_set(list(args)))
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

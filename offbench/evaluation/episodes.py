@@ -12,6 +12,7 @@ import numpy as np
 
 from offbench import envs
 
+DEFAULT_WIDTH = 10   # episodes of one seed stepped together (the act batch per seed)
 EVAL_STREAM = "evaluation"
 
 

@@ -17,9 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from offbench.errors import OffbenchError
-from offbench.evaluation.episodes import EvalResult, episode_success, eval_reset_seed, normalized_score  # noqa: F401 (re-exported)
+from offbench.evaluation.episodes import (  # noqa: F401 (re-exported)
+    DEFAULT_WIDTH,
+    EvalResult,
+    episode_success,
+    eval_reset_seed,
+    normalized_score,
+)
 
-DEFAULT_WIDTH = 10   # episodes of one seed stepped together (the act batch per seed)
 
 
 class Evaluator:

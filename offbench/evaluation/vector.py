@@ -23,8 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from offbench.errors import OffbenchError
-from offbench.evaluation.episodes import EvalResult, eval_reset_seed
-from offbench.evaluation.evaluator import DEFAULT_WIDTH
+from offbench.evaluation.episodes import DEFAULT_WIDTH, EvalResult, eval_reset_seed
 
 
 class ParallelEvaluator:

@@ -25,6 +25,9 @@ def serve(conn, factory, adapter) -> None:
     An exception while handling a command is sent back as ``("error", "Type: message")``.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from offbench.envs import quiet_mujoco
+
+    quiet_mujoco()  # MuJoCo warnings go to Python's warnings, not MUJOCO_LOG.TXT in the user's folder
     envs: dict = {}
     try:
         while True:

@@ -258,21 +258,21 @@ def finetune_table(groups, suites, rows, tasks) -> Table | None:
                 if not recs:
                     continue
                 vals = {}
-                for k in ("offline_score", "online_score", "regret"):
+                for k in ("offline_score", "online_score", "corl_regret"):
                     x = np.array([float(rec[k]) for rec in recs if _finite(rec.get(k))])
                     vals[k] = (float(x.mean()), float(x.std())) if len(x) else None
                 off, on = vals["offline_score"], vals["online_score"]
                 lines.append([t, r, str(len(recs)), f"{_ms(off)} → {_ms(on)}",
-                              "–" if off is None or on is None else f"{on[0] - off[0]:+.1f}", _ms(vals["regret"], 3)])
+                              "–" if off is None or on is None else f"{on[0] - off[0]:+.1f}", _ms(vals["corl_regret"], 3)])
                 tidy.append({"suite": s, "dataset": t, "algo": r, **cell_fields(c), "n_seeds": len(recs),
                              **{f"{k}_{st}": (None if vals[k] is None else round(vals[k][i], 6))
                                 for k in vals for i, st in enumerate(("mean", "std"))}})
     if not lines:
         return None
     return Table("offline_to_online", "Offline → online fine-tuning",
-                 frame(["Dataset", "Row", "Seeds", "offline → online (mean ± std)", "Δ", "regret (mean ± std)"], lines),
+                 frame(["Dataset", "Row", "Seeds", "offline → online (mean ± std)", "Δ", "CORL regret (mean ± std)"], lines),
                  ["Scores after the offline phase and at the end of online fine-tuning (records' offline_score / "
-                  "online_score); regret as recorded by the run (CORL's definition)."], pd.DataFrame(tidy))
+                  "online_score); CORL regret: mean of 1 − success over the online exploration episodes, as CORL computes it."], pd.DataFrame(tidy))
 
 
 def _ms(v, d=1) -> str:

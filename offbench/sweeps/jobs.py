@@ -54,7 +54,7 @@ class Job:
     seed: int = 0
     steps: int = 1_000_000
     online_steps: int = 0
-    eval_every: int = 5000
+    eval_every: int | None = None  # None: the suite's schedule
     eval_episodes: int | None = None
     overrides: tuple = ()     # "key=value" strings for --set
     retries: int = 2
@@ -74,8 +74,10 @@ class Job:
     def command(self, resume: bool, overwrite: bool = False) -> list[str]:
         cmd = ["run", "--algo", self.algo, "--suite", self.suite, "--dataset", self.dataset,
                "--seeds", str(self.seeds), "--seed", str(self.seed), "--steps", str(self.steps),
-               "--eval-every", str(self.eval_every), "--online-steps", str(self.online_steps),
+               "--online-steps", str(self.online_steps),
                "--results", self.results, "--name", self.variant, "--no-progress"]
+        if self.eval_every is not None:
+            cmd += ["--eval-every", str(self.eval_every)]
         if self.eval_episodes is not None:
             cmd += ["--eval-episodes", str(self.eval_episodes)]
         for pair in self.overrides:

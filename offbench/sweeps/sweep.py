@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 
 from offbench.errors import OffbenchError
+from offbench.options import SetCommand
 from offbench.sweeps.launchers import FORWARDED_ENV, Progress, run_local, run_ray  # noqa: F401
 from offbench.sweeps.status import SWEEPS_DIR, _fmt_s, _fmt_score, _last_line, status_command  # noqa: F401
 
@@ -41,7 +42,7 @@ class SweepSpec:
     seed: int = 0
     steps: int = 1_000_000
     online_steps: int = 0
-    eval_every: int = 5000
+    eval_every: int | None = None                             # None: each suite's schedule (offbench.data.suites)
     eval_episodes: int | None = None
     set: list = dataclasses.field(default_factory=list)       # "key=value" or "ALGO:key=value"
     launcher: str = "local"
@@ -113,8 +114,10 @@ def make_spec(file_values: dict, cli_values: dict) -> SweepSpec:
         merged["set"] = _as_list("set", file_values["set"]) + _as_list("set", cli_values["set"])
     try:
         spec = SweepSpec(**merged)
-        for k in ("seeds", "seed", "steps", "online_steps", "eval_every", "retries"):
+        for k in ("seeds", "seed", "steps", "online_steps", "retries"):
             setattr(spec, k, int(getattr(spec, k)))
+        if spec.eval_every is not None:
+            spec.eval_every = int(spec.eval_every)
         for k in ("cpus_per_run", "gpus_per_run", "progress_every"):
             setattr(spec, k, float(getattr(spec, k)))
         if spec.eval_episodes is not None:
@@ -129,7 +132,7 @@ def make_spec(file_values: dict, cli_values: dict) -> SweepSpec:
         raise OffbenchError("no suites: pass --suites locomotion,... (or `suites:` in the sweep file)")
     if spec.launcher not in ("local", "ray"):
         raise OffbenchError(f"unknown launcher {spec.launcher!r}; use local or ray")
-    if spec.seeds < 1 or spec.steps < 0 or spec.eval_every < 1 or spec.retries < 0:
+    if spec.seeds < 1 or spec.steps < 0 or (spec.eval_every is not None and spec.eval_every < 1) or spec.retries < 0:
         raise OffbenchError("--seeds and --eval-every must be >= 1, --steps and --retries >= 0")
     if spec.gpus_per_run < 0 or spec.cpus_per_run <= 0 or (spec.max_parallel is not None and spec.max_parallel < 0):
         raise OffbenchError("--gpus-per-run must be >= 0, --cpus-per-run > 0 and --max-parallel >= 0")
@@ -347,7 +350,7 @@ def _driver_jax_on_cpu() -> None:
     warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
 
 
-@click.command("sweep")
+@click.command("sweep", cls=SetCommand)
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--algos", default=None, help="Comma-separated algorithms, e.g. iql,bc,td3bc.")
 @click.option("--suites", default=None, help="Comma-separated suites, e.g. locomotion,antmaze.")
@@ -358,10 +361,11 @@ def _driver_jax_on_cpu() -> None:
 @click.option("--seed", default=None, type=int, help="First seed. [default: 0]")
 @click.option("--steps", default=None, type=int, help="Offline gradient steps. [default: 1000000]")
 @click.option("--online-steps", default=None, type=int, help="Online fine-tuning environment steps. [default: 0]")
-@click.option("--eval-every", default=None, type=int, help="Gradient steps between evaluations. [default: 5000]")
+@click.option("--eval-every", default=None, type=int, help="Gradient steps between evaluations. [default: the suite's schedule]")
 @click.option("--eval-episodes", default=None, type=int, help="Episodes per evaluation. [default: the suite's]")
 @click.option("--set", "overrides", multiple=True, metavar="[ALGO:]KEY=VALUE",
-              help="Config override for every algorithm, or for ALGO only; repeatable (adds to the file's).")
+              help="Config override for every algorithm, or for ALGO only; one or several after one --set, repeatable "
+                   "(adds to the file's).")
 @click.option("--launcher", default=None, type=click.Choice(["local", "ray"]), help="[default: local]")
 @click.option("--address", default=None, help="Ray cluster address (ray launcher); default: start a local runtime.")
 @click.option("--max-parallel", default=None, type=int,

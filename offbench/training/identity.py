@@ -6,31 +6,11 @@ import contextlib
 import os
 from collections.abc import Callable
 
+from offbench.envs import quiet_mujoco  # noqa: F401 (re-exported for offline.py)
 from offbench.errors import OffbenchError
 from offbench.records import store as records
 from offbench.records.jsonio import unwritable
 from offbench.records.lock import RunLock, held_by_parent
-
-
-def quiet_mujoco() -> None:
-    """MuJoCo writes its warnings to ``MUJOCO_LOG.TXT`` in the current folder unless a warning handler is set:
-    route them to Python's warnings (each message once) so nothing lands in the user's folder."""
-    try:
-        import mujoco
-    except ImportError:  # pragma: no cover - a dependency
-        return
-    import warnings
-
-    seen: set = set()
-
-    def handler(msg):
-        text = msg.decode() if isinstance(msg, bytes) else str(msg)
-        if text not in seen:
-            seen.add(text)
-            warnings.warn(f"MuJoCo: {text}", RuntimeWarning, stacklevel=1)
-
-    mujoco.set_mju_user_warning(handler)
-
 
 
 def check_compatible(info: dict, mine: dict, config: dict, where) -> None:
