@@ -9,6 +9,7 @@ Policy and networks as CORL's AWAC (algorithms/offline/awac.py, Actor / Critic):
 *linear* mean and a state-independent log-std clipped to [-20, 2], samples clipped to the action box;
 states normalised (``normalize_obs``, CORL compute_mean_std / normalize_states).
 """
+
 from __future__ import annotations
 
 import jax
@@ -24,17 +25,17 @@ from offbench.training.train_state import TrainState
 # (tinkoff-ai/CORL algorithms/offline/awac.py TrainConfig and configs/offline/awac/*/*.yaml), the
 # implementation behind the CORL numbers the report shows; AWAC paper (Nair et al. 2020) where they agree.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,                 # CORL configs: learning_rate 3e-4 (AWAC paper: Adam 3e-4)
-    "critic_lr": 3e-4,                # CORL configs: learning_rate 3e-4
-    "hidden_dims": [256, 256, 256],   # CORL awac.py Actor / Critic: 3 hidden layers of hidden_dim 256
-    "discount": 0.99,                 # CORL configs: gamma 0.99
-    "tau": 0.005,                     # CORL configs: tau 0.005
-    "awac_lambda": 0.3333,            # CORL configs/offline/awac/{hopper,halfcheetah,walker2d}: 0.3333 (suites set theirs)
-    "max_weight": 100.0,              # CORL awac.py: exp_adv_max 100
-    "value_samples": 1,               # CORL awac.py _actor_loss: one policy sample estimates E_pi Q(s, .)
-    "log_std_min": -20.0,             # CORL awac.py Actor: min_log_std -20
-    "normalize_obs": True,            # CORL awac.py train(): states always normalised
-    "exploration_noise": None,        # fine-tuning: None samples the Gaussian
+    "actor_lr": 3e-4,  # CORL configs: learning_rate 3e-4 (AWAC paper: Adam 3e-4)
+    "critic_lr": 3e-4,  # CORL configs: learning_rate 3e-4
+    "hidden_dims": [256, 256, 256],  # CORL awac.py Actor / Critic: 3 hidden layers of hidden_dim 256
+    "discount": 0.99,  # CORL configs: gamma 0.99
+    "tau": 0.005,  # CORL configs: tau 0.005
+    "awac_lambda": 0.3333,  # CORL configs/offline/awac/{hopper,halfcheetah,walker2d}: 0.3333 (suites set theirs)
+    "max_weight": 100.0,  # CORL awac.py: exp_adv_max 100
+    "value_samples": 1,  # CORL awac.py _actor_loss: one policy sample estimates E_pi Q(s, .)
+    "log_std_min": -20.0,  # CORL awac.py Actor: min_log_std -20
+    "normalize_obs": True,  # CORL awac.py train(): states always normalised
+    "exploration_noise": None,  # fine-tuning: None samples the Gaussian
 }
 
 
@@ -59,9 +60,11 @@ def make(config: dict, spec: Spec) -> Agent:
         k_a, k_c = jax.random.split(key)
         obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.act_dim))
         critic_params = critic.init(k_c, obs, act)
-        return {"actor": TrainState.create(actor.init(k_a, obs), optax.adam(config["actor_lr"])),
-                "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
-                "target_critic": critic_params}
+        return {
+            "actor": TrainState.create(actor.init(k_a, obs), optax.adam(config["actor_lr"])),
+            "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+            "target_critic": critic_params,
+        }
 
     def update(state, batch, key):
         k_next, k_pi = jax.random.split(key)
@@ -75,9 +78,9 @@ def make(config: dict, spec: Spec) -> Agent:
         critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)
 
         # policy improvement: advantage-weighted regression onto the dataset actions
-        pi_act = sample_actions(state["actor"].params, obs, k_pi, n_samples)          # (n, B, act)
+        pi_act = sample_actions(state["actor"].params, obs, k_pi, n_samples)  # (n, B, act)
         obs_n = jnp.broadcast_to(obs, (n_samples,) + obs.shape)
-        v = critic.apply(critic_state.params, obs_n, pi_act).min(0).mean(0)           # E_pi min_j Q_j(s, .)
+        v = critic.apply(critic_state.params, obs_n, pi_act).min(0).mean(0)  # E_pi min_j Q_j(s, .)
         adv = critic.apply(critic_state.params, obs, act).min(0) - v
         weights = awac_weights(adv, lam, max_w)
 
@@ -86,10 +89,18 @@ def make(config: dict, spec: Spec) -> Agent:
             return -(weights * gaussian_log_prob(act, mean, log_std)).mean()
 
         a_loss, ga = jax.value_and_grad(actor_loss)(state["actor"].params)
-        new_state = {"actor": state["actor"].apply_gradients(ga), "critic": critic_state,
-                     "target_critic": polyak(state["target_critic"], critic_state.params, tau)}
-        return new_state, {"critic_loss": q_loss, "actor_loss": a_loss, "q": q.mean(), "adv": adv.mean(),
-                           "weight": weights.mean()}
+        new_state = {
+            "actor": state["actor"].apply_gradients(ga),
+            "critic": critic_state,
+            "target_critic": polyak(state["target_critic"], critic_state.params, tau),
+        }
+        return new_state, {
+            "critic_loss": q_loss,
+            "actor_loss": a_loss,
+            "q": q.mean(),
+            "adv": adv.mean(),
+            "weight": weights.mean(),
+        }
 
     def act(state, observations, key, deterministic: bool = True):
         mean, log_std = actor.apply(state["actor"].params, observations)
@@ -98,5 +109,6 @@ def make(config: dict, spec: Spec) -> Agent:
     return Agent(init, update, act)
 
 
-register("awac", make=make, default_config=DEFAULT_CONFIG,
-         description="Advantage-Weighted Actor-Critic (Nair et al., 2020)")
+register(
+    "awac", make=make, default_config=DEFAULT_CONFIG, description="Advantage-Weighted Actor-Critic (Nair et al., 2020)"
+)

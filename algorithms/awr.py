@@ -12,6 +12,7 @@ last next observation s_end and gamma^(T - t + 1) (0 when the episode ends in a 
   pi <- argmax E[ min(exp(A / awr_temperature), max_weight) * log pi(a | s) ]   (AWR eq. 9, weight clipping)
 Only a truncated episode's end value links it to others; a terminated one is pure Monte Carlo. Policy: IQL's Gaussian, as for BC.
 """
+
 from __future__ import annotations
 
 import jax
@@ -26,15 +27,15 @@ from offbench.training.train_state import TrainState
 # The defaults (one source; configs/awr.yaml holds the suite layers). Peng et al. 2019, Table 3 and the code
 # xbpeng/awr (learning/awr_agent.py) for the algorithm's values; IQL App. B for the optimiser and networks.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,           # IQL App. B (harness-wide optimiser; AWR: SGD momentum, 5e-5)
-    "value_lr": 3e-4,           # IQL App. B (AWR: SGD momentum, 1e-2)
+    "actor_lr": 3e-4,  # IQL App. B (harness-wide optimiser; AWR: SGD momentum, 5e-5)
+    "value_lr": 3e-4,  # IQL App. B (AWR: SGD momentum, 1e-2)
     "hidden_dims": [256, 256],  # IQL App. B (AWR: actor 128-64, critic 128-64)
-    "discount": 0.99,           # AWR Table 3
-    "awr_temperature": 1.0,     # AWR Table 3: beta, a real temperature in exp(A / beta) (code: temp)
-    "max_weight": 20.0,         # AWR Table 3: omega_max (code: weight_clip)
+    "discount": 0.99,  # AWR Table 3
+    "awr_temperature": 1.0,  # AWR Table 3: beta, a real temperature in exp(A / beta) (code: temp)
+    "max_weight": 20.0,  # AWR Table 3: omega_max (code: weight_clip)
     "normalize_advantage": True,  # AWR code _calc_adv: A standardised before exp(A / beta)
     "bootstrap_truncations": True,  # AWR code _compute_return: truncated paths end in r + gamma * V(s_T)
-    "cosine_decay": False,      # AWR uses a constant step size
+    "cosine_decay": False,  # AWR uses a constant step size
     "exploration_noise": None,
 }
 
@@ -53,16 +54,17 @@ def monte_carlo_returns(rewards: np.ndarray, episode_ends: np.ndarray, discount:
     return out.astype(np.float32)
 
 
-def bootstrap_terms(next_observations: np.ndarray, terminals: np.ndarray, episode_ends: np.ndarray,
-                    discount: float) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_terms(
+    next_observations: np.ndarray, terminals: np.ndarray, episode_ends: np.ndarray, discount: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per transition: (s_end, the next observation of its episode's last transition; gamma^(T - t + 1) *
     (1 - terminal_T), the weight of V(s_end) in its target)."""
     ends = np.asarray(episode_ends, bool)
     idx = np.flatnonzero(ends)
     ep = np.concatenate([[0], np.cumsum(ends[:-1])]).astype(np.int64)
-    last = idx[ep]                                   # index of each transition's episode end
+    last = idx[ep]  # index of each transition's episode end
     steps = (last - np.arange(len(ends)) + 1).astype(np.float64)
-    weight = discount ** steps * (1.0 - np.asarray(terminals, np.float64)[last])
+    weight = discount**steps * (1.0 - np.asarray(terminals, np.float64)[last])
     return np.asarray(next_observations, np.float32)[last], weight.astype(np.float32)
 
 
@@ -76,7 +78,8 @@ def preprocess(data: dict, config: dict) -> dict:
     out = {**data, "returns": monte_carlo_returns(data["rewards"], data["episode_ends"], gamma)}
     if config["bootstrap_truncations"]:
         out["bootstrap_obs"], out["bootstrap_discount"] = bootstrap_terms(
-            data["next_observations"], data["terminals"], data["episode_ends"], gamma)
+            data["next_observations"], data["terminals"], data["episode_ends"], gamma
+        )
     return out
 
 
@@ -92,8 +95,10 @@ def make(config: dict, spec: Spec) -> Agent:
     def init(key):
         k_a, k_v = jax.random.split(key)
         obs = jnp.zeros((1, spec.obs_dim))
-        return {"actor": TrainState.create(actor.init(k_a, obs), actor_tx),
-                "value": TrainState.create(value.init(k_v, obs), optax.adam(config["value_lr"]))}
+        return {
+            "actor": TrainState.create(actor.init(k_a, obs), actor_tx),
+            "value": TrainState.create(value.init(k_v, obs), optax.adam(config["value_lr"])),
+        }
 
     def update(state, batch, key):
         obs, returns = batch["observations"], batch["returns"]
@@ -117,16 +122,28 @@ def make(config: dict, spec: Spec) -> Agent:
 
         a_loss, ga = jax.value_and_grad(actor_loss)(state["actor"].params)
         new_state = {"actor": state["actor"].apply_gradients(ga), "value": state["value"].apply_gradients(g)}
-        return new_state, {"value_loss": v_loss, "actor_loss": a_loss, "v": v.mean(), "adv": adv.mean(),
-                           "weight": weights.mean()}
+        return new_state, {
+            "value_loss": v_loss,
+            "actor_loss": a_loss,
+            "v": v.mean(),
+            "adv": adv.mean(),
+            "weight": weights.mean(),
+        }
 
     def act(state, observations, key, deterministic: bool = True):
         mean, log_std = actor.apply(state["actor"].params, observations)
-        return gaussian_policy_act(key, mean, log_std, deterministic, spec.act_low, spec.act_high,
-                                   config["exploration_noise"])
+        return gaussian_policy_act(
+            key, mean, log_std, deterministic, spec.act_low, spec.act_high, config["exploration_noise"]
+        )
 
     return Agent(init, update, act)
 
 
-register("awr", make=make, default_config=DEFAULT_CONFIG, preprocess=preprocess, finetune=False,
-         description="Advantage-Weighted Regression with Monte-Carlo returns (Peng et al., 2019)")
+register(
+    "awr",
+    make=make,
+    default_config=DEFAULT_CONFIG,
+    preprocess=preprocess,
+    finetune=False,
+    description="Advantage-Weighted Regression with Monte-Carlo returns (Peng et al., 2019)",
+)

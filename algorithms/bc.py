@@ -4,6 +4,7 @@ Per update:  pi <- argmax E_(s,a)~D [ log pi(a | s) ]
 Policy: IQL's Gaussian (tanh on the mean, state-independent log-std), so BC and IQL differ only in the
 weights of the same log-likelihood (IQL weights it by exp(beta * A), BC by 1).
 """
+
 from __future__ import annotations
 
 import jax
@@ -17,10 +18,10 @@ from offbench.training.train_state import TrainState
 # The defaults (one source; configs/bc.yaml holds only the suite layers). The IQL paper compares against BC
 # with IQL's policy and optimiser (Kostrikov et al. 2022, App. B), so these are IQL's values.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,           # IQL App. B: Adam 3e-4
+    "actor_lr": 3e-4,  # IQL App. B: Adam 3e-4
     "hidden_dims": [256, 256],  # IQL App. B: 2 x 256 ReLU MLP
-    "dropout_rate": 0.0,        # IQL App. B (0.1 on Kitchen / Adroit: suite layers)
-    "cosine_decay": True,       # IQL App. B: cosine decay of the learning rate over the run (as IQL's actor)
+    "dropout_rate": 0.0,  # IQL App. B (0.1 on Kitchen / Adroit: suite layers)
+    "cosine_decay": True,  # IQL App. B: cosine decay of the learning rate over the run (as IQL's actor)
     "exploration_noise": None,  # act(deterministic=False): None samples the Gaussian; a float adds N(0, sigma)
 }
 
@@ -48,11 +49,17 @@ def make(config: dict, spec: Spec) -> Agent:
 
     def act(state, observations, key, deterministic: bool = True):
         mean, log_std = actor.apply(state["actor"].params, observations)
-        return gaussian_policy_act(key, mean, log_std, deterministic, spec.act_low, spec.act_high,
-                                   config["exploration_noise"])
+        return gaussian_policy_act(
+            key, mean, log_std, deterministic, spec.act_low, spec.act_high, config["exploration_noise"]
+        )
 
     return Agent(init, update, act)
 
 
-register("bc", make=make, default_config=DEFAULT_CONFIG, finetune=False,
-         description="Behavioural cloning: max likelihood of dataset actions (Gaussian policy as IQL's)")
+register(
+    "bc",
+    make=make,
+    default_config=DEFAULT_CONFIG,
+    finetune=False,
+    description="Behavioural cloning: max likelihood of dataset actions (Gaussian policy as IQL's)",
+)

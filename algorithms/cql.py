@@ -17,6 +17,7 @@ Per update (tanh-Gaussian policy pi, twin Q, automatic entropy tuning of alpha):
   Q_target <- Polyak(tau)
 All N sampled actions are drawn in one batched call and Q is evaluated on (N, B) at once (no loops).
 """
+
 from __future__ import annotations
 
 import jax
@@ -38,27 +39,27 @@ from offbench.training.train_state import TrainState
 # algorithms/offline/cql.py TrainConfig and configs/offline/cql/{hopper,halfcheetah,walker2d}/*.yaml), the
 # implementation behind the CORL numbers the report shows. Differences from it: docs/algorithms.md.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-5,           # CORL: policy_lr 3e-5
-    "critic_lr": 3e-4,          # CORL: qf_lr 3e-4
-    "alpha_lr": 3e-5,           # CORL: the entropy temperature's optimiser uses policy_lr
+    "actor_lr": 3e-5,  # CORL: policy_lr 3e-5
+    "critic_lr": 3e-4,  # CORL: qf_lr 3e-4
+    "alpha_lr": 3e-5,  # CORL: the entropy temperature's optimiser uses policy_lr
     "hidden_dims": [256, 256, 256],  # CORL TanhGaussianPolicy: 3 x 256
     "critic_hidden_dims": None,  # None: hidden_dims; CORL q_n_hidden_layers (3 x 256; AntMaze 5: suite layer)
-    "discount": 0.99,           # CORL: discount
-    "tau": 0.005,               # CORL: soft_target_update_rate, target_update_period 1
-    "cql_alpha": 10.0,          # CORL locomotion configs: cql_alpha 10 (the CQL paper's 5.0 is not used there)
-    "cql_n_actions": 10,        # CORL / CQL App. F: 10 sampled actions per source
-    "cql_temp": 1.0,            # CORL: cql_temp
+    "discount": 0.99,  # CORL: discount
+    "tau": 0.005,  # CORL: soft_target_update_rate, target_update_period 1
+    "cql_alpha": 10.0,  # CORL locomotion configs: cql_alpha 10 (the CQL paper's 5.0 is not used there)
+    "cql_n_actions": 10,  # CORL / CQL App. F: 10 sampled actions per source
+    "cql_temp": 1.0,  # CORL: cql_temp
     "cql_clip_diff_min": None,  # CORL: cql_clip_diff_min -inf (None: no bound; AntMaze -200: suite layer)
     "cql_clip_diff_max": None,  # CORL: cql_clip_diff_max inf
     "max_target_backup": False,  # CORL: cql_max_target_backup (True on AntMaze: suite layer)
-    "lagrange": False,          # CORL: cql_lagrange (True on AntMaze and maze2d: suite layers)
+    "lagrange": False,  # CORL: cql_lagrange (True on AntMaze and maze2d: suite layers)
     "target_action_gap": -1.0,  # CORL: cql_target_action_gap (used only with lagrange)
-    "alpha_prime_lr": 3e-4,     # CORL: alpha_prime_optimizer with qf_lr
+    "alpha_prime_lr": 3e-4,  # CORL: alpha_prime_optimizer with qf_lr
     "log_alpha_prime_init": 1.0,  # CORL: log_alpha_prime = Scalar(1.0)
-    "backup_entropy": False,    # CORL: backup_entropy False
-    "target_entropy": None,     # None: -|A| (CORL / SAC)
-    "bc_steps": 0,              # CORL: bc_steps 0
-    "normalize_obs": True,      # CORL: normalize true (false on AntMaze: suite layer)
+    "backup_entropy": False,  # CORL: backup_entropy False
+    "target_entropy": None,  # None: -|A| (CORL / SAC)
+    "bc_steps": 0,  # CORL: bc_steps 0
+    "normalize_obs": True,  # CORL: normalize true (false on AntMaze: suite layer)
     "exploration_noise": None,  # act(deterministic=False) samples the tanh-Gaussian
 }
 
@@ -95,13 +96,16 @@ def make(config: dict, spec: Spec) -> Agent:
         k_a, k_c = jax.random.split(key)
         obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.act_dim))
         critic_params = critic.init(k_c, obs, act)
-        return {"actor": TrainState.create(actor.init(k_a, obs), optax.adam(config["actor_lr"])),
-                "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
-                "target_critic": critic_params,
-                "log_alpha": TrainState.create(jnp.zeros(()), optax.adam(config["alpha_lr"])),
-                "log_alpha_prime": TrainState.create(jnp.full((), float(config["log_alpha_prime_init"])),
-                                                     optax.adam(config["alpha_prime_lr"])),
-                "step": jnp.zeros((), jnp.int32)}
+        return {
+            "actor": TrainState.create(actor.init(k_a, obs), optax.adam(config["actor_lr"])),
+            "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+            "target_critic": critic_params,
+            "log_alpha": TrainState.create(jnp.zeros(()), optax.adam(config["alpha_lr"])),
+            "log_alpha_prime": TrainState.create(
+                jnp.full((), float(config["log_alpha_prime_init"])), optax.adam(config["alpha_prime_lr"])
+            ),
+            "step": jnp.zeros((), jnp.int32),
+        }
 
     def update(state, batch, key):
         k_pi, k_next, k_rand, k_cs, k_cn = jax.random.split(key, 5)
@@ -113,8 +117,7 @@ def make(config: dict, spec: Spec) -> Agent:
             new_act, logp = policy(params, obs, k_pi)
             q_new = critic.apply(state["critic"].params, obs, new_act).min(0)
             mean, log_std = actor.apply(params, obs)
-            objective = jnp.where(state["step"] < config["bc_steps"],
-                                  tanh_gaussian_log_prob(act, mean, log_std), q_new)
+            objective = jnp.where(state["step"] < config["bc_steps"], tanh_gaussian_log_prob(act, mean, log_std), q_new)
             return (alpha * logp - objective).mean(), logp
 
         (a_loss, logp), g = jax.value_and_grad(actor_loss, has_aux=True)(state["actor"].params)
@@ -128,10 +131,11 @@ def make(config: dict, spec: Spec) -> Agent:
         log_alpha_state = state["log_alpha"].apply_gradients(g)
 
         # critic: TD target with the policy's next action
-        if max_backup:   # CORL: max over N sampled next actions of the twin minimum, its log-prob gathered
-            next_act, next_logp = policy(state["actor"].params, next_obs, k_next, n)         # (N, B, A), (N, B)
-            next_q_all = critic.apply(state["target_critic"], jnp.broadcast_to(next_obs, (n,) + next_obs.shape),
-                                      next_act).min(0)                                       # (N, B)
+        if max_backup:  # CORL: max over N sampled next actions of the twin minimum, its log-prob gathered
+            next_act, next_logp = policy(state["actor"].params, next_obs, k_next, n)  # (N, B, A), (N, B)
+            next_q_all = critic.apply(
+                state["target_critic"], jnp.broadcast_to(next_obs, (n,) + next_obs.shape), next_act
+            ).min(0)  # (N, B)
             best = jnp.argmax(next_q_all, axis=0)
             next_q = jnp.take_along_axis(next_q_all, best[None], 0)[0]
             next_logp = jnp.take_along_axis(next_logp, best[None], 0)[0]
@@ -150,12 +154,12 @@ def make(config: dict, spec: Spec) -> Agent:
         alpha_prime = jnp.clip(jnp.exp(state["log_alpha_prime"].params), 0.0, 1e6)
 
         def critic_loss(params):
-            q = critic.apply(params, obs, act)                                     # (2, B)
-            q_rand = critic.apply(params, obs_n, rand_act)                         # (2, N, B)
+            q = critic.apply(params, obs, act)  # (2, B)
+            q_rand = critic.apply(params, obs_n, rand_act)  # (2, N, B)
             q_s = critic.apply(params, obs_n, pi_s)
             q_next = critic.apply(params, obs_n, pi_next)
             lse = cql_logsumexp(q_rand, q_s, logp_s, q_next, logp_next, act_dim, temp)  # (2, B)
-            diff = jnp.clip(lse - q, clip_lo, clip_hi).mean(-1)                    # (2,), clipped per sample
+            diff = jnp.clip(lse - q, clip_lo, clip_hi).mean(-1)  # (2,), clipped per sample
             penalty = cql_alpha * (alpha_prime * (diff - gap) if lagrange else diff)
             td = ((q - target) ** 2).mean(-1)
             return (td + penalty).sum(), (q, diff, td)
@@ -171,14 +175,25 @@ def make(config: dict, spec: Spec) -> Agent:
         ap_loss, g = jax.value_and_grad(alpha_prime_loss)(state["log_alpha_prime"].params)
         log_alpha_prime_state = state["log_alpha_prime"].apply_gradients(g) if lagrange else state["log_alpha_prime"]
 
-        new_state = {"actor": actor_state, "critic": critic_state,
-                     "target_critic": polyak(state["target_critic"], critic_state.params, tau),
-                     "log_alpha": log_alpha_state, "log_alpha_prime": log_alpha_prime_state,
-                     "step": state["step"] + 1}
-        return new_state, {"critic_loss": q_loss, "actor_loss": a_loss, "alpha_loss": al_loss, "alpha": alpha,
-                           "td_loss": td.mean(), "cql_diff": diff.mean(), "q": q.mean(),
-                           "alpha_prime": alpha_prime if lagrange else jnp.zeros(()),
-                           "alpha_prime_loss": ap_loss if lagrange else jnp.zeros(())}
+        new_state = {
+            "actor": actor_state,
+            "critic": critic_state,
+            "target_critic": polyak(state["target_critic"], critic_state.params, tau),
+            "log_alpha": log_alpha_state,
+            "log_alpha_prime": log_alpha_prime_state,
+            "step": state["step"] + 1,
+        }
+        return new_state, {
+            "critic_loss": q_loss,
+            "actor_loss": a_loss,
+            "alpha_loss": al_loss,
+            "alpha": alpha,
+            "td_loss": td.mean(),
+            "cql_diff": diff.mean(),
+            "q": q.mean(),
+            "alpha_prime": alpha_prime if lagrange else jnp.zeros(()),
+            "alpha_prime_loss": ap_loss if lagrange else jnp.zeros(()),
+        }
 
     def act(state, observations, key, deterministic: bool = True):
         mean, log_std = actor.apply(state["actor"].params, observations)
@@ -192,5 +207,9 @@ def make(config: dict, spec: Spec) -> Agent:
     return Agent(init, update, act)
 
 
-register("cql", make=make, default_config=DEFAULT_CONFIG,
-         description="Conservative Q-Learning, CQL(H) on SAC (Kumar et al., 2020)")
+register(
+    "cql",
+    make=make,
+    default_config=DEFAULT_CONFIG,
+    description="Conservative Q-Learning, CQL(H) on SAC (Kumar et al., 2020)",
+)

@@ -14,6 +14,7 @@ update is BC's, unchanged. Two selection rules (``filter_rule``):
 
 Ties are broken by dataset order (earlier episode first).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,14 +27,15 @@ from offbench.registry import register
 
 DEFAULT_CONFIG = {
     **BC_CONFIG,
-    "fraction": 0.1,            # DT %BC / IQL Table 1: 10%
+    "fraction": 0.1,  # DT %BC / IQL Table 1: 10%
     "filter_rule": "timesteps",  # DT gym/experiment.py (timesteps); "episodes": CORL any_percent_bc.py
 }
 FILTER_RULES = ("timesteps", "episodes")
 
 
-def top_episodes_mask(rewards: np.ndarray, episode_ends: np.ndarray, fraction: float,
-                      rule: str = "timesteps") -> np.ndarray:
+def top_episodes_mask(
+    rewards: np.ndarray, episode_ends: np.ndarray, fraction: float, rule: str = "timesteps"
+) -> np.ndarray:
     """Boolean mask over transitions: True for the transitions of the kept best episodes."""
     if not 0.0 < fraction <= 1.0:
         raise OffbenchError(f"fraction must be in (0, 1], got {fraction}; set e.g. --set fraction=0.1")
@@ -43,12 +45,12 @@ def top_episodes_mask(rewards: np.ndarray, episode_ends: np.ndarray, fraction: f
     best_first = np.argsort(-returns, kind="stable")
     ids = episode_ids(episode_ends)
     if rule == "episodes":
-        keep = best_first[:max(1, int(fraction * len(returns)))]
+        keep = best_first[: max(1, int(fraction * len(returns)))]
     else:
         lengths = np.bincount(ids, minlength=len(returns))[best_first]
         budget = max(int(fraction * len(rewards)), 1)
-        fits = np.cumsum(lengths)[1:] <= budget      # monotone: once over the budget, it stays over
-        keep = best_first[:1 + int(fits.sum())]
+        fits = np.cumsum(lengths)[1:] <= budget  # monotone: once over the budget, it stays over
+        keep = best_first[: 1 + int(fits.sum())]
     return np.isin(ids, keep)
 
 
@@ -58,5 +60,11 @@ def preprocess(data: dict, config: dict) -> dict:
     return {k: np.asarray(v)[mask] for k, v in data.items()}
 
 
-register("filtered_bc", make=make_bc, default_config=DEFAULT_CONFIG, preprocess=preprocess, finetune=False,
-         description="10%BC: BC on the best episodes filling 10% of the timesteps (Decision Transformer's %BC)")
+register(
+    "filtered_bc",
+    make=make_bc,
+    default_config=DEFAULT_CONFIG,
+    preprocess=preprocess,
+    finetune=False,
+    description="10%BC: BC on the best episodes filling 10% of the timesteps (Decision Transformer's %BC)",
+)

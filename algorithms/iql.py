@@ -7,6 +7,7 @@ Per update (the order of the original code):
   Q_target <- Polyak(0.005)
 Policy: Gaussian with tanh on the mean and a state-independent log-std (not a squashed distribution).
 """
+
 from __future__ import annotations
 
 import jax
@@ -21,17 +22,17 @@ from offbench.training.train_state import TrainState
 # The defaults (one source; configs/iql.yaml holds the suite layers): Kostrikov, Nair & Levine, ICLR 2022,
 # App. B, and the original code github.com/ikostrikov/implicit_q_learning (configs/mujoco_config.py).
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,           # App. B: Adam 3e-4 for all networks
-    "critic_lr": 3e-4,          # App. B
-    "value_lr": 3e-4,           # App. B
+    "actor_lr": 3e-4,  # App. B: Adam 3e-4 for all networks
+    "critic_lr": 3e-4,  # App. B
+    "value_lr": 3e-4,  # App. B
     "hidden_dims": [256, 256],  # App. B: 2 x 256 ReLU MLPs
-    "discount": 0.99,           # App. B
-    "tau": 0.005,               # App. B: Polyak coefficient of the target critic
-    "expectile": 0.7,           # App. B (locomotion; suite layers set every suite's)
-    "beta": 3.0,                # App. B: inverse temperature in exp(beta * A) (code: temperature)
-    "max_weight": 100.0,        # App. B / code: exp-advantage weights clipped at 100
-    "dropout_rate": 0.0,        # actor dropout (0.1 on Kitchen / Adroit: suite layers)
-    "cosine_decay": True,       # App. B: cosine decay of the actor learning rate over the run
+    "discount": 0.99,  # App. B
+    "tau": 0.005,  # App. B: Polyak coefficient of the target critic
+    "expectile": 0.7,  # App. B (locomotion; suite layers set every suite's)
+    "beta": 3.0,  # App. B: inverse temperature in exp(beta * A) (code: temperature)
+    "max_weight": 100.0,  # App. B / code: exp-advantage weights clipped at 100
+    "dropout_rate": 0.0,  # actor dropout (0.1 on Kitchen / Adroit: suite layers)
+    "cosine_decay": True,  # App. B: cosine decay of the actor learning rate over the run
     "exploration_noise": None,  # fine-tuning: None samples the Gaussian; a float adds N(0, sigma) to the mean
 }
 
@@ -45,8 +46,11 @@ def make(config: dict, spec: Spec) -> Agent:
     expectile, beta, max_w = config["expectile"], config["beta"], config["max_weight"]
 
     # Same optimiser-state layout with or without decay, so an offline state can be fine-tuned without it.
-    actor_schedule = (optax.cosine_decay_schedule(config["actor_lr"], max(1, spec.total_steps)) if config["cosine_decay"]
-                      else optax.constant_schedule(config["actor_lr"]))
+    actor_schedule = (
+        optax.cosine_decay_schedule(config["actor_lr"], max(1, spec.total_steps))
+        if config["cosine_decay"]
+        else optax.constant_schedule(config["actor_lr"])
+    )
     actor_tx = optax.adam(actor_schedule)
 
     def init(key):
@@ -75,7 +79,7 @@ def make(config: dict, spec: Spec) -> Agent:
         # V(s) for the actor's weights and V(s') for the critic's target, both with the updated V (as the
         # original code), in one forward call over the concatenated batch.
         v_both = value.apply(value_state.params, jnp.concatenate([obs, batch["next_observations"]]))
-        v_new, next_v = v_both[:obs.shape[0]], v_both[obs.shape[0]:]
+        v_new, next_v = v_both[: obs.shape[0]], v_both[obs.shape[0] :]
         weights = awr_weights(target_q - v_new, beta, max_w)
 
         def actor_loss(params):
@@ -89,10 +93,21 @@ def make(config: dict, spec: Spec) -> Agent:
 
         critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)
 
-        new_state = {"actor": actor_state, "critic": critic_state, "value": value_state,
-                     "target_critic": polyak(state["target_critic"], critic_state.params, tau)}
-        metrics = {"critic_loss": q_loss, "value_loss": v_loss, "actor_loss": a_loss, "q": q.mean(),
-                   "v": v.mean(), "adv": (target_q - v_new).mean(), "weight": weights.mean()}
+        new_state = {
+            "actor": actor_state,
+            "critic": critic_state,
+            "value": value_state,
+            "target_critic": polyak(state["target_critic"], critic_state.params, tau),
+        }
+        metrics = {
+            "critic_loss": q_loss,
+            "value_loss": v_loss,
+            "actor_loss": a_loss,
+            "q": q.mean(),
+            "v": v.mean(),
+            "adv": (target_q - v_new).mean(),
+            "weight": weights.mean(),
+        }
         return new_state, metrics
 
     noise = config["exploration_noise"]
@@ -107,5 +122,6 @@ def make(config: dict, spec: Spec) -> Agent:
     return Agent(init, update, act)
 
 
-register("iql", make=make, default_config=DEFAULT_CONFIG,
-         description="Implicit Q-Learning (Kostrikov et al., ICLR 2022)")
+register(
+    "iql", make=make, default_config=DEFAULT_CONFIG, description="Implicit Q-Learning (Kostrikov et al., ICLR 2022)"
+)

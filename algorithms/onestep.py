@@ -20,6 +20,7 @@ masked anyway by (1 - terminal); a timeout / truncated end (``has_next_action`` 
 V(s') = E_mu Q(s', .) instead of Q(s', a'), so no action of another episode ever enters a target.
 Not fine-tunable: online transitions carry no behaviour next action.
 """
+
 from __future__ import annotations
 
 import jax
@@ -44,15 +45,15 @@ from offbench.training.train_state import TrainState
 # ExpWeightLearner); for the values: the IQL paper's like-for-like comparison (App. B: IQL's optimiser,
 # networks and per-suite beta, since this variant is IQL with expectile 0.5). Differences: docs/algorithms.md.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,           # IQL App. B (onestep-rl config/pi/exp_weight.yaml: 1e-4)
-    "critic_lr": 3e-4,          # IQL App. B (onestep-rl config/q/sarsa.yaml: 1e-4)
-    "value_lr": 3e-4,           # IQL App. B (onestep-rl: V = E_mu Q by sampling a learned behaviour policy, no V net)
+    "actor_lr": 3e-4,  # IQL App. B (onestep-rl config/pi/exp_weight.yaml: 1e-4)
+    "critic_lr": 3e-4,  # IQL App. B (onestep-rl config/q/sarsa.yaml: 1e-4)
+    "value_lr": 3e-4,  # IQL App. B (onestep-rl: V = E_mu Q by sampling a learned behaviour policy, no V net)
     "hidden_dims": [256, 256],  # IQL App. B (onestep-rl: 2 x 1024)
-    "discount": 0.99,           # onestep-rl config/train.yaml
-    "tau": 0.005,               # onestep-rl config/q/sarsa.yaml: tau 0.005 (there every 2nd step)
-    "beta": 3.0,                # inverse temperature in exp(beta * A) (onestep-rl ExpWeightLearner: temp); suites set theirs
-    "max_weight": 100.0,        # onestep-rl policy_learner.py ExpWeightLearner: max_weight 100
-    "cosine_decay": True,       # IQL App. B (onestep-rl: constant learning rate)
+    "discount": 0.99,  # onestep-rl config/train.yaml
+    "tau": 0.005,  # onestep-rl config/q/sarsa.yaml: tau 0.005 (there every 2nd step)
+    "beta": 3.0,  # inverse temperature in exp(beta * A) (onestep-rl ExpWeightLearner: temp); suites set theirs
+    "max_weight": 100.0,  # onestep-rl policy_learner.py ExpWeightLearner: max_weight 100
+    "cosine_decay": True,  # IQL App. B (onestep-rl: constant learning rate)
     "exploration_noise": None,
 }
 
@@ -90,10 +91,12 @@ def make(config: dict, spec: Spec) -> Agent:
         k_a, k_c, k_v = jax.random.split(key, 3)
         obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.act_dim))
         critic_params = critic.init(k_c, obs, act)
-        return {"actor": TrainState.create(actor.init(k_a, obs), actor_tx),
-                "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
-                "target_critic": critic_params,
-                "value": TrainState.create(value.init(k_v, obs), optax.adam(config["value_lr"]))}
+        return {
+            "actor": TrainState.create(actor.init(k_a, obs), actor_tx),
+            "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+            "target_critic": critic_params,
+            "value": TrainState.create(value.init(k_v, obs), optax.adam(config["value_lr"])),
+        }
 
     def evaluate_behaviour(state, batch):
         """One SARSA step for Q^mu and V^mu = E_mu Q^mu."""
@@ -108,8 +111,14 @@ def make(config: dict, spec: Spec) -> Agent:
         value_state = state["value"].apply_gradients(g)
 
         next_q = critic.apply(state["target_critic"], next_obs, batch["next_actions"]).min(0)
-        target = sarsa_target(batch["rewards"], batch["terminals"], discount, next_q,
-                              value.apply(value_state.params, next_obs), batch["has_next_action"])
+        target = sarsa_target(
+            batch["rewards"],
+            batch["terminals"],
+            discount,
+            next_q,
+            value.apply(value_state.params, next_obs),
+            batch["has_next_action"],
+        )
 
         critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)
         metrics = {"critic_loss": q_loss, "value_loss": v_loss, "q": q.mean(), "v": v.mean()}
@@ -130,17 +139,28 @@ def make(config: dict, spec: Spec) -> Agent:
     def update(state, batch, key):
         critic_state, value_state, q_data, m_eval = evaluate_behaviour(state, batch)
         actor_state, m_imp = improve(state["actor"], value_state, batch, q_data)
-        new_state = {"actor": actor_state, "critic": critic_state, "value": value_state,
-                     "target_critic": polyak(state["target_critic"], critic_state.params, tau)}
+        new_state = {
+            "actor": actor_state,
+            "critic": critic_state,
+            "value": value_state,
+            "target_critic": polyak(state["target_critic"], critic_state.params, tau),
+        }
         return new_state, {**m_eval, **m_imp}
 
     def act(state, observations, key, deterministic: bool = True):
         mean, log_std = actor.apply(state["actor"].params, observations)
-        return gaussian_policy_act(key, mean, log_std, deterministic, spec.act_low, spec.act_high,
-                                   config["exploration_noise"])
+        return gaussian_policy_act(
+            key, mean, log_std, deterministic, spec.act_low, spec.act_high, config["exploration_noise"]
+        )
 
     return Agent(init, update, act)
 
 
-register("onestep", make=make, default_config=DEFAULT_CONFIG, preprocess=preprocess, finetune=False,
-         description="One-step RL, exponentially weighted (Brandfonbrener et al., 2021)")
+register(
+    "onestep",
+    make=make,
+    default_config=DEFAULT_CONFIG,
+    preprocess=preprocess,
+    finetune=False,
+    description="One-step RL, exponentially weighted (Brandfonbrener et al., 2021)",
+)

@@ -12,6 +12,7 @@ stacked batches: policy_freq - 1 critic-only steps, then the actor step, no bran
 fine-tuning, a chunk's odd steps) selects the actor step with ``lax.cond`` on the counter.
 (metrics: ``actor_loss`` is 0 on critic-only steps; ``actor_updated`` says which steps updated the actor).
 """
+
 from __future__ import annotations
 
 import jax
@@ -26,17 +27,17 @@ from offbench.training.train_state import TrainState
 # The defaults (one source; configs/td3bc.yaml holds the suite layers): Fujimoto & Gu, NeurIPS 2021 (Sec. 5,
 # App. C) and its code sfujim/TD3_BC (main.py); CORL's td3_bc.py / configs/offline/td3_bc agree on every value.
 DEFAULT_CONFIG = {
-    "actor_lr": 3e-4,           # TD3 / TD3+BC App. C
-    "critic_lr": 3e-4,          # TD3 / TD3+BC App. C
+    "actor_lr": 3e-4,  # TD3 / TD3+BC App. C
+    "critic_lr": 3e-4,  # TD3 / TD3+BC App. C
     "hidden_dims": [256, 256],  # TD3 / TD3+BC App. C
-    "discount": 0.99,           # TD3+BC App. C
-    "tau": 0.005,               # TD3: target update rate
-    "policy_noise": 0.2,        # TD3: target policy smoothing noise
-    "noise_clip": 0.5,          # TD3: smoothing noise clip
-    "policy_freq": 2,           # TD3: delayed policy updates
-    "alpha": 2.5,               # TD3+BC: lambda = alpha / mean|Q|
-    "normalize_obs": True,      # TD3+BC: states normalised by the dataset's mean / std
-    "exploration_noise": 0.1,   # TD3: Gaussian exploration noise (fine-tuning only)
+    "discount": 0.99,  # TD3+BC App. C
+    "tau": 0.005,  # TD3: target update rate
+    "policy_noise": 0.2,  # TD3: target policy smoothing noise
+    "noise_clip": 0.5,  # TD3: smoothing noise clip
+    "policy_freq": 2,  # TD3: delayed policy updates
+    "alpha": 2.5,  # TD3+BC: lambda = alpha / mean|Q|
+    "normalize_obs": True,  # TD3+BC: states normalised by the dataset's mean / std
+    "exploration_noise": 0.1,  # TD3: Gaussian exploration noise (fine-tuning only)
 }
 
 
@@ -58,10 +59,13 @@ def make(config: dict, spec: Spec) -> Agent:
         k_a, k_c = jax.random.split(key)
         obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.act_dim))
         actor_params, critic_params = actor.init(k_a, obs), critic.init(k_c, obs, act)
-        return {"actor": TrainState.create(actor_params, optax.adam(config["actor_lr"])),
-                "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
-                "target_actor": actor_params, "target_critic": critic_params,
-                "step": jnp.zeros((), jnp.int32)}
+        return {
+            "actor": TrainState.create(actor_params, optax.adam(config["actor_lr"])),
+            "critic": TrainState.create(critic_params, optax.adam(config["critic_lr"])),
+            "target_actor": actor_params,
+            "target_critic": critic_params,
+            "step": jnp.zeros((), jnp.int32),
+        }
 
     def step(state, batch, key, actor_now):
         """One gradient step; ``actor_now``: True/False (known statically), or None (decided by the counter)."""
@@ -80,21 +84,34 @@ def make(config: dict, spec: Spec) -> Agent:
 
             a_loss, ga = jax.value_and_grad(actor_loss)(state["actor"].params)
             actor_state = state["actor"].apply_gradients(ga)
-            return (actor_state, polyak(state["target_actor"], actor_state.params, tau),
-                    polyak(state["target_critic"], critic_state.params, tau), a_loss)
+            return (
+                actor_state,
+                polyak(state["target_actor"], actor_state.params, tau),
+                polyak(state["target_critic"], critic_state.params, tau),
+                a_loss,
+            )
 
         def skip(_):
             return state["actor"], state["target_actor"], state["target_critic"], jnp.zeros(())
 
-        delayed = (state["step"] + 1) % freq == 0   # TD3: actor on iterations freq, 2 freq, ...
+        delayed = (state["step"] + 1) % freq == 0  # TD3: actor on iterations freq, 2 freq, ...
         if actor_now is None:
             actor_state, target_actor, target_critic, a_loss = jax.lax.cond(delayed, actor_step, skip, None)
         else:
             actor_state, target_actor, target_critic, a_loss = (actor_step if actor_now else skip)(None)
-        new_state = {"actor": actor_state, "critic": critic_state, "target_actor": target_actor,
-                     "target_critic": target_critic, "step": state["step"] + 1}
-        return new_state, {"critic_loss": q_loss, "actor_loss": a_loss, "q": q.mean(),
-                           "actor_updated": delayed.astype(jnp.float32)}
+        new_state = {
+            "actor": actor_state,
+            "critic": critic_state,
+            "target_actor": target_actor,
+            "target_critic": target_critic,
+            "step": state["step"] + 1,
+        }
+        return new_state, {
+            "critic_loss": q_loss,
+            "actor_loss": a_loss,
+            "q": q.mean(),
+            "actor_updated": delayed.astype(jnp.float32),
+        }
 
     def update(state, batch, key):
         if batch["rewards"].ndim == 1:  # one gradient step
@@ -118,5 +135,9 @@ def make(config: dict, spec: Spec) -> Agent:
     return Agent(init, update, act, steps_per_update=freq)
 
 
-register("td3bc", make=make, default_config=DEFAULT_CONFIG,
-         description="TD3+BC (Fujimoto & Gu, 2021): TD3 with a normalised BC term, alpha 2.5")
+register(
+    "td3bc",
+    make=make,
+    default_config=DEFAULT_CONFIG,
+    description="TD3+BC (Fujimoto & Gu, 2021): TD3 with a normalised BC term, alpha 2.5",
+)

@@ -11,6 +11,7 @@ Tasks MJX does not run (AntMaze, Kitchen, Adroit) are listed as host-only.
 
 Exit status 1 when a task misses the tolerance.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,11 @@ from offbench.evaluation.mjx_tasks import SUPPORTED  # noqa: E402
 from offbench.evaluation.vector import ParallelEvaluator  # noqa: E402
 
 POLICIES = {"Hopper-v5": "hopper-tqc", "HalfCheetah-v5": "halfcheetah-tqc", "Walker2d-v5": "walker2d-tqc"}
-HOST_ONLY = ("AntMaze_*-v4 (the maze's walls and the Ant's contacts; not ported)",
-             "FrankaKitchen-v1 (not ported)", "AdroitHand*-v1 (not ported)")
+HOST_ONLY = (
+    "AntMaze_*-v4 (the maze's walls and the Ant's contacts; not ported)",
+    "FrankaKitchen-v1 (not ported)",
+    "AdroitHand*-v1 (not ported)",
+)
 
 
 def policy_dir() -> Path:
@@ -66,9 +70,16 @@ def load_policy(name: str):
 
 def check(env_id: str, episodes: int, horizon: int | None, workers: int, repeat: bool, seed: int = 0) -> dict:
     params, act = load_policy(POLICIES[env_id])
-    states = jax.tree_util.tree_map(lambda x: x[None], params)       # one "seed"
-    host = ParallelEvaluator(EnvFactory(env_id, {}, horizon), ObsAdapter(), make_act_fn(act), [seed], episodes,
-                             workers=workers, width=episodes)
+    states = jax.tree_util.tree_map(lambda x: x[None], params)  # one "seed"
+    host = ParallelEvaluator(
+        EnvFactory(env_id, {}, horizon),
+        ObsAdapter(),
+        make_act_fn(act),
+        [seed],
+        episodes,
+        workers=workers,
+        width=episodes,
+    )
     t0 = time.perf_counter()
     a = host(states)
     host_s = time.perf_counter() - t0
@@ -78,18 +89,29 @@ def check(env_id: str, episodes: int, horizon: int | None, workers: int, repeat:
     b = mjx(states)
     mjx_first_s = time.perf_counter() - t0
     mjx_s = None
-    if repeat:   # a second, compiled call: the run time without compilation, and the same numbers
+    if repeat:  # a second, compiled call: the run time without compilation, and the same numbers
         t0 = time.perf_counter()
         b2 = mjx(states)
         mjx_s = time.perf_counter() - t0
         assert np.array_equal(b.returns, b2.returns), "MJX evaluation is not deterministic"
     ra, rb = a.returns.ravel(), b.returns.ravel()
     diff = (rb.mean() - ra.mean()) / abs(ra.mean())
-    return {"task": env_id, "policy": POLICIES[env_id], "episodes": episodes, "horizon": horizon or 1000,
-            "host_mean": float(ra.mean()), "host_std": float(ra.std()), "mjx_mean": float(rb.mean()),
-            "mjx_std": float(rb.std()), "rel_diff": float(diff),
-            "host_len": float(a.lengths.mean()), "mjx_len": float(b.lengths.mean()),
-            "host_s": host_s, "mjx_compile_and_run_s": mjx_first_s, "mjx_s": mjx_s}
+    return {
+        "task": env_id,
+        "policy": POLICIES[env_id],
+        "episodes": episodes,
+        "horizon": horizon or 1000,
+        "host_mean": float(ra.mean()),
+        "host_std": float(ra.std()),
+        "mjx_mean": float(rb.mean()),
+        "mjx_std": float(rb.std()),
+        "rel_diff": float(diff),
+        "host_len": float(a.lengths.mean()),
+        "mjx_len": float(b.lengths.mean()),
+        "host_s": host_s,
+        "mjx_compile_and_run_s": mjx_first_s,
+        "mjx_s": mjx_s,
+    }
 
 
 def main(argv=None):
@@ -102,19 +124,27 @@ def main(argv=None):
     ap.add_argument("--no-repeat", action="store_true", help="one MJX call (compile included): for slow CPUs")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    print(f"# {platform.node()} jax {jax.__version__} on {jax.default_backend()}; "
-          f"{args.episodes} episodes, horizon {args.horizon or 'env'}")
+    print(
+        f"# {platform.node()} jax {jax.__version__} on {jax.default_backend()}; "
+        f"{args.episodes} episodes, horizon {args.horizon or 'env'}"
+    )
     rows, ok = [], True
     for env_id in args.tasks.split(","):
         r = check(env_id, args.episodes, args.horizon, args.workers, not args.no_repeat)
         r["pass"] = abs(r["rel_diff"]) <= args.tolerance
         ok &= r["pass"]
         rows.append(r)
-        print(f"{env_id:15s} host {r['host_mean']:9.1f} ± {r['host_std']:7.1f}  mjx {r['mjx_mean']:9.1f} ± "
-              f"{r['mjx_std']:7.1f}  diff {100 * r['rel_diff']:+6.2f}%  len {r['host_len']:.0f}/{r['mjx_len']:.0f}  "
-              f"{'PASS' if r['pass'] else 'FAIL'}  (host {r['host_s']:.1f}s, mjx "
-              + (f"{r['mjx_s']:.1f}s + compile {r['mjx_compile_and_run_s'] - r['mjx_s']:.0f}s)" if r["mjx_s"] else
-                 f"{r['mjx_compile_and_run_s']:.0f}s with compile)"), flush=True)
+        print(
+            f"{env_id:15s} host {r['host_mean']:9.1f} ± {r['host_std']:7.1f}  mjx {r['mjx_mean']:9.1f} ± "
+            f"{r['mjx_std']:7.1f}  diff {100 * r['rel_diff']:+6.2f}%  len {r['host_len']:.0f}/{r['mjx_len']:.0f}  "
+            f"{'PASS' if r['pass'] else 'FAIL'}  (host {r['host_s']:.1f}s, mjx "
+            + (
+                f"{r['mjx_s']:.1f}s + compile {r['mjx_compile_and_run_s'] - r['mjx_s']:.0f}s)"
+                if r["mjx_s"]
+                else f"{r['mjx_compile_and_run_s']:.0f}s with compile)"
+            ),
+            flush=True,
+        )
     for t in HOST_ONLY:
         print(f"host only: {t}")
     if args.json:

@@ -18,6 +18,7 @@ the suite's episodes, each as long as the episodes measured here).
 
 Compare numbers from one invocation only (same machine, same load).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,17 @@ def factory_of(name: str, horizon: int | None):
     suite, task = task_of(name)
     if task is None:
         return name, EnvFactory(name, {}, horizon), None, suite
-    src = type("Source", (), {"env_id": task.env_id, "env_kwargs": task.env_kwargs, "task": task,
-                              "max_episode_steps": horizon or task.max_episode_steps, "eval_env_spec": None})()
+    src = type(
+        "Source",
+        (),
+        {
+            "env_id": task.env_id,
+            "env_kwargs": task.env_kwargs,
+            "task": task,
+            "max_episode_steps": horizon or task.max_episode_steps,
+            "eval_env_spec": None,
+        },
+    )()
     return task.env_id, env_factory_for(src), task.obs_keys, suite
 
 
@@ -83,18 +93,23 @@ def train_updates_per_s(agent, config, states, obs_dim, act_dim, chunk: int, n: 
     from offbench.training.step import ChunkCache, make_train_step
 
     rng = np.random.default_rng(0)
-    data = {"observations": rng.normal(size=(n, obs_dim)), "actions": rng.uniform(-1, 1, (n, act_dim)),
-            "rewards": rng.normal(size=n), "next_observations": rng.normal(size=(n, obs_dim)),
-            "terminals": np.zeros(n)}
+    data = {
+        "observations": rng.normal(size=(n, obs_dim)),
+        "actions": rng.uniform(-1, 1, (n, act_dim)),
+        "rewards": rng.normal(size=n),
+        "next_observations": rng.normal(size=(n, obs_dim)),
+        "terminals": np.zeros(n),
+    }
     data = {k: jnp.asarray(v, jnp.float32) for k, v in data.items()}
-    states = jax.tree_util.tree_map(jnp.copy, states)    # the chunk may donate its inputs (GPU)
+    states = jax.tree_util.tree_map(jnp.copy, states)  # the chunk may donate its inputs (GPU)
     n_seeds = jax.tree_util.tree_leaves(states)[0].shape[0]
     keys = jnp.stack([jax.random.PRNGKey(100 + s) for s in range(n_seeds)])
     size = jnp.asarray(n, jnp.int32)
-    cache = ChunkCache(make_train_step(agent.update, int(config["batch_size"]), getattr(agent, "steps_per_update", 1)),
-                       n_seeds=n_seeds)
+    cache = ChunkCache(
+        make_train_step(agent.update, int(config["batch_size"]), getattr(agent, "steps_per_update", 1)), n_seeds=n_seeds
+    )
     fn = cache(chunk, states, keys, data, size)
-    states, keys, m = fn(states, keys, data, size)        # warm-up
+    states, keys, m = fn(states, keys, data, size)  # warm-up
     jax.block_until_ready(m)
     t0 = time.perf_counter()
     states, keys, m = fn(states, keys, data, size)
@@ -104,8 +119,11 @@ def train_updates_per_s(agent, config, states, obs_dim, act_dim, chunk: int, n: 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", default="hopper-medium-v2,antmaze-umaze-v2",
-                    help="D4RL names (their suite's evaluation env) or Gymnasium ids")
+    ap.add_argument(
+        "--tasks",
+        default="hopper-medium-v2,antmaze-umaze-v2",
+        help="D4RL names (their suite's evaluation env) or Gymnasium ids",
+    )
     ap.add_argument("--backends", default="host-serial,host-parallel", help="host-serial,host-parallel,mjx")
     ap.add_argument("--algo", default="iql")
     ap.add_argument("--seeds", type=int, default=2)
@@ -117,8 +135,10 @@ def main(argv=None):
     ap.add_argument("--train-chunk", type=int, default=0, help="measure training with this chunk (0: skip)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    print(f"# {platform.node()} jax {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} cpus; "
-          f"{args.seeds} seeds x {args.episodes} episodes, horizon {args.horizon or 'env'}, workers {args.workers}")
+    print(
+        f"# {platform.node()} jax {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} cpus; "
+        f"{args.seeds} seeds x {args.episodes} episodes, horizon {args.horizon or 'env'}, workers {args.workers}"
+    )
     rows = []
     for name in args.tasks.split(","):
         env_id, factory, obs_keys, suite = factory_of(name, args.horizon)
@@ -128,7 +148,9 @@ def main(argv=None):
         act_fn = make_act_fn(agent.act)
         adapter = ObsAdapter(obs_keys)
         seeds = list(range(args.seeds))
-        ups = train_updates_per_s(agent, config, states, obs_dim, act_dim, args.train_chunk) if args.train_chunk else None
+        ups = (
+            train_updates_per_s(agent, config, states, obs_dim, act_dim, args.train_chunk) if args.train_chunk else None
+        )
         for backend in args.backends.split(","):
             if backend == "mjx" and not supported(env_id):
                 print(f"{name:18s} {backend:13s} not supported (host only)")
@@ -139,9 +161,10 @@ def main(argv=None):
                 ev._ensure_envs()
             elif backend == "host-parallel":
                 ev = ParallelEvaluator(factory, adapter, act_fn, seeds, args.episodes, args.workers, args.width)
-                ev.worker_modules()     # workers started (and their imports done) before timing
+                ev.worker_modules()  # workers started (and their imports done) before timing
             else:
                 from offbench.evaluation.mjx import MjxEvaluator
+
                 ev = MjxEvaluator(env_id, adapter, agent.act, seeds, args.episodes, horizon=args.horizon)
                 extra["compile_and_first_s"], _ = time_eval(ev, states)
             # warm the act compile for the host backends with a throwaway call on the right shape
@@ -150,19 +173,38 @@ def main(argv=None):
             dt, res = time_eval(ev, states)
             ev.close()
             steps = int(res.lengths.sum())
-            row = {"task": name, "env_id": env_id, "backend": backend, "seconds": dt, "episodes": res.lengths.size,
-                   "episodes_per_s": res.lengths.size / dt, "env_steps_per_s": steps / dt,
-                   "mean_length": float(res.lengths.mean()), **extra}
+            row = {
+                "task": name,
+                "env_id": env_id,
+                "backend": backend,
+                "seconds": dt,
+                "episodes": res.lengths.size,
+                "episodes_per_s": res.lengths.size / dt,
+                "env_steps_per_s": steps / dt,
+                "mean_length": float(res.lengths.mean()),
+                **extra,
+            }
             if ups and suite is not None:
                 n_evals = args.steps // suite.eval_every
-                eval_s = n_evals * dt * suite.eval_episodes / args.episodes   # episodes as long as measured here
+                eval_s = n_evals * dt * suite.eval_episodes / args.episodes  # episodes as long as measured here
                 train_s = args.steps / ups
-                row.update(train_updates_per_s=ups, projected_eval_s=eval_s, projected_train_s=train_s,
-                           eval_fraction=eval_s / (eval_s + train_s))
+                row.update(
+                    train_updates_per_s=ups,
+                    projected_eval_s=eval_s,
+                    projected_train_s=train_s,
+                    eval_fraction=eval_s / (eval_s + train_s),
+                )
             rows.append(row)
-            frac = f"  eval share of a {args.steps} step run {100 * row['eval_fraction']:.0f}%" if "eval_fraction" in row else ""
-            print(f"{name:18s} {backend:13s} {row['episodes_per_s']:8.2f} episodes/s {row['env_steps_per_s']:9.0f} "
-                  f"steps/s  ({dt:.1f}s, mean length {row['mean_length']:.0f}){frac}", flush=True)
+            frac = (
+                f"  eval share of a {args.steps} step run {100 * row['eval_fraction']:.0f}%"
+                if "eval_fraction" in row
+                else ""
+            )
+            print(
+                f"{name:18s} {backend:13s} {row['episodes_per_s']:8.2f} episodes/s {row['env_steps_per_s']:9.0f} "
+                f"steps/s  ({dt:.1f}s, mean length {row['mean_length']:.0f}){frac}",
+                flush=True,
+            )
     if args.json:
         Path(args.json).write_text(json.dumps({"backend": jax.default_backend(), "rows": rows}, indent=1))
     return 0

@@ -19,6 +19,7 @@ their total is their per-seed rate.
 
 Compare numbers from one invocation only; absolute times only from a quiet machine or a GPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,13 +47,16 @@ from offbench.training.step import SAMPLED_DROP, ChunkCache, init_seeds, make_tr
 def synthetic_dataset(n: int, obs_dim: int, act_dim: int, episode_len: int = 1000, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     ends = np.zeros(n, bool)
-    ends[episode_len - 1::episode_len] = True
+    ends[episode_len - 1 :: episode_len] = True
     ends[-1] = True
-    return {"observations": rng.normal(size=(n, obs_dim)).astype(np.float32),
-            "actions": rng.uniform(-1, 1, (n, act_dim)).astype(np.float32),
-            "rewards": rng.normal(size=n).astype(np.float32),
-            "next_observations": rng.normal(size=(n, obs_dim)).astype(np.float32),
-            "terminals": np.zeros(n, np.float32), "episode_ends": ends}
+    return {
+        "observations": rng.normal(size=(n, obs_dim)).astype(np.float32),
+        "actions": rng.uniform(-1, 1, (n, act_dim)).astype(np.float32),
+        "rewards": rng.normal(size=n).astype(np.float32),
+        "next_observations": rng.normal(size=(n, obs_dim)).astype(np.float32),
+        "terminals": np.zeros(n, np.float32),
+        "episode_ends": ends,
+    }
 
 
 def offbench_contestant(algo_name: str, arrays: dict, seeds: int, chunk: int, suite: str, overrides: dict):
@@ -62,16 +66,19 @@ def offbench_contestant(algo_name: str, arrays: dict, seeds: int, chunk: int, su
     data = dict(arrays)
     if algo.preprocess is not None:
         data = algo.preprocess({**data, "dataset_rewards": data["rewards"].copy()}, config)
-    data = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in data.items()
-            if k not in SAMPLED_DROP and k != "dataset_rewards"}
-    spec = registry.Spec(obs_dim=arrays["observations"].shape[1], act_dim=arrays["actions"].shape[1],
-                         total_steps=1_000_000)
+    data = {
+        k: jnp.asarray(np.asarray(v, np.float32))
+        for k, v in data.items()
+        if k not in SAMPLED_DROP and k != "dataset_rewards"
+    }
+    spec = registry.Spec(
+        obs_dim=arrays["observations"].shape[1], act_dim=arrays["actions"].shape[1], total_steps=1_000_000
+    )
     agent = algo.make(config, spec)
     box = {}
     box["states"], box["keys"] = init_seeds(agent.init, list(range(seeds)))
     size = jnp.asarray(data["rewards"].shape[0], jnp.int32)
-    cache = ChunkCache(make_train_step(agent.update, int(config["batch_size"]), agent.steps_per_update),
-                       n_seeds=seeds)
+    cache = ChunkCache(make_train_step(agent.update, int(config["batch_size"]), agent.steps_per_update), n_seeds=seeds)
 
     def compile_():
         box["fn"] = cache(chunk, box["states"], box["keys"], data, size)
@@ -103,8 +110,17 @@ def measure(contestants, slice_s: float, rounds: int) -> list[list[dict]]:
             while time.perf_counter() - t0 < slice_s:
                 updates += c.run(1)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            out[j].append({"round": r, "updates": updates, "wall_s": wall, "cpu_s": cpu, "load1": load,
-                           "per_seed": updates / wall, "total": seeds * updates / wall})
+            out[j].append(
+                {
+                    "round": r,
+                    "updates": updates,
+                    "wall_s": wall,
+                    "cpu_s": cpu,
+                    "load1": load,
+                    "per_seed": updates / wall,
+                    "total": seeds * updates / wall,
+                }
+            )
         print(f"round {r + 1}/{rounds} done (load {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
     return out
 
@@ -150,13 +166,17 @@ def main(argv=None):
     seed_counts = [int(s) for s in args.seeds.split(",")]
     arrays = synthetic_dataset(args.dataset_size, args.obs_dim, args.act_dim)
     dev = jax.devices()[0]
-    head = (f"device {dev.platform} {dev.device_kind} ({os.cpu_count()} CPUs) | jax {jax.__version__} | python "
-            f"{platform.python_version()} | dataset {args.dataset_size} x obs {args.obs_dim} act {args.act_dim} | "
-            f"chunk {args.chunk} | {args.rounds} rounds x {args.slice:g} s slices | load at start "
-            f"{os.getloadavg()[0]:.2f} | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    head = (
+        f"device {dev.platform} {dev.device_kind} ({os.cpu_count()} CPUs) | jax {jax.__version__} | python "
+        f"{platform.python_version()} | dataset {args.dataset_size} x obs {args.obs_dim} act {args.act_dim} | "
+        f"chunk {args.chunk} | {args.rounds} rounds x {args.slice:g} s slices | load at start "
+        f"{os.getloadavg()[0]:.2f} | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
     print(head, flush=True)
 
-    contestants = [offbench_contestant(n, arrays, s, args.chunk, args.suite, overrides) for n in names for s in seed_counts]
+    contestants = [
+        offbench_contestant(n, arrays, s, args.chunk, args.suite, overrides) for n in names for s in seed_counts
+    ]
     contestants += [(get_anchor(a).make(arrays), 1) for a in anchors]
     compile_s = []
     for c, _ in contestants:
@@ -164,16 +184,28 @@ def main(argv=None):
         c.run(1)  # warm-up call, not timed
     slices = measure(contestants, args.slice, args.rounds)
 
-    print("\n| contestant | seeds | compile s | upd/s per seed, median [range] | upd/s total | CPU/wall | load (1 min) |")
+    print(
+        "\n| contestant | seeds | compile s | upd/s per seed, median [range] | upd/s total | CPU/wall | load (1 min) |"
+    )
     print("|---|---|---|---|---|---|---|")
     rows = []
     for (c, seeds), comp, sl in zip(contestants, compile_s, slices):
-        row = {"name": c.name, "source": c.source, "seeds": seeds, "compile_s": comp, "slices": sl,
-               "per_seed": med_range([s["per_seed"] for s in sl]), "total": med_range([s["total"] for s in sl]),
-               "cpu_per_wall": med_range([s["cpu_s"] / s["wall_s"] for s in sl]), "load1": med_range([s["load1"] for s in sl])}
+        row = {
+            "name": c.name,
+            "source": c.source,
+            "seeds": seeds,
+            "compile_s": comp,
+            "slices": sl,
+            "per_seed": med_range([s["per_seed"] for s in sl]),
+            "total": med_range([s["total"] for s in sl]),
+            "cpu_per_wall": med_range([s["cpu_s"] / s["wall_s"] for s in sl]),
+            "load1": med_range([s["load1"] for s in sl]),
+        }
         rows.append(row)
-        print(f"| {c.name} | {seeds} | {comp:.1f} | {fmt(row['per_seed'])} | {fmt(row['total'])} | "
-              f"{fmt(row['cpu_per_wall'], 2)} | {fmt(row['load1'], 2)} |")
+        print(
+            f"| {c.name} | {seeds} | {comp:.1f} | {fmt(row['per_seed'])} | {fmt(row['total'])} | "
+            f"{fmt(row['cpu_per_wall'], 2)} | {fmt(row['load1'], 2)} |"
+        )
 
     def ratio(mine, other, measure):
         key = "per_seed" if measure == "per seed" else "total"
@@ -206,8 +238,9 @@ def main(argv=None):
     print(f"\nload at end {os.getloadavg()[0]:.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"header": head, "argv": sys.argv[1:], "rows": rows, "ratios": ratios, "startup": startup}, f,
-                      indent=1)
+            json.dump(
+                {"header": head, "argv": sys.argv[1:], "rows": rows, "ratios": ratios, "startup": startup}, f, indent=1
+            )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """``python -m offbench``: the command line."""
+
 import sys
 
 from offbench.cli import main

@@ -10,6 +10,7 @@ values are parsed as YAML and converted to the type of the default; a key whose 
 checked against its declared type in :data:`OPTIONAL_TYPES`. An unknown key is an error that names it
 and lists the known ones.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,16 +23,16 @@ from offbench.errors import OffbenchError
 from offbench.resources import configs_dir  # package data, through importlib.resources
 
 PIPELINE_DEFAULTS: dict = {
-    "batch_size": 256,          # transitions per gradient step (IQL paper, Appendix B)
-    "normalize_obs": False,     # standardise observations with the dataset's mean/std (TD3+BC turns it on)
-    "reward_transform": None,   # None: the suite's; every built-in algorithm's YAML names its own per suite
-    "env_id": None,             # evaluation environment override (for datasets given as files)
-    "ref_min_score": None,      # reference returns override for the normalised score
+    "batch_size": 256,  # transitions per gradient step (IQL paper, Appendix B)
+    "normalize_obs": False,  # standardise observations with the dataset's mean/std (TD3+BC turns it on)
+    "reward_transform": None,  # None: the suite's; every built-in algorithm's YAML names its own per suite
+    "env_id": None,  # evaluation environment override (for datasets given as files)
+    "ref_min_score": None,  # reference returns override for the normalised score
     "ref_max_score": None,
-    "log_every": 1000,          # gradient steps per compiled call between progress-bar updates
+    "log_every": 1000,  # gradient steps per compiled call between progress-bar updates
     "online_updates_per_step": 1.0,  # fine-tuning: gradient updates per environment step
-    "replay_capacity": None,         # fine-tuning: replay buffer size (None: dataset + online steps)
-    "online_envs": 1,                # fine-tuning: environments stepped in parallel per seed
+    "replay_capacity": None,  # fine-tuning: replay buffer size (None: dataset + online steps)
+    "online_envs": 1,  # fine-tuning: environments stepped in parallel per seed
 }
 
 # The type of every key whose default is None (None stays allowed: it means "not set" / "the default rule").
@@ -42,14 +43,12 @@ OPTIONAL_TYPES: dict = {
     "ref_min_score": float,
     "ref_max_score": float,
     "replay_capacity": int,
-    "exploration_noise": float,   # None: sample the policy's own distribution
-    "target_entropy": float,      # None: -|A| (SAC)
-    "critic_hidden_dims": list,   # None: the same as hidden_dims
-    "cql_clip_diff_min": float,   # None: no lower bound
-    "cql_clip_diff_max": float,   # None: no upper bound
+    "exploration_noise": float,  # None: sample the policy's own distribution
+    "target_entropy": float,  # None: -|A| (SAC)
+    "critic_hidden_dims": list,  # None: the same as hidden_dims
+    "cql_clip_diff_min": float,  # None: no lower bound
+    "cql_clip_diff_max": float,  # None: no upper bound
 }
-
-
 
 
 def _builtin(algo: str) -> bool:
@@ -68,8 +67,10 @@ def read_config_file(algo: str) -> tuple[Path, dict]:
     if not path.exists():
         if not _builtin(algo):
             return path, {}
-        raise OffbenchError(f"config file {path} for algorithm {algo!r} is missing; reinstall offbench "
-                            f"(the wheel carries configs/ as offbench.configs) or set OFFBENCH_CONFIGS")
+        raise OffbenchError(
+            f"config file {path} for algorithm {algo!r} is missing; reinstall offbench "
+            f"(the wheel carries configs/ as offbench.configs) or set OFFBENCH_CONFIGS"
+        )
     try:
         with open(path) as f:
             doc = yaml.safe_load(f) or {}
@@ -82,8 +83,10 @@ def read_config_file(algo: str) -> tuple[Path, dict]:
         raise OffbenchError(f"{path}: unknown sections {sorted(unknown)}; use default, suites, datasets, finetune")
     defaults = doc.get("default") or {}
     if defaults and _builtin(algo):
-        raise OffbenchError(f"{path}: a 'default' section ({', '.join(sorted(defaults))}) is not allowed for a "
-                            f"built-in algorithm; its defaults live in algorithms/{algo}.py")
+        raise OffbenchError(
+            f"{path}: a 'default' section ({', '.join(sorted(defaults))}) is not allowed for a "
+            f"built-in algorithm; its defaults live in algorithms/{algo}.py"
+        )
     return path, doc
 
 
@@ -148,8 +151,9 @@ def _coerce(key: str, value, default):
                 value = yaml.safe_load(value)
             return list(value) if isinstance(value, (list, tuple)) else [value]
     except (TypeError, ValueError):
-        raise OffbenchError(f"config key {key!r}: cannot use {value!r} where a {type(default).__name__} is expected") \
-            from None
+        raise OffbenchError(
+            f"config key {key!r}: cannot use {value!r} where a {type(default).__name__} is expected"
+        ) from None
     return value
 
 
@@ -167,8 +171,14 @@ def parse_overrides(pairs) -> dict:
     return out
 
 
-def resolve_with_sources(algo_default: dict, algo: str, suite: str | None = None, dataset: str | None = None,
-                         overrides: dict | None = None, finetune: bool = False) -> tuple[dict, dict]:
+def resolve_with_sources(
+    algo_default: dict,
+    algo: str,
+    suite: str | None = None,
+    dataset: str | None = None,
+    overrides: dict | None = None,
+    finetune: bool = False,
+) -> tuple[dict, dict]:
     """The full config of one run and, per key, the layer it came from (``pipeline``, ``algorithm``,
     ``configs/<algo>.yaml:<layer>``, ``--set``); unknown keys (in YAML or --set) are errors."""
     base = {**PIPELINE_DEFAULTS, **algo_default}
@@ -178,15 +188,22 @@ def resolve_with_sources(algo_default: dict, algo: str, suite: str | None = None
     for source, layer in layers + [("--set", overrides or {})]:
         for key, value in layer.items():
             if key not in base:
-                raise OffbenchError(f"unknown config key {key!r} (from {source}) for {algo}; known keys: "
-                                    f"{', '.join(sorted(base))}")
+                raise OffbenchError(
+                    f"unknown config key {key!r} (from {source}) for {algo}; known keys: {', '.join(sorted(base))}"
+                )
             config[key] = _coerce(key, value, base[key])
             sources[key] = source
     return config, sources
 
 
-def resolve(algo_default: dict, algo: str, suite: str | None = None, dataset: str | None = None,
-            overrides: dict | None = None, finetune: bool = False) -> dict:
+def resolve(
+    algo_default: dict,
+    algo: str,
+    suite: str | None = None,
+    dataset: str | None = None,
+    overrides: dict | None = None,
+    finetune: bool = False,
+) -> dict:
     """The full config of one run; unknown keys (in YAML or --set) are errors."""
     return resolve_with_sources(algo_default, algo, suite, dataset, overrides, finetune)[0]
 

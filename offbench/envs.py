@@ -3,6 +3,7 @@
 JAX-free on purpose: evaluation worker processes (:mod:`offbench.evaluation.workers`) import this module
 and nothing that starts JAX.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,10 @@ def _register_all():
     global _REGISTERED
     if not _REGISTERED:
         import gymnasium as gym
+
         try:
             import gymnasium_robotics
+
             gym.register_envs(gymnasium_robotics)
         except ImportError:  # pragma: no cover - a dependency, but keep plain Gymnasium usable
             pass
@@ -98,6 +101,7 @@ class EnvFactory:
     """A picklable environment factory (worker processes rebuild environments from it): a Minari env spec
     (JSON) when the dataset carries one, else ``env_id`` with ``env_kwargs``; ``goal_radius`` wraps the
     environment with :func:`goal_reached`."""
+
     env_id: str | None = None
     env_kwargs: dict | None = None
     max_episode_steps: int | None = None
@@ -105,8 +109,11 @@ class EnvFactory:
     goal_radius: float | None = None
 
     def __call__(self):
-        env = make_env_from_spec(self.spec_json) if self.spec_json else make_env(self.env_id, self.env_kwargs,
-                                                                               self.max_episode_steps)
+        env = (
+            make_env_from_spec(self.spec_json)
+            if self.spec_json
+            else make_env(self.env_id, self.env_kwargs, self.max_episode_steps)
+        )
         return goal_reached(env, self.goal_radius) if self.goal_radius is not None else env
 
 

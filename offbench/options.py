@@ -1,4 +1,5 @@
 """Command-line conventions shared by the commands of every stage (``run``, ``config``, ``sweep``)."""
+
 from __future__ import annotations
 
 import click

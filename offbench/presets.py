@@ -3,6 +3,7 @@
 A preset sets run-length options (steps, evaluations, seeds, the size of datasets the run rebuilds, the
 datasets) per suite; it never touches an algorithm's hyperparameters. Options given on the command line win.
 """
+
 from __future__ import annotations
 
 import yaml

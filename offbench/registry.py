@@ -21,13 +21,15 @@ The contract does not assume any neural-network library: an algorithm supplies
   every field it returns.
 * ``finetune`` -- whether online fine-tuning makes sense for the algorithm.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import importlib
 import pkgutil
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from offbench.errors import OffbenchError
 
@@ -67,15 +69,22 @@ class Algorithm:
 
 
 _REGISTRY: dict[str, Algorithm] = {}
-_BROKEN: dict[str, str] = {}   # module or plug-in name -> why it failed to load
+_BROKEN: dict[str, str] = {}  # module or plug-in name -> why it failed to load
 _DISCOVERED = False
 
 
-def register(name: str, *, make, default_config: dict, preprocess=None, finetune: bool = True,
-             description: str = "") -> Algorithm:
+def register(
+    name: str, *, make, default_config: dict, preprocess=None, finetune: bool = True, description: str = ""
+) -> Algorithm:
     """Register an algorithm under ``name`` (called by the algorithm's own module)."""
-    algo = Algorithm(name=name, make=make, default_config=dict(default_config), preprocess=preprocess,
-                     finetune=finetune, description=description)
+    algo = Algorithm(
+        name=name,
+        make=make,
+        default_config=dict(default_config),
+        preprocess=preprocess,
+        finetune=finetune,
+        description=description,
+    )
     _REGISTRY[name] = algo
     return algo
 

@@ -3,6 +3,7 @@ reference tables. In a checkout they live at the top level (``configs/``, ``resu
 wheel installs them as ``offbench.configs`` and ``offbench.reference`` (``pyproject.toml``,
 ``[tool.setuptools.package-dir]``), and both are found here through :mod:`importlib.resources`.
 ``$OFFBENCH_CONFIGS`` points the configs somewhere else (tests, experiments)."""
+
 from __future__ import annotations
 
 import importlib.resources
@@ -23,8 +24,10 @@ def _package_dir(package: str, probe: str) -> Path:
         for c in candidates:
             if (c / probe).exists():
                 return c
-    raise OffbenchError(f"package data {package} ({probe}) is missing from this installation of offbench; "
-                        f"reinstall it (`pip install offbench` or `pip install -e .` in a checkout)")
+    raise OffbenchError(
+        f"package data {package} ({probe}) is missing from this installation of offbench; "
+        f"reinstall it (`pip install offbench` or `pip install -e .` in a checkout)"
+    )
 
 
 def configs_dir() -> Path:

@@ -24,6 +24,7 @@ evaluation goal, flipped-Ant steps, and the discounted return-to-go (rewards - 1
 where rewarded, the suite's convention) of upright and of flipped states: what the data tells a value
 function about flips.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,21 +73,39 @@ def measure(maze: str, noise: float, episodes: int, steps: int, policy, seed: in
     env.close()
     ok = [h for h in reached_at if h is not None]
     limit = task.max_episode_steps or steps
-    return {"maze": maze, "task": task.name, "noise": noise, "episodes": episodes, "step_limit": steps,
-            "success": 100.0 * len(ok) / episodes,
-            f"success_within_{limit}": 100.0 * sum(h <= limit for h in ok) / episodes,
-            "flips": flips, "mean_steps_to_goal": float(np.mean(ok)) if ok else None,
-            "steps_per_second": n_steps / secs, "seconds": secs}
+    return {
+        "maze": maze,
+        "task": task.name,
+        "noise": noise,
+        "episodes": episodes,
+        "step_limit": steps,
+        "success": 100.0 * len(ok) / episodes,
+        f"success_within_{limit}": 100.0 * sum(h <= limit for h in ok) / episodes,
+        "flips": flips,
+        "mean_steps_to_goal": float(np.mean(ok)) if ok else None,
+        "steps_per_second": n_steps / secs,
+        "seconds": secs,
+    }
 
 
-def run_progress(algo: str, dataset: str, steps: int, results: str, episodes: int, seeds: int = 1,
-                 eval_every: int = 5000) -> list[dict]:
+def run_progress(
+    algo: str, dataset: str, steps: int, results: str, episodes: int, seeds: int = 1, eval_every: int = 5000
+) -> list[dict]:
     import jax.numpy as jnp
 
     from offbench.training.offline import Run, RunOptions, prepare
 
-    opts = RunOptions(algo=algo, suite="antmaze", dataset=dataset, steps=steps, eval_episodes=episodes,
-                      results=results, progress=False, seeds=seeds, eval_every=eval_every)
+    opts = RunOptions(
+        algo=algo,
+        suite="antmaze",
+        dataset=dataset,
+        steps=steps,
+        eval_episodes=episodes,
+        results=results,
+        progress=False,
+        seeds=seeds,
+        eval_every=eval_every,
+    )
     prep = prepare(opts, say=lambda s: None)
     run = Run(prep, say=lambda s: None)
     states, keys = run.init_states()
@@ -99,12 +118,12 @@ def run_progress(algo: str, dataset: str, steps: int, results: str, episodes: in
     limit = prep.source.max_episode_steps or 1000
     rows = []
     for ep in range(episodes):
-        obs, _ = env.reset(seed=run.evaluator.seed_base + ep)   # the evaluation's own resets
+        obs, _ = env.reset(seed=run.evaluator.seed_base + ep)  # the evaluation's own resets
         path = grid.path(grid.cell_of(obs["achieved_goal"]), grid.cell_of(u.goal))
         furthest, success, flipped, t = 0, False, False, 0
-        for t in range(limit):
-            x = np.repeat(run.obs_adapter(obs)[None, None], len(run.seeds), axis=0)   # one row per seed
-            a = np.asarray(run.act_fn(tree["states"], jnp.asarray(x)))[0, 0]        # the first seed's action
+        for t in range(limit):  # noqa: B007 (t is read after the loop)
+            x = np.repeat(run.obs_adapter(obs)[None, None], len(run.seeds), axis=0)  # one row per seed
+            a = np.asarray(run.act_fn(tree["states"], jnp.asarray(x)))[0, 0]  # the first seed's action
             obs, _, _, _, info = env.step(a)
             cell = grid.cell_of(obs["achieved_goal"])
             if cell in path:
@@ -113,12 +132,21 @@ def run_progress(algo: str, dataset: str, steps: int, results: str, episodes: in
             flipped = bool(ac.is_flipped(u.ant_env.data))
             if success or flipped:
                 break
-        row = {"episode": ep, "furthest_cell": furthest, "path_cells": len(path) - 1, "success": success,
-               "flipped": flipped, "steps": t + 1,
-               "final_distance": float(np.linalg.norm(obs["achieved_goal"] - u.goal))}
+        row = {
+            "episode": ep,
+            "furthest_cell": furthest,
+            "path_cells": len(path) - 1,
+            "success": success,
+            "flipped": flipped,
+            "steps": t + 1,
+            "final_distance": float(np.linalg.norm(obs["achieved_goal"] - u.goal)),
+        }
         rows.append(row)
-        print(f"{algo} episode {ep}: furthest path cell {furthest}/{len(path) - 1}, success {success}, "
-              f"flipped {flipped}, steps {t + 1}, final distance {row['final_distance']:.2f} m", flush=True)
+        print(
+            f"{algo} episode {ep}: furthest path cell {furthest}/{len(path) - 1}, success {success}, "
+            f"flipped {flipped}, steps {t + 1}, final distance {row['final_distance']:.2f} m",
+            flush=True,
+        )
     env.close()
     return rows
 
@@ -137,9 +165,9 @@ def data_figures(dataset: str, gamma: float = 0.99) -> dict:
         xy = ep.observations["achieved_goal"][1:]
         r = np.asarray(ep.rewards)
         assert np.array_equal(r, np.linalg.norm(xy - goal, axis=-1) <= ANTMAZE_GOAL_RADIUS)
-        quat = ep.observations["observation"][:-1, 1:5]                  # torso (w, x, y, z) of each step's state
+        quat = ep.observations["observation"][:-1, 1:5]  # torso (w, x, y, z) of each step's state
         flip = 1 - 2 * (quat[:, 1] ** 2 + quat[:, 2] ** 2) < 0
-        g = np.zeros(len(r))                                             # return-to-go, bootstrapping 0 at a cut
+        g = np.zeros(len(r))  # return-to-go, bootstrapping 0 at a cut
         acc = 0.0
         for t in range(len(r) - 1, -1, -1):
             acc = (r[t] - 1.0) + (0.0 if ep.terminations[t] else gamma * acc)
@@ -150,11 +178,17 @@ def data_figures(dataset: str, gamma: float = 0.99) -> dict:
         flipped_steps += int(flip.sum())
         reach += int(r.any())
     up, fl = np.concatenate(rtg_up), np.concatenate(rtg_flip)
-    return {"dataset": dataset, "transitions": n, "episodes": eps, "rewarded_step_fraction": rewarded / n,
-            "eval_goal_episode_fraction": reach / eps, "flipped_step_fraction": flipped_steps / n,
-            "return_to_go_upright_mean": float(up.mean()) if len(up) else None,
-            "return_to_go_flipped_mean": float(fl.mean()) if len(fl) else None,
-            "return_to_go_flipped_max": float(fl.max()) if len(fl) else None}
+    return {
+        "dataset": dataset,
+        "transitions": n,
+        "episodes": eps,
+        "rewarded_step_fraction": rewarded / n,
+        "eval_goal_episode_fraction": reach / eps,
+        "flipped_step_fraction": flipped_steps / n,
+        "return_to_go_upright_mean": float(up.mean()) if len(up) else None,
+        "return_to_go_flipped_mean": float(fl.mean()) if len(fl) else None,
+        "return_to_go_flipped_max": float(fl.max()) if len(fl) else None,
+    }
 
 
 def run_values(dataset: str, steps: int, results: str, seeds: int, eval_every: int, gamma: float = 0.99) -> dict:
@@ -166,38 +200,57 @@ def run_values(dataset: str, steps: int, results: str, seeds: int, eval_every: i
     from offbench.training.networks import ValueNet
     from offbench.training.offline import Run, RunOptions, prepare
 
-    opts = RunOptions(algo="iql", suite="antmaze", dataset=dataset, steps=steps, results=results, progress=False,
-                      seeds=seeds, eval_every=eval_every)
+    opts = RunOptions(
+        algo="iql",
+        suite="antmaze",
+        dataset=dataset,
+        steps=steps,
+        results=results,
+        progress=False,
+        seeds=seeds,
+        eval_every=eval_every,
+    )
     prep = prepare(opts, say=lambda s: None)
     run = Run(prep, say=lambda s: None)
     states, keys = run.init_states()
     tree, _ = run.try_resume({"states": states, "keys": keys})
-    params = jax.tree_util.tree_map(lambda x: x[0], tree["states"]["value"].params)   # the first seed
+    params = jax.tree_util.tree_map(lambda x: x[0], tree["states"]["value"].params)  # the first seed
     value = ValueNet(tuple(prep.config["hidden_dims"]))
     ds = prep.source.dataset
     obs = ds.observations if prep.obs_mean is None else (ds.observations - prep.obs_mean) / prep.obs_std
-    v = np.concatenate([np.asarray(value.apply(params, obs[i:i + 65536])) for i in range(0, len(obs), 65536)])
-    r = ds.rewards - 1.0                                  # the suite's transform
+    v = np.concatenate([np.asarray(value.apply(params, obs[i : i + 65536])) for i in range(0, len(obs), 65536)])
+    r = ds.rewards - 1.0  # the suite's transform
     g, acc = np.zeros(len(r)), 0.0
     for t in range(len(r) - 1, -1, -1):
         if ds.episode_ends[t] and not ds.terminals[t]:
-            acc = 0.0                                     # a cut: bootstrap 0 (an underestimate near cuts)
+            acc = 0.0  # a cut: bootstrap 0 (an underestimate near cuts)
         acc = r[t] + (0.0 if ds.terminals[t] else gamma * acc)
         g[t] = acc
     task = prep.source.task
     grid = ac.MazeGrid(task.env_kwargs["maze_map"])
-    path = grid.path(*[next((i, j) for i, row in enumerate(task.env_kwargs["maze_map"]) for j, c in enumerate(row)
-                            if c == m) for m in ("r", "g")])
+    path = grid.path(
+        *[
+            next((i, j) for i, row in enumerate(task.env_kwargs["maze_map"]) for j, c in enumerate(row) if c == m)
+            for m in ("r", "g")
+        ]
+    )
     cell = np.array([path.index(grid.cell_of(xy)) if grid.cell_of(xy) in path else -1 for xy in ds.observations[:, :2]])
-    q = ds.observations[:, 3:7]                          # torso quaternion (29-D layout: x, y, z, quat, ...)
+    q = ds.observations[:, 3:7]  # torso quaternion (29-D layout: x, y, z, quat, ...)
     flip = 1 - 2 * (q[:, 1] ** 2 + q[:, 2] ** 2) < 0
     rows = []
     for c in range(len(path)):
         for fl in (False, True):
             m = (cell == c) & (flip == fl)
             if m.any():
-                rows.append({"path_cell": c, "flipped": fl, "states": int(m.sum()), "V_mean": float(v[m].mean()),
-                             "return_to_go_mean": float(g[m].mean())})
+                rows.append(
+                    {
+                        "path_cell": c,
+                        "flipped": fl,
+                        "states": int(m.sum()),
+                        "V_mean": float(v[m].mean()),
+                        "return_to_go_mean": float(g[m].mean()),
+                    }
+                )
     return {"V_mean": float(v.mean()), "return_to_go_mean": float(g.mean()), "by_cell": rows}
 
 
@@ -229,23 +282,35 @@ def main(argv=None):
         print(json.dumps(data_figures(args.data), indent=1))
         return
     if args.run_algo:
-        rows = run_progress(args.run_algo, args.run_dataset, args.run_steps, args.run_results, args.episodes,
-                            args.run_seeds, args.run_eval_every)
+        rows = run_progress(
+            args.run_algo,
+            args.run_dataset,
+            args.run_steps,
+            args.run_results,
+            args.episodes,
+            args.run_seeds,
+            args.run_eval_every,
+        )
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         return
     policy = ac.load_expert(behavior_dir_or_error(args.behavior_dir))
     rows = []
-    print(f"{'maze':8s} {'noise':>5s} {'episodes':>8s} {'success%':>8s} {'in eval limit%':>14s} {'flips':>5s} "
-          f"{'steps to goal':>13s} {'steps/s':>8s}")
+    print(
+        f"{'maze':8s} {'noise':>5s} {'episodes':>8s} {'success%':>8s} {'in eval limit%':>14s} {'flips':>5s} "
+        f"{'steps to goal':>13s} {'steps/s':>8s}"
+    )
     for maze in args.mazes:
         for noise in args.noise:
             r = measure(maze, noise, args.episodes, args.steps, policy, args.seed)
             rows.append(r)
             within = next(v for k, v in r.items() if k.startswith("success_within_"))
             stg = f"{r['mean_steps_to_goal']:.0f}" if r["mean_steps_to_goal"] else "-"
-            print(f"{maze:8s} {noise:5.2f} {r['episodes']:8d} {r['success']:8.1f} {within:14.1f} {r['flips']:5d} "
-                  f"{stg:>13s} {r['steps_per_second']:8.0f}", flush=True)
+            print(
+                f"{maze:8s} {noise:5.2f} {r['episodes']:8d} {r['success']:8.1f} {within:14.1f} {r['flips']:5d} "
+                f"{stg:>13s} {r['steps_per_second']:8.0f}",
+                flush=True,
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))

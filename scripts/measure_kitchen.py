@@ -6,6 +6,7 @@ joints within 0.3 of the goal). Usage:
 
     nice -n 10 .venv/bin/python scripts/measure_kitchen.py --episodes 20 [--noise 0.0] [--tasks microwave,kettle]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,13 @@ import time
 
 import numpy as np
 
-from offbench.data.build.kitchen_demo import SUBTASKS, make_env, run_tasks
+from offbench.data.build.kitchen_demo import SUBTASKS
+from offbench.data.build.kitchen_rollout import make_env, run_tasks
 
-SEQUENCES = {"complete": ["microwave", "kettle", "light switch", "slide cabinet"],
-             "mixed target": ["microwave", "kettle", "bottom burner", "light switch"]}
+SEQUENCES = {
+    "complete": ["microwave", "kettle", "light switch", "slide cabinet"],
+    "mixed target": ["microwave", "kettle", "bottom burner", "light switch"],
+}
 
 
 def main():
@@ -53,12 +57,17 @@ def main():
             if len(out["completed"]) == len(order):
                 n_all += 1
                 steps.append(out["completed_at"][-1])
-        print(f"{name} {' -> '.join(order)}: all four {n_all}/{args.episodes} within {args.limit} steps, "
-              f"mean tasks {np.mean(n_tasks):.2f}, mean step of the 4th completion "
-              f"{np.mean(steps) if steps else float('nan'):.1f} (max {max(steps) if steps else float('nan')})", flush=True)
+        print(
+            f"{name} {' -> '.join(order)}: all four {n_all}/{args.episodes} within {args.limit} steps, "
+            f"mean tasks {np.mean(n_tasks):.2f}, mean step of the 4th completion "
+            f"{np.mean(steps) if steps else float('nan'):.1f} (max {max(steps) if steps else float('nan')})",
+            flush=True,
+        )
     dt = time.time() - t0
-    print(f"({steps_total} env steps in {dt:.0f} s, {steps_total / max(dt, 1e-9):.0f} steps/s; "
-          f"action noise {args.noise}, start noise {args.start_noise})")
+    print(
+        f"({steps_total} env steps in {dt:.0f} s, {steps_total / max(dt, 1e-9):.0f} steps/s; "
+        f"action noise {args.noise}, start noise {args.start_noise})"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared fixtures: small datasets written by the tests themselves, isolated data folders."""
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,7 @@ def write_hopper_hdf5(path, steps: int = 600, episode_len: int = 100, seed: int 
 
     env = gym.make("Hopper-v5")
     rng = np.random.default_rng(seed)
-    O, A, R, T, TO, N = [], [], [], [], [], []
+    O, A, R, T, TO, N = [], [], [], [], [], []  # noqa: E741 (D4RL field initials)
     o, _ = env.reset(seed=seed)
     t = 0
     for _ in range(steps):

@@ -1,5 +1,6 @@
 """The steered Ant expert (its symmetry maths against MuJoCo itself, its planner, reaching a goal) and the
 AntMaze rebuild recipes (tiny builds read back through the Minari loader and the pipeline's resolver)."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,15 @@ from offbench.data.build import ant_controller as ac
 from offbench.errors import OffbenchError
 
 BEHAVIOR = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_expert = pytest.mark.skipif(not (BEHAVIOR / ac.POLICY_FILE).exists(),
-                                  reason="../shared/data/policies/ant-expert.npz is not present")
+needs_expert = pytest.mark.skipif(
+    not (BEHAVIOR / ac.POLICY_FILE).exists(), reason="../shared/data/policies/ant-expert.npz is not present"
+)
 
 
 @pytest.fixture(scope="module")
 def ant():
     import gymnasium as gym
+
     env = gym.make("Ant-v4", use_contact_forces=True)
     env.reset(seed=0)
     yield env.unwrapped
@@ -28,6 +31,7 @@ def ant():
 def _set(u, qpos, qvel):
     """Put a state into the simulator and compute what the expert would read (contact forces included)."""
     import mujoco
+
     u.data.qpos[:], u.data.qvel[:] = qpos, qvel
     mujoco.mj_forward(u.model, u.data)
     mujoco.mj_rnePostConstraint(u.model, u.data)
@@ -36,7 +40,7 @@ def _set(u, qpos, qvel):
 
 def _random_state(rng, z=0.6):
     q = rng.normal(size=4)
-    q *= np.sign(q[0]) / np.linalg.norm(q)       # w >= 0, as the expert saw it
+    q *= np.sign(q[0]) / np.linalg.norm(q)  # w >= 0, as the expert saw it
     return np.r_[rng.normal(size=2), z, q, rng.uniform(-0.5, 0.5, 8)], rng.normal(size=14)
 
 
@@ -63,7 +67,7 @@ def test_relabelled_observation_of_a_turned_state_equals_the_original(ant, k):
     """State B is state A described with the torso frame turned by -90k degrees (the inverse labelling);
     relabelling B's observation by k must give A's observation exactly, contact forces included."""
     rng = np.random.default_rng(10 + k)
-    qpos, qvel = _random_state(rng, z=0.45)       # low: feet touch the floor, contact forces are non-zero
+    qpos, qvel = _random_state(rng, z=0.45)  # low: feet touch the floor, contact forces are non-zero
     A = _set(ant, qpos, qvel)
     assert np.abs(A[2][2:]).sum() > 0
     pb, vb, _ = ac.relabel_state(qpos, qvel, A[2], -k)
@@ -82,6 +86,7 @@ def test_virtual_action_maps_back_to_the_same_torques(ant, k):
     """Stepping the real state with the mapped-back action = stepping the relabelled state with the
     virtual action (the Ant in the air, so no contact solver is involved)."""
     import mujoco
+
     rng = np.random.default_rng(20 + k)
     qpos, qvel = _random_state(rng, z=3.0)
     a_virtual = rng.uniform(-1, 1, 8)
@@ -104,17 +109,20 @@ def test_frame_rotation_equals_a_physically_turned_state(ant, rot):
     qpos, qvel = _random_state(rng, z=0.45)
     A = _set(ant, qpos, qvel)
     p, v, c = ac.rotate_state(*A, rot)
-    assert p[3] >= 0.0                              # never a quaternion with negative w
+    assert p[3] >= 0.0  # never a quaternion with negative w
     turned = p.copy()
     turned[3:7] = ac.quat_mul(ac.qz(rot), qpos[3:7])
-    C = _set(ant, turned, v)                        # the world turned about z through the origin
+    C = _set(ant, turned, v)  # the world turned about z through the origin
     np.testing.assert_allclose(c, C[2], atol=1e-6)
-    assert ac.yaw_of(p[3:7]) == pytest.approx(ac.wrap(ac.yaw_of(qpos[3:7]) + rot), abs=1e-9) or \
-        abs(ac.up_z(qpos[3:7])) < 0.99             # yaw is only additive for a level torso
+    assert (
+        ac.yaw_of(p[3:7]) == pytest.approx(ac.wrap(ac.yaw_of(qpos[3:7]) + rot), abs=1e-9)
+        or abs(ac.up_z(qpos[3:7])) < 0.99
+    )  # yaw is only additive for a level torso
 
 
 def test_planner_path_and_aim_point():
     from offbench.data.build.antmaze import maze_layout
+
     plain, start, goal = maze_layout("antmaze-umaze-v2")
     grid = ac.MazeGrid(plain)
     assert (start, goal) == ((1, 1), (3, 1))
@@ -139,12 +147,14 @@ def test_steered_expert_reaches_the_umaze_goal(seed):
     """From the evaluation start to the evaluation goal within the evaluation step limit (700)."""
     from offbench import envs
     from offbench.data.suites import get_suite
+
     task = get_suite("antmaze").task("antmaze-umaze-v2")
     env = envs.make_env(task.env_id, task.env_kwargs, task.max_episode_steps)
     env.reset(seed=seed)
     u = env.unwrapped
-    ctl = ac.SteeredAnt(ac.load_expert(BEHAVIOR), [[0 if isinstance(c, str) else c for c in r]
-                                                   for r in task.env_kwargs["maze_map"]])
+    ctl = ac.SteeredAnt(
+        ac.load_expert(BEHAVIOR), [[0 if isinstance(c, str) else c for c in r] for r in task.env_kwargs["maze_map"]]
+    )
     reached = None
     for t in range(task.max_episode_steps):
         _, _, term, trunc, info = env.step(np.clip(ctl.act(u.ant_env.data, u.goal), -1, 1))
@@ -160,21 +170,26 @@ def test_steered_expert_reaches_the_umaze_goal(seed):
 # ---------------------------------------------------------------------------------------------------
 # recipes
 
+
 def test_all_six_recipes_are_registered():
     from offbench.data.build.recipes import get_recipe
+
     for k in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse"):
         r = get_recipe(f"antmaze-{k}-v2")
         assert r is not None and r.suite == "antmaze" and r.default_size == 1_000_000
         assert r.label == "rebuilt (steered expert)" and r.version >= 2
 
 
-@pytest.mark.parametrize("name,cell", [("antmaze-umaze-v2", (3, 1)), ("antmaze-medium-play-v2", (6, 6)),
-                                       ("antmaze-large-diverse-v2", (7, 9))])
+@pytest.mark.parametrize(
+    "name,cell",
+    [("antmaze-umaze-v2", (3, 1)), ("antmaze-medium-play-v2", (6, 6)), ("antmaze-large-diverse-v2", (7, 9))],
+)
 def test_eval_goal_is_the_centre_of_the_goal_cell_and_radius_is_d4rls(name, cell):
     from offbench import envs
     from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_cell, eval_goal_xy, get_suite
+
     task = get_suite("antmaze").task(name)
-    assert ANTMAZE_GOAL_RADIUS == 0.5                   # D4RL goal_reaching_env.py / relabel_antmaze_rewards.py
+    assert ANTMAZE_GOAL_RADIUS == 0.5  # D4RL goal_reaching_env.py / relabel_antmaze_rewards.py
     assert eval_goal_cell(task) == cell
     env = envs.make_env(task.env_id, task.env_kwargs, task.max_episode_steps)
     np.testing.assert_allclose(eval_goal_xy(task), env.unwrapped.maze.cell_rowcol_to_xy(np.array(cell)))
@@ -184,16 +199,18 @@ def test_eval_goal_is_the_centre_of_the_goal_cell_and_radius_is_d4rls(name, cell
 def test_relabel_rewards_only_within_the_radius_of_the_evaluation_goal():
     """D4RL's relabel: reward = terminal = ||xy' - g_eval|| <= 0.5, whatever the commanded goal was."""
     from offbench.data.build.antmaze import Collector
-    col = Collector.__new__(Collector)                  # only the relabel: no environment, no policy
+
+    col = Collector.__new__(Collector)  # only the relabel: no environment, no policy
     col.eval_goal_xy = np.array([-4.0, -4.0])
-    d = np.array([0.0, 0.3, 0.46, 0.49, 0.51, 0.7, 4.0])           # 0.46, 0.49: inside 0.5, outside 0.45
+    d = np.array([0.0, 0.3, 0.46, 0.49, 0.51, 0.7, 4.0])  # 0.46, 0.49: inside 0.5, outside 0.45
     xy = col.eval_goal_xy + np.c_[d * np.cos(1.0), d * np.sin(1.0)]
     np.testing.assert_array_equal(col.relabel(xy), [1, 1, 1, 1, 0, 0, 0])
 
 
 @needs_expert
-@pytest.mark.parametrize("name", ["umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play",
-                                  "large-diverse"])
+@pytest.mark.parametrize(
+    "name", ["umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse"]
+)
 def test_tiny_build_reads_back_through_minari(name):
     from offbench.data import sources
     from offbench.data.build.antmaze import EPISODE_STEPS, PLAY_GOALS
@@ -201,15 +218,15 @@ def test_tiny_build_reads_back_through_minari(name):
     from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_xy, get_suite
 
     d4rl = f"antmaze-{name}-v2"
-    assert EPISODE_STEPS == 1001                        # D4RL: the timeout after 1001 steps
-    size = 1300                                         # one full 1001-step episode and a cut one
+    assert EPISODE_STEPS == 1001  # D4RL: the timeout after 1001 steps
+    size = 1300  # one full 1001-step episode and a cut one
     assert get_recipe(d4rl).build(size, 3, BEHAVIOR, False) == f"rebuilt/{d4rl}"
     suite = get_suite("antmaze")
     task = suite.task(d4rl)
     src = sources.resolve(suite, d4rl, {})
     ds = src.dataset
     assert src.kind == "rebuilt" and ds.metadata["rebuilt"]
-    assert len(ds) == size and ds.obs_dim == 29 and ds.act_dim == 8       # D4RL's layout: x, y, then 27
+    assert len(ds) == size and ds.obs_dim == 29 and ds.act_dim == 8  # D4RL's layout: x, y, then 27
     assert np.all(np.abs(ds.actions) <= 1.0)
     # rewards relabelled to the evaluation goal; terminals exactly where the reward is 1
     dist = np.linalg.norm(ds.next_observations[:, :2] - np.asarray(eval_goal_xy(task)), axis=-1)
@@ -224,16 +241,18 @@ def test_tiny_build_reads_back_through_minari(name):
     env = src.env_factory()()
     obs, _ = env.reset(seed=0)
     from offbench.envs import ObsAdapter
+
     assert ObsAdapter(src.obs_keys)(obs).shape == (29,)
     env.close()
     import minari
+
     eps = list(minari.load_dataset(f"rebuilt/{d4rl}").iterate_episodes())
     assert [len(ep.actions) for ep in eps] == [EPISODE_STEPS, size - EPISODE_STEPS]
     assert [bool(ep.truncations[-1]) for ep in eps] == [True, True] and not eps[0].truncations[:-1].any()
     maze = ac.MazeGrid(task.env_kwargs["maze_map"])
     goal_cells = {maze.cell_of(ep.observations["desired_goal"][0]) for ep in eps}
     starts = [ep.observations["achieved_goal"][0] for ep in eps]
-    for ep in eps:   # D4RL: env.reset() at every timeout: each episode starts at rest (zero velocities)
+    for ep in eps:  # D4RL: env.reset() at every timeout: each episode starts at rest (zero velocities)
         np.testing.assert_allclose(ep.observations["observation"][0][13:], 0.0, atol=1e-12)
     assert np.linalg.norm(starts[1] - eps[0].observations["achieved_goal"][-1]) > 1e-3
     if name == "umaze":
@@ -246,25 +265,28 @@ def test_tiny_build_reads_back_through_minari(name):
 @needs_expert
 def test_a_flipped_ant_stays_in_the_data_until_the_timeout():
     from offbench.data.build.antmaze import Collector
+
     col = Collector("umaze-diverse", ac.load_expert(BEHAVIOR), seed=0, episode_steps=50)
     reset = col._reset
 
     def upside_down_reset():
         obs = reset()
-        col.u.ant_env.data.qpos[3:7] = [0.0, 1.0, 0.0, 0.0]     # torso upside down
+        col.u.ant_env.data.qpos[3:7] = [0.0, 1.0, 0.0, 0.0]  # torso upside down
         return obs
+
     col._reset = upside_down_reset
     ep = col.episode()
-    assert ep["flipped"] and len(ep["actions"]) == 50                # no flip check ends the episode
+    assert ep["flipped"] and len(ep["actions"]) == 50  # no flip check ends the episode
     assert ep["truncations"][-1] and not ep["truncations"][:-1].any()
     assert col.stats["flipped_episodes"] == 1 and col.stats["flipped_steps"] > 0
     col._reset = reset
-    ep2 = col.episode()                                              # the next episode is a fresh reset
+    ep2 = col.episode()  # the next episode is a fresh reset
     assert not ep2["flipped"] and len(ep2["actions"]) == 50
     col.close()
 
 
 def test_unknown_antmaze_dataset_is_a_clear_error():
     from offbench.data.build.antmaze import Collector
+
     with pytest.raises(OffbenchError, match="known"):
         Collector("umaze-tiny", policy=None)

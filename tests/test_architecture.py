@@ -1,5 +1,6 @@
 """The harness's shape (issue 16): no import cycles between modules, stages import only the stages below them
 (docs/architecture.md), and no module far above ~400 lines."""
+
 from __future__ import annotations
 
 import ast
@@ -43,9 +44,9 @@ BASE = ("errors", "resources", "config", "presets", "options", "registry", "envs
 # module -> stage, where a module's folder is not its stage
 PLACED = {
     "offbench.__main__": "cli",
-    "offbench.sweeps.child": "cli",              # the process a sweep job runs: `offbench run` in a child
-    "offbench.data.build.recipes": "data",       # the recipe registry (names, labels, versions): metadata of data
-    "offbench.data.fetch": "rebuild",            # obtains data: downloads or runs a recipe
+    "offbench.sweeps.child": "cli",  # the process a sweep job runs: `offbench run` in a child
+    "offbench.data.build.recipes": "data",  # the recipe registry (names, labels, versions): metadata of data
+    "offbench.data.fetch": "rebuild",  # obtains data: downloads or runs a recipe
 }
 # (importer, imported): why the edge is not a use of a higher stage
 EXCEPTIONS = {
@@ -69,8 +70,12 @@ def imports(path: Path, module: str, known: dict) -> set[str]:
     tree = ast.parse(path.read_text())
     pkg = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     out = set()
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
-            for n in ast.walk(node)}  # annotations only: not an import at run time
+    skip = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }  # annotations only: not an import at run time
     for node in ast.walk(tree):
         if id(node) in skip:
             continue
@@ -135,7 +140,9 @@ def test_stages_import_only_downstream():
         for d in deps:
             t = stage(d)
             if s not in ALLOWED or t not in ALLOWED:
-                bad.append(f"{m if s not in ALLOWED else d}: stage {s if s not in ALLOWED else t!r} is not in docs/architecture.md")
+                bad.append(
+                    f"{m if s not in ALLOWED else d}: stage {s if s not in ALLOWED else t!r} is not in docs/architecture.md"
+                )
             elif t != s and t not in ALLOWED[s] and (m, d) not in EXCEPTIONS:
                 bad.append(f"{m} ({s}) imports {d} ({t})")
     assert not bad, "\n".join(sorted(bad))

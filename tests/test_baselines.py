@@ -1,5 +1,6 @@
 """The seven baselines of issue 4: each loss on a hand-made batch against a value computed here,
 2 seeds under jit+vmap through `offbench run` on a tiny hdf5, and the data preprocessing steps."""
+
 from __future__ import annotations
 
 import json
@@ -34,11 +35,13 @@ def config_of(name, **overrides):
 
 def hand_batch(obs_dim=3, act_dim=2, n=8, seed=0):
     rng = np.random.default_rng(seed)
-    return {"observations": jnp.asarray(rng.normal(size=(n, obs_dim)), jnp.float32),
-            "actions": jnp.asarray(rng.uniform(-0.9, 0.9, (n, act_dim)), jnp.float32),
-            "rewards": jnp.asarray(rng.normal(size=n), jnp.float32),
-            "next_observations": jnp.asarray(rng.normal(size=(n, obs_dim)), jnp.float32),
-            "terminals": jnp.asarray([0, 0, 1, 0, 0, 0, 1, 0][:n], jnp.float32)}
+    return {
+        "observations": jnp.asarray(rng.normal(size=(n, obs_dim)), jnp.float32),
+        "actions": jnp.asarray(rng.uniform(-0.9, 0.9, (n, act_dim)), jnp.float32),
+        "rewards": jnp.asarray(rng.normal(size=n), jnp.float32),
+        "next_observations": jnp.asarray(rng.normal(size=(n, obs_dim)), jnp.float32),
+        "terminals": jnp.asarray([0, 0, 1, 0, 0, 0, 1, 0][:n], jnp.float32),
+    }
 
 
 def np_gaussian_nll(a, mean, log_std):
@@ -59,6 +62,7 @@ def test_all_registered_with_finetune_flags():
 # ------------------------------------------------------------------------------------------------
 # BC and 10%BC
 
+
 def test_bc_loss_is_gaussian_nll():
     algo, cfg = config_of("bc", cosine_decay=False)
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
@@ -78,8 +82,8 @@ def test_filtered_bc_episode_rule_is_corls():
     rewards = np.repeat(order / 2, 2)
     ends = np.tile([False, True], 10)
     mask = top_episodes_mask(rewards, ends, 0.1, "episodes")
-    assert np.flatnonzero(mask).tolist() == [8, 9]                     # episode with return 9 (index 4)
-    mask = top_episodes_mask(rewards, ends, 0.25, "episodes")           # CORL: int(2.5) = 2 episodes: 9, 8
+    assert np.flatnonzero(mask).tolist() == [8, 9]  # episode with return 9 (index 4)
+    mask = top_episodes_mask(rewards, ends, 0.25, "episodes")  # CORL: int(2.5) = 2 episodes: 9, 8
     assert np.flatnonzero(mask).tolist() == [8, 9, 14, 15]
     data = {"rewards": rewards, "episode_ends": ends, "actions": np.arange(20.0)[:, None]}
     out = preprocess(data, {"fraction": 0.35, "filter_rule": "episodes"})
@@ -102,13 +106,13 @@ def test_filtered_bc_keeps_ten_percent_of_timesteps_on_unequal_episodes():
     """Decision Transformer's %BC: the best episodes while their total length stays within 10% of all timesteps."""
     from offbench.algorithms.filtered_bc import top_episodes_mask
 
-    lengths = [300, 40, 20, 30, 500, 60, 50]           # 1000 timesteps, budget 100
+    lengths = [300, 40, 20, 30, 500, 60, 50]  # 1000 timesteps, budget 100
     returns = [10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0]
     rewards, ends = _episodes(lengths, returns)
-    mask = top_episodes_mask(rewards, ends, 0.1)         # the default rule: timesteps
+    mask = top_episodes_mask(rewards, ends, 0.1)  # the default rule: timesteps
     # the best (300 steps) is always kept, then nothing more fits: 30% of the timesteps, one episode
     assert mask.sum() == 300 and mask[:300].all()
-    lengths = [40, 20, 30, 300, 500, 60, 50]            # now the best three fill 90 <= 100 steps; the 4th would not
+    lengths = [40, 20, 30, 300, 500, 60, 50]  # now the best three fill 90 <= 100 steps; the 4th would not
     rewards, ends = _episodes(lengths, returns)
     mask = top_episodes_mask(rewards, ends, 0.1)
     assert mask.sum() == 90 and mask[:90].all()
@@ -123,13 +127,14 @@ def test_filtered_bc_ranks_on_dataset_rewards_not_the_antmaze_shift():
 
     lengths, returns = [100, 10, 95], [50.0, 5.0, 0.0]
     raw, ends = _episodes(lengths, returns)
-    shifted = raw - 1.0                                  # returns -50, -5, -95: the 10-step episode would win
+    shifted = raw - 1.0  # returns -50, -5, -95: the 10-step episode would win
     data = {"rewards": shifted, "dataset_rewards": raw, "episode_ends": ends, "actions": np.arange(205.0)[:, None]}
     out = preprocess(data, {"fraction": 0.1, "filter_rule": "timesteps"})
-    assert out["actions"][:, 0].tolist() == list(range(100))       # the long successful episode
-    np.testing.assert_array_equal(out["rewards"], shifted[:100])     # training still sees the transformed rewards
-    wrong = preprocess({k: v for k, v in data.items() if k != "dataset_rewards"}, {"fraction": 0.1,
-                                                                                    "filter_rule": "timesteps"})
+    assert out["actions"][:, 0].tolist() == list(range(100))  # the long successful episode
+    np.testing.assert_array_equal(out["rewards"], shifted[:100])  # training still sees the transformed rewards
+    wrong = preprocess(
+        {k: v for k, v in data.items() if k != "dataset_rewards"}, {"fraction": 0.1, "filter_rule": "timesteps"}
+    )
     assert wrong["actions"][:, 0].tolist() == list(range(100, 110))  # what ranking on r - 1 picks
 
 
@@ -149,9 +154,16 @@ def test_prepare_hands_10pct_bc_the_raw_rewards(tmp_path):
         f["rewards"] = raw.astype(np.float32)
         f["terminals"] = np.zeros(n, bool)
         f["timeouts"] = ends
-    opts = RunOptions(algo="filtered_bc", suite="locomotion", dataset=str(path), steps=1, eval_every=1,
-                      overrides={"reward_transform": "antmaze", "hidden_dims": [8]}, results=str(tmp_path / "r"),
-                      progress=False)
+    opts = RunOptions(
+        algo="filtered_bc",
+        suite="locomotion",
+        dataset=str(path),
+        steps=1,
+        eval_every=1,
+        overrides={"reward_transform": "antmaze", "hidden_dims": [8]},
+        results=str(tmp_path / "r"),
+        progress=False,
+    )
     prep = prepare(opts, say=lambda _: None)
     assert prep.size == 100 and "dataset_rewards" not in prep.data
     np.testing.assert_allclose(np.asarray(prep.data["rewards"]), raw[:100] - 1.0, rtol=1e-6)
@@ -159,6 +171,7 @@ def test_prepare_hands_10pct_bc_the_raw_rewards(tmp_path):
 
 # ------------------------------------------------------------------------------------------------
 # AWR
+
 
 def test_awr_monte_carlo_returns_and_weights():
     from offbench.algorithms.awr import exp_advantage_weights, monte_carlo_returns, preprocess
@@ -179,21 +192,27 @@ def test_awr_bootstraps_truncated_episodes_with_v():
 
     rewards = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     ends = np.array([False, False, True, False, True])
-    terminals = np.array([0.0, 0.0, 0.0, 0.0, 1.0])      # episode 1 truncated (timeout), episode 2 terminated
+    terminals = np.array([0.0, 0.0, 0.0, 0.0, 1.0])  # episode 1 truncated (timeout), episode 2 terminated
     next_obs = np.arange(5.0)[:, None] + 10.0
     obs_end, w = bootstrap_terms(next_obs, terminals, ends, 0.5)
     assert obs_end[:, 0].tolist() == [12.0, 12.0, 12.0, 14.0, 14.0]
     assert w.tolist() == pytest.approx([0.125, 0.25, 0.5, 0.0, 0.0])
-    out = preprocess({"rewards": rewards, "episode_ends": ends, "terminals": terminals, "next_observations": next_obs},
-                     {"discount": 0.5, "bootstrap_truncations": True})
+    out = preprocess(
+        {"rewards": rewards, "episode_ends": ends, "terminals": terminals, "next_observations": next_obs},
+        {"discount": 0.5, "bootstrap_truncations": True},
+    )
     assert out["bootstrap_discount"].tolist() == pytest.approx(w.tolist())
     # in the update: target = G + gamma^(T-t+1) V(s_end), so a goal-less truncated AntMaze chunk (r - 1 each
     # step) no longer gets targets that run from -100 (first step) to -1 (last step) as if the maze ended there
     algo, cfg = config_of("awr", discount=0.5, normalize_advantage=False)
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
     state = agent.init(jax.random.PRNGKey(0))
-    batch = {**hand_batch(), "returns": jnp.arange(8.0), "bootstrap_discount": jnp.linspace(0.0, 0.7, 8),
-             "bootstrap_obs": jnp.asarray(np.random.default_rng(3).normal(size=(8, 3)), jnp.float32)}
+    batch = {
+        **hand_batch(),
+        "returns": jnp.arange(8.0),
+        "bootstrap_discount": jnp.linspace(0.0, 0.7, 8),
+        "bootstrap_obs": jnp.asarray(np.random.default_rng(3).normal(size=(8, 3)), jnp.float32),
+    }
     value = ValueNet((16, 16))
     v = np.asarray(value.apply(state["value"].params, batch["observations"]), np.float64)
     v_end = np.asarray(value.apply(state["value"].params, batch["bootstrap_obs"]), np.float64)
@@ -204,7 +223,9 @@ def test_awr_bootstraps_truncated_episodes_with_v():
 
 @pytest.mark.parametrize("normalize", [False, True])
 def test_awr_losses_on_hand_batch(normalize):
-    algo, cfg = config_of("awr", awr_temperature=0.5, bootstrap_truncations=False, max_weight=3.0, normalize_advantage=normalize)
+    algo, cfg = config_of(
+        "awr", awr_temperature=0.5, bootstrap_truncations=False, max_weight=3.0, normalize_advantage=normalize
+    )
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
     state = agent.init(jax.random.PRNGKey(0))
     batch = {**hand_batch(), "returns": jnp.asarray([0.0, 1.0, -2.0, 0.5, 3.0, 0.1, -0.3, 2.0]) * 50.0}
@@ -219,17 +240,21 @@ def test_awr_losses_on_hand_batch(normalize):
         assert 0 < (w < 3.0).sum() < len(w)
     _, m = agent.update(state, batch, jax.random.PRNGKey(1))
     assert float(m["value_loss"]) == pytest.approx(((v - g) ** 2).mean(), rel=1e-5)
-    assert float(m["actor_loss"]) == pytest.approx((w * np_gaussian_nll(batch["actions"], mean, log_std)).mean(), rel=1e-4)
+    assert float(m["actor_loss"]) == pytest.approx(
+        (w * np_gaussian_nll(batch["actions"], mean, log_std)).mean(), rel=1e-4
+    )
 
 
 # ------------------------------------------------------------------------------------------------
 # AWAC
 
+
 def test_awac_losses_on_hand_batch():
     from offbench.algorithms.awac import awac_weights
 
     assert np.asarray(awac_weights(jnp.array([0.0, 2.0, 9.0]), 2.0, 50.0)).tolist() == pytest.approx(
-        [1.0, math.e, 50.0], rel=1e-6)
+        [1.0, math.e, 50.0], rel=1e-6
+    )
     algo, cfg = config_of("awac", discount=0.9, awac_lambda=0.5, value_samples=4)
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
     state = agent.init(jax.random.PRNGKey(0))
@@ -249,8 +274,9 @@ def test_awac_losses_on_hand_batch():
     # advantage against the *updated* critic: Q(s, a) - Q(s, pi(s))
     pi_a = actor.apply(state["actor"].params, batch["observations"])[0]
     c = new_state["critic"].params
-    adv = (np.asarray(critic.apply(c, batch["observations"], batch["actions"])).min(0)
-           - np.asarray(critic.apply(c, batch["observations"], pi_a)).min(0))
+    adv = np.asarray(critic.apply(c, batch["observations"], batch["actions"])).min(0) - np.asarray(
+        critic.apply(c, batch["observations"], pi_a)
+    ).min(0)
     # (tolerances: the policy samples still carry std e^-5 of noise)
     assert float(m["adv"]) == pytest.approx(adv.mean(), abs=3e-3)
     assert float(m["weight"]) == pytest.approx(np.minimum(np.exp(adv / 0.5), 100.0).mean(), rel=1e-2)
@@ -261,8 +287,12 @@ def test_awac_follows_corl_per_suite():
     3 x 256 networks, normalised states, raw locomotion rewards and r - 1 on AntMaze (modify_reward)."""
     d = registry.get("awac").default_config
     got = {s: resolve(d, "awac", s) for s in ("locomotion", "antmaze", "adroit", "maze2d")}
-    assert {s: c["awac_lambda"] for s, c in got.items()} == {"locomotion": 0.3333, "antmaze": 0.1, "adroit": 0.1,
-                                                              "maze2d": 0.1}
+    assert {s: c["awac_lambda"] for s, c in got.items()} == {
+        "locomotion": 0.3333,
+        "antmaze": 0.1,
+        "adroit": 0.1,
+        "maze2d": 0.1,
+    }
     for c in got.values():
         assert c["hidden_dims"] == [256, 256, 256] and c["normalize_obs"] is True and c["log_std_min"] == -20.0
     assert got["locomotion"]["reward_transform"] == "none" and got["antmaze"]["reward_transform"] == "antmaze"
@@ -278,11 +308,12 @@ def test_awac_follows_corl_per_suite():
 # ------------------------------------------------------------------------------------------------
 # One-step RL
 
+
 def test_onestep_next_actions_stay_in_episode():
     from offbench.algorithms.onestep import next_actions, preprocess
 
     actions = np.arange(6, dtype=np.float32)[:, None]
-    ends = np.array([False, True, False, False, True, True])     # episodes [0,1] [2,3,4] [5]
+    ends = np.array([False, True, False, False, True, True])  # episodes [0,1] [2,3,4] [5]
     nxt, has = next_actions(actions, ends)
     assert nxt[:, 0].tolist() == [1, 1, 3, 4, 4, 5]
     assert has.tolist() == [1, 0, 1, 1, 0, 0]
@@ -317,13 +348,14 @@ def test_onestep_sarsa_loss_on_hand_batch():
 # ------------------------------------------------------------------------------------------------
 # TD3+BC
 
+
 def test_td3bc_actor_loss_lambda_normalisation():
     from offbench.algorithms.td3bc import td3bc_actor_loss
 
     q = jnp.array([2.0, -4.0, 6.0, 8.0])
     pi = jnp.array([[0.5], [0.0], [-0.5], [1.0]])
     a = jnp.array([[0.0], [0.0], [0.5], [0.0]])
-    lam = 2.5 / np.abs([2.0, -4.0, 6.0, 8.0]).mean()                    # 2.5 / 5
+    lam = 2.5 / np.abs([2.0, -4.0, 6.0, 8.0]).mean()  # 2.5 / 5
     expected = -lam * np.mean([2.0, -4.0, 6.0, 8.0]) + np.mean([0.25, 0.0, 1.0, 1.0])
     assert float(td3bc_actor_loss(q, pi, a, 2.5)) == pytest.approx(expected, rel=1e-6)
     # lambda is a constant: dL/dq_i = -lambda / n
@@ -339,6 +371,7 @@ def test_td3bc_delayed_actor_updates():
     update = jax.jit(agent.update)
     s1, m1 = update(s0, batch, jax.random.PRNGKey(1))
     s2, m2 = update(s1, batch, jax.random.PRNGKey(2))
+
     def same(x, y):
         return all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y)))
 
@@ -358,6 +391,7 @@ def test_td3bc_delayed_actor_updates():
 # ------------------------------------------------------------------------------------------------
 # CQL
 
+
 def test_cql_logsumexp_term():
     from offbench.algorithms.cql import cql_logsumexp
 
@@ -367,7 +401,7 @@ def test_cql_logsumexp_term():
     lp_s, lp_n = (rng.normal(size=(n, b)) - 1 for _ in range(2))
     for temp in (1.0, 0.5):
         out = np.asarray(cql_logsumexp(*(jnp.asarray(x) for x in (q_rand, q_s, lp_s, q_n, lp_n)), d, temp))
-        cat = np.concatenate([q_rand - d * np.log(0.5), q_n - lp_n, q_s - lp_s], axis=0)   # (3n, b)
+        cat = np.concatenate([q_rand - d * np.log(0.5), q_n - lp_n, q_s - lp_s], axis=0)  # (3n, b)
         expected = temp * np.log(np.exp(cat / temp).sum(0))
         assert out.tolist() == pytest.approx(expected.tolist(), rel=1e-5)
 
@@ -382,11 +416,13 @@ def test_cql_update_and_lagrange():
         assert all(np.isfinite(float(v)) for v in m.values())
         # critic loss = TD + cql_alpha * (logsumexp - Q(s,a)) summed over the twin critics
         if not lagrange:
-            assert float(m["critic_loss"]) == pytest.approx(2 * float(m["td_loss"]) + 2.0 * 2 * float(m["cql_diff"]), rel=1e-4)
+            assert float(m["critic_loss"]) == pytest.approx(
+                2 * float(m["td_loss"]) + 2.0 * 2 * float(m["cql_diff"]), rel=1e-4
+            )
         # alpha' rises when the gap is exceeded (Lagrange) and stays put otherwise
         moved = float(s1["log_alpha_prime"].params) - float(s0["log_alpha_prime"].params)
         assert (moved > 0) if lagrange else (moved == 0)
-        assert float(s1["log_alpha"].params) != float(s0["log_alpha"].params)   # entropy tuning runs
+        assert float(s1["log_alpha"].params) != float(s0["log_alpha"].params)  # entropy tuning runs
 
 
 def test_cql_follows_corl_per_suite():
@@ -395,14 +431,19 @@ def test_cql_follows_corl_per_suite():
 
     d = registry.get("cql").default_config
     ant, adr, loco = (resolve(d, "cql", s) for s in ("antmaze", "adroit", "locomotion"))
-    assert (ant["lagrange"], ant["target_action_gap"], ant["max_target_backup"], ant["cql_clip_diff_min"]) == \
-        (True, 0.8, True, -200.0)
+    assert (ant["lagrange"], ant["target_action_gap"], ant["max_target_backup"], ant["cql_clip_diff_min"]) == (
+        True,
+        0.8,
+        True,
+        -200.0,
+    )
     assert (ant["cql_alpha"], ant["actor_lr"], ant["alpha_lr"], ant["normalize_obs"]) == (5.0, 1e-4, 1e-4, False)
     assert ant["critic_hidden_dims"] == [256] * 5 and ant["hidden_dims"] == [256] * 3
     assert ant["reward_transform"] == "cql_antmaze"
-    one = Dataset(np.zeros((2, 1)), np.zeros((2, 1)), np.array([0.0, 1.0]), np.zeros((2, 1)), np.zeros(2),
-                  np.array([False, True]))
-    assert reward_scale_for(one, "cql_antmaze") == (10.0, -5.0)                   # 10 r - 5
+    one = Dataset(
+        np.zeros((2, 1)), np.zeros((2, 1)), np.array([0.0, 1.0]), np.zeros((2, 1)), np.zeros(2), np.array([False, True])
+    )
+    assert reward_scale_for(one, "cql_antmaze") == (10.0, -5.0)  # 10 r - 5
     assert (adr["cql_alpha"], adr["actor_lr"], adr["normalize_obs"], adr["lagrange"]) == (1.0, 1e-4, True, False)
     assert (loco["cql_alpha"], loco["actor_lr"], loco["normalize_obs"], loco["lagrange"]) == (10.0, 3e-5, True, False)
     assert loco["max_target_backup"] is False and loco["cql_clip_diff_min"] is None
@@ -430,8 +471,9 @@ def test_cql_max_target_backup_and_diff_clip():
     q = np.asarray(critic.apply(state["critic"].params, batch["observations"], batch["actions"]))
     assert float(m["td_loss"]) == pytest.approx(((q - target) ** 2).mean(), rel=1e-4)
     # the single-sample target differs (the max over 4 is larger)
-    assert float(_cql_update(state, batch, key, cql_n_actions=4, critic_hidden_dims=[8, 8, 8])["td_loss"]) != \
-        pytest.approx(float(m["td_loss"]), rel=1e-3)
+    assert float(
+        _cql_update(state, batch, key, cql_n_actions=4, critic_hidden_dims=[8, 8, 8])["td_loss"]
+    ) != pytest.approx(float(m["td_loss"]), rel=1e-3)
     # clipping: a lower bound above every difference makes the mean difference that bound
     state = _cql_agent()[0].init(jax.random.PRNGKey(0))
     assert float(_cql_update(state, batch, key, cql_clip_diff_min=1e4)["cql_diff"]) == pytest.approx(1e4)
@@ -449,6 +491,7 @@ def _cql_update(state, batch, key, **overrides):
 
 # ------------------------------------------------------------------------------------------------
 # End to end: `offbench run` on a tiny D4RL-format hdf5, 2 seeds (vmapped) under jit
+
 
 @pytest.fixture(scope="module")
 def tiny_hopper(tmp_path_factory):
@@ -483,12 +526,37 @@ def test_offbench_run_two_seeds(name, tiny_hopper, tmp_path):
     from offbench.cli import main
 
     results = tmp_path / "results"
-    res = CliRunner().invoke(main, ["run", "--algo", name, "--suite", "locomotion", "--dataset", str(tiny_hopper),
-                                    "--steps", "3", "--seeds", "2", "--eval-every", "3", "--eval-episodes", "1",
-                                    "--set", "hidden_dims=[16, 16]", "--set", "batch_size=32", "--set", "log_every=3",
-                                    "--results", str(results), "--no-progress"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--algo",
+            name,
+            "--suite",
+            "locomotion",
+            "--dataset",
+            str(tiny_hopper),
+            "--steps",
+            "3",
+            "--seeds",
+            "2",
+            "--eval-every",
+            "3",
+            "--eval-episodes",
+            "1",
+            "--set",
+            "hidden_dims=[16, 16]",
+            "--set",
+            "batch_size=32",
+            "--set",
+            "log_every=3",
+            "--results",
+            str(results),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output + repr(res.exception)
-    run = results / "locomotion" / "hopper-medium-v2" / name        # (records may sit in a variant folder below)
+    run = results / "locomotion" / "hopper-medium-v2" / name  # (records may sit in a variant folder below)
     recs = [json.loads(next(run.rglob(f"seed_{s}.json")).read_text()) for s in (0, 1)]
     for rec in recs:
         assert rec["status"] == "finished" and rec["algo"] == name and rec["step"] == 3
@@ -497,4 +565,4 @@ def test_offbench_run_two_seeds(name, tiny_hopper, tmp_path):
         assert rec["metrics"] and all(math.isfinite(v) for v in rec["metrics"].values())
     # two seeds trained in one vmapped program, with different results
     assert recs[0]["metrics"] != recs[1]["metrics"]
-    assert recs[0]["data"]["obs_normalized"] is (name in ("td3bc", "awac", "cql"))   # TD3+BC; CORL's AWAC / CQL
+    assert recs[0]["data"]["obs_normalized"] is (name in ("td3bc", "awac", "cql"))  # TD3+BC; CORL's AWAC / CQL

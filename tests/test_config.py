@@ -1,5 +1,6 @@
 """Config hygiene (issue 12, item 10): one source of defaults, typed keys, one meaning per key name, every
 built-in algorithm naming its reward transform per suite, and config layers that cannot be found are errors."""
+
 from __future__ import annotations
 
 import shutil
@@ -41,7 +42,7 @@ def test_default_section_in_a_builtin_yaml_is_an_error(tmp_path, monkeypatch):
 
 
 def test_missing_config_file_is_an_error_for_builtins_not_plugins(tmp_path, monkeypatch):
-    monkeypatch.setenv("OFFBENCH_CONFIGS", str(tmp_path))          # an empty configs folder
+    monkeypatch.setenv("OFFBENCH_CONFIGS", str(tmp_path))  # an empty configs folder
     with pytest.raises(OffbenchError, match="cql.yaml.*missing"):
         resolve(registry.get("cql").default_config, "cql", "antmaze")
     # a plug-in algorithm that ships no YAML is fine: its defaults are all it has
@@ -73,14 +74,18 @@ def test_reward_transform_is_explicit_per_suite(name):
 
 
 def test_reward_transforms_follow_each_reference():
-    got = {n: {s: resolve(registry.get(n).default_config, n, s)["reward_transform"] for s in ("locomotion", "antmaze")}
-           for n in BUILTIN}
-    assert got["iql"] == {"locomotion": "locomotion", "antmaze": "antmaze"}        # IQL code train_offline.py
-    assert got["awac"] == {"locomotion": "none", "antmaze": "antmaze"}             # CORL awac configs
-    assert got["td3bc"] == {"locomotion": "none", "antmaze": "antmaze"}            # TD3_BC / CORL
-    assert got["cql"] == {"locomotion": "none", "antmaze": "cql_antmaze"}          # CORL cql configs
-    assert resolve(registry.get("cql").default_config, "cql", "locomotion", "hopper-medium-v2")["reward_transform"] \
-        == "locomotion"                                                            # CORL cql/hopper/medium_v2.yaml
+    got = {
+        n: {s: resolve(registry.get(n).default_config, n, s)["reward_transform"] for s in ("locomotion", "antmaze")}
+        for n in BUILTIN
+    }
+    assert got["iql"] == {"locomotion": "locomotion", "antmaze": "antmaze"}  # IQL code train_offline.py
+    assert got["awac"] == {"locomotion": "none", "antmaze": "antmaze"}  # CORL awac configs
+    assert got["td3bc"] == {"locomotion": "none", "antmaze": "antmaze"}  # TD3_BC / CORL
+    assert got["cql"] == {"locomotion": "none", "antmaze": "cql_antmaze"}  # CORL cql configs
+    assert (
+        resolve(registry.get("cql").default_config, "cql", "locomotion", "hopper-medium-v2")["reward_transform"]
+        == "locomotion"
+    )  # CORL cql/hopper/medium_v2.yaml
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -110,7 +115,8 @@ def test_one_meaning_per_key_name():
     assert "beta" in registry.get("iql").default_config and "beta" in registry.get("onestep").default_config
     assert "awr_temperature" in registry.get("awr").default_config
     import offbench.algorithms.awr as awr
-    assert not hasattr(awr, "awr_weights")        # offbench.training.losses.awr_weights is exp(beta * A)
+
+    assert not hasattr(awr, "awr_weights")  # offbench.training.losses.awr_weights is exp(beta * A)
     with pytest.raises(OffbenchError, match="unknown config key 'temperature'"):
         resolve(registry.get("iql").default_config, "iql", None, None, {"temperature": 3.0})
 

@@ -2,6 +2,7 @@
 (``--size small``) and read back through the Minari loader; determinism; the CLI; an IQL run end to end
 on a rebuilt dataset. Minari datasets go to a per-test tmp folder (conftest), reference returns to a
 per-session tmp cache."""
+
 from __future__ import annotations
 
 import json
@@ -87,8 +88,14 @@ def test_sac_learns_on_a_tiny_budget():
     from offbench.data.build import sac
     from offbench.envs import make_env
 
-    cfg = {"hidden_dims": (64, 64), "batch_size": 64, "loop": 250, "start_steps": 250, "eval_every": 1000,
-           "eval_episodes": 5}
+    cfg = {
+        "hidden_dims": (64, 64),
+        "batch_size": 64,
+        "loop": 250,
+        "start_steps": 250,
+        "eval_every": 1000,
+        "eval_episodes": 5,
+    }
     res = sac.train(lambda: make_env("InvertedPendulum-v5"), "InvertedPendulum-v5", 0, None, 4000, cfg)
     evals = [p["eval_return_mean"] for p in res.curve]
     assert [p["env_steps"] for p in res.curve] == [1000, 2000, 3000, 4000] and res.curve[-1]["updates"] == 3750
@@ -143,8 +150,9 @@ def test_expert_actions_are_sampled_through_the_log_std_head():
     h, mu = pol._forward(obs)
     log_std = np.clip(h @ pol.log_std_head[0] + pol.log_std_head[1], -20, 2)
     z = np.random.default_rng(1).standard_normal(mu.shape)
-    np.testing.assert_allclose(pol.sample(obs, np.random.default_rng(1)),
-                               np.tanh(mu + np.exp(log_std) * z) * pol.act_scale + pol.act_shift)
+    np.testing.assert_allclose(
+        pol.sample(obs, np.random.default_rng(1)), np.tanh(mu + np.exp(log_std) * z) * pol.act_scale + pol.act_shift
+    )
     get_recipe("hopper-expert-v2").build(size=600, seed=0, behavior_dir=BDIR)
     ds = load_minari("rebuilt/hopper-expert-v2")
     assert np.abs(ds.actions - np.clip(pol.mean(ds.observations), -1, 1)).mean() > 0.02
@@ -156,6 +164,7 @@ def test_reference_episode_counts_and_spread(monkeypatch):
     assert common.ref_episodes(1_000_000) == (100, 100) and common.ref_episodes(common.SMALL_SIZE) == (2, 2)
     monkeypatch.setattr(common, "ref_episodes", lambda n: (7, 3))  # the counts reach the metadata as measured
     from offbench.data.build.locomotion import refs_for
+
     refs = refs_for("hopper", BDIR, 10_000)
     assert refs["ref_min_episodes"] == 7 and refs["ref_max_episodes"] == 3
     assert len(refs["random_returns"]) == 7 and len(refs["expert_returns"]) == 3
@@ -178,6 +187,7 @@ def test_recipe_version_is_stored_and_older_builds_are_stale():
     assert get_recipe("pen-cloned-v1").version == 2 and get_recipe("door-expert-v1").version == 2
     # the data list marks it
     import minari
+
     minari.load_dataset("rebuilt/hopper-random-v2").storage.update_metadata({"recipe_version": 1})
     res = CliRunner().invoke(main, ["data", "list", "--suite", "locomotion"])
     row = next(line for line in res.output.splitlines() if "hopper-random-v2" in line)
@@ -185,6 +195,7 @@ def test_recipe_version_is_stored_and_older_builds_are_stale():
     assert "built by an older recipe" in res.output
     # the source exposes the version for records
     from offbench.data.sources import resolve
+
     src = resolve(get_suite("locomotion"), "hopper-random-v2", {})
     assert src.recipe == "hopper-random-v2" and src.recipe_version == 1 and src.recipe_size == 2000
 
@@ -235,11 +246,17 @@ def test_walker2d_evaluation_env_by_data_kind(tmp_path):
     assert json.loads(src.eval_env_spec)["id"] == "Walker2d-v5"
     # an original D4RL file of walker2d is evaluated in v4
     import h5py
+
     path = tmp_path / "walker2d-random-v2.hdf5"
     ds = load_minari("rebuilt/walker2d-random-v2")
     with h5py.File(path, "w") as f:
-        for k, v in (("observations", ds.observations), ("actions", ds.actions), ("rewards", ds.rewards),
-                     ("terminals", ds.terminals > 0), ("timeouts", ds.episode_ends & (ds.terminals == 0))):
+        for k, v in (
+            ("observations", ds.observations),
+            ("actions", ds.actions),
+            ("rewards", ds.rewards),
+            ("terminals", ds.terminals > 0),
+            ("timeouts", ds.episode_ends & (ds.terminals == 0)),
+        ):
             f[k] = v
     src = resolve(suite, str(path), {})
     assert src.kind == "file" and src.env_id == "Walker2d-v4" and src.env_factory()().spec.id == "Walker2d-v4"
@@ -249,8 +266,17 @@ def test_data_info_prints_the_card():
     get_recipe("hopper-random-v2").build(size="small", seed=0, behavior_dir=BDIR)
     res = CliRunner().invoke(main, ["data", "info", "hopper-random-v2"])
     assert res.exit_code == 0, res.output
-    for word in ("transitions        2,000", "episodes", "terminals", "timeouts", "rewarded steps",
-                 "successful eps     n/a", "on its own references", "on D4RL's references", "version 2"):
+    for word in (
+        "transitions        2,000",
+        "episodes",
+        "terminals",
+        "timeouts",
+        "rewarded steps",
+        "successful eps     n/a",
+        "on its own references",
+        "on D4RL's references",
+        "version 2",
+    ):
         assert word in res.output, res.output
     res = CliRunner().invoke(main, ["data", "info", "hopper-random-v2", "--json"])
     c = json.loads(res.output)
@@ -315,9 +341,11 @@ def test_cli_list_build_and_offline_download(monkeypatch):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    for name, alt in (("hopper-expert-v2", "offbench data build hopper-expert-v2"),
-                      ("door-human-v1", "offbench data build door-human-v1"),
-                      ("pen-human-v1", "cannot be rebuilt here either")):
+    for name, alt in (
+        ("hopper-expert-v2", "offbench data build hopper-expert-v2"),
+        ("door-human-v1", "offbench data build door-human-v1"),
+        ("pen-human-v1", "cannot be rebuilt here either"),
+    ):
         res = runner.invoke(main, ["data", "download", name])
         assert res.exit_code == 2, res.output
         lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
@@ -334,10 +362,31 @@ def test_iql_runs_end_to_end_on_rebuilt_hopper_medium(tmp_path):
     runner = CliRunner()
     res = runner.invoke(main, ["data", "build", "hopper-medium-v2", "--size", "small", "--no-progress"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-medium-v2",
-                               "--steps", "50", "--eval-every", "50", "--eval-episodes", "1", "--no-progress",
-                               "--set", "hidden_dims=[32, 32]", "--set", "batch_size=64",
-                               "--results", str(tmp_path / "results")])
+    res = runner.invoke(
+        main,
+        [
+            "run",
+            "--algo",
+            "iql",
+            "--suite",
+            "locomotion",
+            "--dataset",
+            "hopper-medium-v2",
+            "--steps",
+            "50",
+            "--eval-every",
+            "50",
+            "--eval-episodes",
+            "1",
+            "--no-progress",
+            "--set",
+            "hidden_dims=[32, 32]",
+            "--set",
+            "batch_size=64",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "using the rebuilt dataset rebuilt/hopper-medium-v2" in res.output
     assert "(rebuilt data)" in res.output

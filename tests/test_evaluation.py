@@ -1,5 +1,6 @@
 """Evaluation: parallel host workers give the serial evaluator's numbers; reset seeds from the seed's value;
 AntMaze episodes end at D4RL's goal radius; backend choice; the records' ``eval`` entry."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +14,7 @@ from offbench.evaluation import episodes as ep
 from offbench.evaluation.evaluator import Evaluator, choose_backend, make_act_fn, make_evaluator
 from offbench.evaluation.vector import ParallelEvaluator
 
-HOPPER = EnvFactory("Hopper-v5", {}, 40)   # short episodes; some end early (the hopper falls)
+HOPPER = EnvFactory("Hopper-v5", {}, 40)  # short episodes; some end early (the hopper falls)
 
 
 def _linear_policy(obs_dim=11, act_dim=3, n_seeds=2):
@@ -43,15 +44,15 @@ def test_parallel_host_evaluation_gives_the_serial_numbers():
     np.testing.assert_array_equal(a.returns, b.returns)
     np.testing.assert_array_equal(a.lengths, b.lengths)
     np.testing.assert_array_equal(a.successes, b.successes)
-    assert (np.ptp(a.lengths, axis=1) > 0).any()   # uneven episodes: the parallel slots are reused out of wave order
+    assert (np.ptp(a.lengths, axis=1) > 0).any()  # uneven episodes: the parallel slots are reused out of wave order
     assert len(set(a.returns.ravel().round(6))) == a.returns.size
-    assert not par._procs   # closed
+    assert not par._procs  # closed
 
 
 def test_workers_start_no_jax_and_leave_nothing_behind():
     states, act = _linear_policy(n_seeds=1)
     par = ParallelEvaluator(HOPPER, ObsAdapter(), make_act_fn(act), [0], 2, workers=2, width=2)
-    par(states)                          # the workers have built and stepped their environments
+    par(states)  # the workers have built and stepped their environments
     mods = par.worker_modules()
     procs = list(par._procs)
     assert len(mods) == 2 and all("jax" not in m and "jaxlib" not in m for m in mods)
@@ -93,7 +94,7 @@ def test_online_reset_seeds_of_neighbouring_seeds_do_not_collide():
 
     e = Fake(range(10), 2)
     seen = set()
-    for episode in range(300):          # the old scheme collided after 100 episodes
+    for episode in range(300):  # the old scheme collided after 100 episodes
         e.episode[:] = episode
         seen |= {e._seed(i, j) for i in range(10) for j in range(2)}
     assert len(seen) == 10 * 2 * 300
@@ -103,8 +104,17 @@ def test_online_reset_seeds_of_neighbouring_seeds_do_not_collide():
 
 def _antmaze_env():
     task = get_suite("antmaze").task("antmaze-umaze-v2")
-    src = type("Src", (), {"env_id": task.env_id, "env_kwargs": task.env_kwargs, "task": task,
-                           "max_episode_steps": task.max_episode_steps, "eval_env_spec": None})()
+    src = type(
+        "Src",
+        (),
+        {
+            "env_id": task.env_id,
+            "env_kwargs": task.env_kwargs,
+            "task": task,
+            "max_episode_steps": task.max_episode_steps,
+            "eval_env_spec": None,
+        },
+    )()
     factory = ep.env_factory_for(src)
     assert factory.goal_radius == ANTMAZE_GOAL_RADIUS == 0.5
     return factory()
@@ -118,7 +128,7 @@ def test_antmaze_episode_ends_within_d4rls_goal_radius(offset, ends):
         inner = env.unwrapped
         ant = inner.ant_env
         qpos, qvel = ant.data.qpos.copy(), ant.data.qvel.copy() * 0
-        qpos[:2] = inner.goal + np.array([offset, 0.0])   # 0.47: inside D4RL's 0.5, outside Gymnasium's 0.45
+        qpos[:2] = inner.goal + np.array([offset, 0.0])  # 0.47: inside D4RL's 0.5, outside Gymnasium's 0.45
         ant.set_state(qpos, qvel)
         obs, r, term, trunc, info = env.step(np.zeros(8, np.float32))
         d = np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"])
@@ -129,8 +139,11 @@ def test_antmaze_episode_ends_within_d4rls_goal_radius(offset, ends):
 
 
 def test_non_antmaze_tasks_get_no_goal_wrapper():
-    src = type("Src", (), {"env_id": "Hopper-v5", "env_kwargs": {}, "task": None, "max_episode_steps": None,
-                           "eval_env_spec": None})()
+    src = type(
+        "Src",
+        (),
+        {"env_id": "Hopper-v5", "env_kwargs": {}, "task": None, "max_episode_steps": None, "eval_env_spec": None},
+    )()
     assert ep.env_factory_for(src).goal_radius is None
 
 
@@ -147,8 +160,11 @@ def test_backend_choice():
 
 
 def test_make_evaluator_workers():
-    src = type("Src", (), {"env_id": "Hopper-v5", "env_kwargs": {}, "task": None, "max_episode_steps": 5,
-                           "eval_env_spec": None})()
+    src = type(
+        "Src",
+        (),
+        {"env_id": "Hopper-v5", "env_kwargs": {}, "task": None, "max_episode_steps": 5, "eval_env_spec": None},
+    )()
     _, act = _linear_policy()
     fn = make_act_fn(act)
     assert isinstance(make_evaluator(src, ObsAdapter(), fn, act, [0], 2, "host", 0), Evaluator)
@@ -163,7 +179,7 @@ def test_suite_schedules_follow_their_references():
     am, loco = get_suite("antmaze"), get_suite("locomotion")
     assert (am.eval_episodes, am.eval_schedule(False), am.eval_schedule(True)) == (100, 100_000, 100_000)
     assert (loco.eval_episodes, loco.eval_schedule(False)) == (10, 5000)
-    assert get_suite("maze2d").eval_episodes == 100   # CORL configs/offline/iql/maze2d
+    assert get_suite("maze2d").eval_episodes == 100  # CORL configs/offline/iql/maze2d
 
 
 def test_run_records_say_how_they_were_evaluated(hopper_file, tmp_path):
@@ -172,17 +188,33 @@ def test_run_records_say_how_they_were_evaluated(hopper_file, tmp_path):
     from offbench.training import offline
     from offbench.training import run as run_module
 
-    opts = offline.RunOptions(algo="bc", suite="locomotion", dataset=hopper_file, seeds=2, steps=20, eval_every=10,
-                              eval_episodes=2, overrides=tiny_overrides(log_every=10), results=str(tmp_path),
-                              progress=False, eval_workers=2, eval_backend="host")
+    opts = offline.RunOptions(
+        algo="bc",
+        suite="locomotion",
+        dataset=hopper_file,
+        seeds=2,
+        steps=20,
+        eval_every=10,
+        eval_episodes=2,
+        overrides=tiny_overrides(log_every=10),
+        results=str(tmp_path),
+        progress=False,
+        eval_workers=2,
+        eval_backend="host",
+    )
     par = run_module.run(opts, say=lambda m: None)
-    serial = run_module.run(offline.RunOptions(**{**opts.__dict__, "eval_workers": 0, "results": str(tmp_path / "s")}),
-                            say=lambda m: None)
+    serial = run_module.run(
+        offline.RunOptions(**{**opts.__dict__, "eval_workers": 0, "results": str(tmp_path / "s")}), say=lambda m: None
+    )
     assert par[0]["eval"] == {"backend": "host", "episodes": 2, "every": 10, "workers": 2}
     assert serial[0]["eval"]["workers"] == 0
     assert [r["curve"] for r in par] == [r["curve"] for r in serial]
-    default = offline.prepare(offline.RunOptions(algo="bc", suite="locomotion", dataset=hopper_file,
-                                                 overrides=tiny_overrides(), progress=False), say=lambda m: None)
+    default = offline.prepare(
+        offline.RunOptions(
+            algo="bc", suite="locomotion", dataset=hopper_file, overrides=tiny_overrides(), progress=False
+        ),
+        say=lambda m: None,
+    )
     assert default.opts.eval_every == 5000
 
 
@@ -205,12 +237,14 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
         "    par.worker_modules()\n"
         "    print(' '.join(str(p.pid) for p in par._procs), flush=True)\n"
         "    while True:\n"
-        "        par(None)\n")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+        "        par(None)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"}
+    )
     pids = [int(x) for x in proc.stdout.readline().split()]
     assert len(pids) == 2
-    time.sleep(1.0)                      # mid-evaluation
+    time.sleep(1.0)  # mid-evaluation
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
@@ -232,9 +266,27 @@ def test_bad_evaluation_options_fail_before_anything_is_written(hopper_file, tmp
 
     from offbench.cli import main
 
-    for extra, message in ((["--eval-workers", "-1"], "--eval-workers must be >= 0"),
-                           (["--eval-backend", "gpu"], "Invalid value for '--eval-backend'")):
-        res = CliRunner().invoke(main, ["run", "--algo", "bc", "--suite", "locomotion", "--dataset", hopper_file,
-                                        "--steps", "10", "--results", str(tmp_path / "r"), "--no-progress", *extra])
+    for extra, message in (
+        (["--eval-workers", "-1"], "--eval-workers must be >= 0"),
+        (["--eval-backend", "gpu"], "Invalid value for '--eval-backend'"),
+    ):
+        res = CliRunner().invoke(
+            main,
+            [
+                "run",
+                "--algo",
+                "bc",
+                "--suite",
+                "locomotion",
+                "--dataset",
+                hopper_file,
+                "--steps",
+                "10",
+                "--results",
+                str(tmp_path / "r"),
+                "--no-progress",
+                *extra,
+            ],
+        )
         assert res.exit_code == 2 and message in res.output
         assert not (tmp_path / "r").exists()

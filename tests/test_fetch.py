@@ -1,6 +1,7 @@
 """`offbench run` obtains what it lacks (offbench/data/fetch.py): downloads where the server answers, else
 rebuilds; --no-fetch keeps the one-line error; a killed build leaves nothing that loads; two concurrent
 requests build once; --preset quick is marked in the output and the records."""
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ TINY = ["--set", "hidden_dims=[32,32]", "--set", "batch_size=32"]
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
     """No network (as on this machine, and deterministic elsewhere); private reference-return cache."""
+
     def no_network(*a, **k):
         raise OSError("network is unreachable")
 
@@ -34,9 +36,32 @@ def offline(monkeypatch, tmp_path):
 
 def test_run_on_empty_data_folder_builds_a_tiny_dataset_and_finishes(tmp_path):
     assert not minari_local_ids()
-    res = CliRunner().invoke(main, ["run", "--algo", "bc", "--suite", "locomotion", "--dataset", "hopper-random-v2",
-                                    "--preset", "quick", "--build-size", "300", "--steps", "20", "--eval-every", "20",
-                                    "--eval-episodes", "1", "--results", str(tmp_path / "r"), "--no-progress", *TINY])
+    res = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--algo",
+            "bc",
+            "--suite",
+            "locomotion",
+            "--dataset",
+            "hopper-random-v2",
+            "--preset",
+            "quick",
+            "--build-size",
+            "300",
+            "--steps",
+            "20",
+            "--eval-every",
+            "20",
+            "--eval-episodes",
+            "1",
+            "--results",
+            str(tmp_path / "r"),
+            "--no-progress",
+            *TINY,
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = res.output
     assert "cannot download the original of hopper-random-v2 (rail.eecs.berkeley.edu unreachable" in out
@@ -52,10 +77,14 @@ def test_run_on_empty_data_folder_builds_a_tiny_dataset_and_finishes(tmp_path):
 
 
 def test_no_fetch_keeps_the_one_line_error(tmp_path):
-    for args, message in ((["--dataset", "hopper-medium-v2"], "dataset 'hopper-medium-v2' is not available locally"),
-                          ([], "no dataset of suite 'locomotion' is available locally")):
-        res = CliRunner().invoke(main, ["run", "--algo", "iql", "--suite", "locomotion", *args, "--no-fetch",
-                                        "--results", str(tmp_path / "r")])
+    for args, message in (
+        (["--dataset", "hopper-medium-v2"], "dataset 'hopper-medium-v2' is not available locally"),
+        ([], "no dataset of suite 'locomotion' is available locally"),
+    ):
+        res = CliRunner().invoke(
+            main,
+            ["run", "--algo", "iql", "--suite", "locomotion", *args, "--no-fetch", "--results", str(tmp_path / "r")],
+        )
         assert res.exit_code == 2, res.output
         lines = res.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], res.output
@@ -63,8 +92,10 @@ def test_no_fetch_keeps_the_one_line_error(tmp_path):
 
 
 def test_a_dataset_that_can_be_neither_downloaded_nor_built_is_one_line(tmp_path):
-    res = CliRunner().invoke(main, ["run", "--algo", "iql", "--suite", "adroit", "--dataset", "pen-human-v1",
-                                    "--results", str(tmp_path / "r")])
+    res = CliRunner().invoke(
+        main,
+        ["run", "--algo", "iql", "--suite", "adroit", "--dataset", "pen-human-v1", "--results", str(tmp_path / "r")],
+    )
     assert res.exit_code == 2, res.output
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and "cannot download it" in lines[0] and "cannot be rebuilt here" in lines[0]
@@ -87,8 +118,9 @@ def test_download_is_preferred_when_the_server_answers_and_a_failed_download_fal
     monkeypatch.setattr(fetch, "unreachable", lambda url: "")
     monkeypatch.setattr(fetch, "download", fake_download)
     said = []
-    got = fetch.obtain(suite, ["hopper-random-v2", "halfcheetah-random-v2"], size=200, workers=1, progress=False,
-                       say=said.append)
+    got = fetch.obtain(
+        suite, ["hopper-random-v2", "halfcheetah-random-v2"], size=200, workers=1, progress=False, say=said.append
+    )
     assert got == ["hopper-random-v2", "halfcheetah-random-v2"] and calls == got
     assert hdf5_path(suite.task("hopper-random-v2")).exists()
     assert "rebuilt/hopper-random-v2" not in minari_local_ids()  # downloaded, not built
@@ -98,8 +130,14 @@ def test_download_is_preferred_when_the_server_answers_and_a_failed_download_fal
 
 def test_several_missing_datasets_build_in_worker_processes():
     said = []
-    got = fetch.obtain(get_suite("locomotion"), ["hopper-random-v2", "walker2d-random-v2"], size=150, workers=2,
-                       progress=False, say=said.append)
+    got = fetch.obtain(
+        get_suite("locomotion"),
+        ["hopper-random-v2", "walker2d-random-v2"],
+        size=150,
+        workers=2,
+        progress=False,
+        say=said.append,
+    )
     assert got == ["hopper-random-v2", "walker2d-random-v2"]
     assert "building 2 datasets in 2 worker processes (--build-workers)" in "\n".join(said)
     assert len(load_minari("rebuilt/hopper-random-v2")) == 150 and len(load_minari("rebuilt/walker2d-random-v2")) == 150
@@ -129,8 +167,13 @@ print("RESULT", how, flush=True)
 
 
 def _child(mode: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CHILD, mode], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
 
 
 def test_a_killed_build_leaves_nothing_that_loads():
@@ -165,8 +208,14 @@ def test_presets_come_from_the_data_file_and_given_options_win():
 
     values = presets.resolve("quick", "antmaze")
     assert values["steps"] > 0 and values["eval_episodes"] >= 1 and "not the paper's protocol" in values["note"]
-    opts = {"steps": 1_000_000, "eval_every": None, "eval_episodes": None, "seeds": 1, "build_size": None,
-            "datasets": ()}
+    opts = {
+        "steps": 1_000_000,
+        "eval_every": None,
+        "eval_episodes": None,
+        "seeds": 1,
+        "build_size": None,
+        "datasets": (),
+    }
     chosen, note = presets.apply("quick", "antmaze", opts, given={"steps"})
     assert chosen["steps"] == 1_000_000 and chosen["eval_episodes"] == values["eval_episodes"] and note
     assert presets.apply(None, "antmaze", opts, given=set()) == (opts, "")

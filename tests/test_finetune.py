@@ -1,4 +1,5 @@
 """Offline-to-online fine-tuning: bookkeeping, reward transform on online data, resume mid-online, --from."""
+
 import json
 from pathlib import Path
 
@@ -16,9 +17,19 @@ from offbench.training.online import FinetuneRun, OnlineEnvs, corl_regret, eval_
 
 
 def _opts(hopper_file, tmp_path, **kw):
-    base = dict(algo="iql", suite="locomotion", dataset=hopper_file, seeds=2, steps=40, eval_every=20,
-                eval_episodes=1, online_steps=60, overrides=tiny_overrides(log_every=20),
-                results=str(tmp_path / "results"), progress=False)
+    base = dict(
+        algo="iql",
+        suite="locomotion",
+        dataset=hopper_file,
+        seeds=2,
+        steps=40,
+        eval_every=20,
+        eval_episodes=1,
+        online_steps=60,
+        overrides=tiny_overrides(log_every=20),
+        results=str(tmp_path / "results"),
+        progress=False,
+    )
     base.update(kw)
     return pipeline.RunOptions(**base)
 
@@ -28,8 +39,11 @@ def _quiet(_):
 
 
 def test_finetune_bookkeeping_buffer_growth_and_reward_transform(hopper_file, tmp_path):
-    opts = _opts(hopper_file, tmp_path, overrides=tiny_overrides(log_every=20, reward_transform="antmaze",
-                                                                  online_updates_per_step=2.0, online_envs=2))
+    opts = _opts(
+        hopper_file,
+        tmp_path,
+        overrides=tiny_overrides(log_every=20, reward_transform="antmaze", online_updates_per_step=2.0, online_envs=2),
+    )
     prep = pipeline.prepare(opts, say=_quiet)
     assert prep.directory.parent.name == "iql-online"  # fine-tuning runs are their own algorithm directory
     run = FinetuneRun(prep, _quiet)
@@ -50,9 +64,10 @@ def test_finetune_bookkeeping_buffer_growth_and_reward_transform(hopper_file, tm
     buf = jax.tree_util.tree_map(np.asarray, buffer)
     # the offline rows are untouched and the online rows carry the same reward transform (r - 1)
     np.testing.assert_array_equal(buf["rewards"][0, :n_off], np.asarray(prep.data["rewards"]))
-    online_rewards = buf["rewards"][:, n_off:n_off + 120].sum(1)
-    np.testing.assert_allclose(online_rewards, run.raw_reward_sum * prep.reward_scale + 120 * prep.reward_shift,
-                               rtol=1e-4)
+    online_rewards = buf["rewards"][:, n_off : n_off + 120].sum(1)
+    np.testing.assert_allclose(
+        online_rewards, run.raw_reward_sum * prep.reward_scale + 120 * prep.reward_shift, rtol=1e-4
+    )
     assert prep.reward_shift == -1.0
     # seeds explore differently with their own environments
     assert not np.array_equal(buf["actions"][0, n_off:], buf["actions"][1, n_off:])
@@ -119,11 +134,20 @@ def test_from_offline_run_and_offline_only_algorithms(hopper_file, tmp_path, mon
         run_module.run(_opts(hopper_file, tmp_path, seeds=3, from_run=str(run_dir), online_steps=20), say=_quiet)
     monkeypatch.undo()
     with pytest.raises(OffbenchError, match=r"another config \(expectile: 0.7 there, 0.8 here\)"):
-        run_module.run(_opts(hopper_file, tmp_path, from_run=str(run_dir), online_steps=20,
-                             overrides=tiny_overrides(log_every=20, expectile=0.8)), say=_quiet)
+        run_module.run(
+            _opts(
+                hopper_file,
+                tmp_path,
+                from_run=str(run_dir),
+                online_steps=20,
+                overrides=tiny_overrides(log_every=20, expectile=0.8),
+            ),
+            say=_quiet,
+        )
     # the algorithm directory works too when it holds one run
-    ft = run_module.run(_opts(hopper_file, tmp_path, steps=999, from_run=str(run_dir.parent), online_steps=20),
-                        say=_quiet)
+    ft = run_module.run(
+        _opts(hopper_file, tmp_path, steps=999, from_run=str(run_dir.parent), online_steps=20), say=_quiet
+    )
     assert ft[0]["offline_steps"] == 40 and ft[0]["step"] == 60
     assert ft[0]["offline_score"] == off[0]["final_score"]  # continues from the same state
     assert ft[0]["config"]["cosine_decay"] is False  # IQL's fine-tuning config: constant actor learning rate
@@ -131,16 +155,19 @@ def test_from_offline_run_and_offline_only_algorithms(hopper_file, tmp_path, mon
     assert ft_dir.parent.name == "iql-online" and (ft_dir / "seed_0.json").exists()
     # the actor keeps learning online (it would stand still at the offline schedule's final rate of 0)
     import jax.numpy as jnp
+
     a = checkpoint.read_info(run_dir / "checkpoint-seeds0-1")
     b = checkpoint.read_info(ft_dir / "checkpoint-seeds0-1")
     assert a["step"] == 40 and b["step"] == 60
     actor = [i for i, path in enumerate(a["paths"]) if "'actor'" in path and "params" in path and "opt" not in path]
     assert actor
-    za, zb = np.load(run_dir / "checkpoint-seeds0-1" / checkpoint._latest(run_dir / "checkpoint-seeds0-1") /
-                     "state.npz"), np.load(ft_dir / "checkpoint-seeds0-1" /
-                                           checkpoint._latest(ft_dir / "checkpoint-seeds0-1") / "state.npz")
-    moved = max(float(jnp.abs(za[f"leaf_{i:05d}"] - zb[f"leaf_{b['paths'].index(a['paths'][i]):05d}"]).max())
-                for i in actor)
+    za, zb = (
+        np.load(run_dir / "checkpoint-seeds0-1" / checkpoint._latest(run_dir / "checkpoint-seeds0-1") / "state.npz"),
+        np.load(ft_dir / "checkpoint-seeds0-1" / checkpoint._latest(ft_dir / "checkpoint-seeds0-1") / "state.npz"),
+    )
+    moved = max(
+        float(jnp.abs(za[f"leaf_{i:05d}"] - zb[f"leaf_{b['paths'].index(a['paths'][i]):05d}"]).max()) for i in actor
+    )
     assert moved > 1e-4
     with pytest.raises(OffbenchError, match="does not fine-tune"):
         run_module.run(_opts(hopper_file, tmp_path, algo="bc", online_steps=20), say=_quiet)
@@ -148,6 +175,7 @@ def test_from_offline_run_and_offline_only_algorithms(hopper_file, tmp_path, mon
 
 class _Scripted(gym.Env):
     """Episodes of 3 steps; the info's ``success`` is scripted per episode (1, 0, 0, 1, ...)."""
+
     observation_space = gym.spaces.Box(-1, 1, (2,))
     action_space = gym.spaces.Box(-1, 1, (1,))
     PATTERN = [True, False, False, True]

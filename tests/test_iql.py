@@ -1,4 +1,5 @@
 """IQL's pieces against independent computations."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,8 +19,7 @@ def expectile_numeric(values, tau):
         d = values - m
         return np.sum(np.where(d > 0, tau, 1 - tau) * d**2)
 
-    return minimize_scalar(loss, bounds=(values.min(), values.max()), method="bounded",
-                           options={"xatol": 1e-10}).x
+    return minimize_scalar(loss, bounds=(values.min(), values.max()), method="bounded", options={"xatol": 1e-10}).x
 
 
 def fit_expectile(values, tau, steps=3000, lr=0.05):
@@ -60,9 +60,13 @@ def _iql(**overrides):
 
 def _batch(seed=0, n=32, terminals=None):
     rng = np.random.default_rng(seed)
-    b = {"observations": rng.normal(size=(n, 4)), "actions": rng.uniform(-0.9, 0.9, (n, 2)),
-         "rewards": rng.normal(size=n), "next_observations": rng.normal(size=(n, 4)),
-         "terminals": (rng.uniform(size=n) < 0.3) if terminals is None else terminals}
+    b = {
+        "observations": rng.normal(size=(n, 4)),
+        "actions": rng.uniform(-0.9, 0.9, (n, 2)),
+        "rewards": rng.normal(size=n),
+        "next_observations": rng.normal(size=(n, 4)),
+        "terminals": (rng.uniform(size=n) < 0.3) if terminals is None else terminals,
+    }
     return {k: jnp.asarray(v, jnp.float32) for k, v in b.items()}
 
 
@@ -73,6 +77,7 @@ def test_q_target_uses_value_of_next_state_and_no_policy_action():
     _, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
 
     from offbench.training.networks import ValueNet, critic_ensemble
+
     v_next = ValueNet((16, 16)).apply(state["value"].params, batch["next_observations"])
     target = batch["rewards"] + cfg["discount"] * (1 - batch["terminals"]) * v_next
     q = critic_ensemble((16, 16)).apply(state["critic"].params, batch["observations"], batch["actions"])
@@ -104,6 +109,7 @@ def test_actor_loss_is_weighted_log_likelihood_of_dataset_actions():
     batch = _batch()
     new_state, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
     from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble
+
     tq = critic_ensemble((16, 16)).apply(state["target_critic"], batch["observations"], batch["actions"]).min(0)
     v = ValueNet((16, 16)).apply(new_state["value"].params, batch["observations"])
     w = jnp.minimum(jnp.exp(cfg["beta"] * (tq - v)), 100.0)
@@ -123,6 +129,7 @@ def test_policy_is_gaussian_with_tanh_mean_not_squashed():
     assert log_std.shape == (2,)
     # log-likelihood of an action at the mean is the plain Gaussian density (no tanh Jacobian)
     from offbench.training.networks import GaussianActor
+
     mean, ls = GaussianActor(2, (16, 16)).apply(state["actor"].params, obs)
     lp = gaussian_log_prob(mean, mean, ls)
     np.testing.assert_allclose(np.asarray(lp), -0.5 * np.log(2 * np.pi) * 2 - np.asarray(ls).sum(-1), rtol=1e-5)
@@ -132,14 +139,19 @@ def test_target_critic_polyak():
     agent, cfg = _iql()
     state = agent.init(jax.random.PRNGKey(0))
     new, _ = agent.update(state, _batch(), jax.random.PRNGKey(1))
-    for t0, c1, t1 in zip(jax.tree_util.tree_leaves(state["target_critic"]),
-                          jax.tree_util.tree_leaves(new["critic"].params),
-                          jax.tree_util.tree_leaves(new["target_critic"])):
-        np.testing.assert_allclose(np.asarray(t1), 0.995 * np.asarray(t0) + 0.005 * np.asarray(c1), rtol=1e-5, atol=1e-7)
+    for t0, c1, t1 in zip(
+        jax.tree_util.tree_leaves(state["target_critic"]),
+        jax.tree_util.tree_leaves(new["critic"].params),
+        jax.tree_util.tree_leaves(new["target_critic"]),
+    ):
+        np.testing.assert_allclose(
+            np.asarray(t1), 0.995 * np.asarray(t0) + 0.005 * np.asarray(c1), rtol=1e-5, atol=1e-7
+        )
 
 
 def test_suite_hyperparameters_from_the_paper():
     from offbench.config import resolve
+
     d = registry.get("iql").default_config
     loco = resolve(d, "iql", "locomotion")
     ant = resolve(d, "iql", "antmaze")

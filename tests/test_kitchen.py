@@ -1,5 +1,6 @@
 """Kitchen rebuilt (scripted): the demonstrator's primitives, a tiny build read back through Minari, and
 `offbench run --suite kitchen` end to end on it (MINARI_DATASETS_PATH is a tmp folder, see conftest)."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,24 @@ from click.testing import CliRunner
 
 from offbench.cli import main
 from offbench.data.build import kitchen
-from offbench.data.build.kitchen_demo import make_env, run_tasks
+from offbench.data.build.kitchen_rollout import make_env, run_tasks
 from offbench.data.build.recipes import get_recipe
 from offbench.data.loaders import load_minari
 
 
-@pytest.mark.parametrize("task,seed", [("microwave", 0), ("kettle", 0), ("kettle", 1), ("bottom burner", 0),
-                                       ("light switch", 0), ("slide cabinet", 0), ("top burner", 0),
-                                       ("hinge cabinet", 0)])
+@pytest.mark.parametrize(
+    "task,seed",
+    [
+        ("microwave", 0),
+        ("kettle", 0),
+        ("kettle", 1),
+        ("bottom burner", 0),
+        ("light switch", 0),
+        ("slide cabinet", 0),
+        ("top burner", 0),
+        ("hinge cabinet", 0),
+    ],
+)
 def test_primitive_solves_its_subtask(task, seed):
     env = make_env([task], terminate_on_tasks_completed=False)
     out = run_tasks(env, [task], seed=seed, max_steps=280)
@@ -28,8 +39,9 @@ def test_primitive_solves_its_subtask(task, seed):
 
 def test_primitive_on_noisy_start_with_action_noise():
     env = make_env(["microwave"], terminate_on_tasks_completed=False)
-    out = run_tasks(env, ["microwave"], seed=3, action_noise=kitchen.ACTION_NOISE, start_noise=kitchen.START_NOISE,
-                    max_steps=280)
+    out = run_tasks(
+        env, ["microwave"], seed=3, action_noise=kitchen.ACTION_NOISE, start_noise=kitchen.START_NOISE, max_steps=280
+    )
     env.close()
     assert out["completed"] == ["microwave"]
 
@@ -45,6 +57,7 @@ def test_targets_are_d4rls():
     """D4RL: complete and partial are KitchenMicrowaveKettleLightSliderV0, mixed
     KitchenMicrowaveKettleBottomBurnerLightV0; the evaluation specs of the suite use the same targets."""
     from offbench.data.suites import get_suite
+
     light_slider = ["microwave", "kettle", "light switch", "slide cabinet"]
     burner_light = ["microwave", "kettle", "bottom burner", "light switch"]
     expected = {"complete": light_slider, "partial": light_slider, "mixed": burner_light}
@@ -52,7 +65,7 @@ def test_targets_are_d4rls():
     for kind, targets in expected.items():
         assert list(kitchen.TARGETS[kind]) == targets
         assert suite.task(f"kitchen-{kind}-v0").env_kwargs["tasks_to_complete"] == targets
-    assert kitchen.COMPLETE_SHARE == pytest.approx(0.0269, abs=1e-4)       # 3,680 of 136,950 transitions
+    assert kitchen.COMPLETE_SHARE == pytest.approx(0.0269, abs=1e-4)  # 3,680 of 136,950 transitions
 
 
 def test_undirected_orders_cover_neither_target_set():
@@ -60,25 +73,29 @@ def test_undirected_orders_cover_neither_target_set():
     orders = [kitchen.undirected_order(rng) for _ in range(300)]
     assert all(len(o) == 4 and len(set(o)) == 4 for o in orders)
     assert all(not set(kitchen.COMPLETE) <= set(o) and not set(kitchen.MIXED) <= set(o) for o in orders)
-    assert len({tuple(o) for o in orders}) > 100          # variety of subtasks and orders
+    assert len({tuple(o) for o in orders}) > 100  # variety of subtasks and orders
 
 
 def test_relabel_counts_target_tasks_done_so_far_and_ends_with_a_terminal():
-    d = {"order": [], "actions": np.zeros((6, 9)), "observation": np.zeros((7, 59)),
-         "achieved_goal": {t: np.zeros((7, 1)) for t in kitchen.POOL},
-         "done_at": {"microwave": 2, "bottom burner": 3, "slide cabinet": 5}}
+    d = {
+        "order": [],
+        "actions": np.zeros((6, 9)),
+        "observation": np.zeros((7, 59)),
+        "achieved_goal": {t: np.zeros((7, 1)) for t in kitchen.POOL},
+        "done_at": {"microwave": 2, "bottom burner": 3, "slide cabinet": 5},
+    }
     p = kitchen.relabel(d, kitchen.TARGETS["partial"])
     m = kitchen.relabel(d, kitchen.TARGETS["mixed"])
-    np.testing.assert_array_equal(p["rewards"], [0, 1, 1, 1, 2, 2])    # microwave, then slide cabinet
-    np.testing.assert_array_equal(m["rewards"], [0, 1, 2, 2, 2, 2])    # microwave, then bottom burner
+    np.testing.assert_array_equal(p["rewards"], [0, 1, 1, 1, 2, 2])  # microwave, then slide cabinet
+    np.testing.assert_array_equal(m["rewards"], [0, 1, 2, 2, 2, 2])  # microwave, then bottom burner
     assert p["terminations"].tolist() == [False] * 5 + [True] and not p["truncations"].any()
-    cut = kitchen.relabel(d, kitchen.TARGETS["mixed"], cut=4)         # cut to the dataset size: a truncation
+    cut = kitchen.relabel(d, kitchen.TARGETS["mixed"], cut=4)  # cut to the dataset size: a truncation
     assert len(cut["actions"]) == 4 and not cut["terminations"].any() and cut["truncations"][-1]
     assert len(cut["observations"]["observation"]) == 5
 
 
 def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("OFFBENCH_BEHAVIOR_DIR", str(tmp_path))   # kitchen needs no behaviour files
+    monkeypatch.setenv("OFFBENCH_BEHAVIOR_DIR", str(tmp_path))  # kitchen needs no behaviour files
     runner = CliRunner()
     res = runner.invoke(main, ["data", "build", "kitchen-complete-v0", "--size", "300", "--no-progress"])
     assert res.exit_code == 0, res.output
@@ -95,17 +112,41 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     r = ds.rewards[first]
     assert np.all(np.diff(r) >= 0) and r[0] == 0.0 and r[-1] == 4.0
     assert ds.terminals[first][-1] == 1.0 and ds.terminals[first][:-1].sum() == 0
-    assert len(set(np.unique(r))) == 5                     # 0, 1, 2, 3, 4 tasks done on the way
+    assert len(set(np.unique(r))) == 5  # 0, 1, 2, 3, 4 tasks done on the way
     # evaluation env stored with the data: FrankaKitchen-v1 with the target tasks, 280 steps
-    spec = json.loads(ds.metadata["eval_env_spec"]) if isinstance(ds.metadata["eval_env_spec"], str) \
+    spec = (
+        json.loads(ds.metadata["eval_env_spec"])
+        if isinstance(ds.metadata["eval_env_spec"], str)
         else ds.metadata["eval_env_spec"]
+    )
     assert spec["id"] == "FrankaKitchen-v1" and spec["max_episode_steps"] == 280
     assert sorted(spec["kwargs"]["tasks_to_complete"]) == sorted(kitchen.TARGETS["complete"])
 
-    res = runner.invoke(main, ["run", "--algo", "iql", "--suite", "kitchen", "--dataset", "kitchen-complete-v0",
-                               "--steps", "50", "--eval-every", "50", "--eval-episodes", "1", "--no-progress",
-                               "--set", "hidden_dims=[32, 32]", "--set", "batch_size=64",
-                               "--results", str(tmp_path / "results")])
+    res = runner.invoke(
+        main,
+        [
+            "run",
+            "--algo",
+            "iql",
+            "--suite",
+            "kitchen",
+            "--dataset",
+            "kitchen-complete-v0",
+            "--steps",
+            "50",
+            "--eval-every",
+            "50",
+            "--eval-episodes",
+            "1",
+            "--no-progress",
+            "--set",
+            "hidden_dims=[32, 32]",
+            "--set",
+            "batch_size=64",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "(rebuilt (scripted) data)" in res.output
     rec_path = next((tmp_path / "results/kitchen/kitchen-complete-v0/iql").rglob("seed_0.json"))  # any variant dir
@@ -115,8 +156,20 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     assert (rec["reference"]["min"], rec["reference"]["max"]) == (0.0, 4.0)
     assert 0.0 <= rec["final_score"] <= 100.0
     # the report labels it the same way
-    res = runner.invoke(main, ["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "rep"),
-                               "--reps", "50", "--format", "md"])
+    res = runner.invoke(
+        main,
+        [
+            "report",
+            "--results",
+            str(tmp_path / "results"),
+            "--out",
+            str(tmp_path / "rep"),
+            "--reps",
+            "50",
+            "--format",
+            "md",
+        ],
+    )
     assert res.exit_code == 0, res.output
     table = (tmp_path / "rep" / "per_dataset.md").read_text()
     assert "kitchen-complete-v0" in table and "rebuilt (scripted)" in table
@@ -127,9 +180,9 @@ def test_partial_and_mixed_are_one_pool_relabelled_for_their_targets():
     ids = {kind: kitchen.build(kind, size=size, seed=1) for kind in ("partial", "mixed")}
     p, m = (load_minari(ids[k], ["observation"]) for k in ("partial", "mixed"))
     assert len(p) == len(m) == size
-    np.testing.assert_array_equal(p.observations, m.observations)    # the same demos ...
+    np.testing.assert_array_equal(p.observations, m.observations)  # the same demos ...
     np.testing.assert_array_equal(p.actions, m.actions)
-    assert not np.array_equal(p.rewards, m.rewards)                    # ... relabelled for two targets
+    assert not np.array_equal(p.rewards, m.rewards)  # ... relabelled for two targets
     prov = {k: json.loads(d.metadata["provenance"]) for k, d in (("partial", p), ("mixed", m))}
     assert prov["partial"]["targets"] == list(kitchen.COMPLETE) and prov["mixed"]["targets"] == list(kitchen.MIXED)
     # only the complete subset solves partial; nothing solves mixed
@@ -142,6 +195,9 @@ def test_partial_and_mixed_are_one_pool_relabelled_for_their_targets():
         assert all(ds.terminals[s][-1] == 1.0 and ds.terminals[s][:-1].sum() == 0 for s in sl[:-1])
         for s in sl:
             assert np.all(np.diff(ds.rewards[s]) >= 0)
-    spec = json.loads(p.metadata["eval_env_spec"]) if isinstance(p.metadata["eval_env_spec"], str) \
+    spec = (
+        json.loads(p.metadata["eval_env_spec"])
+        if isinstance(p.metadata["eval_env_spec"], str)
         else p.metadata["eval_env_spec"]
+    )
     assert sorted(spec["kwargs"]["tasks_to_complete"]) == sorted(kitchen.COMPLETE)

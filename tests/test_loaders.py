@@ -1,4 +1,5 @@
 """Both loaders on small datasets written here: D4RL qlearning conventions, timeouts vs terminals."""
+
 import h5py
 import numpy as np
 import pytest
@@ -27,8 +28,9 @@ def _toy():
 
 def test_hdf5_qlearning_conventions_without_next_observations(tmp_path):
     obs, act, rew, term, tout = _toy()
-    ds = load_d4rl_hdf5(_write(tmp_path / "toy.hdf5", observations=obs, actions=act, rewards=rew,
-                               terminals=term, timeouts=tout))
+    ds = load_d4rl_hdf5(
+        _write(tmp_path / "toy.hdf5", observations=obs, actions=act, rewards=rew, terminals=term, timeouts=tout)
+    )
     # the timeout step (5) and the file's last step (7) have no next observation in the file: dropped
     np.testing.assert_array_equal(ds.actions[:, 0], [0, 1, 2, 3, 4, 6])
     # next observation = next step of the same episode
@@ -43,8 +45,17 @@ def test_hdf5_qlearning_conventions_without_next_observations(tmp_path):
 def test_hdf5_with_next_observations_keeps_timeout_steps(tmp_path):
     obs, act, rew, term, tout = _toy()
     nxt = obs + 100
-    ds = load_d4rl_hdf5(_write(tmp_path / "toy.hdf5", observations=obs, actions=act, rewards=rew, terminals=term,
-                               timeouts=tout, next_observations=nxt))
+    ds = load_d4rl_hdf5(
+        _write(
+            tmp_path / "toy.hdf5",
+            observations=obs,
+            actions=act,
+            rewards=rew,
+            terminals=term,
+            timeouts=tout,
+            next_observations=nxt,
+        )
+    )
     assert len(ds) == 8
     np.testing.assert_array_equal(ds.next_observations, nxt)
     np.testing.assert_array_equal(ds.terminals, term.astype(np.float32))
@@ -65,8 +76,9 @@ def test_hdf5_missing_keys_and_mismatched_lengths(tmp_path):
     with pytest.raises(OffbenchError, match="missing D4RL keys.*terminals"):
         load_d4rl_hdf5(_write(tmp_path / "a.hdf5", observations=obs, actions=act, rewards=rew))
     with pytest.raises(OffbenchError, match="different lengths"):
-        load_d4rl_hdf5(_write(tmp_path / "b.hdf5", observations=obs, actions=act[:5], rewards=rew, terminals=term,
-                              timeouts=tout))
+        load_d4rl_hdf5(
+            _write(tmp_path / "b.hdf5", observations=obs, actions=act[:5], rewards=rew, terminals=term, timeouts=tout)
+        )
     with pytest.raises(OffbenchError, match="does not exist"):
         load_d4rl_hdf5(tmp_path / "nope.hdf5")
     (tmp_path / "c.hdf5").write_text("not hdf5")
@@ -84,11 +96,15 @@ def _episodes():
     eps = []
     # episode 0 ends by termination, episode 1 by truncation (time limit)
     for length, terminated in ((5, True), (7, False)):
-        eps.append({"observations": rng.normal(size=(length + 1, 11)).astype(np.float32),
-                    "actions": rng.uniform(-1, 1, (length, 3)).astype(np.float32),
-                    "rewards": rng.normal(size=length),
-                    "terminations": np.array([False] * (length - 1) + [terminated]),
-                    "truncations": np.array([False] * (length - 1) + [not terminated])})
+        eps.append(
+            {
+                "observations": rng.normal(size=(length + 1, 11)).astype(np.float32),
+                "actions": rng.uniform(-1, 1, (length, 3)).astype(np.float32),
+                "rewards": rng.normal(size=length),
+                "terminations": np.array([False] * (length - 1) + [terminated]),
+                "truncations": np.array([False] * (length - 1) + [not terminated]),
+            }
+        )
     return eps
 
 
@@ -99,8 +115,8 @@ def test_minari_loader_terminations_vs_truncations():
     write_minari("test/toy-v0", eps, "Hopper-v5", ref_min_score=-1.0, ref_max_score=2.0, provenance={"seed": 3})
     ds = load_minari("test/toy-v0")
     assert len(ds) == 12
-    np.testing.assert_array_equal(np.flatnonzero(ds.terminals), [4])          # termination only
-    np.testing.assert_array_equal(np.flatnonzero(ds.episode_ends), [4, 11])   # both episode ends
+    np.testing.assert_array_equal(np.flatnonzero(ds.terminals), [4])  # termination only
+    np.testing.assert_array_equal(np.flatnonzero(ds.episode_ends), [4, 11])  # both episode ends
     np.testing.assert_allclose(ds.observations[:5], eps[0]["observations"][:-1], rtol=1e-6)
     np.testing.assert_allclose(ds.next_observations[5:], eps[1]["observations"][1:], rtol=1e-6)
     assert ds.metadata["ref_min_score"] == -1.0 and ds.metadata["ref_max_score"] == 2.0
@@ -112,6 +128,7 @@ def test_minari_loader_terminations_vs_truncations():
 
 def test_minari_dict_observations_flattened_in_key_order():
     from offbench.data.loaders import flatten_observation
+
     obs = {"b": np.ones((4, 2)), "a": np.zeros((4, 3)), "c": {"y": np.full((4, 1), 2.0), "x": np.full((4, 1), 3.0)}}
     flat = flatten_observation(obs, ["b", "a"])
     assert flat.shape == (4, 5) and np.all(flat[:, :2] == 1) and np.all(flat[:, 2:] == 0)

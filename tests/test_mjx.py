@@ -2,6 +2,7 @@
 
 Small on purpose (one compile of Hopper on the CPU, short episodes); the 100-episode, full-length check of
 every task is ``benchmarks/eval_fidelity.py``."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +29,7 @@ def test_physics_is_read_from_the_gymnasium_environment():
 
 def test_mjx_starts_where_the_host_starts():
     qpos, qvel = start_states(make_env("Hopper-v5"), [3, 4], 2)
-    obs, _ = make_env("Hopper-v5").reset(seed=eval_reset_seed(4, 1))     # the host backends' episode 1 of seed 4
+    obs, _ = make_env("Hopper-v5").reset(seed=eval_reset_seed(4, 1))  # the host backends' episode 1 of seed 4
     np.testing.assert_allclose(np.concatenate([qpos[1, 1, 1:], qvel[1, 1]]), obs, rtol=1e-6, atol=1e-7)
     assert not np.allclose(qpos[0, 0], qpos[1, 0])
 

@@ -4,6 +4,7 @@ package data, found through importlib.resources from outside the source tree.
 The wheel is built from this checkout and unpacked with ``pip install --no-deps --target`` (the dependencies are
 this environment's); the checks run in a subprocess whose working directory and import path exclude the checkout
 and its editable install. ``.ci/run`` also installs the wheel with its dependencies into a fresh venv."""
+
 from __future__ import annotations
 
 import os
@@ -19,14 +20,33 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp / "dist"),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     wheels = list((tmp / "dist").glob("offbench-*.whl"))
     assert len(wheels) == 1
     target = tmp / "site"
-    inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-                           str(wheels[0])], capture_output=True, text=True, timeout=300)
+    inst = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheels[0])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert inst.returncode == 0, inst.stderr[-2000:]
     return target
 
@@ -34,8 +54,7 @@ def installed(tmp_path_factory):
 def _run(target: Path, code: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("OFFBENCH_CONFIGS", "PYTHONPATH")}
     env["PYTHONPATH"] = str(target)  # before site-packages, so the wheel's offbench shadows the editable one
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_wheel_carries_configs_algorithms_and_references(installed, tmp_path):
@@ -63,8 +82,11 @@ def test_installed_cli_lists_algorithms_and_resolves_paper_configs(installed, tm
 
     out = _run(installed, cli.replace("sys.argv[1:]", "['config', 'iql', '--suite', 'antmaze']"), tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
-    values = {line.split(":")[0]: line.split(":", 1)[1].split("#")[0].strip()
-              for line in out.stdout.splitlines() if ":" in line and not line.startswith("#")}
+    values = {
+        line.split(":")[0]: line.split(":", 1)[1].split("#")[0].strip()
+        for line in out.stdout.splitlines()
+        if ":" in line and not line.startswith("#")
+    }
     assert float(values["expectile"]) == 0.9
     beta_key = "beta" if "beta" in values else "temperature"  # the key's name may change (issue 12)
     assert float(values[beta_key]) == 10.0
@@ -79,10 +101,12 @@ def test_installed_cli_lists_algorithms_and_resolves_paper_configs(installed, tm
 def test_missing_config_file_is_an_error_not_defaults(installed, tmp_path):
     empty = tmp_path / "noconfigs"
     empty.mkdir()
-    code = ("import os; os.environ['OFFBENCH_CONFIGS'] = %r\n"
-            "from offbench import registry\nfrom offbench.config import resolve\nfrom offbench.errors import OffbenchError\n"
-            "try:\n    resolve(registry.get('iql').default_config, 'iql', 'antmaze')\n"
-            "except OffbenchError as e:\n    print('ERROR', e)\n" % str(empty))
+    code = (
+        f"import os; os.environ['OFFBENCH_CONFIGS'] = {str(empty)!r}\n"
+        "from offbench import registry\nfrom offbench.config import resolve\nfrom offbench.errors import OffbenchError\n"
+        "try:\n    resolve(registry.get('iql').default_config, 'iql', 'antmaze')\n"
+        "except OffbenchError as e:\n    print('ERROR', e)\n"
+    )
     out = _run(installed, code, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("ERROR") and "iql.yaml" in out.stdout

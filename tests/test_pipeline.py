@@ -1,4 +1,5 @@
 """The pipeline: determinism, seeds, one compile for N seeds, resume, records, bad input."""
+
 import json
 import subprocess
 import sys
@@ -16,9 +17,18 @@ from offbench.training import run as run_module
 
 
 def _opts(hopper_file, tmp_path, **kw):
-    base = dict(algo="iql", suite="locomotion", dataset=hopper_file, seeds=2, steps=60, eval_every=30,
-                eval_episodes=1, overrides=tiny_overrides(log_every=30), results=str(tmp_path / "results"),
-                progress=False)
+    base = dict(
+        algo="iql",
+        suite="locomotion",
+        dataset=hopper_file,
+        seeds=2,
+        steps=60,
+        eval_every=30,
+        eval_episodes=1,
+        overrides=tiny_overrides(log_every=30),
+        results=str(tmp_path / "results"),
+        progress=False,
+    )
     base.update(kw)
     return pipeline.RunOptions(**base)
 
@@ -101,8 +111,17 @@ def test_resume_refuses_a_checkpoint_of_another_config_or_length(hopper_file, tm
         run_module.run(_opts(hopper_file, tmp_path, steps=90, name="v"), say=_quiet)
     monkeypatch.setattr(pipeline.Run, "evaluate", original)
     with pytest.raises(OffbenchError, match=r"different config \(expectile: 0.7 -> 0.8\)"):
-        run_module.run(_opts(hopper_file, tmp_path, steps=90, resume=True, name="v",
-                           overrides=tiny_overrides(log_every=30, expectile=0.8)), say=_quiet)
+        run_module.run(
+            _opts(
+                hopper_file,
+                tmp_path,
+                steps=90,
+                resume=True,
+                name="v",
+                overrides=tiny_overrides(log_every=30, expectile=0.8),
+            ),
+            say=_quiet,
+        )
     with pytest.raises(OffbenchError, match="different steps 90 in the checkpoint, 60 now"):
         run_module.run(_opts(hopper_file, tmp_path, steps=60, resume=True, name="v"), say=_quiet)
     with pytest.raises(OffbenchError, match="different eval every 30 in the checkpoint, 45 now"):
@@ -119,6 +138,7 @@ def test_record_contents(hopper_file, tmp_path):
     assert rec["schema"] == "offbench-run/1" and rec["status"] == "finished"
     assert rec["variant"] == path.parent.name == "batch_size=64__hidden_dims=32x32__log_every=30__steps=60"
     from offbench.config import config_hash
+
     assert rec["config_hash"] == config_hash(rec["config"])
     assert "recipe_version" in rec["data"] and rec["data"]["recipe_version"] is None  # file data: no recipe
     assert rec["config"]["expectile"] == 0.7 and rec["config"]["hidden_dims"] == [32, 32]
@@ -130,15 +150,39 @@ def test_record_contents(hopper_file, tmp_path):
     assert c["score"] == pytest.approx(100 * (c["return_mean"] + 20.272305) / (3234.3 + 20.272305))
     # locomotion reward transform: x 1000 / (max - min episode return)
     from offbench.data.loaders import load_d4rl_hdf5
+
     rets = load_d4rl_hdf5(hopper_file).episode_returns()
     assert rec["data"]["reward_scale"] == pytest.approx(1000 / (rets.max() - rets.min()), rel=1e-5)
 
 
 def test_cli_tiny_run_end_to_end(hopper_file, tmp_path):
-    res = CliRunner().invoke(main, ["run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file,
-                                    "--steps", "40", "--eval-every", "20", "--eval-episodes", "1", "--seeds", "2",
-                                    "--set", "hidden_dims=[32,32]", "--set", "batch_size=32",
-                                    "--results", str(tmp_path / "r"), "--no-progress"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--algo",
+            "iql",
+            "--suite",
+            "locomotion",
+            "--dataset",
+            hopper_file,
+            "--steps",
+            "40",
+            "--eval-every",
+            "20",
+            "--eval-episodes",
+            "1",
+            "--seeds",
+            "2",
+            "--set",
+            "hidden_dims=[32,32]",
+            "--set",
+            "batch_size=32",
+            "--results",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "final normalised score per seed" in res.output
     for s in (0, 1):
@@ -150,35 +194,66 @@ def _cli(*args):
     return CliRunner().invoke(main, list(args))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "--algo", "nope", "--suite", "locomotion"], "unknown algorithm 'nope'; known algorithms: .*iql"),
-    (["run", "--algo", "iql", "--suite", "nosuite"], "unknown suite 'nosuite'; known suites: locomotion"),
-    (["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-nope-v2"],
-     "suite 'locomotion' has no dataset 'hopper-nope-v2'"),
-    (["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-medium-v2", "--no-fetch"],
-     "not available locally: download it with `offbench data download hopper-medium-v2`"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--algo", "nope", "--suite", "locomotion"], "unknown algorithm 'nope'; known algorithms: .*iql"),
+        (["run", "--algo", "iql", "--suite", "nosuite"], "unknown suite 'nosuite'; known suites: locomotion"),
+        (
+            ["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-nope-v2"],
+            "suite 'locomotion' has no dataset 'hopper-nope-v2'",
+        ),
+        (
+            ["run", "--algo", "iql", "--suite", "locomotion", "--dataset", "hopper-medium-v2", "--no-fetch"],
+            "not available locally: download it with `offbench data download hopper-medium-v2`",
+        ),
+    ],
+)
 def test_bad_input_one_line_errors(args, message):
     res = _cli(*args)
     assert res.exit_code == 2
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     import re
+
     assert re.search(message, lines[0]), lines[0]
 
 
 def test_bad_config_key_and_value(hopper_file, tmp_path):
-    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--set", "expectle=0.9",
-               "--results", str(tmp_path))
+    res = _cli(
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        hopper_file,
+        "--set",
+        "expectle=0.9",
+        "--results",
+        str(tmp_path),
+    )
     assert res.exit_code == 2 and "unknown config key 'expectle'" in res.output and "expectile" in res.output
-    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--set", "batch_size=abc",
-               "--results", str(tmp_path))
+    res = _cli(
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        hopper_file,
+        "--set",
+        "batch_size=abc",
+        "--results",
+        str(tmp_path),
+    )
     assert res.exit_code == 2 and "batch_size" in res.output
     assert not list(tmp_path.glob("**/seed_*.json"))  # nothing half-written
 
 
 def test_bad_dataset_file(tmp_path):
     import h5py
+
     with h5py.File(tmp_path / "bad.hdf5", "w") as f:
         f["observations"] = np.zeros((5, 11))
     res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", str(tmp_path / "bad.hdf5"))
@@ -200,11 +275,13 @@ def test_three_layer_networks_with_vmapped_seeds_do_not_deadlock(hopper_file, tm
     """Regression: a jitted, vmapped init of 3-layer orthogonally initialised MLPs deadlocked XLA:CPU's
     2-thread pool (batched QR kernels waiting on each other). The run goes in a subprocess with a timeout:
     a hang fails this test, not the whole pytest session."""
-    code = (f"from offbench.training.offline import RunOptions; from offbench.training.run import run; "
-            f"recs = run(RunOptions(algo='iql', suite='locomotion', dataset={hopper_file!r}, seeds=2, steps=20, "
-            f"eval_every=20, eval_episodes=1, results={str(tmp_path)!r}, progress=False, "
-            f"overrides={{'hidden_dims': [64, 64, 64], 'batch_size': 64, 'log_every': 20}}), say=lambda m: None); "
-            f"print('STATUS', [r['status'] for r in recs])")
+    code = (
+        f"from offbench.training.offline import RunOptions; from offbench.training.run import run; "
+        f"recs = run(RunOptions(algo='iql', suite='locomotion', dataset={hopper_file!r}, seeds=2, steps=20, "
+        f"eval_every=20, eval_episodes=1, results={str(tmp_path)!r}, progress=False, "
+        f"overrides={{'hidden_dims': [64, 64, 64], 'batch_size': 64, 'log_every': 20}}), say=lambda m: None); "
+        f"print('STATUS', [r['status'] for r in recs])"
+    )
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     except subprocess.TimeoutExpired:

@@ -1,4 +1,5 @@
 """The offbench-mlp-policy/1 runner: forward pass, sampling, and a real policy reproducing its return."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,16 @@ needs_data = pytest.mark.skipif(not (BDIR / "policies").exists(), reason=f"no be
 
 def _write_policy(path, activation="tanh", squash="none", log_std=True, fmt="offbench-mlp-policy/1"):
     rng = np.random.default_rng(0)
-    arrays = {"obs_shift": rng.normal(size=3), "obs_scale": rng.uniform(0.5, 2, 3),
-              "w0": rng.normal(size=(3, 5)), "b0": rng.normal(size=5), "w1": rng.normal(size=(5, 2)),
-              "b1": rng.normal(size=2), "act_shift": np.array([0.1, -0.2]), "act_scale": np.array([0.5, 2.0])}
+    arrays = {
+        "obs_shift": rng.normal(size=3),
+        "obs_scale": rng.uniform(0.5, 2, 3),
+        "w0": rng.normal(size=(3, 5)),
+        "b0": rng.normal(size=5),
+        "w1": rng.normal(size=(5, 2)),
+        "b1": rng.normal(size=2),
+        "act_shift": np.array([0.1, -0.2]),
+        "act_scale": np.array([0.5, 2.0]),
+    }
     if log_std:
         arrays["log_std"] = np.array([-1.0, 0.5])
     meta = {"format": fmt, "activation": activation, "squash": squash, "n_layers": 2, "env_id": "Pendulum-v1"}

@@ -1,4 +1,5 @@
 """The algorithm contract does not assume Flax: a Haiku algorithm runs through the same pipeline."""
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -13,8 +14,7 @@ from offbench.training import offline as pipeline
 
 def make_haiku_bc(config, spec):
     """Deterministic behaviour cloning with a Haiku MLP (MSE to dataset actions)."""
-    net = hk.without_apply_rng(hk.transform(
-        lambda o: jnp.tanh(hk.nets.MLP([*config["hidden"], spec.act_dim])(o))))
+    net = hk.without_apply_rng(hk.transform(lambda o: jnp.tanh(hk.nets.MLP([*config["hidden"], spec.act_dim])(o))))
     tx = optax.adam(config["lr"])
 
     def init(key):
@@ -37,16 +37,30 @@ def make_haiku_bc(config, spec):
 
 @pytest.fixture
 def haiku_bc():
-    registry.register("haiku_bc", make=make_haiku_bc, default_config={"hidden": [32, 32], "lr": 1e-3},
-                      description="test-only Haiku BC")
+    registry.register(
+        "haiku_bc",
+        make=make_haiku_bc,
+        default_config={"hidden": [32, 32], "lr": 1e-3},
+        description="test-only Haiku BC",
+    )
     yield "haiku_bc"
     registry.unregister("haiku_bc")
 
 
 def test_haiku_algorithm_runs_through_the_pipeline(haiku_bc, hopper_file, tmp_path):
-    opts = pipeline.RunOptions(algo=haiku_bc, suite="locomotion", dataset=hopper_file, seeds=2, steps=400,
-                               eval_every=200, eval_episodes=1, overrides={"batch_size": 64, "log_every": 200},
-                               results=str(tmp_path), progress=False, resume=False)
+    opts = pipeline.RunOptions(
+        algo=haiku_bc,
+        suite="locomotion",
+        dataset=hopper_file,
+        seeds=2,
+        steps=400,
+        eval_every=200,
+        eval_episodes=1,
+        overrides={"batch_size": 64, "log_every": 200},
+        results=str(tmp_path),
+        progress=False,
+        resume=False,
+    )
     prep = pipeline.prepare(opts, say=lambda m: None)
     runner = pipeline.Run(prep, say=lambda m: None)
     states, keys = runner.init_states()
@@ -54,8 +68,9 @@ def test_haiku_algorithm_runs_through_the_pipeline(haiku_bc, hopper_file, tmp_pa
 
     # loss before training, on the whole dataset
     obs, act = prep.data["observations"], prep.data["actions"]
-    net_loss = jax.vmap(lambda s: jnp.mean((make_haiku_bc({"hidden": [32, 32], "lr": 0}, prep.spec)
-                                            .act(s, obs, None) - act) ** 2))
+    net_loss = jax.vmap(
+        lambda s: jnp.mean((make_haiku_bc({"hidden": [32, 32], "lr": 0}, prep.spec).act(s, obs, None) - act) ** 2)
+    )
     before = np.asarray(net_loss(states))
     states, keys = runner.train_offline(states, keys)
     after = np.asarray(net_loss(states))
@@ -66,6 +81,7 @@ def test_haiku_algorithm_runs_through_the_pipeline(haiku_bc, hopper_file, tmp_pa
     assert recs[0]["metrics"]["bc_loss"] != recs[1]["metrics"]["bc_loss"]
     # the Haiku state checkpointed and restored through the generic checkpoint format
     from offbench.records import checkpoint
+
     tree, info = checkpoint.load(runner.ckpt_dir, {"states": states, "keys": keys})
     assert info["step"] == 400
     for a, b in zip(jax.tree_util.tree_leaves(tree["states"]), jax.tree_util.tree_leaves(states)):
@@ -86,7 +102,9 @@ def test_entry_point_plugins_are_loaded(monkeypatch):
 
     ep = md.EntryPoint(name="plugin_algo", value="fake_offbench_plugin:register", group=registry.ENTRY_POINT_GROUP)
     monkeypatch.setattr(md.EntryPoint, "load", lambda self: loader())
-    monkeypatch.setattr(registry.metadata, "entry_points", lambda group: [ep] if group == registry.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        registry.metadata, "entry_points", lambda group: [ep] if group == registry.ENTRY_POINT_GROUP else []
+    )
     monkeypatch.setattr(registry, "_DISCOVERED", False)
     try:
         assert "plugin_algo" in registry.names()

@@ -1,6 +1,7 @@
 """Nothing lost, nothing half-true (issue 15): run identity, seeds added not replaced, the run lock, atomic
 checkpoints, bad input refused before anything is written, strict-JSON records, and kill -9 at every stage
 of a run followed by --resume giving the same final records as an uninterrupted run."""
+
 from __future__ import annotations
 
 import errno
@@ -25,8 +26,18 @@ from offbench.training import run as run_module
 
 
 def _opts(data, results, **kw):
-    base = dict(algo="iql", suite="locomotion", dataset=data, seeds=2, steps=40, eval_every=20, eval_episodes=1,
-                overrides=tiny_overrides(log_every=20), results=str(results), progress=False)
+    base = dict(
+        algo="iql",
+        suite="locomotion",
+        dataset=data,
+        seeds=2,
+        steps=40,
+        eval_every=20,
+        eval_episodes=1,
+        overrides=tiny_overrides(log_every=20),
+        results=str(results),
+        progress=False,
+    )
     base.update(kw)
     return pipeline.RunOptions(**base)
 
@@ -38,6 +49,7 @@ def _quiet(_):
 def _strict_load(path):
     def refuse(name):
         raise ValueError(f"{path}: {name} is not strict JSON")
+
     return json.loads(Path(path).read_text(), parse_constant=refuse)
 
 
@@ -57,6 +69,7 @@ def _one_line_error(res, *needles):
 # --------------------------------------------------------------------------------------------------
 # Run identity
 
+
 def test_seeds_are_added_and_variants_coexist(hopper_file, tmp_path):
     results = tmp_path / "r"
     first = run_module.run(_opts(hopper_file, results), say=_quiet)
@@ -72,8 +85,9 @@ def test_seeds_are_added_and_variants_coexist(hopper_file, tmp_path):
     assert [r["final_score"] for r in again] == [r["final_score"] for r in first]
     assert {s: (d / f"seed_{s}.json").read_bytes() for s in (0, 1)} == before
     # a variant (another expectile) gets its own directory; both stay
-    ablation = run_module.run(_opts(hopper_file, results, seeds=1,
-                                    overrides=tiny_overrides(log_every=20, expectile=0.8)), say=_quiet)
+    ablation = run_module.run(
+        _opts(hopper_file, results, seeds=1, overrides=tiny_overrides(log_every=20, expectile=0.8)), say=_quiet
+    )
     assert ablation[0]["variant"] == "batch_size=64__expectile=0.8__hidden_dims=32x32__log_every=20__steps=40"
     assert Path(ablation[0]["run_dir"]) != d and (d / "seed_0.json").read_bytes() == before[0]
     named = run_module.run(_opts(hopper_file, results, seeds=1, name="mine"), say=_quiet)
@@ -109,6 +123,7 @@ def test_a_plain_run_takes_the_run_directorys_lock(hopper_file, tmp_path):
 # --------------------------------------------------------------------------------------------------
 # Checkpoints
 
+
 def test_checkpoint_is_one_unit_and_checked_on_load(tmp_path):
     import jax.numpy as jnp
 
@@ -137,15 +152,38 @@ def test_damaged_checkpoint_on_resume_is_one_line(hopper_file, tmp_path):
     data = (unit / "state.npz").read_bytes()
     (unit / "state.npz").write_bytes(data[: len(data) // 2])  # truncated
     (d / "seed_0.json").write_text(json.dumps(dict(recs[0], status="running")))
-    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--steps", "40",
-               "--eval-every", "20", "--eval-episodes", "1", "--set", "hidden_dims=[32,32]", "batch_size=64",
-               "log_every=20", "--name", "v", "--results", str(tmp_path / "r"), "--resume", "--no-progress",
-               "--no-fetch")
+    res = _cli(
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        hopper_file,
+        "--steps",
+        "40",
+        "--eval-every",
+        "20",
+        "--eval-episodes",
+        "1",
+        "--set",
+        "hidden_dims=[32,32]",
+        "batch_size=64",
+        "log_every=20",
+        "--name",
+        "v",
+        "--results",
+        str(tmp_path / "r"),
+        "--resume",
+        "--no-progress",
+        "--no-fetch",
+    )
     _one_line_error(res, "is damaged", "checkpoint-seeds0-0")
 
 
 # --------------------------------------------------------------------------------------------------
 # Bad input: one line, nothing written
+
 
 def _copy_with(src, dst, **changes):
     with h5py.File(src) as f:
@@ -166,28 +204,54 @@ def _nan_at(row, col=None):
         else:
             x[row, col] = np.inf
         return x
+
     return f
 
 
-@pytest.mark.parametrize("changes, args, needles", [
-    ({"rewards": _nan_at(17)}, [], ["field 'rewards'", "non-finite value (nan) at row 17"]),
-    ({"observations": _nan_at(5, 2)}, [], ["field 'observations'", "(inf) at row 5"]),
-    ({"actions": lambda a: np.where(np.arange(len(a))[:, None] == 9, 5.0, a)}, [],
-     ["field 'actions' is outside the action space", "at row 9", "5 not in [-1, 1]"]),
-    ({"observations": lambda o: o[:, :10]}, [], ["field 'observations' has 10 dimensions", "Hopper-v5 gives 11"]),
-    ({}, ["--eval-episodes", "0"], ["--eval-episodes must be at least 1"]),
-    ({}, ["--steps", "0"], ["--steps must be at least 1"]),
-    ({}, ["--set", "batch_size=0"], ["'batch_size' must be a positive number"]),
-    ({}, ["--set", "hidden_dims=foo"], ["'hidden_dims' must be a list of positive layer sizes"]),
-    ({}, ["--set", "ref_min_score=abc"], ["ref_min_score"]),
-])
+@pytest.mark.parametrize(
+    "changes, args, needles",
+    [
+        ({"rewards": _nan_at(17)}, [], ["field 'rewards'", "non-finite value (nan) at row 17"]),
+        ({"observations": _nan_at(5, 2)}, [], ["field 'observations'", "(inf) at row 5"]),
+        (
+            {"actions": lambda a: np.where(np.arange(len(a))[:, None] == 9, 5.0, a)},
+            [],
+            ["field 'actions' is outside the action space", "at row 9", "5 not in [-1, 1]"],
+        ),
+        ({"observations": lambda o: o[:, :10]}, [], ["field 'observations' has 10 dimensions", "Hopper-v5 gives 11"]),
+        ({}, ["--eval-episodes", "0"], ["--eval-episodes must be at least 1"]),
+        ({}, ["--steps", "0"], ["--steps must be at least 1"]),
+        ({}, ["--set", "batch_size=0"], ["'batch_size' must be a positive number"]),
+        ({}, ["--set", "hidden_dims=foo"], ["'hidden_dims' must be a list of positive layer sizes"]),
+        ({}, ["--set", "ref_min_score=abc"], ["ref_min_score"]),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(hopper_file, tmp_path, changes, args, needles):
     data = _copy_with(hopper_file, tmp_path / "hopper-random-v2.hdf5", **changes) if changes else hopper_file
     if "observations" in changes and "next_observations" not in changes:
         pass
-    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", data, "--steps", "20", "--eval-every",
-               "20", "--eval-episodes", "1", "--set", "hidden_dims=[32,32]", *args, "--results", str(tmp_path / "r"),
-               "--no-progress", "--no-fetch")
+    res = _cli(
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        data,
+        "--steps",
+        "20",
+        "--eval-every",
+        "20",
+        "--eval-episodes",
+        "1",
+        "--set",
+        "hidden_dims=[32,32]",
+        *args,
+        "--results",
+        str(tmp_path / "r"),
+        "--no-progress",
+        "--no-fetch",
+    )
     line = _one_line_error(res, *needles)
     if changes:
         assert "hopper-random-v2.hdf5" in line  # names the file
@@ -197,9 +261,27 @@ def test_bad_input_is_one_line_and_writes_nothing(hopper_file, tmp_path, changes
 def test_unwritable_or_full_results_folder_is_one_line(hopper_file, tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--steps", "20",
-               "--eval-every", "20", "--eval-episodes", "1", "--set", "hidden_dims=[32,32]",
-               "--results", str(blocker / "results"), "--no-progress", "--no-fetch")
+    res = _cli(
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        hopper_file,
+        "--steps",
+        "20",
+        "--eval-every",
+        "20",
+        "--eval-episodes",
+        "1",
+        "--set",
+        "hidden_dims=[32,32]",
+        "--results",
+        str(blocker / "results"),
+        "--no-progress",
+        "--no-fetch",
+    )
     _one_line_error(res, "cannot write", str(blocker))
 
     import offbench.records.jsonio as jsonio
@@ -208,15 +290,34 @@ def test_unwritable_or_full_results_folder_is_one_line(hopper_file, tmp_path, mo
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(jsonio.os, "fsync", full)
-    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--steps", "20",
-               "--eval-every", "20", "--eval-episodes", "1", "--set", "hidden_dims=[32,32]",
-               "--results", str(tmp_path / "r"), "--no-progress", "--no-fetch")
+    res = _cli(
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        hopper_file,
+        "--steps",
+        "20",
+        "--eval-every",
+        "20",
+        "--eval-episodes",
+        "1",
+        "--set",
+        "hidden_dims=[32,32]",
+        "--results",
+        str(tmp_path / "r"),
+        "--no-progress",
+        "--no-fetch",
+    )
     _one_line_error(res, "cannot write", "the disk is full")
     assert not list((tmp_path / "r").glob("**/seed_*.json")) and not list((tmp_path / "r").glob("**/.*.tmp"))
 
 
 # --------------------------------------------------------------------------------------------------
 # --set forms, divergence, strict JSON
+
 
 def test_readme_set_forms(hopper_file, tmp_path):
     res = _cli("config", "iql", "--suite", "locomotion", "--set", "expectile=0.8", "--set", "hidden_dims=[512,512]")
@@ -225,10 +326,32 @@ def test_readme_set_forms(hopper_file, tmp_path):
     # README: "--set ref_min_score=… ref_max_score=… env_id=…" (one --set, several keys), on a file not named
     # after a suite's dataset
     data = _copy_with(hopper_file, tmp_path / "mydata.hdf5")
-    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", data, "--steps", "20", "--eval-every",
-               "20", "--eval-episodes", "1", "--set", "ref_min_score=-20", "ref_max_score=3000", "env_id=Hopper-v5",
-               "--set", "hidden_dims=[32,32]", "batch_size=64", "--results", str(tmp_path / "r"), "--no-progress",
-               "--no-fetch")
+    res = _cli(
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        data,
+        "--steps",
+        "20",
+        "--eval-every",
+        "20",
+        "--eval-episodes",
+        "1",
+        "--set",
+        "ref_min_score=-20",
+        "ref_max_score=3000",
+        "env_id=Hopper-v5",
+        "--set",
+        "hidden_dims=[32,32]",
+        "batch_size=64",
+        "--results",
+        str(tmp_path / "r"),
+        "--no-progress",
+        "--no-fetch",
+    )
     assert res.exit_code == 0, res.output
     (path,) = (tmp_path / "r").glob("locomotion/mydata/iql/*/seed_0.json")
     rec = _strict_load(path)
@@ -241,10 +364,35 @@ def test_divergence_is_named_and_records_are_strict_json(hopper_file, tmp_path, 
     work.mkdir()
     monkeypatch.chdir(work)
     results = tmp_path / "r"
-    res = _cli("run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--steps", "40",
-               "--eval-every", "20", "--eval-episodes", "1", "--set", "hidden_dims=[32,32]", "batch_size=64",
-               "critic_lr=1e12", "value_lr=1e12", "actor_lr=1e12", "--seeds", "2", "--results", str(results),
-               "--no-progress", "--no-fetch", "--eval-workers", "0")
+    res = _cli(
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        hopper_file,
+        "--steps",
+        "40",
+        "--eval-every",
+        "20",
+        "--eval-episodes",
+        "1",
+        "--set",
+        "hidden_dims=[32,32]",
+        "batch_size=64",
+        "critic_lr=1e12",
+        "value_lr=1e12",
+        "actor_lr=1e12",
+        "--seeds",
+        "2",
+        "--results",
+        str(results),
+        "--no-progress",
+        "--no-fetch",
+        "--eval-workers",
+        "0",
+    )
     assert res.exit_code == 0, res.output
     assert "DIVERGED: seeds [0, 1]" in res.output
     # NaN actions make MuJoCo warn: its warnings do not land in the working folder (in-process evaluation)
@@ -257,6 +405,7 @@ def test_divergence_is_named_and_records_are_strict_json(hopper_file, tmp_path, 
     st = _cli("status", "--results", str(results))
     assert st.exit_code == 0 and "diverged" in st.output.splitlines()[1] and "seeds [0, 1] diverged" in st.output
     from offbench.records.store import is_finished
+
     assert not is_finished(_strict_load(paths[0]))
 
 
@@ -265,8 +414,9 @@ def test_no_mujoco_log_in_the_working_folder(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     pipeline.quiet_mujoco()
-    model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><body><freejoint/><geom size='1'/></body>"
-                                           "</worldbody></mujoco>")
+    model = mujoco.MjModel.from_xml_string(
+        "<mujoco><worldbody><body><freejoint/><geom size='1'/></body></worldbody></mujoco>"
+    )
     d = mujoco.MjData(model)
     d.qacc_warmstart[:] = np.nan  # a bad state: MuJoCo warns (and would write MUJOCO_LOG.TXT here)
     d.qpos[:] = np.nan
@@ -282,10 +432,34 @@ _SAME = ("curve", "metrics", "final_score", "step", "diverged")
 
 
 def _cli_run(data, results, env, resume=False):
-    args = [sys.executable, "-m", "offbench", "run", "--algo", "iql", "--suite", "locomotion", "--dataset", data,
-            "--steps", "40", "--eval-every", "20", "--eval-episodes", "1", "--seeds", "2", "--set",
-            "hidden_dims=[32,32]", "batch_size=64", "log_every=10", "--results", str(results), "--no-progress",
-            "--no-fetch"] + (["--resume"] if resume else [])
+    args = [
+        sys.executable,
+        "-m",
+        "offbench",
+        "run",
+        "--algo",
+        "iql",
+        "--suite",
+        "locomotion",
+        "--dataset",
+        data,
+        "--steps",
+        "40",
+        "--eval-every",
+        "20",
+        "--eval-episodes",
+        "1",
+        "--seeds",
+        "2",
+        "--set",
+        "hidden_dims=[32,32]",
+        "batch_size=64",
+        "log_every=10",
+        "--results",
+        str(results),
+        "--no-progress",
+        "--no-fetch",
+    ] + (["--resume"] if resume else [])
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=400)
 
 
@@ -293,8 +467,13 @@ def _cli_run(data, results, env, resume=False):
 def fault_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     data = str(write_hopper_hdf5(root / "hopper-random-v2.hdf5", steps=400))
-    env = dict(os.environ, MINARI_DATASETS_PATH=str(root / "minari"), OFFBENCH_DATA_DIR=str(root / "d4rl"),
-               JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(
+        os.environ,
+        MINARI_DATASETS_PATH=str(root / "minari"),
+        OFFBENCH_DATA_DIR=str(root / "d4rl"),
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
     env.pop("OFFBENCH_FAULT", None)
     ref = _cli_run(data, root / "reference", env)
     assert ref.returncode == 0, ref.stderr[-2000:]

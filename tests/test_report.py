@@ -1,4 +1,5 @@
 """`offbench report`: rliable statistics, tables, figures, published reference columns, CLI errors."""
+
 from __future__ import annotations
 
 import copy
@@ -22,6 +23,7 @@ REPS = 200
 # --------------------------------------------------------------------------------------------------
 # Statistics are rliable's own
 
+
 def test_pins_make_rliable_work():
     assert int(metadata.version("pandas").split(".")[0]) < 3
     assert int(metadata.version("arch").split(".")[0]) < 8
@@ -35,8 +37,11 @@ def test_pins_make_rliable_work():
 
 def fixed_scores():
     rng = np.random.RandomState(7)
-    return {"iql": rng.uniform(0.4, 1.0, size=(5, 4)), "bc": rng.uniform(0.2, 0.8, size=(5, 4)),
-            "cql": rng.uniform(0.3, 0.9, size=(3, 4))}
+    return {
+        "iql": rng.uniform(0.4, 1.0, size=(5, 4)),
+        "bc": rng.uniform(0.2, 0.8, size=(5, 4)),
+        "cql": rng.uniform(0.3, 0.9, size=(3, 4)),
+    }
 
 
 def test_aggregates_are_rliables():
@@ -46,15 +51,28 @@ def test_aggregates_are_rliables():
     scores = fixed_scores()
     point, ci = stats.aggregates(scores, REPS, seed=3)
     for a, x in scores.items():
-        expected = [metrics.aggregate_iqm(x), metrics.aggregate_median(x), metrics.aggregate_mean(x),
-                    metrics.aggregate_optimality_gap(x)]
+        expected = [
+            metrics.aggregate_iqm(x),
+            metrics.aggregate_median(x),
+            metrics.aggregate_mean(x),
+            metrics.aggregate_optimality_gap(x),
+        ]
         np.testing.assert_allclose(point[a], expected)
         assert np.all(ci[a][0] <= point[a] + 1e-12) and np.all(point[a] <= ci[a][1] + 1e-12)
     np.random.seed(3)  # rliable resamples with numpy's global generator
     ref_point, ref_ci = rly.get_interval_estimates(
-        scores, lambda x: np.array([metrics.aggregate_iqm(x), metrics.aggregate_median(x), metrics.aggregate_mean(x),
-                                    metrics.aggregate_optimality_gap(x)]),
-        reps=REPS, random_state=np.random.RandomState(3))
+        scores,
+        lambda x: np.array(
+            [
+                metrics.aggregate_iqm(x),
+                metrics.aggregate_median(x),
+                metrics.aggregate_mean(x),
+                metrics.aggregate_optimality_gap(x),
+            ]
+        ),
+        reps=REPS,
+        random_state=np.random.RandomState(3),
+    )
     for a in scores:
         np.testing.assert_allclose(ci[a], ref_ci[a])
     # a hand-checked IQM: the middle half of 0..7 is 2..5
@@ -76,8 +94,12 @@ def test_probability_of_improvement_and_profiles_are_rliables():
         lo, hi = np.squeeze(ci[f"{x},{y}"])
         assert 0.0 <= lo <= float(point[f"{x},{y}"]) <= hi <= 1.0
     np.random.seed(1)
-    _, ref_ci = rly.get_interval_estimates({"iql,bc": (scores["iql"], scores["bc"])}, metrics.probability_of_improvement,
-                                           reps=REPS, random_state=np.random.RandomState(1))
+    _, ref_ci = rly.get_interval_estimates(
+        {"iql,bc": (scores["iql"], scores["bc"])},
+        metrics.probability_of_improvement,
+        reps=REPS,
+        random_state=np.random.RandomState(1),
+    )
     np.testing.assert_allclose(ci["iql,bc"], ref_ci["iql,bc"])
     # P(X > Y) = 1 when X dominates on every task
     p, _ = stats.probability_of_improvement({"a": np.ones((3, 2)), "b": np.zeros((3, 2))}, [("a", "b")], 20)
@@ -101,6 +123,7 @@ def test_iqm_per_step_matches_rliable_per_frame():
 
 # --------------------------------------------------------------------------------------------------
 # A report over a results folder
+
 
 def tiny_hdf5(path: Path) -> Path:
     import h5py
@@ -139,10 +162,35 @@ def results(tmp_path_factory):
     mp.setenv("OFFBENCH_DATA_DIR", str(root / "d4rl"))
     res = root / "results"
     data = tiny_hdf5(root / "hopper-medium-v2.hdf5")
-    r = CliRunner().invoke(main, ["run", "--algo", "iql", "--suite", "locomotion", "--dataset", str(data), "--steps",
-                                  "20", "--eval-every", "10", "--eval-episodes", "1", "--set", "hidden_dims=[8,8]",
-                                  "--set", "batch_size=8", "--set", "log_every=10", "--results", str(res),
-                                  "--name", "tiny", "--no-progress"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--algo",
+            "iql",
+            "--suite",
+            "locomotion",
+            "--dataset",
+            str(data),
+            "--steps",
+            "20",
+            "--eval-every",
+            "10",
+            "--eval-episodes",
+            "1",
+            "--set",
+            "hidden_dims=[8,8]",
+            "--set",
+            "batch_size=8",
+            "--set",
+            "log_every=10",
+            "--results",
+            str(res),
+            "--name",
+            "tiny",
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     (real,) = read_records(res)
     assert real["status"] == "finished" and real["algo"] == "iql" and real["dataset"] == "hopper-medium-v2"
@@ -153,16 +201,30 @@ def results(tmp_path_factory):
         rec = copy.deepcopy(real)
         rec.pop("path")
         rec.update(suite=suite, dataset=ds, algo=algo, seed=seed, status=status, diverged=diverged)
-        rec["data"] = dict(rec["data"], rebuilt=rebuilt, kind="rebuilt" if rebuilt else "original",
-                           label="rebuilt" if rebuilt else "original")
+        rec["data"] = dict(
+            rec["data"],
+            rebuilt=rebuilt,
+            kind="rebuilt" if rebuilt else "original",
+            label="rebuilt" if rebuilt else "original",
+        )
         point = rec["curve"][0]
-        curve = [dict(point, step=st, phase="offline", score=float(base * (i + 1) / 2 + rng.normal(0, 3)))
-                 for i, st in enumerate((10, 20))]
+        curve = [
+            dict(point, step=st, phase="offline", score=float(base * (i + 1) / 2 + rng.normal(0, 3)))
+            for i, st in enumerate((10, 20))
+        ]
         if online:  # a fine-tuning run: 20 offline steps, then 20 online
-            curve += [dict(point, step=st, phase="online", env_steps=st - 20, score=float(base + 10 + rng.normal(0, 3)))
-                      for st in (30, 40)]
-            rec.update(finetune=True, offline_steps=20, online_steps=20, offline_score=curve[1]["score"],
-                       online_score=curve[-1]["score"], regret=0.25)
+            curve += [
+                dict(point, step=st, phase="online", env_steps=st - 20, score=float(base + 10 + rng.normal(0, 3)))
+                for st in (30, 40)
+            ]
+            rec.update(
+                finetune=True,
+                offline_steps=20,
+                online_steps=20,
+                offline_score=curve[1]["score"],
+                online_score=curve[-1]["score"],
+                regret=0.25,
+            )
         rec["curve"] = curve
         rec.pop("final_score", None)
         if status == "finished":
@@ -171,8 +233,9 @@ def results(tmp_path_factory):
             rec["final_score_reason"] = "diverged"
         write_record(run_dir(res, suite, ds, algo + ("-online" if online else ""), "tiny"), seed, rec)
         if status == "finished" and not diverged:
-            finals[(ds + (" (rebuilt)" if rebuilt else ""), row(algo + ("+online" if online else "")), seed)] = \
-                curve[-1]["score"]
+            finals[(ds + (" (rebuilt)" if rebuilt else ""), row(algo + ("+online" if online else "")), seed)] = curve[
+                -1
+            ]["score"]
 
     finals[("hopper-medium-v2", row("iql"), 0)] = real["final_score"]
     for algo, base in FAKE_ALGOS.items():
@@ -180,8 +243,15 @@ def results(tmp_path_factory):
             for s in range(3):
                 if (algo, ds, s) in (MISSING, ("iql", "hopper-medium-v2", 0)):
                     continue
-                fake("locomotion", ds, algo, s, base, status="running" if (algo, ds, s) == UNFINISHED else "finished",
-                     diverged=(algo, ds, s) == DIVERGED)
+                fake(
+                    "locomotion",
+                    ds,
+                    algo,
+                    s,
+                    base,
+                    status="running" if (algo, ds, s) == UNFINISHED else "finished",
+                    diverged=(algo, ds, s) == DIVERGED,
+                )
         for s in range(3):
             fake("locomotion", "halfcheetah-medium-v2", algo, s, base - 10, rebuilt=True)
             fake("antmaze", "antmaze-umaze-v2", algo, s, base)
@@ -195,8 +265,10 @@ def results(tmp_path_factory):
 def built(results):
     res, finals = results
     out = res.parent / "report_out"
-    r = CliRunner().invoke(main, ["report", "--results", str(res), "--out", str(out), "--reps", "100",
-                                  "--reference", "--pair", "bc,cql [tiny]"])
+    r = CliRunner().invoke(
+        main,
+        ["report", "--results", str(res), "--out", str(out), "--reps", "100", "--reference", "--pair", "bc,cql [tiny]"],
+    )
     assert r.exit_code == 0, r.output
     return res, out, finals, r.output
 
@@ -208,15 +280,25 @@ def read_csv(path):
 
 def test_report_writes_every_table_and_figure(built):
     res, out, finals, output = built
-    for name in ("per_dataset", "aggregates", "probability_of_improvement", "offline_to_online", "not_averaged",
-                 "reference_side_by_side", "reference_finetune_side_by_side", "reference_iql-paper-table1",
-                 "reference_corl-offline-last"):
+    for name in (
+        "per_dataset",
+        "aggregates",
+        "probability_of_improvement",
+        "offline_to_online",
+        "not_averaged",
+        "reference_side_by_side",
+        "reference_finetune_side_by_side",
+        "reference_iql-paper-table1",
+        "reference_corl-offline-last",
+    ):
         for ext in ("md", "csv", "tex"):
             assert (out / f"{name}.{ext}").stat().st_size > 0, f"{name}.{ext}"
     assert "\\begin{tabular}" in (out / "per_dataset.tex").read_text()
-    figures = [f"{kind}_{scope}" for kind in ("aggregates", "performance_profile", "probability_of_improvement")
-               for scope in ("locomotion", "antmaze", "all_suites")] + ["learning_curves_locomotion",
-                                                                       "learning_curves_antmaze"]
+    figures = [
+        f"{kind}_{scope}"
+        for kind in ("aggregates", "performance_profile", "probability_of_improvement")
+        for scope in ("locomotion", "antmaze", "all_suites")
+    ] + ["learning_curves_locomotion", "learning_curves_antmaze"]
     page = (out / "index.html").read_text()
     readme = (out / "README.md").read_text()
     import matplotlib.image as mpimg
@@ -228,8 +310,14 @@ def test_report_writes_every_table_and_figure(built):
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0  # a real, non-blank image
         assert (out / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
         assert f"src='{stem}.png'" in page and f"({stem}.png)" in readme
-    for title in ("Final normalised score per dataset", "Aggregate metrics", "Probability of improvement",
-                  "Offline → online", "Runs not averaged", "offbench beside published numbers"):
+    for title in (
+        "Final normalised score per dataset",
+        "Aggregate metrics",
+        "Probability of improvement",
+        "Offline → online",
+        "Runs not averaged",
+        "offbench beside published numbers",
+    ):
         assert title in page
     assert "report:" in output and "index.html" in output
     assert not (res / "report").exists()  # --out was honoured
@@ -237,9 +325,11 @@ def test_report_writes_every_table_and_figure(built):
 
 def test_per_dataset_numbers_and_labels(built):
     res, out, finals, _ = built
-    rows = {(r["dataset"] + (" (rebuilt)" if r["data"] == "rebuilt" else ""), r["algo"]): r
-            for r in read_csv(out / "per_dataset.csv")}
-    for (label, algo) in {(k[0], k[1]) for k in finals}:
+    rows = {
+        (r["dataset"] + (" (rebuilt)" if r["data"] == "rebuilt" else ""), r["algo"]): r
+        for r in read_csv(out / "per_dataset.csv")
+    }
+    for label, algo in {(k[0], k[1]) for k in finals}:
         vals = np.array([v for k, v in finals.items() if k[:2] == (label, algo)])
         line = rows[(label, algo)]
         assert int(line["n_seeds"]) == len(vals)
@@ -282,10 +372,15 @@ def test_aggregates_and_poi_tables(built):
         vals = [v for k, v in finals.items() if k[:2] == ("antmaze-umaze-v2", algo)]
         assert float(mean["point"]) == pytest.approx(np.mean(vals) / 100, abs=1e-5)
     poi = {(r["scope"], r["x"], r["y"]) for r in read_csv(out / "probability_of_improvement.csv")}
-    assert {("locomotion", row("iql"), row("bc")), ("locomotion", row("iql"), row("cql")),
-            ("locomotion", row("bc"), row("cql"))} <= poi
+    assert {
+        ("locomotion", row("iql"), row("bc")),
+        ("locomotion", row("iql"), row("cql")),
+        ("locomotion", row("bc"), row("cql")),
+    } <= poi
     ft = read_csv(out / "offline_to_online.csv")
-    assert {r["algo"] for r in ft} == {row("iql+online"), row("cql+online")} and all(float(r["regret_mean"]) == 0.25 for r in ft)
+    assert {r["algo"] for r in ft} == {row("iql+online"), row("cql+online")} and all(
+        float(r["regret_mean"]) == 0.25 for r in ft
+    )
 
 
 def test_reference_columns_are_separate_and_labelled(built):
@@ -307,28 +402,49 @@ def test_reference_columns_are_separate_and_labelled(built):
 def test_report_without_reference_has_no_published_numbers(results, tmp_path):
     res, _ = results
     out = tmp_path / "r"
-    r = CliRunner().invoke(main, ["report", "--results", str(res), "--out", str(out), "--reps", "20", "--suite",
-                                  "antmaze", "--algos", "iql,cql", "--format", "csv,md"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--results",
+            str(res),
+            "--out",
+            str(out),
+            "--reps",
+            "20",
+            "--suite",
+            "antmaze",
+            "--algos",
+            "iql,cql",
+            "--format",
+            "csv,md",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert not list(out.glob("reference_*")) and not (out / "index.html").exists()
     assert (out / "README.md").exists() and not list(out.glob("*.tex"))
-    assert {r["algo"] for r in read_csv(out / "per_dataset.csv")} == set(map(row, ("iql", "cql", "iql+online",
-                                                                                   "cql+online")))
+    assert {r["algo"] for r in read_csv(out / "per_dataset.csv")} == set(
+        map(row, ("iql", "cql", "iql+online", "cql+online"))
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Bad arguments
 
-@pytest.mark.parametrize("args, message", [
-    (["--format", "md,docx"], "unknown --format docx"),
-    (["--algos", "nosuch"], "--algos nosuch: no records"),
-    (["--suite", "kitchen"], "--suite kitchen: no records"),
-    (["--pair", "iql"], "--pair 'iql'"),
-    (["--pair", "iql,ghost"], "no finished runs of ghost"),
-    (["--reps", "0"], "--reps must be at least 1"),
-    (["--target", "ghost"], "--target ghost: no finished runs of ghost"),
-    (["--reference", "--reference-dir", "/nonexistent"], "has no published_scores.csv"),
-])
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "md,docx"], "unknown --format docx"),
+        (["--algos", "nosuch"], "--algos nosuch: no records"),
+        (["--suite", "kitchen"], "--suite kitchen: no records"),
+        (["--pair", "iql"], "--pair 'iql'"),
+        (["--pair", "iql,ghost"], "no finished runs of ghost"),
+        (["--reps", "0"], "--reps must be at least 1"),
+        (["--target", "ghost"], "--target ghost: no finished runs of ghost"),
+        (["--reference", "--reference-dir", "/nonexistent"], "has no published_scores.csv"),
+    ],
+)
 def test_bad_arguments_give_one_line_errors(results, tmp_path, args, message):
     res, _ = results
     r = CliRunner().invoke(main, ["report", "--results", str(res), "--out", str(tmp_path / "o"), "--reps", "20"] + args)
@@ -348,9 +464,11 @@ def test_help_does_not_import_heavy_modules():
     import subprocess
     import sys
 
-    code = ("import sys; from offbench.cli import main\n"
-            "try:\n    main(['report', '--help'])\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', [m for m in ('matplotlib', 'rliable') if m in sys.modules])")
+    code = (
+        "import sys; from offbench.cli import main\n"
+        "try:\n    main(['report', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', [m for m in ('matplotlib', 'rliable') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out and "--reference" in out
 
@@ -373,8 +491,22 @@ def test_out_and_reference_folders_are_not_read(results, tmp_path):
     for folder in (copy_ / "reference" / "x", copy_ / "myreport" / "x"):
         folder.mkdir(parents=True)
         (folder / "seed_0.json").write_text(json.dumps(dict(rec, algo="ghost")))
-    r = CliRunner().invoke(main, ["report", "--results", str(copy_), "--out", str(copy_ / "myreport"), "--reps", "20",
-                                  "--suite", "antmaze", "--format", "csv"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--results",
+            str(copy_),
+            "--out",
+            str(copy_ / "myreport"),
+            "--reps",
+            "20",
+            "--suite",
+            "antmaze",
+            "--format",
+            "csv",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "ghost" not in (copy_ / "myreport" / "per_dataset.csv").read_text()
 
@@ -394,15 +526,37 @@ def test_learning_curve_marks_the_online_phase():
 # --------------------------------------------------------------------------------------------------
 # A cell pools only comparable runs (issue 19.1, 13.8, 14.5)
 
-def synth(res: Path, algo="iql", dataset="hopper-medium-v2", suite="locomotion", seed=0, score=50.0, steps=1000,
-          variant=None, folder=None, grid=None, **fields) -> dict:
+
+def synth(
+    res: Path,
+    algo="iql",
+    dataset="hopper-medium-v2",
+    suite="locomotion",
+    seed=0,
+    score=50.0,
+    steps=1000,
+    variant=None,
+    folder=None,
+    grid=None,
+    **fields,
+) -> dict:
     """A finished record as `offbench run` writes it; ``variant=None`` and no ``eval``/``config_hash`` fields: a
     record written before those existed (the extra ``fields`` add or replace them)."""
     grid = grid or (steps // 2, steps)
-    rec = {"status": "finished", "algo": algo, "suite": suite, "dataset": dataset, "seed": seed, "steps": steps,
-           "eval_episodes": 10, "config": {"lr": 3e-4}, "diverged": False, "final_score": score,
-           "data": {"kind": "original", "rebuilt": False, "label": "original"},
-           "curve": [{"step": s, "phase": "offline", "score": score * (i + 1) / len(grid)} for i, s in enumerate(grid)]}
+    rec = {
+        "status": "finished",
+        "algo": algo,
+        "suite": suite,
+        "dataset": dataset,
+        "seed": seed,
+        "steps": steps,
+        "eval_episodes": 10,
+        "config": {"lr": 3e-4},
+        "diverged": False,
+        "final_score": score,
+        "data": {"kind": "original", "rebuilt": False, "label": "original"},
+        "curve": [{"step": s, "phase": "offline", "score": score * (i + 1) / len(grid)} for i, s in enumerate(grid)],
+    }
     if variant is not None:
         rec["variant"] = variant
     rec.update(fields)
@@ -433,15 +587,27 @@ def test_runs_of_different_length_are_separate_rows(tmp_path):
     assert int(rows["iql [1000 steps]"]["n_seeds"]) == 2 and float(rows["iql [1000 steps]"]["mean"]) == 40.5
 
 
-@pytest.mark.parametrize("field, a, b, label", [
-    ("config_hash", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "config aaaaaaaaaaaa"),
-    ("eval", {"backend": "host", "episodes": 10}, {"backend": "mjx", "episodes": 10}, "host eval"),
-    ("eval", {"backend": "host", "episodes": 10}, {"backend": "host", "episodes": 100}, "10 episodes"),
-    ("preset", None, "quick", "no preset"),
-    ("data", {"fingerprint": "1111aaaa2222"}, {"fingerprint": "3333bbbb4444"}, "data 1111aaaa"),  # e.g. another size
-    ("data", {"rebuilt": True, "label": "rebuilt", "recipe_version": 1},
-     {"rebuilt": True, "label": "rebuilt", "recipe_version": 2}, None),
-])
+@pytest.mark.parametrize(
+    "field, a, b, label",
+    [
+        ("config_hash", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "config aaaaaaaaaaaa"),
+        ("eval", {"backend": "host", "episodes": 10}, {"backend": "mjx", "episodes": 10}, "host eval"),
+        ("eval", {"backend": "host", "episodes": 10}, {"backend": "host", "episodes": 100}, "10 episodes"),
+        ("preset", None, "quick", "no preset"),
+        (
+            "data",
+            {"fingerprint": "1111aaaa2222"},
+            {"fingerprint": "3333bbbb4444"},
+            "data 1111aaaa",
+        ),  # e.g. another size
+        (
+            "data",
+            {"rebuilt": True, "label": "rebuilt", "recipe_version": 1},
+            {"rebuilt": True, "label": "rebuilt", "recipe_version": 2},
+            None,
+        ),
+    ],
+)
 def test_what_differs_is_never_pooled(tmp_path, field, a, b, label):
     res = tmp_path / "results"
     synth(res, seed=0, score=10.0, **{field: a})
@@ -451,8 +617,10 @@ def test_what_differs_is_never_pooled(tmp_path, field, a, b, label):
     if label is not None:
         assert any(label in c.row for c in groups.values()), [c.row for c in groups.values()]
     else:  # two recipe versions of one dataset: two datasets, labelled by version, never one
-        assert {c.task for c in groups.values()} == {"hopper-medium-v2 (rebuilt, recipe v1)",
-                                                     "hopper-medium-v2 (rebuilt, recipe v2)"}
+        assert {c.task for c in groups.values()} == {
+            "hopper-medium-v2 (rebuilt, recipe v1)",
+            "hopper-medium-v2 (rebuilt, recipe v2)",
+        }
 
 
 def test_duplicate_seeds_are_an_error(tmp_path):
@@ -470,8 +638,14 @@ def test_records_without_new_fields_are_read(tmp_path):
     rec = synth(res, seed=0)
     rec.pop("config")
     write_record(res / "locomotion" / "hopper-medium-v2" / "iql" / "default", 0, rec)
-    synth(res, seed=1, score=52.0, config_hash="x" * 12, variant="default",
-          eval={"backend": "host", "episodes": 10, "every": 500, "workers": 1})
+    synth(
+        res,
+        seed=1,
+        score=52.0,
+        config_hash="x" * 12,
+        variant="default",
+        eval={"backend": "host", "episodes": 10, "every": 500, "workers": 1},
+    )
     groups, issues = collect(res)
     assert len(groups) == 2 and {c.backend for c in groups.values()} == {None, "host"}
     assert len({c.row for c in groups.values()}) == 2
@@ -484,8 +658,18 @@ def test_finetune_rows_do_not_drop_datasets_from_offline_aggregates(tmp_path):
             synth(res, dataset=ds, seed=s, score=60.0 + s)
             synth(res, algo="bc", dataset=ds, seed=s, score=40.0 + s)
     for s in (0, 1):  # fine-tuned IQL on hopper only
-        synth(res, algo="iql-online", seed=s, score=80.0, finetune=True, offline_steps=1000, online_steps=1000,
-              offline_score=60.0, online_score=80.0, regret=0.3).update()
+        synth(
+            res,
+            algo="iql-online",
+            seed=s,
+            score=80.0,
+            finetune=True,
+            offline_steps=1000,
+            online_steps=1000,
+            offline_score=60.0,
+            online_score=80.0,
+            regret=0.3,
+        ).update()
     for p in res.glob("locomotion/hopper-medium-v2/iql-online/default/seed_*.json"):
         p.write_text(p.read_text().replace('"algo": "iql-online"', '"algo": "iql"'))
     r = report_of(res, tmp_path / "rep", "--format", "csv")
@@ -527,8 +711,13 @@ def test_rebuilt_aggregates_use_the_newest_recipe(tmp_path):
     res = tmp_path / "results"
     for v, score in ((1, 10.0), (2, 70.0)):
         for s in (0, 1):
-            synth(res, seed=s, score=score, folder=res / f"v{v}",
-                  data={"kind": "rebuilt", "rebuilt": True, "label": "rebuilt", "recipe_version": v})
+            synth(
+                res,
+                seed=s,
+                score=score,
+                folder=res / f"v{v}",
+                data={"kind": "rebuilt", "rebuilt": True, "label": "rebuilt", "recipe_version": v},
+            )
     r = report_of(res, tmp_path / "rep", "--format", "csv,md")
     assert r.exit_code == 0, r.output
     agg = read_csv(tmp_path / "rep" / "aggregates.csv")
@@ -539,6 +728,7 @@ def test_rebuilt_aggregates_use_the_newest_recipe(tmp_path):
 
 # --------------------------------------------------------------------------------------------------
 # Figures (issue 19.8)
+
 
 def test_one_colour_per_row_across_figures(results, tmp_path, monkeypatch):
     import matplotlib.colors as mcolors
@@ -569,9 +759,14 @@ def test_one_colour_per_row_across_figures(results, tmp_path, monkeypatch):
 
 def test_online_phase_shaded_from_the_end_of_the_offline_phase():
     # --from with a short online phase: the first online evaluation is the last point
-    rec = {"offline_steps": 20, "curve": [{"step": 10, "phase": "offline", "score": 1.0},
-                                          {"step": 20, "phase": "offline", "score": 2.0},
-                                          {"step": 40, "phase": "online", "score": 3.0}]}
+    rec = {
+        "offline_steps": 20,
+        "curve": [
+            {"step": 10, "phase": "offline", "score": 1.0},
+            {"step": 20, "phase": "offline", "score": 2.0},
+            {"step": 40, "phase": "online", "score": 3.0},
+        ],
+    }
     c = stats.learning_curve([[rec, rec]], reps=20)
     assert c.online_from == 20 and list(c.steps) == [10, 20, 40]
     assert stats.offline_end({"curve": rec["curve"][:2]}) is None  # offline-only: nothing shaded
@@ -600,8 +795,10 @@ def test_no_repeated_section_headings(built):
     _, out, _, _ = built
     page = (out / "index.html").read_text()
     md = (out / "README.md").read_text()
-    for heads in (re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", page),
-                  [x.lstrip("#").strip() for x in md.splitlines() if x.startswith("#")]):
+    for heads in (
+        re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", page),
+        [x.lstrip("#").strip() for x in md.splitlines() if x.startswith("#")],
+    ):
         assert "Probability of improvement" in heads and len(heads) == len(set(heads)), heads
         assert not any(b.startswith(a) for a, b in zip(heads, heads[1:])), heads
     assert "<caption>Runs not averaged (unfinished, diverged, missing)</caption>" in page
@@ -637,8 +834,7 @@ def test_tables_are_rendered_by_pandas(built):
 def test_cells_are_escaped_in_every_format():
     from offbench.report.tables import Table, frame
 
-    t = Table("t", "a <b> & 50%", frame(["Dataset", "x"], [["d_1 <i>", "1.0 ± 0.1 …"]]), ["note & more"],
-              bold={(0, 1)})
+    t = Table("t", "a <b> & 50%", frame(["Dataset", "x"], [["d_1 <i>", "1.0 ± 0.1 …"]]), ["note & more"], bold={(0, 1)})
     page = t.html()
     assert "d_1 &lt;i&gt;" in page and "a &lt;b&gt; &amp; 50%" in page and "<i>" not in page
     tex = t.tex()

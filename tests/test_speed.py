@@ -1,5 +1,6 @@
 """Speed work that must not change what is computed (issue 20): IQL's fused value forward, TD3+BC's
 policy-delay period as one scan step, per-seed jitted initialisation, ahead-of-time compile timing."""
+
 from __future__ import annotations
 
 import faulthandler
@@ -27,11 +28,13 @@ def agent_of(name, total_steps=100, **overrides):
 
 def dataset(n=200, seed=0):
     rng = np.random.default_rng(seed)
-    return {"observations": jnp.asarray(rng.normal(size=(n, OBS)), jnp.float32),
-            "actions": jnp.asarray(rng.uniform(-0.9, 0.9, (n, ACT)), jnp.float32),
-            "rewards": jnp.asarray(rng.normal(size=n), jnp.float32),
-            "next_observations": jnp.asarray(rng.normal(size=(n, OBS)), jnp.float32),
-            "terminals": jnp.asarray(rng.uniform(size=n) < 0.1, jnp.float32)}
+    return {
+        "observations": jnp.asarray(rng.normal(size=(n, OBS)), jnp.float32),
+        "actions": jnp.asarray(rng.uniform(-0.9, 0.9, (n, ACT)), jnp.float32),
+        "rewards": jnp.asarray(rng.normal(size=n), jnp.float32),
+        "next_observations": jnp.asarray(rng.normal(size=(n, OBS)), jnp.float32),
+        "terminals": jnp.asarray(rng.uniform(size=n) < 0.1, jnp.float32),
+    }
 
 
 def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
@@ -43,6 +46,7 @@ def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
 
 # --------------------------------------------------------------------------------------------------
 # IQL: V(s) and V(s') of the updated value net in one forward call
+
 
 def iql_update_before(config):
     """IQL's update as it was before issue 20: three separate value forwards (the order of the original code)."""
@@ -60,8 +64,9 @@ def iql_update_before(config):
         (v_loss, v), g = jax.value_and_grad(value_loss, has_aux=True)(state["value"].params)
         value_state = state["value"].apply_gradients(g)
         v_new = value.apply(value_state.params, obs)
-        weights = awr_weights(target_q - v_new, config["beta"] if "beta" in config else config["temperature"],
-                              config["max_weight"])
+        weights = awr_weights(
+            target_q - v_new, config["beta"] if "beta" in config else config["temperature"], config["max_weight"]
+        )
 
         def actor_loss(params):
             mean, log_std = actor.apply(params, obs, training=True, rngs={"dropout": key})
@@ -72,10 +77,21 @@ def iql_update_before(config):
         next_v = value.apply(value_state.params, batch["next_observations"])
         target = batch["rewards"] + config["discount"] * (1.0 - batch["terminals"]) * next_v
         critic_state, q_loss, q = regress_critics(critic, state["critic"], obs, act, target)
-        new_state = {"actor": actor_state, "critic": critic_state, "value": value_state,
-                     "target_critic": polyak(state["target_critic"], critic_state.params, config["tau"])}
-        return new_state, {"critic_loss": q_loss, "value_loss": v_loss, "actor_loss": a_loss, "q": q.mean(),
-                           "v": v.mean(), "adv": (target_q - v_new).mean(), "weight": weights.mean()}
+        new_state = {
+            "actor": actor_state,
+            "critic": critic_state,
+            "value": value_state,
+            "target_critic": polyak(state["target_critic"], critic_state.params, config["tau"]),
+        }
+        return new_state, {
+            "critic_loss": q_loss,
+            "value_loss": v_loss,
+            "actor_loss": a_loss,
+            "q": q.mean(),
+            "v": v.mean(),
+            "adv": (target_q - v_new).mean(),
+            "weight": weights.mean(),
+        }
 
     return update
 
@@ -86,7 +102,7 @@ def test_iql_fused_value_forward_computes_the_same_update():
     new, old = jax.jit(agent.update), jax.jit(iql_update_before(config))
     s_new = s_old = agent.init(jax.random.PRNGKey(0))
     for i in range(5):  # several steps, so the next step sees the (same) updated value net
-        batch = jax.tree_util.tree_map(lambda x, i=i: x[i * 32:(i + 1) * 32], data)
+        batch = jax.tree_util.tree_map(lambda x, i=i: x[i * 32 : (i + 1) * 32], data)
         s_new, m_new = new(s_new, batch, jax.random.PRNGKey(i))
         s_old, m_old = old(s_old, batch, jax.random.PRNGKey(i))
         assert m_new.keys() == m_old.keys()
@@ -97,6 +113,7 @@ def test_iql_fused_value_forward_computes_the_same_update():
 # --------------------------------------------------------------------------------------------------
 # TD3+BC: one scan step per policy-delay period
 
+
 def td3bc_chunks(length, start=0, n_seeds=2, freq=2):
     agent, config = agent_of("td3bc", policy_freq=freq)
     states, keys = init_seeds(agent.init, list(range(n_seeds)))
@@ -105,8 +122,9 @@ def td3bc_chunks(length, start=0, n_seeds=2, freq=2):
         warm = make_train_chunk(make_train_step(agent.update, 32), start, n_seeds=n_seeds)
         states, keys, _ = warm(states, keys, data, size)
     old = make_train_chunk(make_train_step(agent.update, 32), length, n_seeds=n_seeds)
-    new = make_train_chunk(make_train_step(agent.update, 32, agent.steps_per_update), length, n_seeds=n_seeds,
-                           start=start)
+    new = make_train_chunk(
+        make_train_step(agent.update, 32, agent.steps_per_update), length, n_seeds=n_seeds, start=start
+    )
     return agent, old, new, (states, keys, data, size)
 
 
@@ -147,6 +165,7 @@ def test_split_chunk_and_bad_length():
 # --------------------------------------------------------------------------------------------------
 # Start-up and compile timing
 
+
 def test_init_seeds_of_default_iql_networks_do_not_hang():
     """Regression (issue 20): jitting ``init`` per seed hung XLA:CPU on 2 cores with IQL's default 2 x 256
     networks (one seed was enough). ``init_seeds`` stays eager; a hang becomes a failure here."""
@@ -161,7 +180,9 @@ def test_init_seeds_of_default_iql_networks_do_not_hang():
     keys = jnp.stack([jax.random.PRNGKey(s) for s in (0, 1)])
     init_keys, expected_keys = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
     np.testing.assert_array_equal(np.asarray(train_keys), np.asarray(expected_keys))
-    kernels = [np.asarray(x) for x in jax.tree_util.tree_leaves(states["actor"].params) if x.ndim == 3]  # (seed, in, out)
+    kernels = [
+        np.asarray(x) for x in jax.tree_util.tree_leaves(states["actor"].params) if x.ndim == 3
+    ]  # (seed, in, out)
     assert kernels and all(not np.allclose(k[0], k[1]) for k in kernels)  # seeds differ
 
 

@@ -11,6 +11,7 @@ AWR runs here with pure Monte-Carlo targets (``bootstrap_truncations: false``): 
 bootstraps with V at truncations as xbpeng/awr's TD(lambda) returns do, which carries some value through a
 timeout -- the test is about what Monte-Carlo returns can and cannot do.
 """
+
 from __future__ import annotations
 
 import jax
@@ -33,20 +34,26 @@ def _isolated(tmp_path, monkeypatch):
 
 
 def stitching_dataset():
-    n_states = 2 * L + 1 + L                        # chain s_0..s_2L, then dead end d_1..d_L
+    n_states = 2 * L + 1 + L  # chain s_0..s_2L, then dead end d_1..d_L
     eye = np.eye(n_states, dtype=np.float32)
-    rows = []                                       # (state, action, reward, next state, terminal, end)
-    for i in range(L):                              # episode A: s_0 -> s_L
+    rows = []  # (state, action, reward, next state, terminal, end)
+    for i in range(L):  # episode A: s_0 -> s_L
         rows.append((i, 0.9, 0.0, i + 1, 0.0, i == L - 1))
-    for i in range(L, 2 * L):                       # episode B: s_L -> s_2L, reward at the goal
+    for i in range(L, 2 * L):  # episode B: s_L -> s_2L, reward at the goal
         last = i == 2 * L - 1
         rows.append((i, 0.9, R if last else 0.0, i + 1, float(last), last))
     dead = [0] + [2 * L + 1 + k for k in range(L)]  # episode C: s_0 -> d_1 -> ... -> d_L
     for k in range(L):
         rows.append((dead[k], -0.9, 0.0, dead[k + 1], 0.0, k == L - 1))
     s, a, r, s2, d, e = (np.array(x) for x in zip(*rows))
-    return {"observations": eye[s], "actions": a[:, None].astype(np.float32), "rewards": r.astype(np.float32),
-            "next_observations": eye[s2], "terminals": d.astype(np.float32), "episode_ends": e.astype(bool)}, eye
+    return {
+        "observations": eye[s],
+        "actions": a[:, None].astype(np.float32),
+        "rewards": r.astype(np.float32),
+        "next_observations": eye[s2],
+        "terminals": d.astype(np.float32),
+        "episode_ends": e.astype(bool),
+    }, eye
 
 
 def train(name, overrides):
@@ -75,7 +82,7 @@ def test_iql_stitches_awr_and_bc_do_not():
     awr, _, awr_data = train("awr", {**fast, "value_lr": 1e-3, "discount": GAMMA, "bootstrap_truncations": False})
     bc, _, _ = train("bc", fast)
 
-    goal_value = GAMMA ** (2 * L - 1) * R            # Q*(s_0, right) = 4.78
+    goal_value = GAMMA ** (2 * L - 1) * R  # Q*(s_0, right) = 4.78
     v_iql = float(ValueNet(tuple(HIDDEN)).apply(iql["value"].params, eye[:1])[0])
     q_iql = float(critic_ensemble(tuple(HIDDEN), 2).apply(iql["critic"].params, eye[:1], jnp.array([[0.9]])).min())
     v_awr = float(ValueNet(tuple(HIDDEN)).apply(awr["value"].params, eye[:1])[0])

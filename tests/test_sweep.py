@@ -1,6 +1,7 @@
 """`offbench sweep` / `offbench status` (issue 9): planning, locks, the local launcher with a killed and
 restarted sweep, a Ray sweep (real local Ray runtime) with a job that keeps failing, and `offbench report`
 on the sweep's folder. Jobs are real `offbench run` processes on a tiny Hopper dataset with tiny networks."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,20 @@ from offbench.errors import OffbenchError
 
 _SCRIPT = Path(sys.executable).with_name("offbench")
 OFFBENCH = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "offbench.cli"]
-TINY = ["--seeds", "2", "--steps", "20", "--eval-every", "20", "--eval-episodes", "1",
-        "--set", "hidden_dims=[32,32]", "--set", "batch_size=64"]
+TINY = [
+    "--seeds",
+    "2",
+    "--steps",
+    "20",
+    "--eval-every",
+    "20",
+    "--eval-episodes",
+    "1",
+    "--set",
+    "hidden_dims=[32,32]",
+    "--set",
+    "batch_size=64",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +41,13 @@ def sweep_env(tmp_path_factory):
     """A tiny D4RL-format dataset and an environment whose data folders are private to the tests."""
     root = tmp_path_factory.mktemp("sweep")
     data = write_hopper_hdf5(root / "hopper-random-v2.hdf5", steps=500)
-    env = dict(os.environ, MINARI_DATASETS_PATH=str(root / "minari"), OFFBENCH_DATA_DIR=str(root / "d4rl"),
-               JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(
+        os.environ,
+        MINARI_DATASETS_PATH=str(root / "minari"),
+        OFFBENCH_DATA_DIR=str(root / "d4rl"),
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
     return {"root": root, "data": str(data), "env": env}
 
 
@@ -52,19 +70,33 @@ def finished(run_dir: Path, seeds=(0, 1)) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Planning and locks (no training)
 
+
 def test_plan_yaml_and_bad_input(tmp_path):
     from offbench.sweeps.sweep import load_spec_file, make_spec, plan
 
     data = write_hopper_hdf5(tmp_path / "hopper-random-v2.hdf5", steps=60)
     f = tmp_path / "s.yaml"
-    f.write_text(yaml.safe_dump({"algos": ["iql", "bc"], "suites": "locomotion", "datasets": [str(data)],
-                                 "seeds": 3, "steps": 10, "set": {"hidden_dims": [8, 8]},
-                                 "max-parallel": 2, "results": str(tmp_path / "res")}))
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "algos": ["iql", "bc"],
+                "suites": "locomotion",
+                "datasets": [str(data)],
+                "seeds": 3,
+                "steps": 10,
+                "set": {"hidden_dims": [8, 8]},
+                "max-parallel": 2,
+                "results": str(tmp_path / "res"),
+            }
+        )
+    )
     spec = make_spec(load_spec_file(f), {"steps": 7, "set": ["iql:expectile=0.8", "hidden_dims=[4,4]"]})
     assert spec.steps == 7 and spec.seeds == 3 and spec.max_parallel == 2  # flags win over the file
     jobs = plan(spec, "t")
-    assert [j.key for j in jobs] == ["locomotion/hopper-random-v2/iql/expectile=0.8__hidden_dims=4x4__steps=7",
-                                     "locomotion/hopper-random-v2/bc/hidden_dims=4x4__steps=7"]
+    assert [j.key for j in jobs] == [
+        "locomotion/hopper-random-v2/iql/expectile=0.8__hidden_dims=4x4__steps=7",
+        "locomotion/hopper-random-v2/bc/hidden_dims=4x4__steps=7",
+    ]
     iql, bc = jobs
     # --set adds to the file's set (the last value of a key wins, in the plan as in `offbench run`)
     assert iql.overrides == ("hidden_dims=[8, 8]", "expectile=0.8", "hidden_dims=[4,4]")
@@ -77,8 +109,19 @@ def test_plan_yaml_and_bad_input(tmp_path):
     # the plan agrees with what `offbench run` resolves for the job's command: config, variant, directory
     from offbench.config import config_hash, parse_overrides
     from offbench.training.offline import RunOptions, prepare
-    prep = prepare(RunOptions(algo="iql", suite="locomotion", dataset=iql.dataset, seeds=3, steps=7,
-                              overrides=parse_overrides(iql.overrides), results=iql.results), say=lambda m: None)
+
+    prep = prepare(
+        RunOptions(
+            algo="iql",
+            suite="locomotion",
+            dataset=iql.dataset,
+            seeds=3,
+            steps=7,
+            overrides=parse_overrides(iql.overrides),
+            results=iql.results,
+        ),
+        say=lambda m: None,
+    )
     assert config_hash(prep.config) == iql.config_hash and prep.config["expectile"] == 0.8
     assert prep.variant == iql.variant and str(prep.directory) == iql.run_dir
 
@@ -106,8 +149,17 @@ def test_run_lock_is_exclusive_and_a_locked_job_is_left_alone(tmp_path):
     first = RunLock(run_dir)
     assert first.acquire(tries=1) and is_locked(run_dir)
     assert not RunLock(run_dir).acquire(tries=2, wait_s=0.01)
-    job = Job(algo="iql", suite="locomotion", dataset=str(tmp_path / "x.hdf5"), name="x", run_dir=str(run_dir),
-              results=str(tmp_path), config_hash="h", seeds=1, steps=1)
+    job = Job(
+        algo="iql",
+        suite="locomotion",
+        dataset=str(tmp_path / "x.hdf5"),
+        name="x",
+        run_dir=str(run_dir),
+        results=str(tmp_path),
+        config_hash="h",
+        seeds=1,
+        steps=1,
+    )
     out = execute_job(job)  # another "sweep" holds the lock: nothing runs, nothing is written
     assert out["outcome"] == "busy" and not (run_dir / "sweep_job.json").exists()
     first.release()
@@ -125,8 +177,17 @@ def test_resume_only_from_a_matching_checkpoint(tmp_path):
     from offbench.sweeps.jobs import Job, can_resume, is_done, is_finished
 
     run_dir = tmp_path / "r"
-    job = Job(algo="iql", suite="locomotion", dataset="d.hdf5", name="d", run_dir=str(run_dir), results=str(tmp_path),
-              config_hash="abc", seeds=2, steps=100)
+    job = Job(
+        algo="iql",
+        suite="locomotion",
+        dataset="d.hdf5",
+        name="d",
+        run_dir=str(run_dir),
+        results=str(tmp_path),
+        config_hash="abc",
+        seeds=2,
+        steps=100,
+    )
     assert not can_resume(job)  # no checkpoint
     root = checkpoint_dir(run_dir, [0, 1])
     info = {"algo": "iql", "config_hash": "abc", "seeds": [0, 1], "step": 50, "steps": 100, "online_steps": 0}
@@ -137,10 +198,12 @@ def test_resume_only_from_a_matching_checkpoint(tmp_path):
         assert not can_resume(job), change
     checkpoint.save(root, {"x": np.zeros(1)}, info)
     import dataclasses
+
     assert not can_resume(dataclasses.replace(job, fresh=True))
     assert not can_resume(dataclasses.replace(job, seed=2))  # seeds 2-3 have no checkpoint of their own
     # finished = every seed a finished run (store.is_finished), with this job's steps and config
     from offbench.config import config_hash
+
     cfg = {"a": 1}
     job = dataclasses.replace(job, config_hash=config_hash(cfg))
     rec = {"status": "finished", "steps": 100, "online_steps": 0, "config": cfg, "final_score": 1.0}
@@ -163,12 +226,30 @@ def test_a_finished_job_settles_a_state_file_left_running(tmp_path):
 
     run_dir = tmp_path / "locomotion" / "d" / "iql"
     cfg = {"a": 1}
-    job = Job(algo="iql", suite="locomotion", dataset="d.hdf5", name="d", run_dir=str(run_dir),
-              results=str(tmp_path), config_hash=config_hash(cfg), seeds=2, steps=100)
+    job = Job(
+        algo="iql",
+        suite="locomotion",
+        dataset="d.hdf5",
+        name="d",
+        run_dir=str(run_dir),
+        results=str(tmp_path),
+        config_hash=config_hash(cfg),
+        seeds=2,
+        steps=100,
+    )
     for seed in (0, 1):
-        write_json_atomic(run_dir / f"seed_{seed}.json", {"schema": "offbench-run/1", "status": "finished",
-                                                         "steps": 100, "online_steps": 0, "config": cfg,
-                                                         "seed": seed, "final_score": 1.0})
+        write_json_atomic(
+            run_dir / f"seed_{seed}.json",
+            {
+                "schema": "offbench-run/1",
+                "status": "finished",
+                "steps": 100,
+                "online_steps": 0,
+                "config": cfg,
+                "seed": seed,
+                "final_score": 1.0,
+            },
+        )
     assert not (run_dir / "checkpoint-seeds0-1").exists()
     stale = {"status": "running", "attempts": [{"attempt": 1, "resume": False}], "ended_at": None}
     write_json_atomic(run_dir / "sweep_job.json", stale)
@@ -188,12 +269,29 @@ def test_status_needs_an_existing_folder(tmp_path, sweep_env):
 # --------------------------------------------------------------------------------------------------
 # Local launcher: 2 algorithms x 1 dataset x 2 seeds, killed after the first job and started again
 
+
 @pytest.fixture(scope="module")
 def local_sweep(sweep_env):
     env, results = sweep_env["env"], sweep_env["root"] / "results_local"
     tiny = TINY + ["--steps", "30", "--eval-every", "10"]  # later flags win: checkpoints at steps 10, 20, 30
-    args = ["sweep", "--algos", "iql,bc", "--suites", "locomotion", "--datasets", sweep_env["data"], *tiny,
-            "--launcher", "local", "--max-parallel", "1", "--progress-every", "2", "--results", str(results)]
+    args = [
+        "sweep",
+        "--algos",
+        "iql,bc",
+        "--suites",
+        "locomotion",
+        "--datasets",
+        sweep_env["data"],
+        *tiny,
+        "--launcher",
+        "local",
+        "--max-parallel",
+        "1",
+        "--progress-every",
+        "2",
+        "--results",
+        str(results),
+    ]
     base = results / "locomotion" / "hopper-random-v2"
     variant = "batch_size=64__hidden_dims=32x32__steps=30"  # the tiny config's run directory (records.store)
     first, second = base / "iql" / variant, base / "bc" / variant
@@ -201,8 +299,12 @@ def local_sweep(sweep_env):
     try:
         # kill the sweep while the second job runs: once it has a checkpoint (step 10 or 20 of 30)
         deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None and not finished(second) and \
-                not (second / "checkpoint-seeds0-1" / "LATEST").exists():
+        while (
+            time.time() < deadline
+            and proc.poll() is None
+            and not finished(second)
+            and not (second / "checkpoint-seeds0-1" / "LATEST").exists()
+        ):
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)  # the harshest kill: no clean-up in the sweep process
         proc.communicate(timeout=30)
@@ -213,6 +315,7 @@ def local_sweep(sweep_env):
     second_was_finished = finished(second)
     # the job process running when the sweep died goes with it and gives the run directory's lock back
     from offbench.sweeps.jobs import is_locked
+
     deadline = time.time() + 30
     while is_locked(second) and time.time() < deadline:
         time.sleep(0.2)
@@ -220,9 +323,16 @@ def local_sweep(sweep_env):
     first_records = {s: (first / f"seed_{s}.json").stat().st_mtime_ns for s in (0, 1)}
     first_state = read(first / "sweep_job.json")
     restart = offbench(args, env)
-    return dict(results=results, first=first, second=second, restart=restart,
-                first_records=first_records, first_state=first_state, second_was_finished=second_was_finished,
-                env=env)
+    return dict(
+        results=results,
+        first=first,
+        second=second,
+        restart=restart,
+        first_records=first_records,
+        first_state=first_state,
+        second_was_finished=second_was_finished,
+        env=env,
+    )
 
 
 def test_local_sweep_kill_and_restart_finishes_only_what_is_missing(local_sweep):
@@ -267,8 +377,21 @@ def test_status_shows_the_sweep(local_sweep):
 
 
 def test_report_reads_the_sweep_folder(local_sweep, tmp_path):
-    r = offbench(["report", "--results", str(local_sweep["results"]), "--out", str(tmp_path / "rep"),
-                  "--format", "md", "--reps", "50"], local_sweep["env"], timeout=300)
+    r = offbench(
+        [
+            "report",
+            "--results",
+            str(local_sweep["results"]),
+            "--out",
+            str(tmp_path / "rep"),
+            "--format",
+            "md",
+            "--reps",
+            "50",
+        ],
+        local_sweep["env"],
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     text = "\n".join(p.read_text() for p in (tmp_path / "rep").rglob("*.md"))
     assert "hopper-random-v2" in text and "iql" in text and "bc" in text
@@ -277,13 +400,25 @@ def test_report_reads_the_sweep_folder(local_sweep, tmp_path):
 # --------------------------------------------------------------------------------------------------
 # Ray launcher (a real local Ray runtime), sweep described in YAML, one job that keeps failing
 
+
 def test_ray_sweep_with_a_failing_job(sweep_env, tmp_path):
     results = tmp_path / "results_ray"
     # bc's job raises at run time (its evaluation environment does not exist), on every attempt
-    spec = {"algos": ["iql", "bc"], "suites": ["locomotion"], "datasets": [sweep_env["data"]],
-            "seeds": 2, "steps": 20, "eval_every": 20, "eval_episodes": 1,
-            "set": ["hidden_dims=[32,32]", "batch_size=64", "bc:env_id=NoSuchEnv-v0"], "launcher": "ray",
-            "max_parallel": 2, "cpus_per_run": 1, "retries": 1, "results": str(results)}
+    spec = {
+        "algos": ["iql", "bc"],
+        "suites": ["locomotion"],
+        "datasets": [sweep_env["data"]],
+        "seeds": 2,
+        "steps": 20,
+        "eval_every": 20,
+        "eval_episodes": 1,
+        "set": ["hidden_dims=[32,32]", "batch_size=64", "bc:env_id=NoSuchEnv-v0"],
+        "launcher": "ray",
+        "max_parallel": 2,
+        "cpus_per_run": 1,
+        "retries": 1,
+        "results": str(results),
+    }
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump(spec))
     r = offbench(["sweep", str(f)], sweep_env["env"], timeout=400)

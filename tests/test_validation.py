@@ -1,5 +1,6 @@
 """`offbench validate` (issue 17): protocol files are checked, verdicts follow the stated rules from records
 alone, and a tiny protocol runs end to end through the sweep machinery."""
+
 from __future__ import annotations
 
 import json
@@ -14,28 +15,94 @@ from offbench.validation.protocol import load_protocol
 from offbench.validation.verdicts import all_rows, claim_verdicts, decide
 
 CLAIMS = [
-    {"id": "better", "claim": "A > B", "source": "test", "group": "g", "a": "iql", "b": "bc", "relation": ">",
-     "datasets": ["d1", "d2"]},
-    {"id": "atleast", "claim": "A >= B", "source": "test", "group": "g", "a": "iql", "b": "bc", "relation": ">=",
-     "datasets": ["d1", "d2"]},
-    {"id": "reverse", "claim": "B >= A", "source": "test", "group": "g", "a": "bc", "b": "iql", "relation": ">=",
-     "datasets": ["d1", "d2"]},
-    {"id": "much", "claim": "A >> B, C", "source": "test", "group": "g", "a": "iql", "b": ["bc", "awr"],
-     "relation": ">>", "datasets": ["d1", "d2"]},
-    {"id": "missing", "claim": "A >= C on d3", "source": "test", "group": "g", "a": "iql", "b": "awr",
-     "relation": ">=", "datasets": ["d3"]},
-    {"id": "ft", "claim": "after > before", "source": "test", "group": "o", "a": "iql", "relation": "after>before",
-     "datasets": ["d1"]},
+    {
+        "id": "better",
+        "claim": "A > B",
+        "source": "test",
+        "group": "g",
+        "a": "iql",
+        "b": "bc",
+        "relation": ">",
+        "datasets": ["d1", "d2"],
+    },
+    {
+        "id": "atleast",
+        "claim": "A >= B",
+        "source": "test",
+        "group": "g",
+        "a": "iql",
+        "b": "bc",
+        "relation": ">=",
+        "datasets": ["d1", "d2"],
+    },
+    {
+        "id": "reverse",
+        "claim": "B >= A",
+        "source": "test",
+        "group": "g",
+        "a": "bc",
+        "b": "iql",
+        "relation": ">=",
+        "datasets": ["d1", "d2"],
+    },
+    {
+        "id": "much",
+        "claim": "A >> B, C",
+        "source": "test",
+        "group": "g",
+        "a": "iql",
+        "b": ["bc", "awr"],
+        "relation": ">>",
+        "datasets": ["d1", "d2"],
+    },
+    {
+        "id": "missing",
+        "claim": "A >= C on d3",
+        "source": "test",
+        "group": "g",
+        "a": "iql",
+        "b": "awr",
+        "relation": ">=",
+        "datasets": ["d3"],
+    },
+    {
+        "id": "ft",
+        "claim": "after > before",
+        "source": "test",
+        "group": "o",
+        "a": "iql",
+        "relation": "after>before",
+        "datasets": ["d1"],
+    },
 ]
 
 
 def _protocol(tmp_path, claims=CLAIMS, seeds=5):
-    doc = {"tier": "t", "reduced": True, "label": "TEST (reduced)", "seeds": seeds, "reps": 300,
-           "groups": [{"name": "g", "algos": ["iql", "bc", "awr"], "suites": ["locomotion"],
-                       "datasets": ["d1", "d2", "d3"], "steps": 100},
-                      {"name": "o", "algos": ["iql"], "suites": ["locomotion"], "datasets": ["d1"], "steps": 100,
-                       "online_steps": 50}],
-           "claims": claims}
+    doc = {
+        "tier": "t",
+        "reduced": True,
+        "label": "TEST (reduced)",
+        "seeds": seeds,
+        "reps": 300,
+        "groups": [
+            {
+                "name": "g",
+                "algos": ["iql", "bc", "awr"],
+                "suites": ["locomotion"],
+                "datasets": ["d1", "d2", "d3"],
+                "steps": 100,
+            },
+            {
+                "name": "o",
+                "algos": ["iql"],
+                "suites": ["locomotion"],
+                "datasets": ["d1"],
+                "steps": 100,
+                "online_steps": 50,
+            },
+        ],
+        "claims": claims,
+    }
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(doc))
     return load_protocol(str(path))
@@ -47,8 +114,18 @@ def _record(root, algo, ds, seed, score, steps=100, online=0, before=None, statu
     curve = [{"step": steps, "score": before if before is not None else score, "phase": "offline"}]
     if online:
         curve.append({"step": steps + online, "score": score, "phase": "online"})
-    rec = {"schema": "offbench-run/1", "status": status, "algo": algo, "dataset": ds, "seed": seed,
-           "steps": steps, "online_steps": online, "final_score": score, "diverged": False, "curve": curve}
+    rec = {
+        "schema": "offbench-run/1",
+        "status": status,
+        "algo": algo,
+        "dataset": ds,
+        "seed": seed,
+        "steps": steps,
+        "online_steps": online,
+        "final_score": score,
+        "diverged": False,
+        "curve": curve,
+    }
     (d / f"seed_{seed}.json").write_text(json.dumps(rec))
 
 
@@ -57,7 +134,7 @@ def test_verdicts_follow_the_rules(tmp_path):
     rng = np.random.default_rng(0)
     for s in range(5):
         for ds in ("d1", "d2"):
-            _record(tmp_path, "iql", ds, s, 80 + rng.normal())   # clearly best
+            _record(tmp_path, "iql", ds, s, 80 + rng.normal())  # clearly best
             _record(tmp_path, "bc", ds, s, 40 + rng.normal())
             _record(tmp_path, "awr", ds, s, 79 + rng.normal() * 5)  # close to IQL: ">>" cannot pass against it
         _record(tmp_path, "iql", "d1", s, 60 + rng.normal(), online=50, before=30 + rng.normal())
@@ -115,20 +192,53 @@ def test_shipped_protocols_load_and_say_reduced():
     cpu, full = load_protocol("cpu"), load_protocol("full")
     assert cpu.reduced and "REDUCED" in cpu.label and not full.reduced
     assert full.seeds == 10 and all(g["steps"] == 1_000_000 for g in full.groups.values())
-    assert {a for g in full.groups.values() for a in g["algos"]} >= {"iql", "bc", "filtered_bc", "awr", "awac",
-                                                                      "onestep", "td3bc", "cql"}
+    assert {a for g in full.groups.values() for a in g["algos"]} >= {
+        "iql",
+        "bc",
+        "filtered_bc",
+        "awr",
+        "awac",
+        "onestep",
+        "td3bc",
+        "cql",
+    }
 
 
 def test_tiny_protocol_end_to_end(tmp_path, hopper_file):
     """Two algorithms on a tiny file dataset through `offbench validate`: runs, verdict table, figure."""
     from offbench.cli import main
 
-    doc = {"tier": "tiny", "reduced": True, "label": "TINY test tier (reduced)", "seeds": 2, "reps": 200,
-           "groups": [{"name": "g", "algos": ["iql", "bc"], "suites": ["locomotion"], "datasets": [hopper_file],
-                       "steps": 40, "eval_every": 40, "eval_episodes": 2,
-                       "set": ["hidden_dims=[16,16]", "batch_size=32"]}],
-           "claims": [{"id": "c", "claim": "IQL >= BC", "source": "test", "group": "g", "a": "iql", "b": "bc",
-                       "relation": ">=", "datasets": ["hopper-random-v2"]}]}
+    doc = {
+        "tier": "tiny",
+        "reduced": True,
+        "label": "TINY test tier (reduced)",
+        "seeds": 2,
+        "reps": 200,
+        "groups": [
+            {
+                "name": "g",
+                "algos": ["iql", "bc"],
+                "suites": ["locomotion"],
+                "datasets": [hopper_file],
+                "steps": 40,
+                "eval_every": 40,
+                "eval_episodes": 2,
+                "set": ["hidden_dims=[16,16]", "batch_size=32"],
+            }
+        ],
+        "claims": [
+            {
+                "id": "c",
+                "claim": "IQL >= BC",
+                "source": "test",
+                "group": "g",
+                "a": "iql",
+                "b": "bc",
+                "relation": ">=",
+                "datasets": ["hopper-random-v2"],
+            }
+        ],
+    }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(doc))
     res = CliRunner().invoke(main, ["validate", "--tier", str(path), "--results", str(tmp_path / "r")])

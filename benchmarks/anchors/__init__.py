@@ -14,6 +14,7 @@ They are adapted, not copied: distrax / TFP distributions are replaced by the sa
 out (neither library is a dependency here), wandb / gym / d4rl are dropped. What is jitted, how many network
 forwards an update makes and the loop around it follow the cited files.
 """
+
 from __future__ import annotations
 
 import dataclasses

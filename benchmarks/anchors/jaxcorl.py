@@ -8,6 +8,7 @@ update: value (target twin-Q on (s, a) + V forward/backward), actor (V(s) + targ
 actor forward/backward), critic (V(s') + twin-Q forward/backward), Polyak target update. Networks: 2 x 256
 ReLU, orthogonal init, LayerNorm in the value net (``layer_norm=True``), actor Adam with a cosine schedule.
 """
+
 from __future__ import annotations
 
 import time
@@ -139,29 +140,39 @@ def update_n_times(ts, dataset, rng):
         ts, value_loss = update_value(ts, batch)
         ts, actor_loss = update_actor(ts, batch)
         ts, critic_loss = update_critic(ts, batch)
-        new_target = jax.tree_util.tree_map(lambda p, tp: p * TAU + tp * (1 - TAU), ts.critic.params,
-                                            ts.target_critic.params)
+        new_target = jax.tree_util.tree_map(
+            lambda p, tp: p * TAU + tp * (1 - TAU), ts.critic.params, ts.target_critic.params
+        )
         ts = ts._replace(target_critic=ts.target_critic.replace(params=new_target))
     return ts, {"value_loss": value_loss, "actor_loss": actor_loss, "critic_loss": critic_loss}
 
 
 def make(data: dict, batch_size: int = 256, seed: int = 0) -> Contestant:
     assert batch_size == 256, "JAX-CORL's default batch size"
-    dataset = {"observations": jnp.asarray(data["observations"]), "actions": jnp.asarray(data["actions"]),
-               "rewards": jnp.asarray(data["rewards"]), "next_observations": jnp.asarray(data["next_observations"]),
-               "dones": jnp.asarray(data["terminals"])}
+    dataset = {
+        "observations": jnp.asarray(data["observations"]),
+        "actions": jnp.asarray(data["actions"]),
+        "rewards": jnp.asarray(data["rewards"]),
+        "next_observations": jnp.asarray(data["next_observations"]),
+        "dones": jnp.asarray(data["terminals"]),
+    }
     obs, act = dataset["observations"][0], dataset["actions"][0]
     rng = jax.random.PRNGKey(seed)
     rng, actor_rng, critic_rng, value_rng = jax.random.split(rng, 4)
     actor_model = GaussianPolicy((256, 256), act.shape[-1])
     actor_tx = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(optax.cosine_decay_schedule(-LR, MAX_STEPS)))
-    critic_model = nn.vmap(Critic, variable_axes={"params": 0}, split_rngs={"params": True}, in_axes=None,
-                           out_axes=0, axis_size=2)((256, 256))
+    critic_model = nn.vmap(
+        Critic, variable_axes={"params": 0}, split_rngs={"params": True}, in_axes=None, out_axes=0, axis_size=2
+    )((256, 256))
     value_model = ValueCritic((256, 256), layer_norm=True)
     mk = lambda model, key, tx, *x: TrainState.create(apply_fn=model.apply, params=model.init(key, *x), tx=tx)  # noqa: E731
-    ts = IQLTrainState(rng, critic=mk(critic_model, critic_rng, optax.adam(LR), obs, act),
-                       target_critic=mk(critic_model, critic_rng, optax.adam(LR), obs, act),
-                       value=mk(value_model, value_rng, optax.adam(LR), obs), actor=mk(actor_model, actor_rng, actor_tx, obs))
+    ts = IQLTrainState(
+        rng,
+        critic=mk(critic_model, critic_rng, optax.adam(LR), obs, act),
+        target_critic=mk(critic_model, critic_rng, optax.adam(LR), obs, act),
+        value=mk(value_model, value_rng, optax.adam(LR), obs),
+        actor=mk(actor_model, actor_rng, actor_tx, obs),
+    )
     box = {"ts": ts, "rng": rng, "fn": None}
 
     def compile_():
@@ -179,4 +190,6 @@ def make(data: dict, batch_size: int = 256, seed: int = 0) -> Contestant:
         assert np.isfinite(float(info["critic_loss"]))
         return done
 
-    return Contestant("jaxcorl", compile_, run, "nissymori/JAX-CORL algos/iql.py (Python loop of jitted 8-update calls)")
+    return Contestant(
+        "jaxcorl", compile_, run, "nissymori/JAX-CORL algos/iql.py (Python loop of jitted 8-update calls)"
+    )

@@ -10,6 +10,7 @@ Structure: ``train_offline.py`` samples a batch on the host with NumPy (``Datase
 again, actor forward/backward), ``update_q`` (new V on s', twin-Q forward/backward), Polyak target update.
 DoubleCritic is two separate Critic modules (not an ensemble), 2 x 256 ReLU, orthogonal init.
 """
+
 from __future__ import annotations
 
 import time
@@ -75,6 +76,7 @@ class DoubleCritic(nn.Module):
 
 class NormalTanhPolicy(nn.Module):
     """state_dependent_std=False, tanh_squash_distribution=False, log_std_min=-5 (as Learner builds it)."""
+
     hidden_dims: Sequence[int]
     action_dim: int
 
@@ -105,8 +107,9 @@ class Model:
     def apply_gradient(self, loss_fn):
         grads, info = jax.grad(loss_fn, has_aux=True)(self.params)
         updates, new_opt_state = self.tx.update(grads, self.opt_state, self.params)
-        return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
-                            opt_state=new_opt_state), info
+        return self.replace(
+            step=self.step + 1, params=optax.apply_updates(self.params, updates), opt_state=new_opt_state
+        ), info
 
 
 def update_v(critic, value, batch):
@@ -127,8 +130,9 @@ def update_actor(key, actor, critic, value, batch):
     exp_a = jnp.minimum(jnp.exp((jnp.minimum(q1, q2) - v) * TEMPERATURE), 100.0)
 
     def loss_fn(p):
-        means, log_stds = actor.apply_fn.apply({"params": p}, batch["observations"], training=True,
-                                               rngs={"dropout": key})
+        means, log_stds = actor.apply_fn.apply(
+            {"params": p}, batch["observations"], training=True, rngs={"dropout": key}
+        )
         loss = -(exp_a * normal_log_prob(batch["actions"], means, log_stds)).mean()
         return loss, {"actor_loss": loss, "adv": q1 - v}
 
@@ -152,26 +156,39 @@ def _update_jit(rng, actor, critic, value, target_critic, batch):
     key, rng = jax.random.split(rng)
     new_actor, actor_info = update_actor(key, actor, target_critic, new_value, batch)
     new_critic, critic_info = update_q(critic, new_value, batch)
-    new_target_params = jax.tree_util.tree_map(lambda p, tp: p * TAU + tp * (1 - TAU), new_critic.params,
-                                               target_critic.params)
-    return rng, new_actor, new_critic, new_value, target_critic.replace(params=new_target_params), {
-        **critic_info, **value_info, **actor_info}
+    new_target_params = jax.tree_util.tree_map(
+        lambda p, tp: p * TAU + tp * (1 - TAU), new_critic.params, target_critic.params
+    )
+    return (
+        rng,
+        new_actor,
+        new_critic,
+        new_value,
+        target_critic.replace(params=new_target_params),
+        {**critic_info, **value_info, **actor_info},
+    )
 
 
 def make(data: dict, batch_size: int = 256, seed: int = 0) -> Contestant:
-    host = {"observations": np.asarray(data["observations"], np.float32), "actions": np.asarray(data["actions"], np.float32),
-            "rewards": np.asarray(data["rewards"], np.float32), "masks": 1.0 - np.asarray(data["terminals"], np.float32),
-            "next_observations": np.asarray(data["next_observations"], np.float32)}
+    host = {
+        "observations": np.asarray(data["observations"], np.float32),
+        "actions": np.asarray(data["actions"], np.float32),
+        "rewards": np.asarray(data["rewards"], np.float32),
+        "masks": 1.0 - np.asarray(data["terminals"], np.float32),
+        "next_observations": np.asarray(data["next_observations"], np.float32),
+    }
     size = len(host["rewards"])
     obs, act = host["observations"][:1], host["actions"][:1]
     rng = jax.random.PRNGKey(seed)
     rng, actor_key, critic_key, value_key = jax.random.split(rng, 4)
     actor_tx = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(optax.cosine_decay_schedule(-LR, MAX_STEPS)))
-    m = {"rng": rng,
-         "actor": Model.create(NormalTanhPolicy((256, 256), act.shape[-1]), [actor_key, obs], actor_tx),
-         "critic": Model.create(DoubleCritic((256, 256)), [critic_key, obs, act], optax.adam(LR)),
-         "value": Model.create(ValueCritic((256, 256)), [value_key, obs], optax.adam(LR)),
-         "target_critic": Model.create(DoubleCritic((256, 256)), [critic_key, obs, act])}
+    m = {
+        "rng": rng,
+        "actor": Model.create(NormalTanhPolicy((256, 256), act.shape[-1]), [actor_key, obs], actor_tx),
+        "critic": Model.create(DoubleCritic((256, 256)), [critic_key, obs, act], optax.adam(LR)),
+        "value": Model.create(ValueCritic((256, 256)), [value_key, obs], optax.adam(LR)),
+        "target_critic": Model.create(DoubleCritic((256, 256)), [critic_key, obs, act]),
+    }
     np_rng = np.random.default_rng(seed)
 
     def sample():  # dataset_utils.Dataset.sample
@@ -180,17 +197,23 @@ def make(data: dict, batch_size: int = 256, seed: int = 0) -> Contestant:
 
     def compile_():
         t0 = time.perf_counter()
-        m["fn"] = _update_jit.lower(m["rng"], m["actor"], m["critic"], m["value"], m["target_critic"],
-                                    sample()).compile()
+        m["fn"] = _update_jit.lower(
+            m["rng"], m["actor"], m["critic"], m["value"], m["target_critic"], sample()
+        ).compile()
         return time.perf_counter() - t0
 
     def run(min_updates: int) -> int:
         for _ in range(min_updates):  # train_offline.py's loop: one host batch, one jitted update
             (m["rng"], m["actor"], m["critic"], m["value"], m["target_critic"], info) = m["fn"](
-                m["rng"], m["actor"], m["critic"], m["value"], m["target_critic"], sample())
+                m["rng"], m["actor"], m["critic"], m["value"], m["target_critic"], sample()
+            )
         jax.block_until_ready(m["critic"])
         assert np.isfinite(float(info["critic_loss"]))
         return min_updates
 
-    return Contestant("original", compile_, run, "ikostrikov/implicit_q_learning learner.py (one jitted update per "
-                      "host-sampled batch)")
+    return Contestant(
+        "original",
+        compile_,
+        run,
+        "ikostrikov/implicit_q_learning learner.py (one jitted update per host-sampled batch)",
+    )

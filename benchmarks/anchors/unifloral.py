@@ -8,6 +8,7 @@ V(s') from the *current* value net; Q and V losses and gradients from the same p
 the actor's weights from the value loss's advantage. Networks: 2 x 256 ReLU, obs normalisation inside
 every network, Flax default init, Adam(eps=1e-5) with a cosine schedule for all three.
 """
+
 from __future__ import annotations
 
 import flax.linen as nn
@@ -41,8 +42,14 @@ class DualQNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs, action):
-        vmap_critic = nn.vmap(SoftQNetwork, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
-                              in_axes=None, out_axes=-1, axis_size=2)
+        vmap_critic = nn.vmap(
+            SoftQNetwork,
+            variable_axes={"params": 0},
+            split_rngs={"params": True, "dropout": True},
+            in_axes=None,
+            out_axes=-1,
+            axis_size=2,
+        )
         return vmap_critic(self.obs_mean, self.obs_std)(obs, action)
 
 
@@ -76,32 +83,48 @@ class TanhGaussianActor(nn.Module):
 
 
 def make(data: dict, batch_size: int = 256, seed: int = 0) -> Contestant:
-    dataset = {"obs": jnp.asarray(data["observations"]), "action": jnp.asarray(data["actions"]),
-               "reward": jnp.asarray(data["rewards"]), "next_obs": jnp.asarray(data["next_observations"]),
-               "done": jnp.asarray(data["terminals"])}
+    dataset = {
+        "obs": jnp.asarray(data["observations"]),
+        "action": jnp.asarray(data["actions"]),
+        "reward": jnp.asarray(data["rewards"]),
+        "next_obs": jnp.asarray(data["next_observations"]),
+        "done": jnp.asarray(data["terminals"]),
+    }
     obs_mean = dataset["obs"].mean(axis=0)
     obs_std = jnp.nan_to_num(dataset["obs"].std(axis=0), nan=1.0)
     n_act = dataset["action"].shape[1]
-    actor_net, q_net, value_net = (TanhGaussianActor(n_act, obs_mean, obs_std), DualQNetwork(obs_mean, obs_std),
-                                   StateValueFunction(obs_mean, obs_std))
+    actor_net, q_net, value_net = (
+        TanhGaussianActor(n_act, obs_mean, obs_std),
+        DualQNetwork(obs_mean, obs_std),
+        StateValueFunction(obs_mean, obs_std),
+    )
 
     def create(rng, net, dummy):
-        return TrainState.create(apply_fn=net.apply, params=net.init(rng, *dummy),
-                                 tx=optax.adam(optax.cosine_decay_schedule(LR, NUM_UPDATES), eps=1e-5))
+        return TrainState.create(
+            apply_fn=net.apply,
+            params=net.init(rng, *dummy),
+            tx=optax.adam(optax.cosine_decay_schedule(LR, NUM_UPDATES), eps=1e-5),
+        )
 
     rng = jax.random.PRNGKey(seed)
     rng, r_actor, r_q, r_value = jax.random.split(rng, 4)
     dummy_obs, dummy_act = jnp.zeros(dataset["obs"].shape[1]), jnp.zeros(n_act)
-    agent = {"actor": create(r_actor, actor_net, [dummy_obs]), "q": create(r_q, q_net, [dummy_obs, dummy_act]),
-             "q_target": create(r_q, q_net, [dummy_obs, dummy_act]), "value": create(r_value, value_net, [dummy_obs])}
+    agent = {
+        "actor": create(r_actor, actor_net, [dummy_obs]),
+        "q": create(r_q, q_net, [dummy_obs, dummy_act]),
+        "q_target": create(r_q, q_net, [dummy_obs, dummy_act]),
+        "value": create(r_value, value_net, [dummy_obs]),
+    }
 
     def train_step(carry, _, dataset):
         rng, agent = carry
         rng, rng_batch = jax.random.split(rng)
         idx = jax.random.randint(rng_batch, (batch_size,), 0, len(dataset["obs"]))
         batch = jax.tree_util.tree_map(lambda x: x[idx], dataset)
-        q_target = agent["q_target"].replace(step=agent["q_target"].step + 1, params=optax.incremental_update(
-            agent["q"].params, agent["q_target"].params, POLYAK))
+        q_target = agent["q_target"].replace(
+            step=agent["q_target"].step + 1,
+            params=optax.incremental_update(agent["q"].params, agent["q_target"].params, POLYAK),
+        )
         agent = dict(agent, q_target=q_target)
         v_target = q_net.apply(q_target.params, batch["obs"], batch["action"]).min(-1)
         next_v_target = value_net.apply(agent["value"].params, batch["next_obs"])
@@ -116,8 +139,9 @@ def make(data: dict, batch_size: int = 256, seed: int = 0) -> Contestant:
 
         q_loss, q_grad = jax.value_and_grad(q_loss_fn)(agent["q"].params)
         (value_loss, adv), value_grad = jax.value_and_grad(value_loss_fn, has_aux=True)(agent["value"].params)
-        agent = dict(agent, q=agent["q"].apply_gradients(grads=q_grad),
-                     value=agent["value"].apply_gradients(grads=value_grad))
+        agent = dict(
+            agent, q=agent["q"].apply_gradients(grads=q_grad), value=agent["value"].apply_gradients(grads=value_grad)
+        )
         exp_adv = jnp.exp(adv * BETA).clip(max=ADV_CLIP)
 
         def actor_loss_fn(params):
@@ -139,6 +163,7 @@ def make(data: dict, batch_size: int = 256, seed: int = 0) -> Contestant:
 
     def compile_():
         import time
+
         t0 = time.perf_counter()
         box["fn"] = scan.lower(box["rng"], box["agent"], dataset).compile()
         return time.perf_counter() - t0

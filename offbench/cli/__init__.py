@@ -1,13 +1,20 @@
 """The ``offbench`` command line, on top of every stage: ``main`` holds ``run``, ``config`` and ``list``; the
 other subcommands live with their stage (data, report, sweeps) and are attached here."""
+
 from offbench.cli.data import data_command
 from offbench.cli.main import main
 from offbench.report.report import report_command
-from offbench.sweeps.sweep import status_command, sweep_command
+from offbench.sweeps.command import sweep_command
+from offbench.sweeps.status import status_command
 from offbench.validation.command import validate_command
 
-for _name, _cmd in (("data", data_command), ("report", report_command), ("sweep", sweep_command),
-                    ("status", status_command), ("validate", validate_command)):
+for _name, _cmd in (
+    ("data", data_command),
+    ("report", report_command),
+    ("sweep", sweep_command),
+    ("status", status_command),
+    ("validate", validate_command),
+):
     main.add_command(_cmd, _name)
 
 __all__ = ["main"]

@@ -11,6 +11,7 @@
   reference returns; a size other than the recipe's is part of what a build is).
 * ``offbench data info NAME``: the data card of a local dataset (``offbench/data/card.py``).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,12 +41,14 @@ def _fmt_bytes(n: int) -> str:
 
 def _minari_root() -> Path:
     from minari.storage.datasets_root_dir import get_dataset_path
+
     return Path(get_dataset_path())
 
 
 def _local_minari() -> dict:
     try:
         import minari
+
         return dict(minari.list_local_datasets())
     except Exception:
         return {}
@@ -53,6 +56,7 @@ def _local_minari() -> dict:
 
 def _find_task(name: str):
     from offbench.data.suites import SUITES
+
     for s in SUITES.values():
         for t in s.tasks:
             if name in (t.name, t.minari_id, t.rebuilt_id):
@@ -97,21 +101,27 @@ def list_cmd(suite):
                 if rec is not None and built < rec.version:
                     mark += f" STALE (recipe is v{rec.version})"
                     stale.append(t.name)
-                present.append(f"rebuilt {_fmt_bytes(_dir_size(root / t.rebuilt_id))}"
-                               + (f" ({int(steps):,} transitions{mark})" if steps is not None else mark))
+                present.append(
+                    f"rebuilt {_fmt_bytes(_dir_size(root / t.rebuilt_id))}"
+                    + (f" ({int(steps):,} transitions{mark})" if steps is not None else mark)
+                )
             click.echo(f"{s.name:11s} {t.name:30s} {dl:34s} {build:28s} {', '.join(present) or 'no'}{why}")
     if stale:
-        click.echo(f"{len(stale)} rebuilt dataset(s) were built by an older recipe (STALE): their numbers are not "
-                   f"comparable with a current build; rebuild with `offbench data build NAME --overwrite` "
-                   f"({', '.join(stale)})")
+        click.echo(
+            f"{len(stale)} rebuilt dataset(s) were built by an older recipe (STALE): their numbers are not "
+            f"comparable with a current build; rebuild with `offbench data build NAME --overwrite` "
+            f"({', '.join(stale)})"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
 # download
 
+
 def _probe(url: str) -> None:
     """Raise OffbenchError-free OSError when ``url``'s host cannot be reached within the timeout."""
     import urllib.request
+
     req = urllib.request.Request(url, method="HEAD")
     with urllib.request.urlopen(req, timeout=NETWORK_TIMEOUT):
         pass
@@ -119,8 +129,12 @@ def _probe(url: str) -> None:
 
 def _no_network(name: str, what: str, exc: Exception) -> OffbenchError:
     from offbench.data.build.recipes import get_recipe, unbuildable_reason
-    alt = (f"build it instead with `offbench data build {name}`" if get_recipe(name) is not None
-           else f"it cannot be rebuilt here either ({unbuildable_reason(name)})")
+
+    alt = (
+        f"build it instead with `offbench data build {name}`"
+        if get_recipe(name) is not None
+        else f"it cannot be rebuilt here either ({unbuildable_reason(name)})"
+    )
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return OffbenchError(f"cannot download {what} ({reason[:120]}); {alt}")
 
@@ -136,13 +150,16 @@ def download_cmd(name):
     url = task.url if task else None
     key = task.name if task else name
     if minari_id is None and url is None and task is not None:
-        raise OffbenchError(f"{task.name} has no download (offbench builds it locally): run "
-                            f"`offbench data build {task.name}`")
+        raise OffbenchError(
+            f"{task.name} has no download (offbench builds it locally): run `offbench data build {task.name}`"
+        )
     if minari_id is None and url is None:
-        raise OffbenchError(f"{name!r} is neither a suite dataset with a download nor a Minari id; "
-                            "see `offbench data list`")
+        raise OffbenchError(
+            f"{name!r} is neither a suite dataset with a download nor a Minari id; see `offbench data list`"
+        )
     if minari_id is not None:
         import minari
+
         try:
             _probe("https://huggingface.co")
             with _quiet():
@@ -156,9 +173,11 @@ def download_cmd(name):
     tmp = dest.with_suffix(".part")
     try:
         import urllib.request
+
         with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT) as resp, open(tmp, "wb") as f:
             total = int(resp.headers.get("Content-Length") or 0) or None
             from tqdm.auto import tqdm
+
             with tqdm(total=total, unit="B", unit_scale=True, desc=task.name) as bar:
                 while chunk := resp.read(1 << 20):
                     f.write(chunk)
@@ -173,6 +192,7 @@ def download_cmd(name):
 class _quiet:
     def __enter__(self):
         import warnings
+
         self._w = warnings.catch_warnings()
         self._w.__enter__()
         warnings.simplefilter("ignore")
@@ -184,6 +204,7 @@ class _quiet:
 # --------------------------------------------------------------------------------------------------
 # build
 
+
 def _recipe_or_error(name: str):
     from offbench.data.build.recipes import get_recipe, unbuildable_reason
 
@@ -192,9 +213,14 @@ def _recipe_or_error(name: str):
         _, task = _find_task(name)
         if task is not None and task.name != name and get_recipe(task.name) is not None:
             return get_recipe(task.name)
-        raise OffbenchError(f"{name!r} cannot be rebuilt: {unbuildable_reason(name)}"
-                            + ("; try `offbench data download " + name + "`" if task is not None and
-                               (task.minari_id or task.url) else "; see `offbench data list`"))
+        raise OffbenchError(
+            f"{name!r} cannot be rebuilt: {unbuildable_reason(name)}"
+            + (
+                "; try `offbench data download " + name + "`"
+                if task is not None and (task.minari_id or task.url)
+                else "; see `offbench data list`"
+            )
+        )
     return rec
 
 
@@ -211,8 +237,9 @@ def existing_build(name: str) -> str:
     return f"{size}, recipe version {built_version(meta) or 1}"
 
 
-def build_one(name: str, size=None, seed: int = 0, behavior_dir=None, progress: bool = True,
-              overwrite: bool = False) -> str:
+def build_one(
+    name: str, size=None, seed: int = 0, behavior_dir=None, progress: bool = True, overwrite: bool = False
+) -> str:
     """Run the recipe for ``name``; returns the Minari id written. An existing build is replaced only
     with ``overwrite`` (its reference returns normalised the runs made on it)."""
     from offbench.data.build.recipes import behavior_dir_or_error
@@ -220,8 +247,10 @@ def build_one(name: str, size=None, seed: int = 0, behavior_dir=None, progress: 
     rec = _recipe_or_error(name)
     have = existing_build(rec.name)
     if have and not overwrite:
-        raise OffbenchError(f"rebuilt/{rec.name} already exists ({have}); runs on it were normalised with its "
-                            f"reference returns: pass --overwrite to replace it")
+        raise OffbenchError(
+            f"rebuilt/{rec.name} already exists ({have}); runs on it were normalised with its "
+            f"reference returns: pass --overwrite to replace it"
+        )
     bdir = behavior_dir_or_error(behavior_dir)
     return rec.build(size=size, seed=seed, behavior_dir=bdir, progress=progress)
 
@@ -230,8 +259,12 @@ def build_one(name: str, size=None, seed: int = 0, behavior_dir=None, progress: 
 @click.argument("target")
 @click.option("--size", default=None, help="Transitions (default: D4RL's size), or 'small' for a tiny build.")
 @click.option("--seed", default=0, show_default=True, help="Recipe seed (the build is deterministic given it).")
-@click.option("--behavior-dir", default=None, type=click.Path(file_okay=False),
-              help="Folder with policies/ and demos/ (default: $OFFBENCH_BEHAVIOR_DIR or ../shared/data).")
+@click.option(
+    "--behavior-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder with policies/ and demos/ (default: $OFFBENCH_BEHAVIOR_DIR or ../shared/data).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing build (of any size or recipe version).")
 def build_cmd(target, size, seed, behavior_dir, no_progress, overwrite):
@@ -252,22 +285,28 @@ def build_cmd(target, size, seed, behavior_dir, no_progress, overwrite):
     if not overwrite:  # refuse before building anything
         have = [f"{n} ({existing_build(n)})" for n in names if existing_build(n)]
         if have:
-            raise OffbenchError(f"already built: {'; '.join(have)}; runs on them were normalised with their "
-                                "reference returns: pass --overwrite to replace them")
+            raise OffbenchError(
+                f"already built: {'; '.join(have)}; runs on them were normalised with their "
+                "reference returns: pass --overwrite to replace them"
+            )
     for name in names:
         t0 = time.time()
         dataset_id = build_one(name, size, seed, behavior_dir, progress=not no_progress, overwrite=True)
         meta = _local_minari().get(dataset_id, {})
         steps = meta.get("total_steps")
         eps = meta.get("total_episodes")
-        click.echo(f"built {dataset_id} (rebuilt): {steps:,} transitions, {eps} episodes, "
-                   f"reference returns random {meta.get('ref_min_score', float('nan')):.1f} / expert "
-                   f"{meta.get('ref_max_score', float('nan')):.1f}, in {time.time() - t0:.1f}s"
-                   if steps is not None else f"built {dataset_id} in {time.time() - t0:.1f}s")
+        click.echo(
+            f"built {dataset_id} (rebuilt): {steps:,} transitions, {eps} episodes, "
+            f"reference returns random {meta.get('ref_min_score', float('nan')):.1f} / expert "
+            f"{meta.get('ref_max_score', float('nan')):.1f}, in {time.time() - t0:.1f}s"
+            if steps is not None
+            else f"built {dataset_id} in {time.time() - t0:.1f}s"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
 # info
+
 
 def load_local(name: str):
     """(dataset, task, suite, kind) of a local dataset: a suite's D4RL name (original when present, else
@@ -286,11 +325,12 @@ def load_local(name: str):
         if name in local:
             return loaders.load_minari(name), None, None, "minari"
         raise OffbenchError(f"no local dataset {name!r}; see `offbench data list`")
-    if name == task.rebuilt_id or (name == task.name and task.minari_id not in local
-                                   and not hdf5_path(task).exists()):
+    if name == task.rebuilt_id or (name == task.name and task.minari_id not in local and not hdf5_path(task).exists()):
         if task.rebuilt_id not in local:
-            raise OffbenchError(f"{task.name} is not present locally; `offbench data build {task.name}` or "
-                                f"`offbench data download {task.name}`")
+            raise OffbenchError(
+                f"{task.name} is not present locally; `offbench data build {task.name}` or "
+                f"`offbench data download {task.name}`"
+            )
         return loaders.load_minari(task.rebuilt_id, task.obs_keys), task, suite, "rebuilt"
     if task.minari_id in local and name != task.rebuilt_id:
         return loaders.load_minari(task.minari_id, task.obs_keys), task, suite, "original"

@@ -1,4 +1,5 @@
 """The ``offbench`` command line."""
+
 from __future__ import annotations
 
 import os
@@ -32,41 +33,108 @@ def main():
 @main.command(cls=SetCommand)
 @click.option("--algo", required=True, help="Algorithm name (see `offbench list algorithms`).")
 @click.option("--suite", required=True, help="Task family: locomotion, antmaze, kitchen, adroit.")
-@click.option("--dataset", "datasets", multiple=True,
-              help="D4RL name (hopper-medium-v2), Minari id, or path to a D4RL hdf5 file; repeatable. "
-                   "Default: every dataset of the suite (missing ones obtained; with --no-fetch, those present).")
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    help="D4RL name (hopper-medium-v2), Minari id, or path to a D4RL hdf5 file; repeatable. "
+    "Default: every dataset of the suite (missing ones obtained; with --no-fetch, those present).",
+)
 @click.option("--seeds", default=1, show_default=True, help="Number of seeds, trained together (vmapped).")
 @click.option("--seed", default=0, show_default=True, help="First seed.")
 @click.option("--steps", default=1_000_000, show_default=True, help="Offline gradient steps.")
-@click.option("--eval-every", default=None, type=int,
-              help="Steps between evaluations (default: the suite's reference schedule, e.g. AntMaze 100000).")
+@click.option(
+    "--eval-every",
+    default=None,
+    type=int,
+    help="Steps between evaluations (default: the suite's reference schedule, e.g. AntMaze 100000).",
+)
 @click.option("--eval-episodes", default=None, type=int, help="Episodes per evaluation (default: the suite's).")
-@click.option("--eval-workers", default=None, type=int,
-              help="Host evaluation worker processes (default: the cores; 0: serial, in this process).")
-@click.option("--eval-backend", default="auto", show_default=True, type=click.Choice(["auto", "host", "mjx"]),
-              help="auto: MJX on a GPU for the tasks it supports (Hopper/HalfCheetah/Walker2d-v5), else host.")
-@click.option("--online-steps", default=0, show_default=True,
-              help="Environment steps of online fine-tuning after the offline phase.")
-@click.option("--from", "from_run", default=None, type=click.Path(),
-              help="Fine-tune from the final checkpoint of an earlier offline run directory.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE [KEY=VALUE ...]",
-              help="Override config values; repeatable, or several after one --set.")
+@click.option(
+    "--eval-workers",
+    default=None,
+    type=int,
+    help="Host evaluation worker processes (default: the cores; 0: serial, in this process).",
+)
+@click.option(
+    "--eval-backend",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "host", "mjx"]),
+    help="auto: MJX on a GPU for the tasks it supports (Hopper/HalfCheetah/Walker2d-v5), else host.",
+)
+@click.option(
+    "--online-steps",
+    default=0,
+    show_default=True,
+    help="Environment steps of online fine-tuning after the offline phase.",
+)
+@click.option(
+    "--from",
+    "from_run",
+    default=None,
+    type=click.Path(),
+    help="Fine-tune from the final checkpoint of an earlier offline run directory.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE [KEY=VALUE ...]",
+    help="Override config values; repeatable, or several after one --set.",
+)
 @click.option("--results", default="results", show_default=True, type=click.Path(), help="Results folder.")
-@click.option("--name", default=None,
-              help="The run directory's variant name (default: from the changed config and run length, e.g. "
-                   "expectile=0.8__steps=25k; 'default' for the defaults).")
+@click.option(
+    "--name",
+    default=None,
+    help="The run directory's variant name (default: from the changed config and run length, e.g. "
+    "expectile=0.8__steps=25k; 'default' for the defaults).",
+)
 @click.option("--resume", is_flag=True, help="Continue from the run's last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Start this run's seeds over, replacing their records.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-@click.option("--preset", default=None, help="Run-length preset (configs/presets.yaml): `quick` is a first look in "
-              "minutes (small rebuilt data, few steps and episodes), not the paper's protocol. Options given win.")
+@click.option(
+    "--preset",
+    default=None,
+    help="Run-length preset (configs/presets.yaml): `quick` is a first look in "
+    "minutes (small rebuilt data, few steps and episodes), not the paper's protocol. Options given win.",
+)
 @click.option("--no-fetch", is_flag=True, help="Do not download or rebuild missing datasets: an error instead.")
-@click.option("--build-workers", default=None, type=int,
-              help="Worker processes rebuilding missing datasets in parallel (default: the cores).")
-@click.option("--build-size", default=None,
-              help="Transitions of a dataset the run rebuilds (default: the recipe's, D4RL's size), or 'small'.")
-def run(algo, suite, datasets, seeds, seed, steps, eval_every, eval_episodes, eval_workers, eval_backend, online_steps,
-        from_run, overrides, results, name, resume, overwrite, no_progress, preset, no_fetch, build_workers, build_size):
+@click.option(
+    "--build-workers",
+    default=None,
+    type=int,
+    help="Worker processes rebuilding missing datasets in parallel (default: the cores).",
+)
+@click.option(
+    "--build-size",
+    default=None,
+    help="Transitions of a dataset the run rebuilds (default: the recipe's, D4RL's size), or 'small'.",
+)
+def run(
+    algo,
+    suite,
+    datasets,
+    seeds,
+    seed,
+    steps,
+    eval_every,
+    eval_episodes,
+    eval_workers,
+    eval_backend,
+    online_steps,
+    from_run,
+    overrides,
+    results,
+    name,
+    resume,
+    overwrite,
+    no_progress,
+    preset,
+    no_fetch,
+    build_workers,
+    build_size,
+):
     """Train and evaluate ALGO on datasets of SUITE; records go under RESULTS/<suite>/<dataset>/<algo>/<variant>/.
 
     Seeds are added to a run directory, never replaced: seeds that already finished are skipped, seeds with
@@ -84,32 +152,72 @@ def run(algo, suite, datasets, seeds, seed, steps, eval_every, eval_episodes, ev
     from offbench.training.checks import check_config
 
     check_config(resolve_config(algorithm.default_config, algo, s.name, None, parsed, bool(online_steps or from_run)))
-    given = {k for k in presets.KEYS if click.get_current_context().get_parameter_source(k)
-             not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
-    chosen, note = presets.apply(preset, s.name, dict(steps=steps, eval_every=eval_every, eval_episodes=eval_episodes,
-                                                      seeds=seeds, build_size=build_size, datasets=datasets), given)
+    given = {
+        k
+        for k in presets.KEYS
+        if click.get_current_context().get_parameter_source(k)
+        not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    }
+    chosen, note = presets.apply(
+        preset,
+        s.name,
+        dict(
+            steps=steps,
+            eval_every=eval_every,
+            eval_episodes=eval_episodes,
+            seeds=seeds,
+            build_size=build_size,
+            datasets=datasets,
+        ),
+        given,
+    )
     steps, eval_every, eval_episodes, seeds, build_size, datasets = (
-        chosen[k] for k in ("steps", "eval_every", "eval_episodes", "seeds", "build_size", "datasets"))
+        chosen[k] for k in ("steps", "eval_every", "eval_episodes", "seeds", "build_size", "datasets")
+    )
     if note:
         click.echo(note, err=True)
     if not no_fetch:  # download or rebuild what the run needs and does not find (offbench.data.fetch)
         from offbench.data.fetch import obtain
 
-        datasets = obtain(s, datasets, size=build_size, workers=build_workers, progress=not no_progress,
-                          say=lambda m: click.echo(m, err=True))
+        datasets = obtain(
+            s,
+            datasets,
+            size=build_size,
+            workers=build_workers,
+            progress=not no_progress,
+            say=lambda m: click.echo(m, err=True),
+        )
     if not datasets:
         from offbench.data.sources import available_datasets
 
         datasets = available_datasets(s)
         if not datasets:
-            raise OffbenchError(f"no dataset of suite {suite!r} is available locally; see `offbench data list` "
-                                f"and get one with `offbench data download NAME` or `offbench data build NAME`")
+            raise OffbenchError(
+                f"no dataset of suite {suite!r} is available locally; see `offbench data list` "
+                f"and get one with `offbench data download NAME` or `offbench data build NAME`"
+            )
     for ds in datasets:
-        opts = RunOptions(algo=algo, suite=suite, dataset=ds, seeds=seeds, seed=seed, steps=steps,
-                          eval_every=eval_every, eval_episodes=eval_episodes, eval_workers=eval_workers,
-                          eval_backend=eval_backend, overrides=parsed, results=results,
-                          resume=resume, progress=not no_progress, online_steps=online_steps, from_run=from_run,
-                          preset=preset, name=name, overwrite=overwrite)
+        opts = RunOptions(
+            algo=algo,
+            suite=suite,
+            dataset=ds,
+            seeds=seeds,
+            seed=seed,
+            steps=steps,
+            eval_every=eval_every,
+            eval_episodes=eval_episodes,
+            eval_workers=eval_workers,
+            eval_backend=eval_backend,
+            overrides=parsed,
+            results=results,
+            resume=resume,
+            progress=not no_progress,
+            online_steps=online_steps,
+            from_run=from_run,
+            preset=preset,
+            name=name,
+            overwrite=overwrite,
+        )
         recs = run_one(opts, say=lambda m: click.echo(m, err=True))
         scores = [r.get("final_score") for r in recs]
         label = f" ({recs[0]['data']['label']} data)" if recs and recs[0]["data"]["rebuilt"] else ""
@@ -118,10 +226,12 @@ def run(algo, suite, datasets, seeds, seed, steps, eval_every, eval_episodes, ev
 
         mean = [r["final_score"] for r in recs if is_finished(r)]  # the one definition of a finished run
         diverged = [r["seed"] for r in recs if r.get("diverged")]
-        click.echo(f"{algo} {recs[0]['dataset'] if recs else ds}{label}: final normalised score per seed [{shown}]"
-                   + (f", mean {sum(mean) / len(mean):.1f}" if mean else "")
-                   + (f"; DIVERGED: seeds {diverged} (non-finite losses or scores; no final score)" if diverged else "")
-                   + (f" [preset {preset}: not the paper's protocol]" if preset else ""))
+        click.echo(
+            f"{algo} {recs[0]['dataset'] if recs else ds}{label}: final normalised score per seed [{shown}]"
+            + (f", mean {sum(mean) / len(mean):.1f}" if mean else "")
+            + (f"; DIVERGED: seeds {diverged} (non-finite losses or scores; no final score)" if diverged else "")
+            + (f" [preset {preset}: not the paper's protocol]" if preset else "")
+        )
 
 
 @main.command("config", cls=SetCommand)
@@ -141,10 +251,16 @@ def config_cmd(algo, suite, dataset, online, overrides):
     algorithm = registry.get(algo)
     if suite:
         get_suite(suite)
-    config, sources = resolve_with_sources(algorithm.default_config, algo, suite, dataset,
-                                           parse_overrides(overrides), finetune=online)
-    click.echo(f"# {algo}" + (f", suite {suite}" if suite else "") + (f", dataset {dataset}" if dataset else "")
-               + (", fine-tuning" if online else "") + "; each value's layer after '#'")
+    config, sources = resolve_with_sources(
+        algorithm.default_config, algo, suite, dataset, parse_overrides(overrides), finetune=online
+    )
+    click.echo(
+        f"# {algo}"
+        + (f", suite {suite}" if suite else "")
+        + (f", dataset {dataset}" if dataset else "")
+        + (", fine-tuning" if online else "")
+        + "; each value's layer after '#'"
+    )
     width = max(len(k) for k in config) + 2
     for key in sorted(config):
         value = yaml.safe_dump(config[key], default_flow_style=True, width=10_000).strip()
@@ -168,9 +284,11 @@ def list_cmd(what, suite):
             click.echo(f"{name:12s} NOT LOADED: {why}")
     elif what == "suites":
         for s in SUITES.values():
-            click.echo(f"{s.name:11s} {len(s.tasks):2d} datasets  score={s.score:7s} eval episodes={s.eval_episodes:3d}  "
-                       f"{s.description}")
+            click.echo(
+                f"{s.name:11s} {len(s.tasks):2d} datasets  score={s.score:7s} eval episodes={s.eval_episodes:3d}  "
+                f"{s.description}"
+            )
     else:  # one table for both `offbench list datasets` and `offbench data list`
         from offbench.cli.data import list_cmd as data_list
-        click.get_current_context().invoke(data_list, suite=suite)
 
+        click.get_current_context().invoke(data_list, suite=suite)

@@ -8,6 +8,7 @@ tasks done; none for dense-reward suites), and the behaviour's score: the mean e
 the dataset's own reference returns and with D4RL's (``d4rl/infos.py``); success-scored suites (AntMaze,
 pointmaze) score the behaviour as success fraction x 100.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,17 +46,30 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
     refs = meta.get("references")
     refs = json.loads(refs) if isinstance(refs, str) else (refs or {})
     out = {
-        "transitions": int(n), "episodes": int(len(slices)),
-        "episode_length_mean": float(lengths.mean()), "episode_length_min": int(lengths.min()),
+        "transitions": int(n),
+        "episodes": int(len(slices)),
+        "episode_length_mean": float(lengths.mean()),
+        "episode_length_min": int(lengths.min()),
         "episode_length_max": int(lengths.max()),
-        "terminal_fraction": float(term.mean()), "timeout_fraction": float(timeouts.mean()),
-        "rewarded_step_fraction": float((ds.rewards > 0).mean()), "success_fraction": success,
-        "return_mean": mean_ret, "return_std": float(returns.std()),
-        "score_own_refs": None, "score_d4rl_refs": None, "score_kind": score_kind,
-        "ref_min_score": own[0], "ref_max_score": own[1], "d4rl_ref_min": d4rl[0], "d4rl_ref_max": d4rl[1],
-        "ref_min_std": refs.get("ref_min_std"), "ref_max_std": refs.get("ref_max_std"),
-        "ref_min_episodes": refs.get("ref_min_episodes"), "ref_max_episodes": refs.get("ref_max_episodes"),
-        "recipe": meta.get("recipe"), "recipe_version": meta.get("recipe_version"),
+        "terminal_fraction": float(term.mean()),
+        "timeout_fraction": float(timeouts.mean()),
+        "rewarded_step_fraction": float((ds.rewards > 0).mean()),
+        "success_fraction": success,
+        "return_mean": mean_ret,
+        "return_std": float(returns.std()),
+        "score_own_refs": None,
+        "score_d4rl_refs": None,
+        "score_kind": score_kind,
+        "ref_min_score": own[0],
+        "ref_max_score": own[1],
+        "d4rl_ref_min": d4rl[0],
+        "d4rl_ref_max": d4rl[1],
+        "ref_min_std": refs.get("ref_min_std"),
+        "ref_max_std": refs.get("ref_max_std"),
+        "ref_min_episodes": refs.get("ref_min_episodes"),
+        "ref_max_episodes": refs.get("ref_max_episodes"),
+        "recipe": meta.get("recipe"),
+        "recipe_version": meta.get("recipe_version"),
     }
     if score_kind == "success" and success is not None:
         out["score_own_refs"] = out["score_d4rl_refs"] = 100.0 * success
@@ -76,15 +90,17 @@ def _fmt(v, pct=False):
 
 def format_card(name: str, c: dict) -> list[str]:
     """Human-readable lines of a card."""
-    lines = [f"{name}" + (f" (recipe {c['recipe']} version {c['recipe_version']})" if c.get("recipe") else ""),
-             f"  transitions        {c['transitions']:,}",
-             f"  episodes           {c['episodes']:,}  (length mean {c['episode_length_mean']:.1f}, "
-             f"min {c['episode_length_min']}, max {c['episode_length_max']})",
-             f"  terminals          {_fmt(c['terminal_fraction'], True)} of transitions",
-             f"  timeouts           {_fmt(c['timeout_fraction'], True)} of transitions",
-             f"  rewarded steps     {_fmt(c['rewarded_step_fraction'], True)}",
-             f"  successful eps     {_fmt(c['success_fraction'], True)}",
-             f"  episode return     {c['return_mean']:,.1f} +- {c['return_std']:,.1f}"]
+    lines = [
+        f"{name}" + (f" (recipe {c['recipe']} version {c['recipe_version']})" if c.get("recipe") else ""),
+        f"  transitions        {c['transitions']:,}",
+        f"  episodes           {c['episodes']:,}  (length mean {c['episode_length_mean']:.1f}, "
+        f"min {c['episode_length_min']}, max {c['episode_length_max']})",
+        f"  terminals          {_fmt(c['terminal_fraction'], True)} of transitions",
+        f"  timeouts           {_fmt(c['timeout_fraction'], True)} of transitions",
+        f"  rewarded steps     {_fmt(c['rewarded_step_fraction'], True)}",
+        f"  successful eps     {_fmt(c['success_fraction'], True)}",
+        f"  episode return     {c['return_mean']:,.1f} +- {c['return_std']:,.1f}",
+    ]
     own = f"  behaviour score    {_fmt(c['score_own_refs'])} on its own references"
     if c["ref_min_score"] is not None:
         own += f" (random {c['ref_min_score']:,.1f}"
@@ -95,6 +111,8 @@ def format_card(name: str, c: dict) -> list[str]:
             own += f" +- {c['ref_max_std']:,.1f}, {c['ref_max_episodes']} eps"
         own += ")"
     lines.append(own)
-    lines.append(f"  behaviour score    {_fmt(c['score_d4rl_refs'])} on D4RL's references"
-                 + (f" ({c['d4rl_ref_min']:,.1f} / {c['d4rl_ref_max']:,.1f})" if c["d4rl_ref_min"] is not None else ""))
+    lines.append(
+        f"  behaviour score    {_fmt(c['score_d4rl_refs'])} on D4RL's references"
+        + (f" ({c['d4rl_ref_min']:,.1f} / {c['d4rl_ref_max']:,.1f})" if c["d4rl_ref_min"] is not None else "")
+    )
     return lines

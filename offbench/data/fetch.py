@@ -9,6 +9,7 @@ and build holds a per-dataset file lock (``<minari root>/.offbench-locks/``), so
 same dataset obtain it once: the second waits and then finds it. Builds and Minari downloads are
 written through :class:`offbench.data.staging.Staging`, so a killed one leaves nothing that loads.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,30 +24,32 @@ from offbench.data.staging import Staging, minari_root, remove_stale_stages
 from offbench.data.suites import Suite, Task, hdf5_path
 from offbench.errors import OffbenchError
 
-NETWORK_TIMEOUT = 8.0       # seconds (as `offbench data download`)
-MINARI_HOST = "https://huggingface.co"   # Minari's remote datasets are served from the Hugging Face Hub
+NETWORK_TIMEOUT = 8.0  # seconds (as `offbench data download`)
+MINARI_HOST = "https://huggingface.co"  # Minari's remote datasets are served from the Hugging Face Hub
 # Measured build speed, transitions per CPU-second on one core (for the announced estimate only):
 # locomotion (hopper) docs/data.md "Speed"; antmaze docs/antmaze.md; kitchen docs/kitchen.md; adroit from
 # its ~1.2 ms step (docs/data.md); maze2d / pointmaze: 20,000 transitions in 2.6 s here (planner + PD).
-BUILD_RATE = {"locomotion": 8400, "antmaze": 2200, "kitchen": 440, "adroit": 800, "maze2d": 7700,
-              "pointmaze": 7700}
-BUILD_OVERHEAD_S = 15.0     # start-up, reference returns (their episodes), writing
+BUILD_RATE = {"locomotion": 8400, "antmaze": 2200, "kitchen": 440, "adroit": 800, "maze2d": 7700, "pointmaze": 7700}
+BUILD_OVERHEAD_S = 15.0  # start-up, reference returns (their episodes), writing
 
-_reachable: dict[str, str] = {}   # host -> "" (answers) or why not, once per process
+_reachable: dict[str, str] = {}  # host -> "" (answers) or why not, once per process
 
 
 def present(task: Task, local: set | None = None) -> bool:
     """The dataset is on disk in any form a run resolves (original Minari / hdf5, or rebuilt)."""
     from offbench.data.loaders import minari_local_ids
+
     local = minari_local_ids() if local is None else local
-    return (task.minari_id is not None and task.minari_id in local) or task.rebuilt_id in local \
-        or hdf5_path(task).exists()
+    return (
+        (task.minari_id is not None and task.minari_id in local) or task.rebuilt_id in local or hdf5_path(task).exists()
+    )
 
 
 def _have(name: str, task: Task, local: set | None = None) -> bool:
     """A Minari id names one form of the data (the original or the rebuilt one); a D4RL name takes either."""
     if name in (task.minari_id, task.rebuilt_id):
         from offbench.data.loaders import minari_local_ids
+
         return name in (minari_local_ids() if local is None else local)
     return present(task, local)
 
@@ -61,8 +64,9 @@ def _task_of(suite: Suite, name: str) -> Task | None:
 
 
 def unreachable(url: str) -> str:
-    """"" when ``url``'s host answers within the timeout, else a short reason (cached per host)."""
+    """ "" when ``url``'s host answers within the timeout, else a short reason (cached per host)."""
     import urllib.request
+
     host = urlsplit(url).netloc
     if host not in _reachable:
         try:
@@ -90,6 +94,7 @@ def download(task: Task, progress: bool = True) -> None:
         import warnings
 
         import minari
+
         stage = Staging(task.minari_id)
         with stage.active(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -97,12 +102,14 @@ def download(task: Task, progress: bool = True) -> None:
         stage.publish()
         return
     import urllib.request
+
     dest = hdf5_path(task)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
         with urllib.request.urlopen(task.url, timeout=NETWORK_TIMEOUT) as resp, open(tmp, "wb") as f:
             from tqdm.auto import tqdm
+
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=task.name, disable=not progress) as bar:
                 while chunk := resp.read(1 << 20):
@@ -138,8 +145,14 @@ def _fmt_s(s: float) -> str:
     return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
 
 
-def build_locked(name: str, size=None, seed: int = 0, behavior_dir=None, progress: bool = False,
-                 say: Callable[[str], None] = lambda m: None) -> tuple[str, str, float]:
+def build_locked(
+    name: str,
+    size=None,
+    seed: int = 0,
+    behavior_dir=None,
+    progress: bool = False,
+    say: Callable[[str], None] = lambda m: None,
+) -> tuple[str, str, float]:
     """Build ``name`` under its lock unless it is present by then; (name, "built" | "present", seconds).
     Runs in a worker process, so it takes plain arguments."""
     from offbench.data.build.recipes import behavior_dir_or_error, get_recipe
@@ -151,13 +164,23 @@ def build_locked(name: str, size=None, seed: int = 0, behavior_dir=None, progres
         if present(task):
             return name, "present", 0.0
         remove_stale_stages()
-        get_recipe(name).build(size=size, seed=seed, behavior_dir=behavior_dir_or_error(behavior_dir),
-                               progress=progress)
+        get_recipe(name).build(
+            size=size, seed=seed, behavior_dir=behavior_dir_or_error(behavior_dir), progress=progress
+        )
     return name, "built", time.time() - t0
 
 
-def obtain(suite: Suite, names: tuple | list, *, size=None, seed: int = 0, workers: int | None = None,
-           behavior_dir=None, progress: bool = True, say: Callable[[str], None] = print) -> list[str]:
+def obtain(
+    suite: Suite,
+    names: tuple | list,
+    *,
+    size=None,
+    seed: int = 0,
+    workers: int | None = None,
+    behavior_dir=None,
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+) -> list[str]:
     """The datasets to run: ``names`` (or, when empty, every dataset of the suite), with the missing ones
     downloaded or rebuilt (``size`` transitions, default the recipe's). A named dataset that cannot be
     obtained is an error; of the whole suite, those are skipped with one line each."""
@@ -181,8 +204,11 @@ def obtain(suite: Suite, names: tuple | list, *, size=None, seed: int = 0, worke
         elif rec is not None:
             builds.append((n, why))
         else:
-            alt = (f"a build makes {t.rebuilt_id}: pass {t.name} to take either" if n == t.minari_id
-                   else f"it cannot be rebuilt here ({unbuildable_reason(t.name)})")
+            alt = (
+                f"a build makes {t.rebuilt_id}: pass {t.name} to take either"
+                if n == t.minari_id
+                else f"it cannot be rebuilt here ({unbuildable_reason(t.name)})"
+            )
             cannot[n] = f"cannot download it ({why}) and {alt}"
     if cannot and explicit:
         n, why = next(iter(cannot.items()))
@@ -199,26 +225,38 @@ def obtain(suite: Suite, names: tuple | list, *, size=None, seed: int = 0, worke
         except Exception as exc:  # the server answered but the download failed: rebuild it where a recipe exists
             why = f"download failed: {str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__}"
             if get_recipe(t.name) is None or n == t.minari_id:
-                raise OffbenchError(f"dataset {n!r}: {why}; " + (f"a build makes {t.rebuilt_id}" if n == t.minari_id
-                                    else f"it cannot be rebuilt here ({unbuildable_reason(t.name)})")) from exc
+                raise OffbenchError(
+                    f"dataset {n!r}: {why}; "
+                    + (
+                        f"a build makes {t.rebuilt_id}"
+                        if n == t.minari_id
+                        else f"it cannot be rebuilt here ({unbuildable_reason(t.name)})"
+                    )
+                ) from exc
             builds.append((n, why))
     if builds:
         workers = max(1, min(workers or _cores(), len(builds)))
         total = 0.0
         for why in dict.fromkeys(w for _, w in builds):  # each reason once
             which = [n for n, w in builds if w == why]
-            say(f"cannot download {'the original of ' + which[0] if len(which) == 1 else f'{len(which)} originals'} "
-                f"({why}): rebuilding with offbench's recipes (scores on rebuilt data are not D4RL's)")
+            say(
+                f"cannot download {'the original of ' + which[0] if len(which) == 1 else f'{len(which)} originals'} "
+                f"({why}): rebuilding with offbench's recipes (scores on rebuilt data are not D4RL's)"
+            )
         for n, _ in builds:
             t = tasks[n]
             rec = get_recipe(t.name)
             k = resolve_size(size, rec.default_size)
             total += estimate_s(rec.suite, k)
-            say(f"  {t.name} -> {t.rebuilt_id}: {k:,} transitions, labelled {rec.label!r}, "
-                f"about {_fmt_s(estimate_s(rec.suite, k))} of CPU")
+            say(
+                f"  {t.name} -> {t.rebuilt_id}: {k:,} transitions, labelled {rec.label!r}, "
+                f"about {_fmt_s(estimate_s(rec.suite, k))} of CPU"
+            )
         if len(builds) > 1:
-            say(f"building {len(builds)} datasets in {workers} worker processes (--build-workers), "
-                f"about {_fmt_s(total / workers)}")
+            say(
+                f"building {len(builds)} datasets in {workers} worker processes (--build-workers), "
+                f"about {_fmt_s(total / workers)}"
+            )
         _build_all([tasks[n].name for n, _ in builds], size, seed, behavior_dir, workers, progress, say)
     return [n for n in names if n not in cannot]
 
@@ -240,9 +278,12 @@ def _build_all(names: list[str], size, seed, behavior_dir, workers: int, progres
     from concurrent.futures.process import BrokenProcessPool
 
     from tqdm.auto import tqdm
+
     # spawn, not fork: this process has imported JAX (threads) by now
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool, \
-            tqdm(total=len(names), desc="building datasets", unit="dataset", disable=not progress) as bar:
+    with (
+        ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool,
+        tqdm(total=len(names), desc="building datasets", unit="dataset", disable=not progress) as bar,
+    ):
         futures = [pool.submit(build_locked, n, size, seed, behavior_dir, False) for n in names]
         try:
             for f in as_completed(futures):
@@ -252,6 +293,8 @@ def _build_all(names: list[str], size, seed, behavior_dir, workers: int, progres
             for f in futures:
                 f.cancel()
             if isinstance(exc, BrokenProcessPool):
-                raise OffbenchError("a dataset build worker process died (killed, or out of memory); run again: "
-                                    "finished builds are kept, unfinished ones left nothing behind") from exc
+                raise OffbenchError(
+                    "a dataset build worker process died (killed, or out of memory); run again: "
+                    "finished builds are kept, unfinished ones left nothing behind"
+                ) from exc
             raise

@@ -3,6 +3,7 @@
 Conventions follow D4RL's ``qlearning_dataset``: the next observation is the next step of the *same*
 episode; a timeout is an episode boundary but not a terminal; the Bellman mask uses true terminals only.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,10 @@ class Dataset:
         n = len(self.rewards)
         for name in FIELDS:
             if len(getattr(self, name)) != n:
-                raise OffbenchError(f"dataset field {name!r} has {len(getattr(self, name))} rows, expected {n}; "
-                                    "every field must have one row per transition")
+                raise OffbenchError(
+                    f"dataset field {name!r} has {len(getattr(self, name))} rows, expected {n}; "
+                    "every field must have one row per transition"
+                )
         if n == 0:
             raise OffbenchError("dataset has no transitions")
         if n:
@@ -117,8 +120,10 @@ def load_d4rl_hdf5(path: str | Path) -> Dataset:
     with f:
         missing = [k for k in D4RL_REQUIRED if k not in f]
         if missing:
-            raise OffbenchError(f"{path} is missing D4RL keys {missing}; a D4RL file needs "
-                                f"{', '.join(D4RL_REQUIRED)} (+ timeouts, optional next_observations)")
+            raise OffbenchError(
+                f"{path} is missing D4RL keys {missing}; a D4RL file needs "
+                f"{', '.join(D4RL_REQUIRED)} (+ timeouts, optional next_observations)"
+            )
         obs = np.asarray(f["observations"], np.float32)
         act = np.asarray(f["actions"], np.float32)
         rew = np.asarray(f["rewards"], np.float32).reshape(-1)
@@ -127,8 +132,13 @@ def load_d4rl_hdf5(path: str | Path) -> Dataset:
         timeouts = np.asarray(f["timeouts"], bool).reshape(-1) if "timeouts" in f else np.zeros(n, bool)
         next_obs = np.asarray(f["next_observations"], np.float32) if "next_observations" in f else None
         attrs = dict(f.attrs)
-    lengths = {"observations": len(obs), "actions": len(act), "rewards": n, "terminals": len(term),
-               "timeouts": len(timeouts)}
+    lengths = {
+        "observations": len(obs),
+        "actions": len(act),
+        "rewards": n,
+        "terminals": len(term),
+        "timeouts": len(timeouts),
+    }
     if next_obs is not None:
         lengths["next_observations"] = len(next_obs)
     if len(set(lengths.values())) != 1:
@@ -174,6 +184,7 @@ def _carry_ends(ends: np.ndarray, keep: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # Minari
 
+
 def flatten_observation(obs, keys: list[str] | None):
     """A Minari observation as a 2-D float32 array: arrays stay; dicts are flattened in ``keys`` order
     (all keys, sorted, if ``keys`` is None); nested dicts recursively."""
@@ -195,8 +206,10 @@ def load_minari(dataset_id: str, obs_keys: list[str] | None = None, download: bo
     try:
         ds = minari.load_dataset(dataset_id, download=download)
     except Exception as exc:  # minari raises FileNotFoundError / ValueError / network errors
-        raise OffbenchError(f"Minari dataset {dataset_id!r} is not available locally "
-                            f"(run `offbench data download {dataset_id}` or `offbench data build`): {exc}") from exc
+        raise OffbenchError(
+            f"Minari dataset {dataset_id!r} is not available locally "
+            f"(run `offbench data download {dataset_id}` or `offbench data build`): {exc}"
+        ) from exc
     obs_l, act_l, rew_l, nxt_l, term_l, end_l = [], [], [], [], [], []
     for ep in ds.iterate_episodes():
         o = flatten_observation(ep.observations, obs_keys)
@@ -217,18 +230,38 @@ def load_minari(dataset_id: str, obs_keys: list[str] | None = None, download: bo
         raise OffbenchError(f"Minari dataset {dataset_id!r} has no episodes")
     meta = {"source": "minari", "minari_id": dataset_id}
     m = ds.storage.metadata if hasattr(ds, "storage") else {}
-    for key in ("ref_min_score", "ref_max_score", "env_spec", "eval_env_spec", "rebuilt", "provenance",
-                "dataset_size", "recipe", "recipe_version", "recipe_size", "recipe_default_size", "references"):
+    for key in (
+        "ref_min_score",
+        "ref_max_score",
+        "env_spec",
+        "eval_env_spec",
+        "rebuilt",
+        "provenance",
+        "dataset_size",
+        "recipe",
+        "recipe_version",
+        "recipe_size",
+        "recipe_default_size",
+        "references",
+    ):
         if key in m and m[key] is not None:
             val = m[key]
             meta[key] = val if isinstance(val, (int, float, str, bool, list, dict)) else str(val)
-    return Dataset(np.concatenate(obs_l), np.concatenate(act_l), np.concatenate(rew_l), np.concatenate(nxt_l),
-                   np.concatenate(term_l), np.concatenate(end_l), meta)
+    return Dataset(
+        np.concatenate(obs_l),
+        np.concatenate(act_l),
+        np.concatenate(rew_l),
+        np.concatenate(nxt_l),
+        np.concatenate(term_l),
+        np.concatenate(end_l),
+        meta,
+    )
 
 
 def minari_local_ids() -> set[str]:
     try:
         import minari
+
         return set(minari.list_local_datasets().keys())
     except Exception:
         return set()

@@ -8,6 +8,7 @@
 * a D4RL name as papers use it (``hopper-medium-v2``): the original data when present locally (Minari id
   or hdf5 under ``$OFFBENCH_DATA_DIR``), else the dataset rebuilt by ``offbench data build`` (said once).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,8 @@ from offbench.errors import OffbenchError
 @dataclasses.dataclass
 class Source:
     dataset: datamod.Dataset
-    name: str                  # the name records are filed under (the D4RL name when known)
-    kind: str                  # original | rebuilt | file
+    name: str  # the name records are filed under (the D4RL name when known)
+    kind: str  # original | rebuilt | file
     task: Task | None
     env_id: str
     env_kwargs: dict
@@ -35,9 +36,9 @@ class Source:
     ref_source: str
     obs_keys: tuple | None
     note: str = ""
-    recipe: str | None = None          # rebuilt data: the recipe's name (metadata ``recipe``)
+    recipe: str | None = None  # rebuilt data: the recipe's name (metadata ``recipe``)
     recipe_version: int | None = None  # rebuilt data: the recipe version it was built by (``recipe_version``)
-    recipe_size: int | None = None     # rebuilt data: transitions built when not the recipe's default size
+    recipe_size: int | None = None  # rebuilt data: transitions built when not the recipe's default size
 
     def env_factory(self):
         if self.eval_env_spec:
@@ -55,6 +56,7 @@ class Source:
         if not self.rebuilt:
             return self.kind
         from offbench.data.build.recipes import get_recipe
+
         recipe = get_recipe(self.task.name) if self.task is not None else None
         return recipe.label if recipe is not None else "rebuilt"
 
@@ -66,8 +68,10 @@ def _refs(task: Task | None, meta: dict, config: dict, kind: str) -> tuple[float
         return float(meta["ref_min_score"]), float(meta["ref_max_score"]), f"dataset metadata ({kind})"
     if task is not None:
         return task.ref_min_score, task.ref_max_score, "D4RL infos.py"
-    raise OffbenchError("no reference returns for this dataset: pass --set ref_min_score=R_RANDOM "
-                        "ref_max_score=R_EXPERT (and env_id=ENV)")
+    raise OffbenchError(
+        "no reference returns for this dataset: pass --set ref_min_score=R_RANDOM "
+        "ref_max_score=R_EXPERT (and env_id=ENV)"
+    )
 
 
 def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) -> Source:
@@ -92,12 +96,19 @@ def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) ->
         return _finish(datamod.load_d4rl_hdf5(hdf5_path(task)), task.name, "original", task, config)
     if task.rebuilt_id in local:
         ds = datamod.load_minari(task.rebuilt_id, task.obs_keys)
-        return _finish(ds, task.name, "rebuilt", task, config,
-                       note=f"using the rebuilt dataset {task.rebuilt_id} (D4RL's original is not present)")
+        return _finish(
+            ds,
+            task.name,
+            "rebuilt",
+            task,
+            config,
+            note=f"using the rebuilt dataset {task.rebuilt_id} (D4RL's original is not present)",
+        )
     how = []
     if task.minari_id or task.url:
         how.append(f"download it with `offbench data download {task.name}` (needs a network)")
     from offbench.data.build.recipes import get_recipe, unbuildable_reason
+
     if get_recipe(task.name) is not None:
         how.append(f"rebuild it with `offbench data build {task.name}`")
     else:
@@ -123,15 +134,31 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
     recipe, version, size = None, None, None
     if kind == "rebuilt":
         from offbench.data.build.recipes import built_version
+
         recipe, version = meta.get("recipe") or (task.name if task else None), built_version(meta)
         if meta.get("recipe_size") is not None and meta.get("recipe_size") != meta.get("recipe_default_size"):
             size = int(meta["recipe_size"])
-    return Source(ds, name, kind, task, env_id, kwargs, steps, None if config.get("env_id") else spec,
-                  ref_min, ref_max, ref_source, task.obs_keys if task else None, note, recipe, version, size)
+    return Source(
+        ds,
+        name,
+        kind,
+        task,
+        env_id,
+        kwargs,
+        steps,
+        None if config.get("env_id") else spec,
+        ref_min,
+        ref_max,
+        ref_source,
+        task.obs_keys if task else None,
+        note,
+        recipe,
+        version,
+        size,
+    )
 
 
 def available_datasets(suite) -> list[str]:
     """The suite's datasets present locally (Minari id, rebuilt id, or D4RL hdf5 file)."""
     local = datamod.minari_local_ids()
-    return [t.name for t in suite.tasks
-            if (t.minari_id in local) or t.rebuilt_id in local or hdf5_path(t).exists()]
+    return [t.name for t in suite.tasks if (t.minari_id in local) or t.rebuilt_id in local or hdf5_path(t).exists()]

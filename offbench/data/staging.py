@@ -6,6 +6,7 @@ Minari writes a dataset in place (``$MINARI_DATASETS_PATH/<id>/data``) and lists
 moves the finished dataset into place with one rename on the same file system. A stage left by a killed
 process is removed by :func:`remove_stale_stages` (its pid is gone).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,6 +22,7 @@ STAGE_PREFIX = ".offbench-staging-"
 def minari_root() -> Path:
     """Minari's datasets folder (``$MINARI_DATASETS_PATH``, default ``~/.minari/datasets``), created."""
     from minari.storage.datasets_root_dir import get_dataset_path
+
     return Path(get_dataset_path())
 
 
@@ -77,7 +79,7 @@ def remove_stale_stages(root: Path | None = None) -> list[Path]:
     removed = []
     for d in root.glob(f"{STAGE_PREFIX}*"):
         try:
-            pid = int(d.name[len(STAGE_PREFIX):].split("-")[0])
+            pid = int(d.name[len(STAGE_PREFIX) :].split("-")[0])
         except ValueError:
             continue
         if not _alive(pid):

@@ -5,6 +5,7 @@ Reference returns are D4RL's (``d4rl/infos.py``: REF_MIN_SCORE / REF_MAX_SCORE).
 its own ``ref_min_score``/``ref_max_score`` in its metadata (Minari datasets, rebuilt datasets) is
 normalised with those instead: scores always use the reference returns of the data actually used.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,12 +20,12 @@ REBUILT_NAMESPACE = "rebuilt"
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    name: str                      # D4RL name used in papers, e.g. "hopper-medium-v2"
-    env_id: str                    # Gymnasium evaluation environment
-    ref_min_score: float           # random-policy return (D4RL)
-    ref_max_score: float           # expert return (D4RL)
-    minari_id: str | None = None   # Minari dataset id of the same data, if published
-    url: str | None = None         # D4RL hdf5 download
+    name: str  # D4RL name used in papers, e.g. "hopper-medium-v2"
+    env_id: str  # Gymnasium evaluation environment
+    ref_min_score: float  # random-policy return (D4RL)
+    ref_max_score: float  # expert return (D4RL)
+    minari_id: str | None = None  # Minari dataset id of the same data, if published
+    url: str | None = None  # D4RL hdf5 download
     env_kwargs: dict = dataclasses.field(default_factory=dict)
     max_episode_steps: int | None = None
     obs_keys: tuple | None = None  # for dict observations: keys concatenated in this order
@@ -43,12 +44,12 @@ class Task:
 class Suite:
     name: str
     tasks: tuple
-    reward_transform: str = "none"   # none | locomotion (x 1000 / return spread) | antmaze (r - 1)
-    score: str = "return"            # return: D4RL-normalised return; success: success rate x 100
+    reward_transform: str = "none"  # none | locomotion (x 1000 / return spread) | antmaze (r - 1)
+    score: str = "return"  # return: D4RL-normalised return; success: success rate x 100
     eval_episodes: int = 10
     description: str = ""
-    eval_every: int = 5000           # gradient steps between offline evaluations (see EVALUATION below)
-    online_eval_every: int = 5000    # environment steps between evaluations when fine-tuning
+    eval_every: int = 5000  # gradient steps between offline evaluations (see EVALUATION below)
+    online_eval_every: int = 5000  # environment steps between evaluations when fine-tuning
 
     def eval_schedule(self, finetuning: bool) -> int:
         """Steps between evaluations: the reference's offline or fine-tuning interval."""
@@ -58,8 +59,9 @@ class Suite:
         for t in self.tasks:
             if name in (t.name, t.minari_id, t.rebuilt_id):
                 return t
-        raise OffbenchError(f"suite {self.name!r} has no dataset {name!r}; its datasets: "
-                            f"{', '.join(t.name for t in self.tasks)}")
+        raise OffbenchError(
+            f"suite {self.name!r} has no dataset {name!r}; its datasets: {', '.join(t.name for t in self.tasks)}"
+        )
 
 
 def _locomotion() -> tuple:
@@ -67,15 +69,18 @@ def _locomotion() -> tuple:
     # models (mujoco-py). Walker2d-v5 changed the feet's friction (gymnasium/envs/mujoco/walker2d_v5.py
     # changelog: v2-v4 have left foot 1.9, right foot 0.9; v5 sets both to 1.9), so original walker2d data is
     # evaluated in Walker2d-v4 (the v3 model on the new bindings); data rebuilt here in Walker2d-v5 in v5.
-    refs = {"hopper": ("Hopper-v5", None, -20.272305, 3234.3),
-            "halfcheetah": ("HalfCheetah-v5", None, -280.178953, 12135.0),
-            "walker2d": ("Walker2d-v4", "Walker2d-v5", 1.629008, 4592.3)}
+    refs = {
+        "hopper": ("Hopper-v5", None, -20.272305, 3234.3),
+        "halfcheetah": ("HalfCheetah-v5", None, -280.178953, 12135.0),
+        "walker2d": ("Walker2d-v4", "Walker2d-v5", 1.629008, 4592.3),
+    }
     tasks = []
     for env, (env_id, rebuilt_env, lo, hi) in refs.items():
         for kind in ("random", "medium", "medium-replay", "medium-expert", "expert"):
             file = f"{env}_{kind.replace('-', '_')}"
-            tasks.append(Task(f"{env}-{kind}-v2", env_id, lo, hi, url=D4RL_GYM_URL.format(file=file),
-                              rebuilt_env_id=rebuilt_env))
+            tasks.append(
+                Task(f"{env}-{kind}-v2", env_id, lo, hi, url=D4RL_GYM_URL.format(file=file), rebuilt_env_id=rebuilt_env)
+            )
     return tuple(tasks)
 
 
@@ -83,7 +88,7 @@ def _locomotion() -> tuple:
 # when ||xy - goal|| <= 0.5; scripts/generation/relabel_antmaze_rewards.py relabels the data with the same 0.5).
 # Gymnasium-Robotics' AntMaze reports info["success"] at 0.45; the evaluator and the rebuilds use this constant.
 ANTMAZE_GOAL_RADIUS = 0.5
-MAZE_SCALING = 4.0   # D4RL maze_size_scaling (= Gymnasium-Robotics' AntMaze default)
+MAZE_SCALING = 4.0  # D4RL maze_size_scaling (= Gymnasium-Robotics' AntMaze default)
 
 
 def maze_cell_xy(maze_map, cell, scaling: float = MAZE_SCALING) -> tuple[float, float]:
@@ -109,20 +114,47 @@ def eval_goal_xy(task: Task) -> tuple[float, float]:
 def _antmaze() -> tuple:
     # Evaluation as D4RL's: from the fixed start cell "r" to the fixed goal cell "g" (rows, "#" = wall),
     # sparse reward, no goal resets. The rebuilt datasets (offbench/data/build/antmaze.py) use these maps too.
-    maps = {"umaze": ("#####", "#r..#", "###.#", "#g..#", "#####"),
-            "medium": ("########", "#r.##..#", "#..#...#", "##...###", "#..#...#", "#.#..#.#", "#...#.g#",
-                       "########"),
-            "large": ("############", "#r...#.....#", "#.##.#.#.#.#", "#......#...#", "#.####.###.#",
-                      "#..#.#.....#", "##.#.#.#.###", "#..#...#.g.#", "############")}
+    maps = {
+        "umaze": ("#####", "#r..#", "###.#", "#g..#", "#####"),
+        "medium": ("########", "#r.##..#", "#..#...#", "##...###", "#..#...#", "#.#..#.#", "#...#.g#", "########"),
+        "large": (
+            "############",
+            "#r...#.....#",
+            "#.##.#.#.#.#",
+            "#......#...#",
+            "#.####.###.#",
+            "#..#.#.....#",
+            "##.#.#.#.###",
+            "#..#...#.g.#",
+            "############",
+        ),
+    }
     cell = {"#": 1, ".": 0, "r": "r", "g": "g"}
-    mazes = {"umaze": ("AntMaze_UMaze-v4", 700), "umaze-diverse": ("AntMaze_UMaze-v4", 700),
-             "medium-play": ("AntMaze_Medium-v4", 1000), "medium-diverse": ("AntMaze_Medium-v4", 1000),
-             "large-play": ("AntMaze_Large-v4", 1000), "large-diverse": ("AntMaze_Large-v4", 1000)}
-    return tuple(Task(f"antmaze-{k}-v2", env_id, 0.0, 1.0, minari_id=f"D4RL/antmaze/{k}-v1",
-                      env_kwargs={"maze_map": [[cell[ch] for ch in row] for row in maps[k.split("-")[0]]],
-                                  "continuing_task": True, "reset_target": False},
-                      max_episode_steps=steps, obs_keys=("achieved_goal", "observation"))
-                 for k, (env_id, steps) in mazes.items())
+    mazes = {
+        "umaze": ("AntMaze_UMaze-v4", 700),
+        "umaze-diverse": ("AntMaze_UMaze-v4", 700),
+        "medium-play": ("AntMaze_Medium-v4", 1000),
+        "medium-diverse": ("AntMaze_Medium-v4", 1000),
+        "large-play": ("AntMaze_Large-v4", 1000),
+        "large-diverse": ("AntMaze_Large-v4", 1000),
+    }
+    return tuple(
+        Task(
+            f"antmaze-{k}-v2",
+            env_id,
+            0.0,
+            1.0,
+            minari_id=f"D4RL/antmaze/{k}-v1",
+            env_kwargs={
+                "maze_map": [[cell[ch] for ch in row] for row in maps[k.split("-")[0]]],
+                "continuing_task": True,
+                "reset_target": False,
+            },
+            max_episode_steps=steps,
+            obs_keys=("achieved_goal", "observation"),
+        )
+        for k, (env_id, steps) in mazes.items()
+    )
 
 
 def _kitchen() -> tuple:
@@ -130,18 +162,33 @@ def _kitchen() -> tuple:
     # KitchenMicrowaveKettleBottomBurnerLightV0 (TASK_ELEMENTS in d4rl/kitchen/kitchen_envs.py)
     complete = ["microwave", "kettle", "light switch", "slide cabinet"]
     mixed = ["microwave", "kettle", "bottom burner", "light switch"]
-    return tuple(Task(f"kitchen-{k}-v0", "FrankaKitchen-v1", 0.0, 4.0, minari_id=f"D4RL/kitchen/{k}-v2",
-                      env_kwargs={"tasks_to_complete": goals}, max_episode_steps=280, obs_keys=("observation",))
-                 for k, goals in (("complete", complete), ("partial", complete), ("mixed", mixed)))
+    return tuple(
+        Task(
+            f"kitchen-{k}-v0",
+            "FrankaKitchen-v1",
+            0.0,
+            4.0,
+            minari_id=f"D4RL/kitchen/{k}-v2",
+            env_kwargs={"tasks_to_complete": goals},
+            max_episode_steps=280,
+            obs_keys=("observation",),
+        )
+        for k, goals in (("complete", complete), ("partial", complete), ("mixed", mixed))
+    )
 
 
 def _adroit() -> tuple:
-    refs = {"pen": ("AdroitHandPen-v1", 96.262799, 3076.8331, 100),
-            "door": ("AdroitHandDoor-v1", -56.512833, 2880.5693, 200),
-            "hammer": ("AdroitHandHammer-v1", -274.856578, 12794.134825, 200),
-            "relocate": ("AdroitHandRelocate-v1", -6.425911, 4233.877797, 200)}
-    return tuple(Task(f"{env}-{kind}-v1", env_id, lo, hi, minari_id=f"D4RL/{env}/{kind}-v2", max_episode_steps=steps)
-                 for env, (env_id, lo, hi, steps) in refs.items() for kind in ("human", "cloned", "expert"))
+    refs = {
+        "pen": ("AdroitHandPen-v1", 96.262799, 3076.8331, 100),
+        "door": ("AdroitHandDoor-v1", -56.512833, 2880.5693, 200),
+        "hammer": ("AdroitHandHammer-v1", -274.856578, 12794.134825, 200),
+        "relocate": ("AdroitHandRelocate-v1", -6.425911, 4233.877797, 200),
+    }
+    return tuple(
+        Task(f"{env}-{kind}-v1", env_id, lo, hi, minari_id=f"D4RL/{env}/{kind}-v2", max_episode_steps=steps)
+        for env, (env_id, lo, hi, steps) in refs.items()
+        for kind in ("human", "cloned", "expert")
+    )
 
 
 # EVALUATION schedules (episodes per evaluation, interval), each from one reference:
@@ -154,15 +201,40 @@ def _adroit() -> tuple:
 # * maze2d: CORL configs/offline/iql/maze2d/*.yaml (n_episodes 100, eval_freq 5000); pointmaze (offbench's
 #   own stitching sets) follows it.
 SUITES: dict[str, Suite] = {
-    "locomotion": Suite("locomotion", _locomotion(), reward_transform="locomotion", score="return",
-                        eval_episodes=10, description="MuJoCo Hopper/HalfCheetah/Walker2d (D4RL -v2)"),
-    "antmaze": Suite("antmaze", _antmaze(), reward_transform="antmaze", score="success", eval_episodes=100,
-                     eval_every=100_000, online_eval_every=100_000,
-                     description="Ant navigation in mazes, sparse reward (D4RL -v2 / Minari D4RL/antmaze)"),
-    "kitchen": Suite("kitchen", _kitchen(), reward_transform="none", score="return", eval_episodes=10,
-                     description="FrankaKitchen multi-task manipulation (D4RL -v0 / Minari D4RL/kitchen)"),
-    "adroit": Suite("adroit", _adroit(), reward_transform="none", score="return", eval_episodes=10,
-                    description="Dexterous hand manipulation (D4RL -v1 / Minari D4RL/<task>)"),
+    "locomotion": Suite(
+        "locomotion",
+        _locomotion(),
+        reward_transform="locomotion",
+        score="return",
+        eval_episodes=10,
+        description="MuJoCo Hopper/HalfCheetah/Walker2d (D4RL -v2)",
+    ),
+    "antmaze": Suite(
+        "antmaze",
+        _antmaze(),
+        reward_transform="antmaze",
+        score="success",
+        eval_episodes=100,
+        eval_every=100_000,
+        online_eval_every=100_000,
+        description="Ant navigation in mazes, sparse reward (D4RL -v2 / Minari D4RL/antmaze)",
+    ),
+    "kitchen": Suite(
+        "kitchen",
+        _kitchen(),
+        reward_transform="none",
+        score="return",
+        eval_episodes=10,
+        description="FrankaKitchen multi-task manipulation (D4RL -v0 / Minari D4RL/kitchen)",
+    ),
+    "adroit": Suite(
+        "adroit",
+        _adroit(),
+        reward_transform="none",
+        score="return",
+        eval_episodes=10,
+        description="Dexterous hand manipulation (D4RL -v1 / Minari D4RL/<task>)",
+    ),
 }
 
 
@@ -178,8 +250,17 @@ _POINTMAZES = {  # maze: (env id, horizon, reset cell, goal cell, D4RL ref min, 
 _MAZE_GRIDS = {  # Gymnasium-Robotics maps.U_MAZE / MEDIUM_MAZE / LARGE_MAZE (1 = wall)
     "umaze": ["11111", "10001", "11101", "10001", "11111"],
     "medium": ["11111111", "10011001", "10010001", "11000111", "10010001", "10100101", "10001001", "11111111"],
-    "large": ["111111111111", "100001000001", "101101010101", "100000010001", "101111011101", "100101000001",
-              "110101010111", "100100010001", "111111111111"],
+    "large": [
+        "111111111111",
+        "100001000001",
+        "101101010101",
+        "100000010001",
+        "101111011101",
+        "100101000001",
+        "110101010111",
+        "100100010001",
+        "111111111111",
+    ],
 }
 
 
@@ -196,23 +277,53 @@ def _maze2d() -> tuple:
     # D4RL maze2d: the 4-D observation (position, velocity; the goal is fixed and not observed, as in D4RL's
     # hdf5 files), evaluation from a random start (d4rl/pointmaze/maze_model.py reset_model: a random free
     # cell; no "r" cell in the map) to the fixed goal cell
-    return tuple(Task(f"maze2d-{m}-v1", env_id, lo, hi, minari_id=f"D4RL/pointmaze/{m}-v2",
-                      env_kwargs=_pointmaze_kwargs(m, fixed_start=False), max_episode_steps=steps,
-                      obs_keys=("observation",))
-                 for m, (env_id, steps, _r, _g, lo, hi) in _POINTMAZES.items())
+    return tuple(
+        Task(
+            f"maze2d-{m}-v1",
+            env_id,
+            lo,
+            hi,
+            minari_id=f"D4RL/pointmaze/{m}-v2",
+            env_kwargs=_pointmaze_kwargs(m, fixed_start=False),
+            max_episode_steps=steps,
+            obs_keys=("observation",),
+        )
+        for m, (env_id, steps, _r, _g, lo, hi) in _POINTMAZES.items()
+    )
 
 
 def _pointmaze() -> tuple:
-    return tuple(Task(f"pointmaze-{m}-{kind}-v0", env_id, 0.0, 1.0, env_kwargs=_pointmaze_kwargs(m),
-                      max_episode_steps=steps, obs_keys=("observation",))
-                 for m, (env_id, steps, *_rest) in _POINTMAZES.items() for kind in ("play", "diverse"))
+    return tuple(
+        Task(
+            f"pointmaze-{m}-{kind}-v0",
+            env_id,
+            0.0,
+            1.0,
+            env_kwargs=_pointmaze_kwargs(m),
+            max_episode_steps=steps,
+            obs_keys=("observation",),
+        )
+        for m, (env_id, steps, *_rest) in _POINTMAZES.items()
+        for kind in ("play", "diverse")
+    )
 
 
-SUITES["maze2d"] = Suite("maze2d", _maze2d(), reward_transform="none", score="return", eval_episodes=100,
-                         description="Point-mass mazes, D4RL maze2d (sparse; PointMaze-v3 with D4RL's fixed goal)")
-SUITES["pointmaze"] = Suite("pointmaze", _pointmaze(), reward_transform="antmaze", score="success",
-                            eval_episodes=100, description="Point-mass stitching sets (offbench's play/diverse, "
-                            "built locally; not AntMaze): success rate")
+SUITES["maze2d"] = Suite(
+    "maze2d",
+    _maze2d(),
+    reward_transform="none",
+    score="return",
+    eval_episodes=100,
+    description="Point-mass mazes, D4RL maze2d (sparse; PointMaze-v3 with D4RL's fixed goal)",
+)
+SUITES["pointmaze"] = Suite(
+    "pointmaze",
+    _pointmaze(),
+    reward_transform="antmaze",
+    score="success",
+    eval_episodes=100,
+    description="Point-mass stitching sets (offbench's play/diverse, built locally; not AntMaze): success rate",
+)
 
 
 def get_suite(name: str) -> Suite:

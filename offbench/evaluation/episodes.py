@@ -4,6 +4,7 @@ Reset seeds: episode ``j`` of run seed ``s`` starts from ``reset_seed("evaluatio
 the seed's *value*, so separate runs of seeds 0-4 and 5-9 get different start states and seed 3 gets the
 same starts whether it runs alone or with others.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,20 +13,21 @@ import numpy as np
 
 from offbench import envs
 
-DEFAULT_WIDTH = 10   # episodes of one seed stepped together (the act batch per seed)
+DEFAULT_WIDTH = 10  # episodes of one seed stepped together (the act batch per seed)
 EVAL_STREAM = "evaluation"
 
 
 @dataclasses.dataclass
 class EvalResult:
-    returns: np.ndarray      # (n_seeds, episodes)
-    successes: np.ndarray    # (n_seeds, episodes) bool
-    lengths: np.ndarray      # (n_seeds, episodes)
+    returns: np.ndarray  # (n_seeds, episodes)
+    successes: np.ndarray  # (n_seeds, episodes) bool
+    lengths: np.ndarray  # (n_seeds, episodes)
 
     @classmethod
     def empty(cls, n_seeds: int, episodes: int) -> EvalResult:
-        return cls(np.zeros((n_seeds, episodes)), np.zeros((n_seeds, episodes), bool),
-                   np.zeros((n_seeds, episodes), np.int64))
+        return cls(
+            np.zeros((n_seeds, episodes)), np.zeros((n_seeds, episodes), bool), np.zeros((n_seeds, episodes), np.int64)
+        )
 
 
 def episode_success(info: dict) -> bool:
@@ -63,6 +65,10 @@ def success_radius(source) -> float | None:
 
 def env_factory_for(source) -> envs.EnvFactory:
     """A picklable factory of the source's evaluation environment (AntMaze: ends at the goal, D4RL's radius)."""
-    return envs.EnvFactory(env_id=source.env_id, env_kwargs=dict(source.env_kwargs or {}),
-                           max_episode_steps=source.max_episode_steps, spec_json=source.eval_env_spec,
-                           goal_radius=success_radius(source))
+    return envs.EnvFactory(
+        env_id=source.env_id,
+        env_kwargs=dict(source.env_kwargs or {}),
+        max_episode_steps=source.max_episode_steps,
+        spec_json=source.eval_env_spec,
+        goal_radius=success_radius(source),
+    )

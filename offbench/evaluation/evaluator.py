@@ -7,6 +7,7 @@ gives the same numbers; :mod:`offbench.evaluation.mjx` runs them on the device. 
 chooses (``--eval-backend``, ``--eval-workers``). Episode ``j`` of run seed ``s`` always starts from
 ``eval_reset_seed(s, j)`` (:mod:`offbench.evaluation.episodes`).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,13 +27,19 @@ from offbench.evaluation.episodes import (  # noqa: F401 (re-exported)
 )
 
 
-
 class Evaluator:
     backend = "host"
     workers = 0
 
-    def __init__(self, env_factory: Callable, obs_adapter, act_fn: Callable, seeds: list[int], episodes: int,
-                 width: int | None = None):
+    def __init__(
+        self,
+        env_factory: Callable,
+        obs_adapter,
+        act_fn: Callable,
+        seeds: list[int],
+        episodes: int,
+        width: int | None = None,
+    ):
         """``act_fn(states, obs[n_seeds, width, obs_dim]) -> actions`` (jitted, vmapped over seeds)."""
         self.episodes = int(episodes)
         self.seeds = [int(s) for s in seeds]
@@ -118,8 +125,10 @@ def choose_backend(backend: str, env_id: str | None) -> str:
         raise OffbenchError(f"unknown evaluation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     supported = mjx_tasks.supported(env_id)
     if backend == "mjx" and not supported:
-        raise OffbenchError(f"the mjx evaluation backend does not support {env_id!r} (supported: "
-                            f"{', '.join(mjx_tasks.SUPPORTED)}); use --eval-backend host")
+        raise OffbenchError(
+            f"the mjx evaluation backend does not support {env_id!r} (supported: "
+            f"{', '.join(mjx_tasks.SUPPORTED)}); use --eval-backend host"
+        )
     if backend == "auto":
         return "mjx" if supported and jax.default_backend() == "gpu" else "host"
     return backend
@@ -132,21 +141,34 @@ def check_options(backend: str, workers: int | None, env_id: str | None) -> str:
     return choose_backend(backend, env_id)
 
 
-def make_evaluator(source, obs_adapter, act_fn: Callable, agent_act, seeds: list[int], episodes: int,
-                   backend: str = "auto", workers: int | None = None, width: int | None = None):
+def make_evaluator(
+    source,
+    obs_adapter,
+    act_fn: Callable,
+    agent_act,
+    seeds: list[int],
+    episodes: int,
+    backend: str = "auto",
+    workers: int | None = None,
+    width: int | None = None,
+):
     """The evaluator a run uses: MJX on the device, or the host with ``workers`` processes (0: serial)."""
     from offbench.evaluation.episodes import env_factory_for
 
     chosen = check_options(backend, workers, source.env_id)
     if chosen == "mjx":
         from offbench.evaluation.mjx import MjxEvaluator
+
         if source.env_kwargs:
-            raise OffbenchError(f"the mjx backend runs {source.env_id} with Gymnasium's defaults, not with "
-                                f"{source.env_kwargs}; use --eval-backend host")
+            raise OffbenchError(
+                f"the mjx backend runs {source.env_id} with Gymnasium's defaults, not with "
+                f"{source.env_kwargs}; use --eval-backend host"
+            )
         return MjxEvaluator(source.env_id, obs_adapter, agent_act, seeds, episodes, horizon=source.max_episode_steps)
     workers = default_workers() if workers is None else int(workers)
     factory = env_factory_for(source)
     if workers == 0:
         return Evaluator(factory, obs_adapter, act_fn, seeds, episodes, width)
     from offbench.evaluation.vector import ParallelEvaluator
+
     return ParallelEvaluator(factory, obs_adapter, act_fn, seeds, episodes, workers=workers, width=width)

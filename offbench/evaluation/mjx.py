@@ -19,6 +19,7 @@ MJX computes in float32 (MuJoCo in float64) and its constraint solver is MJX's, 
 apart after some steps; the fidelity check compares mean returns over many episodes
 (``benchmarks/eval_fidelity.py``, ``tests/test_mjx.py``). AntMaze, Kitchen and Adroit stay on the host.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,17 +46,18 @@ def _mjx():
 @dataclasses.dataclass(frozen=True)
 class Physics:
     """What one task's step needs, read from its Gymnasium environment."""
+
     env_id: str
     frame_skip: int
     dt: float
     horizon: int
     forward_weight: float
     ctrl_weight: float
-    healthy_reward: float         # 0 for HalfCheetah (no termination)
-    z_range: tuple | None         # healthy z range (Hopper, Walker2d)
+    healthy_reward: float  # 0 for HalfCheetah (no termination)
+    z_range: tuple | None  # healthy z range (Hopper, Walker2d)
     angle_range: tuple | None
-    state_range: tuple | None     # Hopper: every state_vector()[2:] entry
-    clip_qvel: float | None       # Hopper/Walker2d clip qvel to +-10 in the observation
+    state_range: tuple | None  # Hopper: every state_vector()[2:] entry
+    clip_qvel: float | None  # Hopper/Walker2d clip qvel to +-10 in the observation
 
 
 def physics_of(env) -> Physics:
@@ -66,13 +68,19 @@ def physics_of(env) -> Physics:
     locomotor = not name.startswith("HalfCheetah")
     if not u._exclude_current_positions_from_observation:
         raise OffbenchError(f"{name}: the mjx backend expects x excluded from observations (Gymnasium's default)")
-    return Physics(name, int(u.frame_skip), float(u.dt), int(env.spec.max_episode_steps or 1000),
-                   float(u._forward_reward_weight), float(u._ctrl_cost_weight),
-                   float(u._healthy_reward) if locomotor else 0.0,
-                   tuple(u._healthy_z_range) if locomotor else None,
-                   tuple(u._healthy_angle_range) if locomotor else None,
-                   tuple(u._healthy_state_range) if name.startswith("Hopper") else None,
-                   10.0 if locomotor else None)
+    return Physics(
+        name,
+        int(u.frame_skip),
+        float(u.dt),
+        int(env.spec.max_episode_steps or 1000),
+        float(u._forward_reward_weight),
+        float(u._ctrl_cost_weight),
+        float(u._healthy_reward) if locomotor else 0.0,
+        tuple(u._healthy_z_range) if locomotor else None,
+        tuple(u._healthy_angle_range) if locomotor else None,
+        tuple(u._healthy_state_range) if name.startswith("Hopper") else None,
+        10.0 if locomotor else None,
+    )
 
 
 def observation(ph: Physics, qpos, qvel):
@@ -115,7 +123,7 @@ def make_rollout(ph: Physics, mj_model, agent_act, adapter_mean=None, adapter_st
 
     model = mjx.put_model(mj_model)
     env_step = jax.vmap(make_env_step(ph, model))
-    key = jax.random.PRNGKey(0)     # deterministic actions: the key is unused (as make_act_fn)
+    key = jax.random.PRNGKey(0)  # deterministic actions: the key is unused (as make_act_fn)
     T = int(horizon or ph.horizon)
     mean = None if adapter_mean is None else jnp.asarray(adapter_mean, jnp.float32)
     std = None if adapter_std is None else jnp.asarray(adapter_std, jnp.float32)
@@ -138,7 +146,7 @@ def make_rollout(ph: Physics, mj_model, agent_act, adapter_mean=None, adapter_st
             length = length + (~done).astype(jnp.int32)
             return t + 1, data, jnp.where(done[:, None], obs, obs2), done | term, ret, length
 
-        def running(carry):   # the loop stops when every episode has ended (or at the horizon)
+        def running(carry):  # the loop stops when every episode has ended (or at the horizon)
             return (carry[0] < T) & ~jnp.all(carry[3])
 
         init = (jnp.int32(0), data0, obs0, jnp.zeros(E, bool), jnp.zeros(E, jnp.float32), jnp.zeros(E, jnp.int32))
@@ -164,8 +172,9 @@ class MjxEvaluator:
     backend = "mjx"
     workers = 0
 
-    def __init__(self, env_id: str, obs_adapter, agent_act, seeds: list[int], episodes: int,
-                 horizon: int | None = None):
+    def __init__(
+        self, env_id: str, obs_adapter, agent_act, seeds: list[int], episodes: int, horizon: int | None = None
+    ):
         self.seeds = [int(s) for s in seeds]
         self.episodes = int(episodes)
         self.env = make_env(env_id)
@@ -182,7 +191,7 @@ class MjxEvaluator:
         res = EvalResult.empty(n, E)
         if E == 0:
             return res
-        if self._starts is None:   # the same start states at every evaluation of the run
+        if self._starts is None:  # the same start states at every evaluation of the run
             self._starts = tuple(jnp.asarray(x) for x in start_states(self.env, self.seeds, E))
         ret, length = self.rollout(states, *self._starts)
         res.returns[:] = np.asarray(ret, np.float64)

@@ -1,4 +1,5 @@
 """Which evaluation environments the MJX backend runs (JAX-free: the CLI and ``auto`` consult it)."""
+
 from __future__ import annotations
 
 # Gymnasium v5 locomotion; AntMaze, Kitchen, Adroit and the point mazes stay on the host (docs/speed.md)

@@ -12,6 +12,7 @@ Workers are ``spawn``-ed (never forked from a process running JAX), import no JA
 :meth:`ParallelEvaluator.close` stops them (also on garbage collection and at interpreter exit); they
 ignore Ctrl-C and exit when the parent's end of their pipe closes.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -29,8 +30,16 @@ from offbench.evaluation.episodes import DEFAULT_WIDTH, EvalResult, eval_reset_s
 class ParallelEvaluator:
     backend = "host"
 
-    def __init__(self, env_factory: Callable, obs_adapter, act_fn: Callable, seeds: list[int], episodes: int,
-                 workers: int = 2, width: int | None = None):
+    def __init__(
+        self,
+        env_factory: Callable,
+        obs_adapter,
+        act_fn: Callable,
+        seeds: list[int],
+        episodes: int,
+        workers: int = 2,
+        width: int | None = None,
+    ):
         """``env_factory`` and ``obs_adapter`` must be picklable (:class:`offbench.envs.EnvFactory`)."""
         self.env_factory, self.obs_adapter, self.act_fn = env_factory, obs_adapter, act_fn
         self.seeds = [int(s) for s in seeds]
@@ -90,8 +99,12 @@ class ParallelEvaluator:
         by_worker: dict[int, list] = {}
         for s, b, j in starts:
             by_worker.setdefault(self._owner(s, b), []).append((s, b, j))
-        replies = self._ask({w: ("reset", [(s * self.width + b, eval_reset_seed(self.seeds[s], j))
-                                          for s, b, j in items]) for w, items in by_worker.items()})
+        replies = self._ask(
+            {
+                w: ("reset", [(s * self.width + b, eval_reset_seed(self.seeds[s], j)) for s, b, j in items])
+                for w, items in by_worker.items()
+            }
+        )
         for w, items in by_worker.items():
             for (s, b, _), x in zip(items, replies[w]):
                 if obs is None:
@@ -106,7 +119,7 @@ class ParallelEvaluator:
             return res
         self._start()
         pending = [deque(range(E)) for _ in range(n)]
-        episode = np.full((n, w), -1, np.int64)           # the episode each slot runs, -1: idle
+        episode = np.full((n, w), -1, np.int64)  # the episode each slot runs, -1: idle
         starts = []
         for s in range(n):
             for b in range(w):
@@ -118,8 +131,12 @@ class ParallelEvaluator:
             by_worker: dict[int, list] = {}
             for s, b in zip(*np.nonzero(episode >= 0)):
                 by_worker.setdefault(self._owner(s, b), []).append((int(s), int(b)))
-            replies = self._ask({k: ("step", [s * w + b for s, b in items], np.stack([actions[s, b] for s, b in items]))
-                                 for k, items in by_worker.items()})
+            replies = self._ask(
+                {
+                    k: ("step", [s * w + b for s, b in items], np.stack([actions[s, b] for s, b in items]))
+                    for k, items in by_worker.items()
+                }
+            )
             starts = []
             for k, items in by_worker.items():
                 o, r, done, succ = replies[k]

@@ -4,6 +4,7 @@ JAX-free on purpose (it imports only NumPy and :mod:`offbench.envs`): worker pro
 ``spawn`` and must not initialise JAX or a GPU. A worker ignores Ctrl-C (the parent closes it) and exits
 when its pipe closes, so a killed parent leaves no worker behind.
 """
+
 from __future__ import annotations
 
 import signal

@@ -11,6 +11,7 @@ mismatch or a damaged file is one :class:`OffbenchError` naming the checkpoint.
 (``orbax-checkpoint`` does the same with a tensorstore backend; a few NumPy files keep the format readable
 without it, restore synchronously and leave the write moment a test can interrupt: ``faults.point``.)
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,13 @@ def save(root: str | Path, tree, info: dict) -> None:
     root = Path(root)
     leaves = jax.tree_util.tree_leaves(tree)
     arrays = {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
-    manifest = dict(info, n_leaves=len(leaves), paths=_paths(tree),
-                    shapes=[list(a.shape) for a in arrays.values()], dtypes=[str(a.dtype) for a in arrays.values()])
+    manifest = dict(
+        info,
+        n_leaves=len(leaves),
+        paths=_paths(tree),
+        shapes=[list(a.shape) for a in arrays.values()],
+        dtypes=[str(a.dtype) for a in arrays.values()],
+    )
     prev = _latest(root)
     n = int(prev.split("-")[1]) + 1 if prev else 1
     name = f"unit-{n:06d}"
@@ -117,10 +123,13 @@ def load(root: str | Path, template, hint: str = "start without --resume"):
         with np.load(where / "state.npz") as z:
             leaves = [z[f"leaf_{i:05d}"] for i in range(len(leaves_t))]
     except _BAD as exc:
-        raise OffbenchError(f"checkpoint {where} is damaged ({type(exc).__name__}: {exc}); {hint}"
-                            .splitlines()[0]) from exc
+        raise OffbenchError(
+            f"checkpoint {where} is damaged ({type(exc).__name__}: {exc}); {hint}".splitlines()[0]
+        ) from exc
     for i, (a, t) in enumerate(zip(leaves, leaves_t)):
         if a.shape != tuple(np.shape(t)) or str(a.dtype) != str(np.dtype(t.dtype)):
-            raise OffbenchError(f"checkpoint {where}: array {i} is {a.dtype}{list(a.shape)} where this run has "
-                                f"{np.dtype(t.dtype)}{list(np.shape(t))}; {hint}")
+            raise OffbenchError(
+                f"checkpoint {where}: array {i} is {a.dtype}{list(a.shape)} where this run has "
+                f"{np.dtype(t.dtype)}{list(np.shape(t))}; {hint}"
+            )
     return jax.tree_util.tree_unflatten(treedef, leaves), info

@@ -3,6 +3,7 @@ checkpoint and committing it. ``OFFBENCH_FAULT=NAME:N`` kills the process the N-
 without the variable :func:`point` does nothing. Points: ``compile``, ``train``, ``evaluate``,
 ``checkpoint-written`` (the new checkpoint is on disk, not yet the latest), ``record``.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Records and state files are strict JSON (RFC 8259): no ``NaN`` or ``Infinity``. 
 written as ``null``; in a mapping, a ``<key>_reason`` string beside it says why (unless one is there already).
 No JAX here: sweep drivers and Ray workers import this module without starting a backend.
 """
+
 from __future__ import annotations
 
 import errno
@@ -66,9 +67,13 @@ def write_json_atomic(path: str | Path, obj, *, reason: str = "not a finite numb
 
 
 def unwritable(path: Path, exc: OSError) -> OffbenchError:
-    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-            errno.EACCES: "permission denied", errno.EROFS: "the file system is read-only",
-            errno.EPERM: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
+    what = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EACCES: "permission denied",
+        errno.EROFS: "the file system is read-only",
+        errno.EPERM: "permission denied",
+    }.get(exc.errno, exc.strerror or str(exc))
     return OffbenchError(f"cannot write {path}: {what}; choose another --results folder or free space")
 
 

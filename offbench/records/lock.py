@@ -4,6 +4,7 @@ A plain ``offbench run`` and a sweep job take the same lock, so two processes ne
 A sweep job's child process inherits its parent's lock; the parent names the directory it holds in
 ``$OFFBENCH_HELD_LOCK`` so the child does not try to take it a second time.
 """
+
 from __future__ import annotations
 
 import errno

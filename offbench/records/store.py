@@ -8,6 +8,7 @@ added to a directory, never replaced (see :mod:`offbench.training.offline`).
 A record is written atomically as strict JSON. While a run is going its status is ``running`` and it has no
 ``final_score``; only a run that reached its last step gets ``status: finished`` and a final score.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,8 +24,19 @@ from offbench.errors import OffbenchError
 from offbench.records.jsonio import read_json, write_json_atomic
 
 SCHEMA = "offbench-run/1"
-PACKAGES = ("offbench", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "gymnasium-robotics", "mujoco",
-            "minari", "dm-haiku")
+PACKAGES = (
+    "offbench",
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "numpy",
+    "gymnasium",
+    "gymnasium-robotics",
+    "mujoco",
+    "minari",
+    "dm-haiku",
+)
 
 
 def versions() -> dict:
@@ -42,13 +54,14 @@ def _versions() -> dict:
             pass
     try:
         import jax
+
         out["device"] = str(jax.devices()[0].device_kind)
     except Exception:
         pass
     return out
 
 
-DEFAULT_STEPS = 1_000_000   # `offbench run --steps` default: the papers' run length
+DEFAULT_STEPS = 1_000_000  # `offbench run --steps` default: the papers' run length
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,99}$")
 SEPARATOR = "__"  # between a variant's parts: no "," (rliable joins pairs of rows with it) and no "+"
 
@@ -111,8 +124,14 @@ def checkpoint_differences(info: dict, mine: dict, config: dict | None = None) -
     if "config_hash" in mine and info.get("config_hash") != mine["config_hash"]:
         old = info.get("config") or {}
         keys = sorted(k for k in set(old) | set(config or {}) if old.get(k) != (config or {}).get(k)) if config else []
-        diffs.append("config (" + ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in keys[:5])
-                     + (", ..." if len(keys) > 5 else "") + ")" if keys else "config")
+        diffs.append(
+            "config ("
+            + ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in keys[:5])
+            + (", ..." if len(keys) > 5 else "")
+            + ")"
+            if keys
+            else "config"
+        )
     return diffs
 
 

@@ -4,6 +4,7 @@ fingerprint), config (``config_hash``), variant, run length (steps, online steps
 backend) and preset. Whatever differs is a separate row, named by what differs; two records of one seed in one
 cell are an error. A field that records written before it existed lack counts as its own value (None).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,6 +20,7 @@ PAPER_STEPS = 1_000_000  # the IQL paper's and CORL's offline run length
 
 # --------------------------------------------------------------------------------------------------
 # What a record is a run of
+
 
 def algo_label(rec: dict) -> str:
     """Fine-tuned runs (offline then online) are their own row, never pooled with offline-only runs."""
@@ -43,6 +45,7 @@ def record_hash(rec: dict) -> str | None:
         return str(rec["config_hash"])
     if isinstance(rec.get("config"), dict):  # records before config_hash was stored: the same function of the config
         from offbench.config import config_hash
+
         return config_hash(rec["config"])
     return None
 
@@ -92,7 +95,7 @@ class Cell:
     data_label: str
     recipe: str | None
     recipe_version: int | None
-    algo: str                # the algorithm's registry name
+    algo: str  # the algorithm's registry name
     finetune: bool
     variant: str | None
     steps: int | None
@@ -102,7 +105,7 @@ class Cell:
     preset: str | None
     config_hash: str | None
     fingerprint: str | None = None
-    row: str = ""            # the row label, e.g. "iql", "iql+online", "iql [2000 steps]"
+    row: str = ""  # the row label, e.g. "iql", "iql+online", "iql [2000 steps]"
     records: list = dataclasses.field(default_factory=list)
 
     @property
@@ -110,8 +113,9 @@ class Cell:
         """The dataset's label: rebuilt data says so, with its recipe version."""
         if not self.rebuilt:
             return self.dataset
-        return f"{self.dataset} ({self.data_label}" + (f", recipe v{self.recipe_version})"
-                                                       if self.recipe_version is not None else ")")
+        return f"{self.dataset} ({self.data_label}" + (
+            f", recipe v{self.recipe_version})" if self.recipe_version is not None else ")"
+        )
 
     @property
     def key(self) -> tuple:
@@ -125,6 +129,7 @@ class Cell:
     @property
     def scores(self):
         import numpy as np
+
         return np.array([float(r["final_score"]) for r in self.finished], dtype=np.float64)
 
     @property
@@ -140,14 +145,40 @@ def _cell_of(rec: dict) -> Cell:
     rebuilt, label, recipe, version = data_identity(rec)
     steps, online = run_length(rec)
     episodes, backend = eval_settings(rec)
-    return Cell(str(rec.get("suite")), str(rec.get("dataset")), rebuilt, label, recipe, version, str(rec.get("algo")),
-                bool(rec.get("finetune")), rec.get("variant"), steps, online, episodes, backend, rec.get("preset"),
-                record_hash(rec), (rec.get("data") or {}).get("fingerprint"))
+    return Cell(
+        str(rec.get("suite")),
+        str(rec.get("dataset")),
+        rebuilt,
+        label,
+        recipe,
+        version,
+        str(rec.get("algo")),
+        bool(rec.get("finetune")),
+        rec.get("variant"),
+        steps,
+        online,
+        episodes,
+        backend,
+        rec.get("preset"),
+        record_hash(rec),
+        (rec.get("data") or {}).get("fingerprint"),
+    )
 
 
 def _identity(c: Cell) -> tuple:
-    return (c.suite, c.dataset, c.rebuilt, c.data_label, c.recipe, c.recipe_version, c.algo, c.finetune, c.variant,
-            *(getattr(c, f) for f in ROW_FIELDS), *(getattr(c, f) for f in CELL_FIELDS))
+    return (
+        c.suite,
+        c.dataset,
+        c.rebuilt,
+        c.data_label,
+        c.recipe,
+        c.recipe_version,
+        c.algo,
+        c.finetune,
+        c.variant,
+        *(getattr(c, f) for f in ROW_FIELDS),
+        *(getattr(c, f) for f in CELL_FIELDS),
+    )
 
 
 def label_rows(cells: list[Cell]) -> None:
@@ -169,8 +200,11 @@ def label_rows(cells: list[Cell]) -> None:
             for same in per_task.values():
                 inner = [f for f in CELL_FIELDS if len({getattr(c, f) for c in same}) > 1]
                 for c in same:
-                    parts = [c.variant] if c.variant not in (None, "default") else \
-                        (["no variant name"] if unnamed and c.variant is None else [])
+                    parts = (
+                        [c.variant]
+                        if c.variant not in (None, "default")
+                        else (["no variant name"] if unnamed and c.variant is None else [])
+                    )
                     parts += [_qualifier(f, getattr(c, f)) for f in varying + inner]
                     c.row = c.label_algo + (f" [{', '.join(str(p) for p in parts)}]" if parts else "")
 
@@ -181,13 +215,16 @@ def check_duplicates(cells: list[Cell]) -> None:
         for r in c.records:
             s = r.get("seed")
             if s in seen:
-                raise OffbenchError(f"seed {s} of {c.row} on {c.task} is recorded twice ({seen[s]} and "
-                                    f"{r.get('path')}); remove one, or report one folder with --results")
+                raise OffbenchError(
+                    f"seed {s} of {c.row} on {c.task} is recorded twice ({seen[s]} and "
+                    f"{r.get('path')}); remove one, or report one folder with --results"
+                )
             seen[s] = r.get("path")
 
 
 # --------------------------------------------------------------------------------------------------
 # Collecting
+
 
 def _inside(path: Path, folder: Path | None) -> bool:
     try:
@@ -200,27 +237,42 @@ def _inside(path: Path, folder: Path | None) -> bool:
 def collect(results: Path, suites=(), algos=(), datasets=(), skip=()) -> tuple[dict, list[dict]]:
     """Cells keyed by (suite, dataset label, row) and the runs not averaged (unreadable, unfinished, ...)."""
     if not results.is_dir():
-        raise OffbenchError(f"results folder {results} does not exist; pass --results DIR (where `offbench run` "
-                            "wrote its records)")
+        raise OffbenchError(
+            f"results folder {results} does not exist; pass --results DIR (where `offbench run` wrote its records)"
+        )
     recs = [r for r in read_records(results) if not any(_inside(Path(r["path"]), s) for s in skip)]
     if not recs:
-        raise OffbenchError(f"no run records under {results}; run e.g. `offbench run --algo iql --suite locomotion "
-                            "--dataset NAME` first, or pass --results DIR")
-    issues = [issue("unreadable", path=r["path"], detail=r.get("error", "")) for r in recs
-              if r.get("status") == "unreadable"]
+        raise OffbenchError(
+            f"no run records under {results}; run e.g. `offbench run --algo iql --suite locomotion "
+            "--dataset NAME` first, or pass --results DIR"
+        )
+    issues = [
+        issue("unreadable", path=r["path"], detail=r.get("error", "")) for r in recs if r.get("status") == "unreadable"
+    ]
     recs = [r for r in recs if r.get("status") != "unreadable"]
     if not recs:
-        raise OffbenchError(f"no readable run record under {results} ({issues[0]['path']}: {issues[0]['detail']}); "
-                            "rerun `offbench run` for those runs")
+        raise OffbenchError(
+            f"no readable run record under {results} ({issues[0]['path']}: {issues[0]['detail']}); "
+            "rerun `offbench run` for those runs"
+        )
     present = {k: sorted({str(r.get(k)) for r in recs}) for k in ("suite", "algo", "dataset")}
-    for name, wanted, key in (("--suite", suites, "suite"), ("--algos", algos, "algo"),
-                              ("--datasets", datasets, "dataset")):
+    for name, wanted, key in (
+        ("--suite", suites, "suite"),
+        ("--algos", algos, "algo"),
+        ("--datasets", datasets, "dataset"),
+    ):
         unknown = [w for w in wanted if w not in present[key]]
         if unknown:
-            raise OffbenchError(f"{name} {', '.join(unknown)}: no records under {results}; records exist for "
-                                f"{', '.join(present[key])}")
-    recs = [r for r in recs if (not suites or r.get("suite") in suites) and (not algos or r.get("algo") in algos)
-            and (not datasets or r.get("dataset") in datasets)]
+            raise OffbenchError(
+                f"{name} {', '.join(unknown)}: no records under {results}; records exist for {', '.join(present[key])}"
+            )
+    recs = [
+        r
+        for r in recs
+        if (not suites or r.get("suite") in suites)
+        and (not algos or r.get("algo") in algos)
+        and (not datasets or r.get("dataset") in datasets)
+    ]
     if not recs:
         raise OffbenchError("no records match the --suite/--algos/--datasets filters together; relax one of them")
     by_id: dict[tuple, Cell] = {}
@@ -239,8 +291,15 @@ def collect(results: Path, suites=(), algos=(), datasets=(), skip=()) -> tuple[d
 
 
 def issue(kind, suite="", dataset="", algo="", seed="", detail="", path="") -> dict:
-    return {"kind": kind, "suite": suite, "dataset": dataset, "algo": algo, "seed": seed, "detail": detail,
-            "path": path}
+    return {
+        "kind": kind,
+        "suite": suite,
+        "dataset": dataset,
+        "algo": algo,
+        "seed": seed,
+        "detail": detail,
+        "path": path,
+    }
 
 
 def run_issues(groups: dict) -> list[dict]:
@@ -252,11 +311,22 @@ def run_issues(groups: dict) -> list[dict]:
                 continue
             base = dict(suite=c.suite, dataset=c.task, algo=c.row, seed=r.get("seed"), path=r.get("path", ""))
             if r.get("status") != "finished":
-                out.append(issue("unfinished", detail=f"status {r.get('status')}, step {r.get('step')} of "
-                                                      f"{r.get('steps')}", **base))
+                out.append(
+                    issue(
+                        "unfinished",
+                        detail=f"status {r.get('status')}, step {r.get('step')} of {r.get('steps')}",
+                        **base,
+                    )
+                )
             elif r.get("diverged") or r.get("final_score") is not None:
-                out.append(issue("diverged", detail=f"final score {r.get('final_score')}"
-                                 + (f" ({r['final_score_reason']})" if r.get("final_score_reason") else ""), **base))
+                out.append(
+                    issue(
+                        "diverged",
+                        detail=f"final score {r.get('final_score')}"
+                        + (f" ({r['final_score_reason']})" if r.get("final_score_reason") else ""),
+                        **base,
+                    )
+                )
             else:
                 out.append(issue("no score", detail="finished without an evaluation", **base))
     rows = defaultdict(list)
@@ -269,15 +339,30 @@ def run_issues(groups: dict) -> list[dict]:
             have = set(c.seeds)
             if len(have) < most:
                 missing = [s for s in all_seeds if s not in have]
-                out.append(issue("missing seeds", c.suite, c.task, row, detail=f"{len(have)} seed(s) {sorted(have)}, "
-                                 f"this row has {most} elsewhere; missing {missing[:most - len(have)] or '?'}"))
+                out.append(
+                    issue(
+                        "missing seeds",
+                        c.suite,
+                        c.task,
+                        row,
+                        detail=f"{len(have)} seed(s) {sorted(have)}, "
+                        f"this row has {most} elsewhere; missing {missing[: most - len(have)] or '?'}",
+                    )
+                )
     for suite in sorted({c.suite for c in groups.values()}):
         tasks = sorted({c.task for c in groups.values() if c.suite == suite})
         for row in sorted({c.row for c in groups.values() if c.suite == suite}):
             for t in tasks:
                 if (suite, t, row) not in groups:
-                    out.append(issue("missing run", suite, t, row,
-                                     detail="no record of this row on this dataset (other rows have one)"))
+                    out.append(
+                        issue(
+                            "missing run",
+                            suite,
+                            t,
+                            row,
+                            detail="no record of this row on this dataset (other rows have one)",
+                        )
+                    )
     return out
 
 
@@ -295,8 +380,10 @@ def ordered(groups: dict):
     """(suites, rows, {suite: dataset labels}) in report order."""
     suites = sorted({c.suite for c in groups.values()}, key=suite_sort_key)
     rows = sorted({c.row for c in groups.values()}, key=row_sort_key)
-    tasks = {s: sorted({c.task for c in groups.values() if c.suite == s},
-                       key=lambda t: (t != t.split(" (rebuilt")[0], t)) for s in suites}
+    tasks = {
+        s: sorted({c.task for c in groups.values() if c.suite == s}, key=lambda t: (t != t.split(" (rebuilt")[0], t))
+        for s in suites
+    }
     return suites, rows, tasks
 
 

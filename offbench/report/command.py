@@ -4,6 +4,7 @@ its manifest, ``report.json``); nothing else in it is ever removed.
 
 matplotlib, rliable and pandas are imported inside functions so that ``offbench --help`` stays fast.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,8 +51,11 @@ def resolve_row(name: str, rows, what: str) -> str:
     mine = [r for r in rows if r.split(" [")[0] == name]
     if len(mine) == 1:
         return mine[0]
-    raise OffbenchError(f"{what}: no finished runs of {name} in this report" + (
-        f" (it has several rows: {', '.join(mine)}; name one)" if mine else "") + f"; rows: {', '.join(rows)}")
+    raise OffbenchError(
+        f"{what}: no finished runs of {name} in this report"
+        + (f" (it has several rows: {', '.join(mine)}; name one)" if mine else "")
+        + f"; rows: {', '.join(rows)}"
+    )
 
 
 def parse_pairs(pairs, rows) -> list[tuple[str, str]]:
@@ -82,8 +86,9 @@ def build(opts: Options, say=lambda m: None) -> dict:
 
     if opts.reps < 1:
         raise OffbenchError("--reps must be at least 1 (bootstrap replications; 2000 is a good default)")
-    groups, issues = collect(opts.results, opts.suites, opts.algos, opts.datasets,
-                             skip=[opts.results / "reference", opts.out])
+    groups, issues = collect(
+        opts.results, opts.suites, opts.algos, opts.datasets, skip=[opts.results / "reference", opts.out]
+    )
     suites, rows, tasks = ordered(groups)
     pairs = parse_pairs(opts.pairs, rows)
     target = None if opts.target is None else resolve_row(opts.target, rows, f"--target {opts.target}")
@@ -91,15 +96,19 @@ def build(opts: Options, say=lambda m: None) -> dict:
     opts.out.mkdir(parents=True, exist_ok=True)
     palette = plots.colors(rows)
 
-    tbl = {"not_averaged": tables.issues_table(issues), "per_dataset": tables.per_dataset_table(groups, suites, rows,
-                                                                                                 tasks)}
+    tbl = {
+        "not_averaged": tables.issues_table(issues),
+        "per_dataset": tables.per_dataset_table(groups, suites, rows, tasks),
+    }
     figs = {"aggregates": [], "profiles": [], "poi": [], "curves": []}
     files, agg, poi, notes = [], {}, {}, []
     for scope in stats.scopes(groups):
         ss = stats.score_set(groups, scope, rows)
         notes += [f"{scope.name}: {what} left out of the aggregates ({why})" for what, why in ss.excluded]
-        notes += [f"{scope.name}: {r} on {t}: seeds {dropped} left out so every dataset has the same number of runs"
-                  for r, t, dropped in ss.truncated]
+        notes += [
+            f"{scope.name}: {r} on {t}: seeds {dropped} left out so every dataset has the same number of runs"
+            for r, t, dropped in ss.truncated
+        ]
         if not ss.scores:
             notes.append(f"{scope.name}: no dataset on which every row has a finished run; no aggregates")
             continue
@@ -133,10 +142,17 @@ def build(opts: Options, say=lambda m: None) -> dict:
     for scope, panels in curves.items():
         stem = f"learning_curves_{scope.slug}"
         files += plots.curves_plot(panels, opts.out / stem, f"Learning curves, {scope.name}", palette)
-        figs["curves"].append(Block(title=f"Learning curves, {scope.name}", stem=stem, notes=[
-            "IQM over seeds (first panel: over seeds x datasets) with 95% bootstrap bands, each row at the steps it "
-            "was evaluated at; shaded from the end of the offline phase: online fine-tuning."]
-            + [n for n in curve_notes if n.startswith(scope.name + ":")]))
+        figs["curves"].append(
+            Block(
+                title=f"Learning curves, {scope.name}",
+                stem=stem,
+                notes=[
+                    "IQM over seeds (first panel: over seeds x datasets) with 95% bootstrap bands, each row at the steps it "
+                    "was evaluated at; shaded from the end of the offline phase: online fine-tuning."
+                ]
+                + [n for n in curve_notes if n.startswith(scope.name + ":")],
+            )
+        )
     ft = tables.finetune_table(groups, suites, rows, tasks)
     if ft is not None:
         tbl["offline_to_online"] = ft
@@ -144,24 +160,31 @@ def build(opts: Options, say=lambda m: None) -> dict:
 
     n_runs = sum(len(c.records) for c in groups.values())
     n_fin = sum(len(c.finished) for c in groups.values())
-    summary = (f"{n_runs} run records ({n_fin} finished and averaged) under {opts.results}: suites "
-               f"{', '.join(suites)}; rows {', '.join(rows)}; {sum(len(v) for v in tasks.values())} dataset(s). "
-               f"Bootstrap: {opts.reps} replications, seed {opts.seed}.")
-    layout = (("not_averaged", "Runs not averaged", ["not_averaged"], None),
-              ("per_dataset", "Per-dataset scores", ["per_dataset"], None),
-              ("aggregates", "Aggregate metrics (rliable)", ["aggregates"], "aggregates"),
-              ("profiles", "Performance profiles", [], "profiles"),
-              ("poi", "Probability of improvement", ["probability_of_improvement"], "poi"),
-              ("curves", "Learning curves", [], "curves"),
-              ("online", "Offline → online", ["offline_to_online"], None))
+    summary = (
+        f"{n_runs} run records ({n_fin} finished and averaged) under {opts.results}: suites "
+        f"{', '.join(suites)}; rows {', '.join(rows)}; {sum(len(v) for v in tasks.values())} dataset(s). "
+        f"Bootstrap: {opts.reps} replications, seed {opts.seed}."
+    )
+    layout = (
+        ("not_averaged", "Runs not averaged", ["not_averaged"], None),
+        ("per_dataset", "Per-dataset scores", ["per_dataset"], None),
+        ("aggregates", "Aggregate metrics (rliable)", ["aggregates"], "aggregates"),
+        ("profiles", "Performance profiles", [], "profiles"),
+        ("poi", "Probability of improvement", ["probability_of_improvement"], "poi"),
+        ("curves", "Learning curves", [], "curves"),
+        ("online", "Offline → online", ["offline_to_online"], None),
+    )
     sections = []
     for anchor, heading, names, fig in layout:
         blocks = [Block(table=tbl[n]) for n in names if n in tbl] + (figs[fig] if fig else [])
         if blocks:
             sections.append(Section(heading, anchor, blocks))
     if ref_tables:
-        sections.append(Section("Published reference numbers (not offbench runs)", "reference",
-                                [Block(table=t) for t in ref_tables]))
+        sections.append(
+            Section(
+                "Published reference numbers (not offbench runs)", "reference", [Block(table=t) for t in ref_tables]
+            )
+        )
     all_tables = list(tbl.values()) + ref_tables
     for t in all_tables:
         for fmt, text in (("csv", t.csv), ("tex", t.tex), ("md", lambda t=t: t.md() + "\n")):
@@ -173,9 +196,19 @@ def build(opts: Options, say=lambda m: None) -> dict:
         files.append(_write(opts.out / "index.html", render_html("offbench report", summary, sections)))
     removed = clean_stale(opts.out, files)
     _write(opts.out / MANIFEST, json.dumps({"summary": summary, "files": [f.name for f in files]}, indent=1) + "\n")
-    return {"files": files, "removed": removed, "issues": issues, "tables": tbl, "reference_tables": ref_tables,
-            "aggregates": agg, "poi": poi, "curves": curves, "sections": sections, "palette": palette,
-            "groups": groups}
+    return {
+        "files": files,
+        "removed": removed,
+        "issues": issues,
+        "tables": tbl,
+        "reference_tables": ref_tables,
+        "aggregates": agg,
+        "poi": poi,
+        "curves": curves,
+        "sections": sections,
+        "palette": palette,
+        "groups": groups,
+    }
 
 
 def _write(path: Path, text: str) -> Path:
@@ -205,28 +238,43 @@ def clean_stale(out: Path, written: list[Path]) -> list[Path]:
 # --------------------------------------------------------------------------------------------------
 # The command
 
+
 def _split(values) -> tuple:
     return tuple(v.strip() for x in values for v in x.split(",") if v.strip())
 
 
 @click.command("report")
-@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Results folder written by `offbench run`.")
+@click.option(
+    "--results",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Results folder written by `offbench run`.",
+)
 @click.option("--suite", "suites", multiple=True, help="Only these suites (repeatable or comma-separated).")
 @click.option("--algos", "algos", multiple=True, help="Only these algorithms (repeatable or comma-separated).")
 @click.option("--datasets", "datasets", multiple=True, help="Only these datasets (repeatable or comma-separated).")
-@click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Output folder  [default: RESULTS/report]")
-@click.option("--format", "formats", default=",".join(FORMATS), show_default=True,
-              help="Comma-separated output formats: md, csv, tex, html (figures are always PNG and PDF).")
-@click.option("--target", default=None,
-              help="Probability of improvement of this row over every other one  [default: iql]")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder  [default: RESULTS/report]")
+@click.option(
+    "--format",
+    "formats",
+    default=",".join(FORMATS),
+    show_default=True,
+    help="Comma-separated output formats: md, csv, tex, html (figures are always PNG and PDF).",
+)
+@click.option(
+    "--target", default=None, help="Probability of improvement of this row over every other one  [default: iql]"
+)
 @click.option("--pair", "pairs", multiple=True, metavar="X,Y", help="Also P(X > Y) for this pair; repeatable.")
 @click.option("--reps", default=2000, show_default=True, type=int, help="Bootstrap replications for the CIs.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed of the bootstrap.")
 @click.option("--reference", is_flag=True, help="Add published numbers (IQL paper, CORL) in separate, labelled tables.")
-@click.option("--reference-dir", default=None, type=click.Path(file_okay=False),
-              help="Folder with published_scores.csv  [default: results/reference]")
+@click.option(
+    "--reference-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder with published_scores.csv  [default: results/reference]",
+)
 def report_command(results, suites, algos, datasets, out, formats, target, pairs, reps, seed, reference, reference_dir):
     """Tables, rliable aggregates (IQM, median, mean, optimality gap with bootstrap CIs), performance
     profiles, probability of improvement and learning curves from the run records under RESULTS."""
@@ -234,13 +282,28 @@ def report_command(results, suites, algos, datasets, out, formats, target, pairs
 
     matplotlib.use("Agg")
     results = Path(results)
-    opts = Options(results=results, out=Path(out) if out else results / "report", formats=parse_formats(formats),
-                   suites=_split(suites), algos=_split(algos), datasets=_split(datasets), target=target,
-                   pairs=tuple(pairs), reps=reps, seed=seed, reference=reference, reference_dir=reference_dir)
+    opts = Options(
+        results=results,
+        out=Path(out) if out else results / "report",
+        formats=parse_formats(formats),
+        suites=_split(suites),
+        algos=_split(algos),
+        datasets=_split(datasets),
+        target=target,
+        pairs=tuple(pairs),
+        reps=reps,
+        seed=seed,
+        reference=reference,
+        reference_dir=reference_dir,
+    )
     res = build(opts, say=lambda m: click.echo(m, err=True))
     for i in res["issues"]:
-        click.echo(f"not averaged: {i['kind']}: {i['suite']} {i['dataset']} {i['algo']}"
-                   + (f" seed {i['seed']}" if i["seed"] not in (None, "") else "") + f" ({i['detail']})", err=True)
+        click.echo(
+            f"not averaged: {i['kind']}: {i['suite']} {i['dataset']} {i['algo']}"
+            + (f" seed {i['seed']}" if i["seed"] not in (None, "") else "")
+            + f" ({i['detail']})",
+            err=True,
+        )
     if res["removed"]:
         click.echo(f"removed {len(res['removed'])} file(s) of the previous report in {opts.out}", err=True)
     main = opts.out / ("index.html" if "html" in opts.formats else "README.md")

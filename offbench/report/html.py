@@ -1,14 +1,17 @@
 """The report's pages: ``index.html`` from one Jinja2 template (tables rendered by pandas' Styler) and
 ``README.md`` with the same sections. Each section heading appears once; tables and figures inside a section
 carry captions, not headings."""
+
 from __future__ import annotations
 
 import dataclasses
 
-CSS = ("body{font-family:sans-serif;max-width:1300px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;"
-       "margin:.5em 0 1.5em}caption{font-weight:bold;text-align:left;padding:.3em 0}td,th{border:1px solid #bbb;"
-       "padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}p.caption{font-weight:bold}"
-       "img{max-width:100%;border:1px solid #eee}figcaption{font-weight:bold}.notes{font-size:90%;color:#444}")
+CSS = (
+    "body{font-family:sans-serif;max-width:1300px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;"
+    "margin:.5em 0 1.5em}caption{font-weight:bold;text-align:left;padding:.3em 0}td,th{border:1px solid #bbb;"
+    "padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}p.caption{font-weight:bold}"
+    "img{max-width:100%;border:1px solid #eee}figcaption{font-weight:bold}.notes{font-size:90%;color:#444}"
+)
 
 TEMPLATE = """<!doctype html>
 <html><head><meta charset='utf-8'><title>{{ title }}</title><style>{{ css }}</style></head><body>
@@ -23,8 +26,8 @@ TEMPLATE = """<!doctype html>
 
 @dataclasses.dataclass
 class Block:
-    table: object = None        # a tables.Table
-    title: str = ""             # a figure's caption
+    table: object = None  # a tables.Table
+    title: str = ""  # a figure's caption
     stem: str = ""
     notes: list = dataclasses.field(default_factory=list)
 

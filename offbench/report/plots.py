@@ -2,6 +2,7 @@
 ``plot_performance_profiles``, ``plot_probability_of_improvement``, ``plot_sample_efficiency_curve``); matplotlib's
 Agg backend. Each figure is written as ``STEM.png`` and ``STEM.pdf``. Every figure of one report draws a row in
 the same colour (:func:`colors`)."""
+
 from __future__ import annotations
 
 import warnings
@@ -29,8 +30,9 @@ def colors(rows) -> dict:
     free colours in order."""
     import seaborn as sns
 
-    palette = [tuple(c) for c in sns.color_palette("colorblind", 10)] + \
-              [tuple(c) for c in sns.color_palette("tab20", 20)]
+    palette = [tuple(c) for c in sns.color_palette("colorblind", 10)] + [
+        tuple(c) for c in sns.color_palette("tab20", 20)
+    ]
     out, taken = {}, set()
     for r in rows:  # the first row of a registered algorithm takes that algorithm's colour
         algo = r.split(" [")[0]
@@ -62,10 +64,16 @@ def interval_plot(point: dict, ci: dict, rows: list, metric_names, stem: Path, t
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fig, _ = plot_utils.plot_interval_estimates(
-            {r: np.asarray(point[r]) for r in rows}, {r: np.asarray(ci[r]) for r in rows},
+            {r: np.asarray(point[r]) for r in rows},
+            {r: np.asarray(ci[r]) for r in rows},
             metric_names=[m + (" (lower is better)" if "gap" in m.lower() else "") for m in metric_names],
-            algorithms=list(rows), colors=palette, xlabel="normalised score / 100 (95% stratified-bootstrap CI)",
-            subfigure_width=3.6, row_height=0.6, xlabel_y_coordinate=-0.45 / max(1, len(rows)) - 0.1)
+            algorithms=list(rows),
+            colors=palette,
+            xlabel="normalised score / 100 (95% stratified-bootstrap CI)",
+            subfigure_width=3.6,
+            row_height=0.6,
+            xlabel_y_coordinate=-0.45 / max(1, len(rows)) - 0.1,
+        )
     fig.suptitle(title, y=1.0 + 0.5 / max(1, len(rows)))
     return _save(fig, stem)
 
@@ -78,11 +86,17 @@ def profile_plot(profiles: dict, cis: dict, taus: np.ndarray, stem: Path, title:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis,
-                                             colors={r: palette[r] for r in profiles},
-                                             xlabel=r"Normalized score / 100 ($\tau$)",
-                                             ylabel=r"Fraction of runs with score $> \tau$", ax=ax,
-                                             labelsize="large", ticklabelsize="medium")
+        plot_utils.plot_performance_profiles(
+            profiles,
+            taus,
+            performance_profile_cis=cis,
+            colors={r: palette[r] for r in profiles},
+            xlabel=r"Normalized score / 100 ($\tau$)",
+            ylabel=r"Fraction of runs with score $> \tau$",
+            ax=ax,
+            labelsize="large",
+            ticklabelsize="medium",
+        )
     ax.legend(loc="upper right")
     ax.set_title(title)
     return _save(fig, stem)
@@ -99,10 +113,18 @@ def poi_plot(point: dict, ci: dict, stem: Path, title: str, palette: dict):
     ie = {k: np.asarray(v).reshape(2, -1) for k, v in ci.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plot_utils.plot_probability_of_improvement(pe, ie, ax=ax, colors=[palette[k.split(",")[0]] for k in pe],
-                                                   labelsize="medium", ticklabelsize="medium",
-                                                   xticks=[0.0, 0.25, 0.5, 0.75, 1.0], xlabel="P(X > Y)",
-                                                   left_ylabel="X", right_ylabel="Y")
+        plot_utils.plot_probability_of_improvement(
+            pe,
+            ie,
+            ax=ax,
+            colors=[palette[k.split(",")[0]] for k in pe],
+            labelsize="medium",
+            ticklabelsize="medium",
+            xticks=[0.0, 0.25, 0.5, 0.75, 1.0],
+            xlabel="P(X > Y)",
+            left_ylabel="X",
+            right_ylabel="Y",
+        )
     ax.set_xlim(0, 1)
     ax.set_title(title, pad=22)
     return _save(fig, stem)
@@ -130,11 +152,20 @@ def curves_plot(panels: dict, stem: Path, title: str, palette: dict):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for r, c in curves.items():
-                plot_utils.plot_sample_efficiency_curve(c.steps, {r: c.point}, {r: np.stack([c.low, c.high])},
-                                                        algorithms=[r], colors=palette, ax=ax, xlabel="gradient steps",
-                                                        ylabel="normalised score", labelsize="medium",
-                                                        ticklabelsize="small", marker="o" if len(c.steps) < 12 else "",
-                                                        linewidth=1.8)
+                plot_utils.plot_sample_efficiency_curve(
+                    c.steps,
+                    {r: c.point},
+                    {r: np.stack([c.low, c.high])},
+                    algorithms=[r],
+                    colors=palette,
+                    ax=ax,
+                    xlabel="gradient steps",
+                    ylabel="normalised score",
+                    labelsize="medium",
+                    ticklabelsize="small",
+                    marker="o" if len(c.steps) < 12 else "",
+                    linewidth=1.8,
+                )
         if online:
             ax.text(min(online), ax.get_ylim()[1], " online", va="top", ha="left", fontsize=9, color="0.3")
         ax.set_title(name, fontsize=11)
@@ -143,8 +174,14 @@ def curves_plot(panels: dict, stem: Path, title: str, palette: dict):
             seen.setdefault(lb, h)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.legend(list(seen.values()), list(seen), loc="upper center", ncol=min(len(seen), 5),
-               bbox_to_anchor=(0.5, 1.0 + 0.04 / nrows), frameon=False)
+    fig.legend(
+        list(seen.values()),
+        list(seen),
+        loc="upper center",
+        ncol=min(len(seen), 5),
+        bbox_to_anchor=(0.5, 1.0 + 0.04 / nrows),
+        frameon=False,
+    )
     fig.suptitle(title, y=1.0 + 0.1 / nrows)
     fig.tight_layout()
     return _save(fig, stem)

@@ -1,6 +1,7 @@
 """Published reference numbers (``--reference``): one table per source, and offbench's own scores beside them in
 separate, labelled columns (original data | rebuilt data | one column per source), never mixed. Rows trained for
 another length than the papers' 1M steps say so."""
+
 from __future__ import annotations
 
 import re
@@ -35,6 +36,7 @@ def reference_dir(option: str | None, results: Path) -> Path:
         if (p / "published_scores.csv").exists():
             return p
     from offbench.resources import reference_dir as packaged
+
     return packaged()
 
 
@@ -42,8 +44,10 @@ def load_reference(folder: Path) -> tuple[list[dict], dict]:
     rows = pd.read_csv(folder / "published_scores.csv", dtype=str, keep_default_na=False).to_dict("records")
     labels = {}
     if (folder / "sources.csv").exists():
-        labels = {r["source"]: r for r in pd.read_csv(folder / "sources.csv", dtype=str,
-                                                       keep_default_na=False).to_dict("records")}
+        labels = {
+            r["source"]: r
+            for r in pd.read_csv(folder / "sources.csv", dtype=str, keep_default_na=False).to_dict("records")
+        }
     return rows, labels
 
 
@@ -55,7 +59,7 @@ def _match(rows, name):
 def _cell(r, with_version_of=None) -> str:
     v = f"{float(r['score']):.1f}" + (f" ± {float(r['std']):.1f}" if r.get("std") else "")
     if with_version_of and r["dataset"] != with_version_of:
-        v += f" [{r['dataset'][len(base_name(r['dataset'])) + 1:]}]"
+        v += f" [{r['dataset'][len(base_name(r['dataset'])) + 1 :]}]"
     return v
 
 
@@ -86,9 +90,15 @@ def source_tables(by_source, labels, names, ours) -> list[Table]:
         cols = ["Dataset (as published)"] + [f"{k} ✓" if canon(k) in ours else k for k in methods]
         what = " (offline → after online fine-tuning)" if finetune and "fine-tuning" not in title else ""
         tidy = frame(cols, out).assign(source=src)
-        tables.append(Table(f"reference_{src}", f"Published: {title}{what}", frame(cols, out),
-                            [f"Source: {cite}. Published numbers, not offbench runs. ✓: an algorithm in this "
-                             "report."], tidy))
+        tables.append(
+            Table(
+                f"reference_{src}",
+                f"Published: {title}{what}",
+                frame(cols, out),
+                [f"Source: {cite}. Published numbers, not offbench runs. ✓: an algorithm in this report."],
+                tidy,
+            )
+        )
     return tables
 
 
@@ -122,29 +132,49 @@ def side_by_side(groups, cells, by_source, labels, kind: str, srcs) -> Table | N
             if kind == "offline":
                 line.append(_cell(off[0], c.dataset) if off else "")
             else:
-                line.append(f"{_cell(off[0]) if off else '?'} → {_cell(on[0], c.dataset) if on else '?'}"
-                            if off or on else "")
+                line.append(
+                    f"{_cell(off[0]) if off else '?'} → {_cell(on[0], c.dataset) if on else '?'}" if off or on else ""
+                )
         lines.append(line)
-        tidy.append({"dataset": c.dataset, "algo": c.row, "algorithm": c.algo, "steps": c.steps,
-                     "online_steps": c.online_steps, "paper_run_length": c.steps == PAPER_STEPS,
-                     "offbench_original": line[3], "offbench_rebuilt": line[4],
-                     **{src: v for src, v in zip(srcs, line[5:])}})
+        tidy.append(
+            {
+                "dataset": c.dataset,
+                "algo": c.row,
+                "algorithm": c.algo,
+                "steps": c.steps,
+                "online_steps": c.online_steps,
+                "paper_run_length": c.steps == PAPER_STEPS,
+                "offbench_original": line[3],
+                "offbench_rebuilt": line[4],
+                **{src: v for src, v in zip(srcs, line[5:])},
+            }
+        )
     if not lines:
         return None
     used = [k for k in range(len(srcs)) if any(r[5 + k] for r in lines)]  # sources with a number here
     lines = [r[:5] + [r[5 + k] for k in used] for r in lines]
     dropped = [srcs[k] for k in range(len(srcs)) if k not in used]
     srcs = [srcs[k] for k in used]
-    cols = ["Dataset", "Row", "Run length", "offbench, original data", "offbench, REBUILT data (not comparable)"] + \
-           [f"published: {labels.get(s, {}).get('label', s)}" for s in srcs]
-    name, title = (("reference_side_by_side", "offbench beside published numbers (offline)") if kind == "offline"
-                   else ("reference_finetune_side_by_side", "offbench beside published numbers (offline → online)"))
-    return Table(name, title, frame(cols, lines), [
-        "offbench's own scores (finished seeds, mean ± std) in the 'offbench' columns: runs on the original D4RL data "
-        "and runs on datasets rebuilt by `offbench data build` are never in the same column. The other columns are "
-        "published numbers, one column per source; [vN] marks a published dataset version that differs from "
-        "offbench's. The papers train for 1M offline steps: a row at another run length says so."],
-        pd.DataFrame(tidy).drop(columns=dropped))
+    cols = ["Dataset", "Row", "Run length", "offbench, original data", "offbench, REBUILT data (not comparable)"] + [
+        f"published: {labels.get(s, {}).get('label', s)}" for s in srcs
+    ]
+    name, title = (
+        ("reference_side_by_side", "offbench beside published numbers (offline)")
+        if kind == "offline"
+        else ("reference_finetune_side_by_side", "offbench beside published numbers (offline → online)")
+    )
+    return Table(
+        name,
+        title,
+        frame(cols, lines),
+        [
+            "offbench's own scores (finished seeds, mean ± std) in the 'offbench' columns: runs on the original D4RL data "
+            "and runs on datasets rebuilt by `offbench data build` are never in the same column. The other columns are "
+            "published numbers, one column per source; [vN] marks a published dataset version that differs from "
+            "offbench's. The papers train for 1M offline steps: a row at another run length says so."
+        ],
+        pd.DataFrame(tidy).drop(columns=dropped),
+    )
 
 
 def reference_tables(groups, suites, rows, tasks, ref_rows, labels) -> list[Table]:
@@ -158,6 +188,8 @@ def reference_tables(groups, suites, rows, tasks, ref_rows, labels) -> list[Tabl
     ours = {canon(c.algo) for c in cells}
     off_srcs = [s for s in by_source if not any(r["phase"] == "online" for r in by_source[s])]
     ft_srcs = [s for s in by_source if s not in off_srcs]
-    side = [side_by_side(groups, cells, by_source, labels, kind, srcs)
-            for kind, srcs in (("offline", off_srcs), ("finetune", ft_srcs))]
+    side = [
+        side_by_side(groups, cells, by_source, labels, kind, srcs)
+        for kind, srcs in (("offline", off_srcs), ("finetune", ft_srcs))
+    ]
     return [t for t in side if t is not None] + source_tables(by_source, labels, names, ours)

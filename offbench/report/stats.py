@@ -6,6 +6,7 @@ Aggregates are taken per scope: a suite (or all suites), original and rebuilt da
 (issue 13.8), offline rows and fine-tuning rows apart (a fine-tuning row never removes datasets from the
 offline rows' aggregates, issue 19.1).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,14 @@ def aggregate_func(scores: np.ndarray) -> np.ndarray:
     """IQM, median, mean and optimality gap of a (runs x tasks) matrix, with rliable's own functions."""
     from rliable import metrics
 
-    return np.array([metrics.aggregate_iqm(scores), metrics.aggregate_median(scores),
-                     metrics.aggregate_mean(scores), metrics.aggregate_optimality_gap(scores)])
+    return np.array(
+        [
+            metrics.aggregate_iqm(scores),
+            metrics.aggregate_median(scores),
+            metrics.aggregate_mean(scores),
+            metrics.aggregate_optimality_gap(scores),
+        ]
+    )
 
 
 class _Seeded:
@@ -86,9 +93,10 @@ def iqm_per_step(scores: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # Scopes and their score matrices
 
+
 @dataclasses.dataclass(frozen=True)
 class Scope:
-    suite: str | None        # None: all suites
+    suite: str | None  # None: all suites
     rebuilt: bool
     finetune: bool
 
@@ -99,12 +107,18 @@ class Scope:
 
     @property
     def slug(self) -> str:
-        return "_".join([(self.suite or "all_suites")] + (["rebuilt"] if self.rebuilt else [])
-                        + (["online"] if self.finetune else []))
+        return "_".join(
+            [(self.suite or "all_suites")]
+            + (["rebuilt"] if self.rebuilt else [])
+            + (["online"] if self.finetune else [])
+        )
 
     def holds(self, cell) -> bool:
-        return ((self.suite is None or cell.suite == self.suite) and cell.rebuilt == self.rebuilt
-                and cell.finetune == self.finetune)
+        return (
+            (self.suite is None or cell.suite == self.suite)
+            and cell.rebuilt == self.rebuilt
+            and cell.finetune == self.finetune
+        )
 
 
 def scopes(groups: dict) -> list[Scope]:
@@ -113,8 +127,10 @@ def scopes(groups: dict) -> list[Scope]:
     out = []
     for finetune in (False, True):
         for rebuilt in (False, True):
-            suites = sorted({c.suite for c in groups.values() if c.rebuilt == rebuilt and c.finetune == finetune},
-                            key=suite_sort_key)
+            suites = sorted(
+                {c.suite for c in groups.values() if c.rebuilt == rebuilt and c.finetune == finetune},
+                key=suite_sort_key,
+            )
             out += [Scope(s, rebuilt, finetune) for s in suites]
             if len(suites) > 1:
                 out.append(Scope(None, rebuilt, finetune))
@@ -126,9 +142,9 @@ class ScoreSet:
     """A rectangular score matrix per row over common tasks, and what was left out."""
 
     tasks: list
-    scores: dict          # row -> (runs x tasks), normalised score / 100
-    excluded: list        # (what, reason)
-    truncated: list       # (row, task label, seeds dropped)
+    scores: dict  # row -> (runs x tasks), normalised score / 100
+    excluded: list  # (what, reason)
+    truncated: list  # (row, task label, seeds dropped)
 
 
 def score_set(groups: dict, scope: Scope, rows: list[str]) -> ScoreSet:
@@ -155,12 +171,16 @@ def score_set(groups: dict, scope: Scope, rows: list[str]) -> ScoreSet:
             break
         keep.remove(best)
         gone.append(best)
-    tasks = sorted(set.intersection(*(cover[r] for r in keep)) if keep else set(),
-                   key=lambda t: (suite_sort_key(t[0]), t[1]))
+    tasks = sorted(
+        set.intersection(*(cover[r] for r in keep)) if keep else set(), key=lambda t: (suite_sort_key(t[0]), t[1])
+    )
     all_tasks = sorted({(c.suite, c.task) for c in cells if c.task not in old})
     excluded += [(r, f"finished runs on {len(cover[r])} of the scope's {len(all_tasks)} datasets") for r in gone]
-    excluded += [(t[1], f"no finished run of {', '.join(r for r in keep if t not in cover[r])}")
-                 for t in all_tasks if t not in tasks and keep]
+    excluded += [
+        (t[1], f"no finished run of {', '.join(r for r in keep if t not in cover[r])}")
+        for t in all_tasks
+        if t not in tasks and keep
+    ]
     scores, truncated = {}, []
     for r in keep if tasks else []:
         cols = [groups[(s, t, r)] for s, t in tasks]
@@ -180,6 +200,7 @@ def _version(cell) -> int:
 # --------------------------------------------------------------------------------------------------
 # Learning curves
 
+
 def curve_points(rec: dict) -> list[tuple[float, str, float]]:
     """(x, phase, score) of a record's curve; x is gradient steps, continued after the offline phase if the
     online phase counts its steps from zero."""
@@ -192,8 +213,9 @@ def curve_points(rec: dict) -> list[tuple[float, str, float]]:
         elif last_offline is not None and offset == 0.0 and x <= last_offline:
             offset = last_offline
         score = p.get("score")
-        pts.append((x + (offset if phase != "offline" else 0.0), phase,
-                    float("nan") if score is None else float(score)))
+        pts.append(
+            (x + (offset if phase != "offline" else 0.0), phase, float("nan") if score is None else float(score))
+        )
     return pts
 
 
@@ -211,7 +233,7 @@ def offline_end(rec: dict) -> float | None:
 @dataclasses.dataclass
 class Curve:
     steps: np.ndarray
-    point: np.ndarray       # IQM over runs (x tasks)
+    point: np.ndarray  # IQM over runs (x tasks)
     low: np.ndarray
     high: np.ndarray
     online_from: float | None
@@ -262,8 +284,11 @@ def learning_curves(groups: dict, rows, reps: int, seed: int = 0) -> tuple[dict,
                 panels[t] = panel
         agg = {}
         for r in rows if len(tasks) > 1 else []:
-            per_task = [groups[(scope.suite, t, r)].finished for t in tasks
-                        if (scope.suite, t, r) in groups and groups[(scope.suite, t, r)].finished]
+            per_task = [
+                groups[(scope.suite, t, r)].finished
+                for t in tasks
+                if (scope.suite, t, r) in groups and groups[(scope.suite, t, r)].finished
+            ]
             if len(per_task) != len(tasks):
                 continue
             grids = {tuple(x for x, _, _ in curve_points(rec)) for recs in per_task for rec in recs}

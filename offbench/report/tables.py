@@ -1,5 +1,6 @@
 """The report's tables as pandas DataFrames, rendered by pandas: CSV (``to_csv`` of a tidy frame), Markdown
 (``to_markdown``, via tabulate), LaTeX (``Styler.to_latex``) and HTML (``Styler.to_html``)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,29 +13,48 @@ import pandas as pd
 from offbench.report.collect import PAPER_STEPS
 from offbench.report.stats import METRICS
 
-TEX_SYMBOLS = (("±", r"$\pm$"), ("→", r"$\rightarrow$"), ("≥", r"$\geq$"), ("×", r"$\times$"), ("†", r"$^\dagger$"),
-               ("✓", r"$\checkmark$"), ("–", "--"), ("·", r"$\cdot$"), ("…", r"\ldots{}"))
+TEX_SYMBOLS = (
+    ("±", r"$\pm$"),
+    ("→", r"$\rightarrow$"),
+    ("≥", r"$\geq$"),
+    ("×", r"$\times$"),
+    ("†", r"$^\dagger$"),
+    ("✓", r"$\checkmark$"),
+    ("–", "--"),
+    ("·", r"$\cdot$"),
+    ("…", r"\ldots{}"),
+)
 
 
 def tex_escape(s: str) -> str:
     """LaTeX escape of a caption or note (cells are escaped by ``Styler.format(escape="latex")``)."""
     s = str(s)
-    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"),
-                 ("$", "\\$"), ("{", "\\{"), ("}", "\\}"), ("~", "\\textasciitilde{}"), ("^", "\\^{}")):
+    for a, b in (
+        ("\\", "\\textbackslash{}"),
+        ("&", "\\&"),
+        ("%", "\\%"),
+        ("_", "\\_"),
+        ("#", "\\#"),
+        ("$", "\\$"),
+        ("{", "\\{"),
+        ("}", "\\}"),
+        ("~", "\\textasciitilde{}"),
+        ("^", "\\^{}"),
+    ):
         s = s.replace(a, b)
     return s
 
 
 @dataclasses.dataclass
 class Table:
-    name: str                    # file stem
+    name: str  # file stem
     title: str
-    frame: pd.DataFrame          # the cells as shown (strings)
+    frame: pd.DataFrame  # the cells as shown (strings)
     notes: list = dataclasses.field(default_factory=list)
-    tidy: pd.DataFrame | None = None     # the CSV (numbers as numbers); default: the cells
-    bold: set = dataclasses.field(default_factory=set)    # (row, column) positions
-    rules: set = dataclasses.field(default_factory=set)   # row positions with a rule above them
-    numeric: bool = True         # right-align every column but the first
+    tidy: pd.DataFrame | None = None  # the CSV (numbers as numbers); default: the cells
+    bold: set = dataclasses.field(default_factory=set)  # (row, column) positions
+    rules: set = dataclasses.field(default_factory=set)  # row positions with a rule above them
+    numeric: bool = True  # right-align every column but the first
 
     def _css(self, rules: bool) -> pd.DataFrame:
         css = pd.DataFrame("", index=self.frame.index, columns=self.frame.columns)
@@ -77,8 +97,15 @@ class Table:
     def tex(self) -> str:
         sty = self._styler(rules=False).format(escape="latex")
         spec = "l" + ("r" if self.numeric else "l") * (self.frame.shape[1] - 1)
-        text = sty.to_latex(caption=tex_escape(self.title), position="t", position_float="centering", hrules=True,
-                            column_format=spec, convert_css=True, environment="table")
+        text = sty.to_latex(
+            caption=tex_escape(self.title),
+            position="t",
+            position_float="centering",
+            hrules=True,
+            column_format=spec,
+            convert_css=True,
+            environment="table",
+        )
         lines = text.splitlines()
         first = lines.index(r"\midrule") + 1  # the rows follow the header's rule, one per line
         for i in sorted(self.rules, reverse=True):
@@ -98,12 +125,16 @@ class Table:
 
 def _esc(s) -> str:
     import html
+
     return html.escape(str(s))
 
 
 def frame(columns, rows) -> pd.DataFrame:
-    return pd.DataFrame([list(r) for r in rows], columns=list(columns), dtype=object) if rows else \
-        pd.DataFrame(columns=list(columns), dtype=object)
+    return (
+        pd.DataFrame([list(r) for r in rows], columns=list(columns), dtype=object)
+        if rows
+        else pd.DataFrame(columns=list(columns), dtype=object)
+    )
 
 
 def mean_std(x: np.ndarray) -> tuple[float, float]:
@@ -116,18 +147,30 @@ def _finite(x) -> bool:
 
 def cell_fields(c) -> dict:
     """What makes a cell's runs comparable, as CSV columns."""
-    return {"algorithm": c.algo, "finetune": c.finetune, "variant": c.variant, "steps": c.steps,
-            "online_steps": c.online_steps, "eval_episodes": c.episodes, "eval_backend": c.backend,
-            "preset": c.preset, "config_hash": c.config_hash, "data_fingerprint": c.fingerprint, "data_label": c.data_label, "recipe": c.recipe,
-            "recipe_version": c.recipe_version}
+    return {
+        "algorithm": c.algo,
+        "finetune": c.finetune,
+        "variant": c.variant,
+        "steps": c.steps,
+        "online_steps": c.online_steps,
+        "eval_episodes": c.episodes,
+        "eval_backend": c.backend,
+        "preset": c.preset,
+        "config_hash": c.config_hash,
+        "data_fingerprint": c.fingerprint,
+        "data_label": c.data_label,
+        "recipe": c.recipe,
+        "recipe_version": c.recipe_version,
+    }
 
 
 def kinds_of(groups, suite, tasks):
     """The suite's tasks split by data kind: [(title prefix, tasks)], original first."""
     out = []
     for rebuilt in (False, True):
-        ts = [t for t in tasks if any(c.rebuilt == rebuilt for c in groups.values() if c.suite == suite
-                                      and c.task == t)]
+        ts = [
+            t for t in tasks if any(c.rebuilt == rebuilt for c in groups.values() if c.suite == suite and c.task == t)
+        ]
         if ts:
             out.append((suite + (" (rebuilt data)" if rebuilt else ""), ts))
     return out
@@ -157,12 +200,22 @@ def per_dataset_table(groups, suites, rows, tasks) -> Table:
                     else:
                         line.append("–")
                     if c is not None:
-                        tidy.append({"suite": s, "dataset": c.dataset, "data": "rebuilt" if c.rebuilt else "original",
-                                     "algo": r, **cell_fields(c), "n_seeds": len(sc),
-                                     "seeds": " ".join(str(x.get("seed")) for x in c.finished),
-                                     "mean": round(float(np.mean(sc)), 4) if len(sc) else None,
-                                     "std": round(float(np.std(sc)), 4) if len(sc) else None,
-                                     "best": False, "_line": len(lines), "_col": j})
+                        tidy.append(
+                            {
+                                "suite": s,
+                                "dataset": c.dataset,
+                                "data": "rebuilt" if c.rebuilt else "original",
+                                "algo": r,
+                                **cell_fields(c),
+                                "n_seeds": len(sc),
+                                "seeds": " ".join(str(x.get("seed")) for x in c.finished),
+                                "mean": round(float(np.mean(sc)), 4) if len(sc) else None,
+                                "std": round(float(np.std(sc)), 4) if len(sc) else None,
+                                "best": False,
+                                "_line": len(lines),
+                                "_col": j,
+                            }
+                        )
                 _mark_best(len(lines), means, bold)
                 lines.append(line)
             n = len(ts)
@@ -179,18 +232,27 @@ def per_dataset_table(groups, suites, rows, tasks) -> Table:
                 lines.append(line)
     for t in tidy:
         t["best"] = (t.pop("_line"), t.pop("_col") + 1) in bold
-    notes = ["Final D4RL-normalised score, mean ± standard deviation over seeds (numpy std, ddof=0); only "
-             "finished, non-diverged runs. Best mean per row in bold.",
-             "A column pools only comparable runs: same algorithm, data (and recipe version), config, variant, run "
-             "length and evaluation; anything that differs is its own column, named by what differs.",
-             "A total/average marked (k/n) covers only k of the n datasets and is not ranked.",
-             "'(rebuilt …)': dataset rebuilt by `offbench data build`, normalised with its own reference returns; "
-             "not comparable with published D4RL scores, and totalled apart from original data."]
+    notes = [
+        "Final D4RL-normalised score, mean ± standard deviation over seeds (numpy std, ddof=0); only "
+        "finished, non-diverged runs. Best mean per row in bold.",
+        "A column pools only comparable runs: same algorithm, data (and recipe version), config, variant, run "
+        "length and evaluation; anything that differs is its own column, named by what differs.",
+        "A total/average marked (k/n) covers only k of the n datasets and is not ranked.",
+        "'(rebuilt …)': dataset rebuilt by `offbench data build`, normalised with its own reference returns; "
+        "not comparable with published D4RL scores, and totalled apart from original data.",
+    ]
     notes += run_length_notes(groups, rows)
     if dagger:
         notes.append(f"†: fewer seeds than the {most} of the best-covered cell (see 'Runs not averaged').")
-    return Table("per_dataset", "Final normalised score per dataset", frame(["Dataset"] + rows, lines), notes,
-                 pd.DataFrame(tidy), bold, rules)
+    return Table(
+        "per_dataset",
+        "Final normalised score per dataset",
+        frame(["Dataset"] + rows, lines),
+        notes,
+        pd.DataFrame(tidy),
+        bold,
+        rules,
+    )
 
 
 def run_length_notes(groups, rows) -> list[str]:
@@ -200,8 +262,11 @@ def run_length_notes(groups, rows) -> list[str]:
         lengths = sorted({c.steps for c in groups.values() if c.row == r}, key=str)
         if lengths != [PAPER_STEPS]:
             other.append(f"{r}: {', '.join(str(x) for x in lengths)}")
-    return [f"Run length (offline gradient steps) other than the papers' {PAPER_STEPS:,}: " + "; ".join(other)] \
-        if other else []
+    return (
+        [f"Run length (offline gradient steps) other than the papers' {PAPER_STEPS:,}: " + "; ".join(other)]
+        if other
+        else []
+    )
 
 
 def _mark_best(line: int, means: dict, bold: set) -> None:
@@ -219,18 +284,35 @@ def aggregates_table(results: dict) -> Table:
             line = [scope.name, r, str(ss.scores[r].shape[0]), str(len(ss.tasks))]
             for m, name in enumerate(METRICS):
                 line.append(f"{point[r][m]:.3f} [{ci[r][0][m]:.3f}, {ci[r][1][m]:.3f}]")
-                tidy.append({"scope": scope.name, "algo": r, "metric": name, "point": round(float(point[r][m]), 6),
-                             "ci_low": round(float(ci[r][0][m]), 6), "ci_high": round(float(ci[r][1][m]), 6),
-                             "runs_per_task": ss.scores[r].shape[0], "tasks": len(ss.tasks),
-                             "rebuilt_data": scope.rebuilt, "finetune": scope.finetune})
+                tidy.append(
+                    {
+                        "scope": scope.name,
+                        "algo": r,
+                        "metric": name,
+                        "point": round(float(point[r][m]), 6),
+                        "ci_low": round(float(ci[r][0][m]), 6),
+                        "ci_high": round(float(ci[r][1][m]), 6),
+                        "runs_per_task": ss.scores[r].shape[0],
+                        "tasks": len(ss.tasks),
+                        "rebuilt_data": scope.rebuilt,
+                        "finetune": scope.finetune,
+                    }
+                )
             lines.append(line)
-    notes = ["Normalised score / 100 (rliable convention): IQM, median and mean (higher is better) and optimality "
-             "gap (lower is better) over runs x datasets, with 95% stratified-bootstrap percentile CIs.",
-             "Scopes never pool original and rebuilt data, nor offline and fine-tuning rows. Each scope uses only "
-             "datasets on which every one of its rows has finished runs; per row the same number of runs per dataset."]
-    return Table("aggregates", "Aggregate metrics (rliable) with 95% CIs",
-                 frame(["Scope", "Row", "Runs/dataset", "Datasets"] + [f"{m} [95% CI]" for m in METRICS], lines),
-                 notes, pd.DataFrame(tidy), rules=rules)
+    notes = [
+        "Normalised score / 100 (rliable convention): IQM, median and mean (higher is better) and optimality "
+        "gap (lower is better) over runs x datasets, with 95% stratified-bootstrap percentile CIs.",
+        "Scopes never pool original and rebuilt data, nor offline and fine-tuning rows. Each scope uses only "
+        "datasets on which every one of its rows has finished runs; per row the same number of runs per dataset.",
+    ]
+    return Table(
+        "aggregates",
+        "Aggregate metrics (rliable) with 95% CIs",
+        frame(["Scope", "Row", "Runs/dataset", "Datasets"] + [f"{m} [95% CI]" for m in METRICS], lines),
+        notes,
+        pd.DataFrame(tidy),
+        rules=rules,
+    )
 
 
 def poi_table(results: dict) -> Table:
@@ -240,12 +322,26 @@ def poi_table(results: dict) -> Table:
             x, y = pair.split(",")
             p, lo, hi = float(np.squeeze(point[pair])), float(np.squeeze(ci[pair][0])), float(np.squeeze(ci[pair][1]))
             lines.append([scope.name, x, y, f"{p:.3f} [{lo:.3f}, {hi:.3f}]"])
-            tidy.append({"scope": scope.name, "x": x, "y": y, "p_x_better": round(p, 6), "ci_low": round(lo, 6),
-                         "ci_high": round(hi, 6)})
-    return Table("probability_of_improvement", "Probability of improvement P(X > Y)",
-                 frame(["Scope", "X", "Y", "P(X > Y) [95% CI]"], lines),
-                 ["Mann-Whitney U statistic per dataset averaged over datasets (rliable), stratified independent "
-                  "bootstrap 95% CIs. P > 0.5 with a CI above 0.5: X is likely better than Y."], pd.DataFrame(tidy))
+            tidy.append(
+                {
+                    "scope": scope.name,
+                    "x": x,
+                    "y": y,
+                    "p_x_better": round(p, 6),
+                    "ci_low": round(lo, 6),
+                    "ci_high": round(hi, 6),
+                }
+            )
+    return Table(
+        "probability_of_improvement",
+        "Probability of improvement P(X > Y)",
+        frame(["Scope", "X", "Y", "P(X > Y) [95% CI]"], lines),
+        [
+            "Mann-Whitney U statistic per dataset averaged over datasets (rliable), stratified independent "
+            "bootstrap 95% CIs. P > 0.5 with a CI above 0.5: X is likely better than Y."
+        ],
+        pd.DataFrame(tidy),
+    )
 
 
 def finetune_table(groups, suites, rows, tasks) -> Table | None:
@@ -262,17 +358,42 @@ def finetune_table(groups, suites, rows, tasks) -> Table | None:
                     x = np.array([float(rec[k]) for rec in recs if _finite(rec.get(k))])
                     vals[k] = (float(x.mean()), float(x.std())) if len(x) else None
                 off, on = vals["offline_score"], vals["online_score"]
-                lines.append([t, r, str(len(recs)), f"{_ms(off)} → {_ms(on)}",
-                              "–" if off is None or on is None else f"{on[0] - off[0]:+.1f}", _ms(vals["corl_regret"], 3)])
-                tidy.append({"suite": s, "dataset": t, "algo": r, **cell_fields(c), "n_seeds": len(recs),
-                             **{f"{k}_{st}": (None if vals[k] is None else round(vals[k][i], 6))
-                                for k in vals for i, st in enumerate(("mean", "std"))}})
+                lines.append(
+                    [
+                        t,
+                        r,
+                        str(len(recs)),
+                        f"{_ms(off)} → {_ms(on)}",
+                        "–" if off is None or on is None else f"{on[0] - off[0]:+.1f}",
+                        _ms(vals["corl_regret"], 3),
+                    ]
+                )
+                tidy.append(
+                    {
+                        "suite": s,
+                        "dataset": t,
+                        "algo": r,
+                        **cell_fields(c),
+                        "n_seeds": len(recs),
+                        **{
+                            f"{k}_{st}": (None if vals[k] is None else round(vals[k][i], 6))
+                            for k in vals
+                            for i, st in enumerate(("mean", "std"))
+                        },
+                    }
+                )
     if not lines:
         return None
-    return Table("offline_to_online", "Offline → online fine-tuning",
-                 frame(["Dataset", "Row", "Seeds", "offline → online (mean ± std)", "Δ", "CORL regret (mean ± std)"], lines),
-                 ["Scores after the offline phase and at the end of online fine-tuning (records' offline_score / "
-                  "online_score); CORL regret: mean of 1 − success over the online exploration episodes, as CORL computes it."], pd.DataFrame(tidy))
+    return Table(
+        "offline_to_online",
+        "Offline → online fine-tuning",
+        frame(["Dataset", "Row", "Seeds", "offline → online (mean ± std)", "Δ", "CORL regret (mean ± std)"], lines),
+        [
+            "Scores after the offline phase and at the end of online fine-tuning (records' offline_score / "
+            "online_score); CORL regret: mean of 1 − success over the online exploration episodes, as CORL computes it."
+        ],
+        pd.DataFrame(tidy),
+    )
 
 
 def _ms(v, d=1) -> str:
@@ -284,15 +405,29 @@ ISSUE_KEYS = ("kind", "suite", "dataset", "algo", "seed", "detail", "path")
 
 
 def issues_table(issues: list[dict]) -> Table:
-    issues = sorted(issues, key=lambda i: (ISSUE_ORDER.get(i["kind"], 9), i["suite"], i["dataset"], i["algo"],
-                                           str(i["seed"])))
-    lines = [[i["kind"], i["suite"], i["dataset"], i["algo"], "" if i["seed"] in (None, "") else str(i["seed"]),
-              i["detail"], i["path"]] for i in issues]
-    return Table("not_averaged", "Runs not averaged (unfinished, diverged, missing)",
-                 frame(["Kind", "Suite", "Dataset", "Row", "Seed", "Detail", "Record"], lines),
-                 [] if lines else ["None: every dataset x row has the same number of finished seeds."],
-                 pd.DataFrame([{k: i[k] for k in ISSUE_KEYS} for i in issues], columns=list(ISSUE_KEYS)),
-                 numeric=False)
+    issues = sorted(
+        issues, key=lambda i: (ISSUE_ORDER.get(i["kind"], 9), i["suite"], i["dataset"], i["algo"], str(i["seed"]))
+    )
+    lines = [
+        [
+            i["kind"],
+            i["suite"],
+            i["dataset"],
+            i["algo"],
+            "" if i["seed"] in (None, "") else str(i["seed"]),
+            i["detail"],
+            i["path"],
+        ]
+        for i in issues
+    ]
+    return Table(
+        "not_averaged",
+        "Runs not averaged (unfinished, diverged, missing)",
+        frame(["Kind", "Suite", "Dataset", "Row", "Seed", "Detail", "Record"], lines),
+        [] if lines else ["None: every dataset x row has the same number of finished seeds."],
+        pd.DataFrame([{k: i[k] for k in ISSUE_KEYS} for i in issues], columns=list(ISSUE_KEYS)),
+        numeric=False,
+    )
 
 
 def slug(s: str) -> str:

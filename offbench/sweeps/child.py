@@ -5,6 +5,7 @@ send SIGTERM when the launching thread goes away, e.g. a sweep killed with ``kil
 resumes the job from its checkpoint instead of finding it still owned by an orphan. Elsewhere it simply
 runs the command.
 """
+
 from __future__ import annotations
 
 import os

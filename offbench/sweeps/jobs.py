@@ -16,6 +16,7 @@ a Ray task (Ray launcher). It
 The child inherits the lock's file descriptor, so the run directory stays locked as long as the child
 lives, even if the sweep that started it is gone.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,21 +46,21 @@ _CHILDREN_LOCK = threading.Lock()
 class Job:
     algo: str
     suite: str
-    dataset: str              # as given to `offbench run --dataset` (absolute path for files)
-    name: str                 # the dataset's name in the results folder
-    run_dir: str              # absolute: <results>/<suite>/<name>/<algo>/<variant>
-    results: str              # absolute results folder
-    config_hash: str          # of the resolved config (pipeline.config_hash)
+    dataset: str  # as given to `offbench run --dataset` (absolute path for files)
+    name: str  # the dataset's name in the results folder
+    run_dir: str  # absolute: <results>/<suite>/<name>/<algo>/<variant>
+    results: str  # absolute results folder
+    config_hash: str  # of the resolved config (pipeline.config_hash)
     seeds: int = 1
     seed: int = 0
     steps: int = 1_000_000
     online_steps: int = 0
     eval_every: int | None = None  # None: the suite's schedule
     eval_episodes: int | None = None
-    overrides: tuple = ()     # "key=value" strings for --set
+    overrides: tuple = ()  # "key=value" strings for --set
     retries: int = 2
     gpus_per_run: float = 0.0
-    fresh: bool = False       # ignore checkpoints of unfinished runs (start them over)
+    fresh: bool = False  # ignore checkpoints of unfinished runs (start them over)
     sweep_id: str = ""
     variant: str = "default"  # the run directory's variant (offbench.records.store.variant_name)
 
@@ -72,10 +73,28 @@ class Job:
         return list(range(self.seed, self.seed + self.seeds))
 
     def command(self, resume: bool, overwrite: bool = False) -> list[str]:
-        cmd = ["run", "--algo", self.algo, "--suite", self.suite, "--dataset", self.dataset,
-               "--seeds", str(self.seeds), "--seed", str(self.seed), "--steps", str(self.steps),
-               "--online-steps", str(self.online_steps),
-               "--results", self.results, "--name", self.variant, "--no-progress"]
+        cmd = [
+            "run",
+            "--algo",
+            self.algo,
+            "--suite",
+            self.suite,
+            "--dataset",
+            self.dataset,
+            "--seeds",
+            str(self.seeds),
+            "--seed",
+            str(self.seed),
+            "--steps",
+            str(self.steps),
+            "--online-steps",
+            str(self.online_steps),
+            "--results",
+            self.results,
+            "--name",
+            self.variant,
+            "--no-progress",
+        ]
         if self.eval_every is not None:
             cmd += ["--eval-every", str(self.eval_every)]
         if self.eval_episodes is not None:
@@ -92,6 +111,7 @@ class Job:
 # --------------------------------------------------------------------------------------------------
 # What is on disk
 
+
 def seed_records(job: Job) -> list[dict | None]:
     out = []
     for s in job.seed_list:
@@ -104,17 +124,23 @@ def seed_records(job: Job) -> list[dict | None]:
 
 
 def _same_run(job: Job, rec: dict) -> bool:
-    return (rec.get("steps") == job.steps and rec.get("online_steps", 0) == job.online_steps
-            and config_hash(rec.get("config") or {}) == job.config_hash)
+    return (
+        rec.get("steps") == job.steps
+        and rec.get("online_steps", 0) == job.online_steps
+        and config_hash(rec.get("config") or {}) == job.config_hash
+    )
 
 
 def is_done(job: Job, recs: list | None = None) -> bool:
     """Every seed's run of this job's steps and config is done: finished (``store.is_finished``), or it ran to
     its last step and diverged (running it again gives the same numbers)."""
     recs = seed_records(job) if recs is None else recs
-    return all(rec is not None and _same_run(job, rec) and (store.is_finished(rec) or
-                                                            (rec.get("status") == "finished" and rec.get("diverged")))
-               for rec in recs)
+    return all(
+        rec is not None
+        and _same_run(job, rec)
+        and (store.is_finished(rec) or (rec.get("status") == "finished" and rec.get("diverged")))
+        for rec in recs
+    )
 
 
 def is_finished(job: Job, recs: list | None = None) -> bool:
@@ -140,8 +166,16 @@ def can_resume(job: Job) -> bool:
     info = None if job.fresh else checkpoint_info(job)
     if info is None:
         return False
-    return not store.checkpoint_differences(info, {"algo": job.algo, "seeds": job.seed_list, "steps": job.steps,
-                                                   "online_steps": job.online_steps, "config_hash": job.config_hash})
+    return not store.checkpoint_differences(
+        info,
+        {
+            "algo": job.algo,
+            "seeds": job.seed_list,
+            "steps": job.steps,
+            "online_steps": job.online_steps,
+            "config_hash": job.config_hash,
+        },
+    )
 
 
 def read_state(run_dir: str | Path) -> dict:
@@ -156,13 +190,20 @@ def mean_score(recs: list) -> float | None:
     done = [float(r["final_score"]) for r in recs if store.is_finished(r)]
     if done:
         return sum(done) / len(done)
-    vals = [float(r["last_score"]) for r in recs if r and isinstance(r.get("last_score"), (int, float))
-            and r["last_score"] == r["last_score"] and not r.get("diverged")]
+    vals = [
+        float(r["last_score"])
+        for r in recs
+        if r
+        and isinstance(r.get("last_score"), (int, float))
+        and r["last_score"] == r["last_score"]
+        and not r.get("diverged")
+    ]
     return sum(vals) / len(vals) if vals else None
 
 
 # --------------------------------------------------------------------------------------------------
 # Running a job
+
 
 def terminate_children() -> None:
     """Stop every job process this process started (the sweep was interrupted)."""
@@ -197,7 +238,7 @@ def _error_text(log_path: Path, offset: int) -> str:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("error: ")]
     if errors:  # an OffbenchError: one line that names the fix
-        return errors[-1][len("error: "):][:ERROR_CHARS]
+        return errors[-1][len("error: ") :][:ERROR_CHARS]
     return "\n".join(lines[-15:])[-ERROR_CHARS:]
 
 
@@ -208,13 +249,20 @@ def _run_attempt(job: Job, resume: bool, lock_fd: int, log_path: Path) -> tuple[
     overwrite = bool(recs) and not any(r.get("status") == "finished" for r in recs)
     args = job.command(resume, overwrite)
     with open(log_path, "ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} sweep {job.sweep_id} on {socket.gethostname()}: "
-                  f"offbench {' '.join(args)}\n".encode())
+        log.write(
+            f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} sweep {job.sweep_id} on {socket.gethostname()}: "
+            f"offbench {' '.join(args)}\n".encode()
+        )
         log.flush()
         offset = log.tell()
-        proc = subprocess.Popen([sys.executable, "-m", "offbench.sweeps.child", str(os.getpid()), *args],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=_child_env(job), pass_fds=(lock_fd,))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "offbench.sweeps.child", str(os.getpid()), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_child_env(job),
+            pass_fds=(lock_fd,),
+        )
         with _CHILDREN_LOCK:
             _CHILDREN.add(proc)
         try:
@@ -248,8 +296,15 @@ def settle_finished_state(path: Path) -> None:
 def execute_job(job: Job) -> dict:
     """Run one job to completion (or to its last failed retry); returns its outcome for the sweep."""
     t0 = time.time()
-    out = {"key": job.key, "run_dir": job.run_dir, "attempts": 0, "elapsed_s": 0.0, "error": None,
-           "score": None, "host": socket.gethostname()}
+    out = {
+        "key": job.key,
+        "run_dir": job.run_dir,
+        "attempts": 0,
+        "elapsed_s": 0.0,
+        "error": None,
+        "score": None,
+        "host": socket.gethostname(),
+    }
     lock = RunLock(job.run_dir)
     if not lock.acquire():
         return dict(out, outcome="busy", error="another sweep is running this job")
@@ -258,10 +313,21 @@ def execute_job(job: Job) -> dict:
         if is_done(job, recs):
             settle_finished_state(Path(job.run_dir) / STATE_NAME)
             return dict(out, outcome="skipped", score=mean_score(recs))
-        state = {"key": job.key, "sweep_id": job.sweep_id, "host": socket.gethostname(), "pid": os.getpid(),
-                 "status": "running", "started_at": t0, "ended_at": None, "elapsed_s": 0.0,
-                 "retries": job.retries, "attempts": [], "error": None, "log": str(Path(job.run_dir) / LOG_NAME),
-                 "command": "offbench " + " ".join(job.command(False))}
+        state = {
+            "key": job.key,
+            "sweep_id": job.sweep_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "status": "running",
+            "started_at": t0,
+            "ended_at": None,
+            "elapsed_s": 0.0,
+            "retries": job.retries,
+            "attempts": [],
+            "error": None,
+            "log": str(Path(job.run_dir) / LOG_NAME),
+            "command": "offbench " + " ".join(job.command(False)),
+        }
         state_path = Path(job.run_dir) / STATE_NAME
         for attempt in range(job.retries + 1):
             if STOP.is_set():
@@ -283,8 +349,9 @@ def execute_job(job: Job) -> dict:
             if rc == 0 and entry["error"] is None:
                 state.update(status="done", ended_at=time.time(), elapsed_s=time.time() - t0, error=None)
                 write_json_atomic(state_path, state)
-                return dict(out, outcome="finished", attempts=attempt + 1, elapsed_s=time.time() - t0,
-                            score=mean_score(recs))
+                return dict(
+                    out, outcome="finished", attempts=attempt + 1, elapsed_s=time.time() - t0, score=mean_score(recs)
+                )
             state["error"] = err
             # a job killed by a signal may be the sweep being interrupted (Ctrl-C reaches the whole process
             # group at once): give the sweep a moment to say so before retrying
@@ -293,7 +360,12 @@ def execute_job(job: Job) -> dict:
         stopped = STOP.is_set()
         state.update(status="interrupted" if stopped else "failed", ended_at=time.time(), elapsed_s=time.time() - t0)
         write_json_atomic(state_path, state)
-        return dict(out, outcome="interrupted" if stopped else "failed", attempts=len(state["attempts"]),
-                    elapsed_s=time.time() - t0, error=state["error"])
+        return dict(
+            out,
+            outcome="interrupted" if stopped else "failed",
+            attempts=len(state["attempts"]),
+            elapsed_s=time.time() - t0,
+            error=state["error"],
+        )
     finally:
         lock.release()

@@ -1,5 +1,6 @@
 """Launchers of a sweep's jobs: ``local`` (threads watching ``offbench run`` subprocesses) and ``ray`` (one Ray
 task per job), and the progress lines they print."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,14 @@ from offbench.sweeps.status import _fmt_s, _fmt_score, _last_line
 if TYPE_CHECKING:
     from offbench.sweeps.sweep import SweepSpec
 
-FORWARDED_ENV = ("MINARI_DATASETS_PATH", "OFFBENCH_DATA_DIR", "OFFBENCH_CONFIGS", "JAX_PLATFORMS",
-                 "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE")
+FORWARDED_ENV = (
+    "MINARI_DATASETS_PATH",
+    "OFFBENCH_DATA_DIR",
+    "OFFBENCH_CONFIGS",
+    "JAX_PLATFORMS",
+    "XLA_PYTHON_CLIENT_MEM_FRACTION",
+    "XLA_PYTHON_CLIENT_PREALLOCATE",
+)
 
 
 class Progress:
@@ -53,11 +60,13 @@ class Progress:
         key = outcome["key"]
         self.running.pop(key, None)
         self.outcomes[key] = outcome
-        what = {"finished": f"finished, mean score {_fmt_score(outcome.get('score'))}",
-                "skipped": f"already finished, mean score {_fmt_score(outcome.get('score'))}",
-                "failed": f"FAILED after {outcome.get('attempts')} attempts: {_last_line(outcome.get('error'))}",
-                "busy": "left to the sweep that is running it",
-                "interrupted": "interrupted"}.get(outcome["outcome"], outcome["outcome"])
+        what = {
+            "finished": f"finished, mean score {_fmt_score(outcome.get('score'))}",
+            "skipped": f"already finished, mean score {_fmt_score(outcome.get('score'))}",
+            "failed": f"FAILED after {outcome.get('attempts')} attempts: {_last_line(outcome.get('error'))}",
+            "busy": "left to the sweep that is running it",
+            "interrupted": "interrupted",
+        }.get(outcome["outcome"], outcome["outcome"])
         took = f" ({_fmt_s(outcome['elapsed_s'])})" if outcome["outcome"] in ("finished", "failed") else ""
         self.say(f"[{len(self.outcomes)}/{self.total}] {key}: {what}{took}; ETA {_fmt_s(self.eta())}")
 
@@ -70,12 +79,15 @@ class Progress:
             recs = seed_records(self.jobs[key])
             step = max((r.get("step", 0) for r in recs if r), default=0)
             busy.append(f"{key} step {step}/{self.jobs[key].steps} ({_fmt_s(now - t0)})")
-        self.say(f"[{len(self.outcomes)}/{self.total}] {self.counts()}; elapsed {_fmt_s(now - self.started)}, "
-                 f"ETA {_fmt_s(self.eta())}" + (f"; running: {'; '.join(busy)}" if busy else ""))
+        self.say(
+            f"[{len(self.outcomes)}/{self.total}] {self.counts()}; elapsed {_fmt_s(now - self.started)}, "
+            f"ETA {_fmt_s(self.eta())}" + (f"; running: {'; '.join(busy)}" if busy else "")
+        )
 
 
 # --------------------------------------------------------------------------------------------------
 # Launchers
+
 
 def run_local(jobs: list, spec: SweepSpec, progress: Progress) -> None:
     """Up to ``max_parallel`` jobs at a time, each an ``offbench run`` subprocess watched by a thread."""
@@ -99,6 +111,7 @@ def run_local(jobs: list, spec: SweepSpec, progress: Progress) -> None:
                 progress.done(_outcome(fut.result, job))
     except BaseException:  # interrupted: stop the job processes first, or the threads would wait for them
         from offbench.sweeps.jobs import terminate_children
+
         terminate_children()
         raise
     finally:
@@ -109,8 +122,15 @@ def _outcome(get, job) -> dict:
     try:
         return get()
     except Exception as exc:  # the launcher itself failed for this job (not the run): recorded, others go on
-        return {"key": job.key, "run_dir": job.run_dir, "outcome": "failed", "attempts": 0, "elapsed_s": 0.0,
-                "score": None, "error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "key": job.key,
+            "run_dir": job.run_dir,
+            "outcome": "failed",
+            "attempts": 0,
+            "elapsed_s": 0.0,
+            "score": None,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
 
 
 def run_ray(jobs: list, spec: SweepSpec, progress: Progress) -> None:
@@ -131,15 +151,24 @@ def run_ray(jobs: list, spec: SweepSpec, progress: Progress) -> None:
             else:
                 env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
                 slots = spec.max_parallel or max(1, int((os.cpu_count() or 1) // spec.cpus_per_run))
-                ray.init(num_cpus=max(1, math.ceil(slots * spec.cpus_per_run)), object_store_memory=100 * 1024 ** 2,
-                         runtime_env={"env_vars": env} if env else None, **common)
+                ray.init(
+                    num_cpus=max(1, math.ceil(slots * spec.cpus_per_run)),
+                    object_store_memory=100 * 1024**2,
+                    runtime_env={"env_vars": env} if env else None,
+                    **common,
+                )
         except ConnectionError as exc:
-            cause = str(exc.__cause__ or exc).strip().splitlines()[-1][:300] if str(exc.__cause__ or exc).strip() else ""
-            raise OffbenchError(f"cannot connect to the Ray cluster at {spec.address} ({cause}); start it with "
-                                f"`ray start --head` (and give this machine its auth token if it uses one) or "
-                                f"leave out --address for a local runtime") from exc
-    task = ray.remote(num_cpus=spec.cpus_per_run, num_gpus=spec.gpus_per_run, max_retries=1,
-                      retry_exceptions=False)(execute_job)
+            cause = (
+                str(exc.__cause__ or exc).strip().splitlines()[-1][:300] if str(exc.__cause__ or exc).strip() else ""
+            )
+            raise OffbenchError(
+                f"cannot connect to the Ray cluster at {spec.address} ({cause}); start it with "
+                f"`ray start --head` (and give this machine its auth token if it uses one) or "
+                f"leave out --address for a local runtime"
+            ) from exc
+    task = ray.remote(num_cpus=spec.cpus_per_run, num_gpus=spec.gpus_per_run, max_retries=1, retry_exceptions=False)(
+        execute_job
+    )
     limit = spec.max_parallel or len(jobs)
     queue = list(jobs)
     inflight: dict = {}
@@ -162,5 +191,3 @@ def run_ray(jobs: list, spec: SweepSpec, progress: Progress) -> None:
     finally:
         if started_here:
             ray.shutdown()
-
-

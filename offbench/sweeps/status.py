@@ -1,5 +1,6 @@
 """``offbench status``: done / running / failed / diverged / pending per run directory of a results folder
 (a sweep's or ``offbench run``'s), with elapsed time and last score."""
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,9 @@ def _last_line(text) -> str:
     return lines[-1] if lines else "?"
 
 
-
 # --------------------------------------------------------------------------------------------------
 # Status
+
 
 def collect_status(results: str | Path) -> list[dict]:
     """One row per run directory (and per planned job not started yet): done, diverged, running, failed,
@@ -74,8 +75,9 @@ def collect_status(results: str | Path) -> list[dict]:
         by_seed = {r.get("seed"): r for r in recs}
         mine = [by_seed.get(s) for s in seeds] if seeds else recs
         steps = plan_job.get("steps", recs[0].get("steps") if recs else None)
-        ran = bool(mine) and all(r and r.get("status") == "finished" and
-                                 (steps is None or r.get("steps") == steps) for r in mine)
+        ran = bool(mine) and all(
+            r and r.get("status") == "finished" and (steps is None or r.get("steps") == steps) for r in mine
+        )
         diverged = [r.get("seed") for r in mine if r and r.get("status") == "finished" and not is_finished(r)]
         if is_locked(path):
             status = "running"
@@ -103,19 +105,36 @@ def collect_status(results: str | Path) -> list[dict]:
             note = f"interrupted at step {step}; resumes"
         rel = path.relative_to(results.resolve()) if path.is_relative_to(results.resolve()) else path
         parts = rel.parts
-        rows.append({"status": status, "suite": parts[-4] if len(parts) >= 4 else "?",
-                     "dataset": parts[-3] if len(parts) >= 3 else "?", "algo": parts[-2] if len(parts) >= 2 else "?",
-                     "variant": parts[-1], "seeds_done": sum(1 for r in mine if is_finished(r)),
-                     "seeds": len(seeds) or len(recs), "step": step, "steps": steps, "elapsed_s": elapsed,
-                     "online_steps": (recs[0].get("online_steps") or 0) if recs else 0,
-                     "env_steps": max((r.get("env_steps") or 0 for r in mine if r), default=0),
-                     "score": mean_score([r for r in mine if r]), "note": note, "run_dir": d})
+        rows.append(
+            {
+                "status": status,
+                "suite": parts[-4] if len(parts) >= 4 else "?",
+                "dataset": parts[-3] if len(parts) >= 3 else "?",
+                "algo": parts[-2] if len(parts) >= 2 else "?",
+                "variant": parts[-1],
+                "seeds_done": sum(1 for r in mine if is_finished(r)),
+                "seeds": len(seeds) or len(recs),
+                "step": step,
+                "steps": steps,
+                "elapsed_s": elapsed,
+                "online_steps": (recs[0].get("online_steps") or 0) if recs else 0,
+                "env_steps": max((r.get("env_steps") or 0 for r in mine if r), default=0),
+                "score": mean_score([r for r in mine if r]),
+                "note": note,
+                "run_dir": d,
+            }
+        )
     return rows
 
 
 @click.command("status")
-@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Results folder of a sweep (or of `offbench run`).")
+@click.option(
+    "--results",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Results folder of a sweep (or of `offbench run`).",
+)
 def status_command(results):
     """Done / diverged / running / failed / pending per run, with elapsed time and last score."""
     if not Path(results).is_dir():
@@ -124,19 +143,25 @@ def status_command(results):
     if not rows:
         click.echo(f"no runs in {results}")
         return
-    click.echo(f"{'status':8s} {'suite':11s} {'dataset':28s} {'algo':10s} {'seeds':>5s} {'step':>15s} "
-               f"{'elapsed':>8s} {'score':>6s} variant")
+    click.echo(
+        f"{'status':8s} {'suite':11s} {'dataset':28s} {'algo':10s} {'seeds':>5s} {'step':>15s} "
+        f"{'elapsed':>8s} {'score':>6s} variant"
+    )
     order = {"running": 0, "failed": 1, "diverged": 2, "pending": 3, "done": 4}
     for r in sorted(rows, key=lambda r: (order.get(r["status"], 9), r["suite"], r["dataset"], r["algo"])):
         step = "-" if r["step"] is None else f"{r['step']}/{r['steps'] if r['steps'] is not None else '?'}"
         if r.get("online_steps") and r["steps"] is not None and r["step"] is not None:  # offline, then online
             step = f"{min(r['step'], r['steps'])}/{r['steps']}+{r['env_steps']}/{r['online_steps']}env"
-        click.echo(f"{r['status']:8s} {r['suite']:11s} {r['dataset']:28s} {r['algo']:10s} "
-                   f"{r['seeds_done']}/{r['seeds']:<3d} {step:>15s} {_fmt_s(r['elapsed_s']):>8s} "
-                   f"{_fmt_score(r['score']):>6s} {r['variant']}" + (f"  {r['note']}" if r["note"] else ""))
+        click.echo(
+            f"{r['status']:8s} {r['suite']:11s} {r['dataset']:28s} {r['algo']:10s} "
+            f"{r['seeds_done']}/{r['seeds']:<3d} {step:>15s} {_fmt_s(r['elapsed_s']):>8s} "
+            f"{_fmt_score(r['score']):>6s} {r['variant']}" + (f"  {r['note']}" if r["note"] else "")
+        )
     counts = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    click.echo(f"{len(rows)} runs: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("done", "running", "failed",
-                                                                                        "pending"))
-               + (f", {counts['diverged']} diverged" if counts.get("diverged") else ""))
+    click.echo(
+        f"{len(rows)} runs: "
+        + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("done", "running", "failed", "pending"))
+        + (f", {counts['diverged']} diverged" if counts.get("diverged") else "")
+    )

@@ -13,6 +13,7 @@ through a lock. Results land in ``RESULTS/<suite>/<dataset>/<algo>/seed_<s>.json
 so ``offbench report --results RESULTS`` reads them; the sweep's plan and outcome are kept in
 ``RESULTS/.sweeps/<sweep id>.json``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,12 +27,12 @@ from pathlib import Path
 import click
 
 from offbench.errors import OffbenchError
-from offbench.options import SetCommand
 from offbench.sweeps.launchers import FORWARDED_ENV, Progress, run_local, run_ray  # noqa: F401
 from offbench.sweeps.status import SWEEPS_DIR, _fmt_s, _fmt_score, _last_line, status_command  # noqa: F401
 
 # --------------------------------------------------------------------------------------------------
 # The description of a sweep (flags or a YAML file)
+
 
 @dataclasses.dataclass
 class SweepSpec:
@@ -42,12 +43,12 @@ class SweepSpec:
     seed: int = 0
     steps: int = 1_000_000
     online_steps: int = 0
-    eval_every: int | None = None                             # None: each suite's schedule (offbench.data.suites)
+    eval_every: int | None = None  # None: each suite's schedule (offbench.data.suites)
     eval_episodes: int | None = None
-    set: list = dataclasses.field(default_factory=list)       # "key=value" or "ALGO:key=value"
+    set: list = dataclasses.field(default_factory=list)  # "key=value" or "ALGO:key=value"
     launcher: str = "local"
     address: str | None = None
-    max_parallel: int | None = None                            # local: 1; ray: as many as resources allow
+    max_parallel: int | None = None  # local: 1; ray: as many as resources allow
     cpus_per_run: float = 1.0
     gpus_per_run: float = 0.0
     retries: int = 2
@@ -77,6 +78,7 @@ def _as_list(key: str, value) -> list:
 
 def _yaml_scalar(v) -> str:
     import yaml
+
     return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
 
 
@@ -125,7 +127,9 @@ def make_spec(file_values: dict, cli_values: dict) -> SweepSpec:
         if spec.max_parallel is not None:
             spec.max_parallel = int(spec.max_parallel)
     except (TypeError, ValueError) as exc:
-        raise OffbenchError(f"invalid sweep setting ({exc}); numbers are expected for seeds, steps, retries, ...") from exc
+        raise OffbenchError(
+            f"invalid sweep setting ({exc}); numbers are expected for seeds, steps, retries, ..."
+        ) from exc
     if not spec.algos:
         raise OffbenchError("no algorithms: pass --algos iql,bc,... (or `algos:` in the sweep file)")
     if not spec.suites:
@@ -143,6 +147,7 @@ def make_spec(file_values: dict, cli_values: dict) -> SweepSpec:
 
 # --------------------------------------------------------------------------------------------------
 # Planning: one job per (algorithm, suite, dataset)
+
 
 def _is_file_dataset(name: str) -> bool:
     return name.endswith((".hdf5", ".h5")) or Path(name).is_file()
@@ -170,21 +175,28 @@ def _suite_datasets(spec: SweepSpec, suites: list, say) -> list[tuple]:
                 avail = available_datasets(s)
                 missing = [n for n in names if n not in avail]
                 if missing:
-                    say(f"{s.name}: {len(missing)} of {len(names)} datasets are not available locally and are left "
-                        f"out (see `offbench data list`; `--datasets all` plans them anyway)")
+                    say(
+                        f"{s.name}: {len(missing)} of {len(names)} datasets are not available locally and are left "
+                        f"out (see `offbench data list`; `--datasets all` plans them anyway)"
+                    )
                 names = avail
             pairs += [(s, n) for n in names]
         if not pairs:
-            raise OffbenchError("no dataset of the chosen suites is available locally; get one with `offbench data "
-                                "download NAME` or `offbench data build NAME`, or name them with --datasets")
+            raise OffbenchError(
+                "no dataset of the chosen suites is available locally; get one with `offbench data "
+                "download NAME` or `offbench data build NAME`, or name them with --datasets"
+            )
         return pairs
     for ds in spec.datasets:
         if _is_file_dataset(ds):
-            owners = [s for s in suites if any(t.name == Path(ds).stem for t in s.tasks)] or \
-                     (suites if len(suites) == 1 else [])
+            owners = [s for s in suites if any(t.name == Path(ds).stem for t in s.tasks)] or (
+                suites if len(suites) == 1 else []
+            )
             if not owners:
-                raise OffbenchError(f"dataset file {ds}: name it after a D4RL dataset of one suite or sweep one "
-                                    f"suite at a time (--suites SUITE)")
+                raise OffbenchError(
+                    f"dataset file {ds}: name it after a D4RL dataset of one suite or sweep one "
+                    f"suite at a time (--suites SUITE)"
+                )
             path = str(Path(ds).expanduser().resolve())
             pairs += [(s, path) for s in owners[:1]]
             continue
@@ -192,8 +204,10 @@ def _suite_datasets(spec: SweepSpec, suites: list, say) -> list[tuple]:
         if not owners and "/" in ds and len(suites) == 1:
             owners = suites  # a Minari id the suite does not list
         if not owners:
-            raise OffbenchError(f"dataset {ds!r} belongs to none of the suites {', '.join(s.name for s in suites)}; "
-                                f"see `offbench list datasets`")
+            raise OffbenchError(
+                f"dataset {ds!r} belongs to none of the suites {', '.join(s.name for s in suites)}; "
+                f"see `offbench list datasets`"
+            )
         pairs += [(s, ds) for s in owners]
     return pairs
 
@@ -206,7 +220,9 @@ def _split_overrides(pairs: list, algos: list) -> dict:
         if ":" in head:
             algo, rest = pair.split(":", 1)
             if algo not in out:
-                raise OffbenchError(f"--set {pair!r}: {algo!r} is not one of the sweep's algorithms ({', '.join(algos)})")
+                raise OffbenchError(
+                    f"--set {pair!r}: {algo!r} is not one of the sweep's algorithms ({', '.join(algos)})"
+                )
             out[algo].append(rest)
         else:
             for a in algos:
@@ -240,17 +256,33 @@ def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
         ds_key = Path(ds).stem if ds.endswith((".hdf5", ".h5")) else ds
         for algo in algos:
             finetune = bool(spec.online_steps)
-            config = resolve_config(algo.default_config, algo.name, suite.name, ds_key,
-                                    parse_overrides(overrides[algo.name]), finetune)
+            config = resolve_config(
+                algo.default_config, algo.name, suite.name, ds_key, parse_overrides(overrides[algo.name]), finetune
+            )
             base = resolve_config(algo.default_config, algo.name, suite.name, ds_key, {}, finetune)
             variant = variant_name(changed_config(config, base), spec.steps, spec.online_steps)
             algo_dir = algo.name + ("-online" if finetune else "")
-            job = Job(algo=algo.name, suite=suite.name, dataset=ds, name=name, variant=variant,
-                      run_dir=str(run_dir(results, suite.name, name, algo_dir, variant)), results=str(results),
-                      config_hash=config_hash(config), seeds=spec.seeds, seed=spec.seed, steps=spec.steps,
-                      online_steps=spec.online_steps, eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
-                      overrides=tuple(overrides[algo.name]), retries=spec.retries, gpus_per_run=spec.gpus_per_run,
-                      fresh=spec.fresh, sweep_id=sweep_id)
+            job = Job(
+                algo=algo.name,
+                suite=suite.name,
+                dataset=ds,
+                name=name,
+                variant=variant,
+                run_dir=str(run_dir(results, suite.name, name, algo_dir, variant)),
+                results=str(results),
+                config_hash=config_hash(config),
+                seeds=spec.seeds,
+                seed=spec.seed,
+                steps=spec.steps,
+                online_steps=spec.online_steps,
+                eval_every=spec.eval_every,
+                eval_episodes=spec.eval_episodes,
+                overrides=tuple(overrides[algo.name]),
+                retries=spec.retries,
+                gpus_per_run=spec.gpus_per_run,
+                fresh=spec.fresh,
+                sweep_id=sweep_id,
+            )
             if job.run_dir in seen:
                 raise OffbenchError(f"two jobs would write to {job.run_dir}; list each dataset once")
             seen.add(job.run_dir)
@@ -258,25 +290,45 @@ def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
     return jobs
 
 
-
 # --------------------------------------------------------------------------------------------------
 # The sweep file
+
 
 def _write_sweep_file(path: Path, spec: SweepSpec, jobs: list, progress: Progress | None, status: str) -> None:
     from offbench.records.checkpoint import write_json_atomic
 
-    write_json_atomic(path, {
-        "schema": "offbench-sweep/1", "status": status, "host": socket.gethostname(), "pid": os.getpid(),
-        "started_at": progress.started if progress else time.time(), "updated_at": time.time(),
-        "command": " ".join(sys.argv), "spec": dataclasses.asdict(spec),
-        "jobs": [{"key": j.key, "run_dir": j.run_dir, "algo": j.algo, "suite": j.suite, "dataset": j.dataset,
-                  "seeds": j.seed_list, "steps": j.steps, "online_steps": j.online_steps,
-                  **({"outcome": progress.outcomes.get(j.key)} if progress else {})} for j in jobs],
-    })
+    write_json_atomic(
+        path,
+        {
+            "schema": "offbench-sweep/1",
+            "status": status,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": progress.started if progress else time.time(),
+            "updated_at": time.time(),
+            "command": " ".join(sys.argv),
+            "spec": dataclasses.asdict(spec),
+            "jobs": [
+                {
+                    "key": j.key,
+                    "run_dir": j.run_dir,
+                    "algo": j.algo,
+                    "suite": j.suite,
+                    "dataset": j.dataset,
+                    "seeds": j.seed_list,
+                    "steps": j.steps,
+                    "online_steps": j.online_steps,
+                    **({"outcome": progress.outcomes.get(j.key)} if progress else {}),
+                }
+                for j in jobs
+            ],
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # The commands
+
 
 def _say(msg: str) -> None:
     click.echo(msg, err=True)
@@ -291,9 +343,11 @@ def run_sweep(spec: SweepSpec, say=_say) -> dict:
     results = Path(spec.results).expanduser().resolve()
     sweep_file = results / SWEEPS_DIR / f"{sweep_id}.json"
     parallel = (spec.max_parallel or 1) if spec.launcher == "local" else spec.max_parallel
-    say(f"sweep {sweep_id}: {len(jobs)} jobs ({len({j.algo for j in jobs})} algorithms x "
+    say(
+        f"sweep {sweep_id}: {len(jobs)} jobs ({len({j.algo for j in jobs})} algorithms x "
         f"{len({(j.suite, j.name) for j in jobs})} datasets, {spec.seeds} seeds each) with the {spec.launcher} "
-        f"launcher; results in {results}")
+        f"launcher; results in {results}"
+    )
     progress = Progress(jobs, parallel, say)
     _write_sweep_file(sweep_file, spec, jobs, progress, "running")
     sweep_jobs.STOP.clear()
@@ -323,6 +377,7 @@ def run_sweep(spec: SweepSpec, say=_say) -> dict:
 
 def _in_main_thread() -> bool:
     import threading
+
     return threading.current_thread() is threading.main_thread()
 
 
@@ -330,77 +385,14 @@ def summarize(jobs: list, progress: Progress, sweep_file: Path, say) -> None:
     say("")
     say(f"{'outcome':11s} {'job':52s} {'tries':>5s} {'time':>7s} {'score':>6s}")
     for j in jobs:
-        o = progress.outcomes.get(j.key) or {"outcome": "interrupted" if j.key in progress.running else "not run",
-                                             "attempts": 0, "elapsed_s": None}
+        o = progress.outcomes.get(j.key) or {
+            "outcome": "interrupted" if j.key in progress.running else "not run",
+            "attempts": 0,
+            "elapsed_s": None,
+        }
         note = f"  {_last_line(o.get('error'))[:100]}" if o["outcome"] == "failed" else ""
-        say(f"{o['outcome']:11s} {j.key:52s} {o.get('attempts', 0):5d} {_fmt_s(o.get('elapsed_s')):>7s} "
-            f"{_fmt_score(o.get('score')):>6s}{note}")
+        say(
+            f"{o['outcome']:11s} {j.key:52s} {o.get('attempts', 0):5d} {_fmt_s(o.get('elapsed_s')):>7s} "
+            f"{_fmt_score(o.get('score')):>6s}{note}"
+        )
     say(f"{len(jobs)} jobs: {progress.counts()} in {_fmt_s(time.time() - progress.started)}; sweep file {sweep_file}")
-
-
-def _driver_jax_on_cpu() -> None:
-    """The sweep process only plans (importing the algorithms starts a JAX backend): keep it off the GPU so
-    the jobs get all of its memory. A config setting, not an environment variable: jobs do not inherit it."""
-    import warnings
-
-    import jax
-
-    jax.config.update("jax_platforms", "cpu")
-    # jobs start with fork+exec (subprocess, Ray), which is safe; JAX's warning about fork is not for them
-    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-
-
-@click.command("sweep", cls=SetCommand)
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--algos", default=None, help="Comma-separated algorithms, e.g. iql,bc,td3bc.")
-@click.option("--suites", default=None, help="Comma-separated suites, e.g. locomotion,antmaze.")
-@click.option("--datasets", default=None,
-              help="Comma-separated datasets (D4RL names, Minari ids or hdf5 files). Default: every dataset of the "
-                   "suites available locally; `all`: every dataset of the suites.")
-@click.option("--seeds", default=None, type=int, help="Seeds per job, trained together (vmapped). [default: 5]")
-@click.option("--seed", default=None, type=int, help="First seed. [default: 0]")
-@click.option("--steps", default=None, type=int, help="Offline gradient steps. [default: 1000000]")
-@click.option("--online-steps", default=None, type=int, help="Online fine-tuning environment steps. [default: 0]")
-@click.option("--eval-every", default=None, type=int, help="Gradient steps between evaluations. [default: the suite's schedule]")
-@click.option("--eval-episodes", default=None, type=int, help="Episodes per evaluation. [default: the suite's]")
-@click.option("--set", "overrides", multiple=True, metavar="[ALGO:]KEY=VALUE",
-              help="Config override for every algorithm, or for ALGO only; one or several after one --set, repeatable "
-                   "(adds to the file's).")
-@click.option("--launcher", default=None, type=click.Choice(["local", "ray"]), help="[default: local]")
-@click.option("--address", default=None, help="Ray cluster address (ray launcher); default: start a local runtime.")
-@click.option("--max-parallel", default=None, type=int,
-              help="Jobs at a time. [default: local 1; ray: as many as the resources allow (local runtime: CPUs)]")
-@click.option("--cpus-per-run", default=None, type=float, help="CPUs a Ray task requests. [default: 1]")
-@click.option("--gpus-per-run", default=None, type=float,
-              help="GPUs a job requests, fractions allowed (0.25: four jobs per GPU, each with its share of the "
-                   "GPU memory). [default: 0]")
-@click.option("--retries", default=None, type=int, help="Retries of a failing job before it is recorded as failed. [default: 2]")
-@click.option("--results", default=None, type=click.Path(file_okay=False), help="Results folder. [default: results]")
-@click.option("--fresh", is_flag=True, default=None, help="Start unfinished runs over instead of resuming them.")
-@click.option("--progress-every", default=None, type=float, help="Seconds between progress lines. [default: 60]")
-def sweep_command(file, algos, suites, datasets, seeds, seed, steps, online_steps, eval_every, eval_episodes, overrides,
-                  launcher, address, max_parallel, cpus_per_run, gpus_per_run, retries, results, fresh, progress_every):
-    """Run ALGOS x datasets of SUITES (each job: one algorithm on one dataset, all seeds in one process).
-
-    FILE is an optional sweep YAML file with the same keys as the flags (flags given here win).
-    Re-running the same sweep skips finished runs and resumes unfinished ones.
-    """
-    _driver_jax_on_cpu()
-    file_values = load_spec_file(file) if file else {}
-    cli_values = dict(algos=algos, suites=suites, datasets=datasets, seeds=seeds, seed=seed, steps=steps,
-                      online_steps=online_steps, eval_every=eval_every, eval_episodes=eval_episodes,
-                      set=list(overrides) or None, launcher=launcher, address=address, max_parallel=max_parallel,
-                      cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, retries=retries, results=results,
-                      fresh=fresh or None, progress_every=progress_every)
-    spec = make_spec(file_values, cli_values)
-    try:
-        outcomes = run_sweep(spec)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    failed = [k for k, o in outcomes.items() if o["outcome"] == "failed"]
-    if failed:
-        click.echo(f"error: {len(failed)} job(s) failed: {', '.join(failed)}; their errors are in "
-                   f"<run dir>/sweep_job.json and sweep_job.log; `offbench status --results {spec.results}`", err=True)
-        sys.exit(1)
-
-

@@ -1,13 +1,14 @@
 """Checks a run makes before anything is compiled or written: options, sizes in the config, and the dataset
 against the evaluation environment. Each failure is one :class:`OffbenchError` line that names the file, the
 field and the first bad row; nothing has been written when it is raised."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from offbench.errors import OffbenchError
 
-ACTION_TOLERANCE = 1e-3   # actions may exceed the action space by float rounding, not more
+ACTION_TOLERANCE = 1e-3  # actions may exceed the action space by float rounding, not more
 POSITIVE_KEYS = ("batch_size", "log_every", "online_envs")
 
 
@@ -62,22 +63,28 @@ def check_dataset(dataset, where: str) -> None:
         if row is not None:
             value = np.asarray(x[row]).reshape(-1)
             value = value[~np.isfinite(value)][0]
-            raise OffbenchError(f"dataset {where}: field {field!r} has a non-finite value ({value}) at row {row}; "
-                                "fix or drop those transitions")
+            raise OffbenchError(
+                f"dataset {where}: field {field!r} has a non-finite value ({value}) at row {row}; "
+                "fix or drop those transitions"
+            )
 
 
 def check_against_env(dataset, env, adapter, where: str, env_name: str) -> None:
     """Observation and action dimensions equal the evaluation environment's; actions inside its action space."""
     obs = adapter.raw(env.reset(seed=0)[0])
     if obs.shape[-1] != dataset.obs_dim:
-        raise OffbenchError(f"dataset {where}: field 'observations' has {dataset.obs_dim} dimensions but the "
-                            f"evaluation environment {env_name} gives {obs.shape[-1]}; use the matching dataset "
-                            "or --set env_id=ENV")
+        raise OffbenchError(
+            f"dataset {where}: field 'observations' has {dataset.obs_dim} dimensions but the "
+            f"evaluation environment {env_name} gives {obs.shape[-1]}; use the matching dataset "
+            "or --set env_id=ENV"
+        )
     space = env.action_space
     shape = getattr(space, "shape", None)
     if not shape or int(np.prod(shape)) != dataset.act_dim:
-        raise OffbenchError(f"dataset {where}: field 'actions' has {dataset.act_dim} dimensions but the evaluation "
-                            f"environment {env_name} takes {shape}; use the matching dataset or --set env_id=ENV")
+        raise OffbenchError(
+            f"dataset {where}: field 'actions' has {dataset.act_dim} dimensions but the evaluation "
+            f"environment {env_name} takes {shape}; use the matching dataset or --set env_id=ENV"
+        )
     low = np.asarray(space.low, np.float64).reshape(-1)
     high = np.asarray(space.high, np.float64).reshape(-1)
     tol = ACTION_TOLERANCE * np.maximum(1.0, high - low)
@@ -87,6 +94,8 @@ def check_against_env(dataset, env, adapter, where: str, env_name: str) -> None:
     if rows.size:
         r = int(rows[0])
         j = int(np.flatnonzero((a[r] < low - tol) | (a[r] > high + tol))[0])
-        raise OffbenchError(f"dataset {where}: field 'actions' is outside the action space of {env_name} at row {r} "
-                            f"(dimension {j}: {a[r, j]:.4g} not in [{low[j]:.4g}, {high[j]:.4g}]); "
-                            f"{rows.size} rows are outside")
+        raise OffbenchError(
+            f"dataset {where}: field 'actions' is outside the action space of {env_name} at row {r} "
+            f"(dimension {j}: {a[r, j]:.4g} not in [{low[j]:.4g}, {high[j]:.4g}]); "
+            f"{rows.size} rows are outside"
+        )

@@ -1,5 +1,6 @@
 """``--from RUN_DIR``: fine-tuning that continues the final state of an earlier offline run, checked first
 (seeds, a finished offline run) and then against this run's algorithm, data and config."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,20 +23,26 @@ def from_checkpoint(from_dir: str, seeds: list[int]) -> Path:
         if len(variants) == 1:
             d = variants[0]
         elif variants:
-            raise OffbenchError(f"--from {from_dir} holds several runs ({', '.join(v.name for v in variants)}); "
-                                "name one of them")
+            raise OffbenchError(
+                f"--from {from_dir} holds several runs ({', '.join(v.name for v in variants)}); name one of them"
+            )
         else:
-            raise OffbenchError(f"--from {from_dir}: no checkpoint there; point it at a finished offline run "
-                                "directory results/<suite>/<dataset>/<algo>/<variant>")
+            raise OffbenchError(
+                f"--from {from_dir}: no checkpoint there; point it at a finished offline run "
+                "directory results/<suite>/<dataset>/<algo>/<variant>"
+            )
     ck = records.checkpoint_dir(d, seeds)
     if not checkpoint.exists(ck):
         have = ", ".join(sorted(c.name.removeprefix("checkpoint-") for c in d.glob("checkpoint-seeds*")))
-        raise OffbenchError(f"--from {d} has no checkpoint of seeds {seeds[0]}-{seeds[-1]} (it has {have}); run "
-                            "with the same --seed/--seeds as the offline run")
+        raise OffbenchError(
+            f"--from {d} has no checkpoint of seeds {seeds[0]}-{seeds[-1]} (it has {have}); run "
+            "with the same --seed/--seeds as the offline run"
+        )
     info = checkpoint.read_info(ck)
     if info.get("phase", "offline") != "offline" or info.get("step") != info.get("steps"):
-        raise OffbenchError(f"--from {d} is not a finished offline run (step {info.get('step')} of "
-                            f"{info.get('steps')})")
+        raise OffbenchError(
+            f"--from {d} is not a finished offline run (step {info.get('step')} of {info.get('steps')})"
+        )
     return ck
 
 
@@ -48,19 +55,26 @@ def check_from_config(prep, info: dict, where) -> None:
     if info.get("algo") != a.name:
         raise OffbenchError(f"--from {where} is a {info.get('algo')} run, not {a.name}")
     if info.get("fingerprint") != prep.fingerprint:
-        raise OffbenchError(f"--from {where} was trained on other data (fingerprint {info.get('fingerprint')}, "
-                            f"this data {prep.fingerprint})")
+        raise OffbenchError(
+            f"--from {where} was trained on other data (fingerprint {info.get('fingerprint')}, "
+            f"this data {prep.fingerprint})"
+        )
     ds_key = Path(o.dataset).stem if o.dataset.endswith((".hdf5", ".h5")) else o.dataset
     offline = resolve(a.default_config, a.name, o.suite, ds_key, o.overrides, finetune=False)
-    ft_keys = {k for name, layer in yaml_layers(a.name, o.suite, ds_key, True) if name.startswith("finetune.")
-               for k in layer}
+    ft_keys = {
+        k for name, layer in yaml_layers(a.name, o.suite, ds_key, True) if name.startswith("finetune.") for k in layer
+    }
     old = info.get("config") or {}
-    diffs = [k for k in sorted(set(old) | set(offline))
-             if old.get(k) != offline.get(k) and k not in ft_keys and k not in ONLINE_KEYS]
+    diffs = [
+        k
+        for k in sorted(set(old) | set(offline))
+        if old.get(k) != offline.get(k) and k not in ft_keys and k not in ONLINE_KEYS
+    ]
     if diffs:
         shown = ", ".join(f"{k}: {old.get(k)!r} there, {offline.get(k)!r} here" for k in diffs[:5])
-        raise OffbenchError(f"--from {where} was trained with another config ({shown}); pass the offline run's "
-                            "--set values")
+        raise OffbenchError(
+            f"--from {where} was trained with another config ({shown}); pass the offline run's --set values"
+        )
 
 
 def load_offline_from(run, from_dir: str, states, keys):
@@ -73,11 +87,12 @@ def load_offline_from(run, from_dir: str, states, keys):
     ck = from_checkpoint(from_dir, run.seeds)
     info = checkpoint.read_info(ck)
     check_from_config(run.p, info, ck.parent)
-    tree, info = checkpoint.load(ck, {"states": states, "keys": keys},
-                                 hint="the offline run's networks or optimiser differ from this run's config")
+    tree, info = checkpoint.load(
+        ck,
+        {"states": states, "keys": keys},
+        hint="the offline run's networks or optimiser differ from this run's config",
+    )
     run.step = run.offline_steps = int(info["step"])
     run.curves = [[dict(c, phase="offline") for c in curve] for curve in info["curves"]]
     run.say(f"continuing from the offline run in {ck.parent} (step {run.step})")
     return jax.device_put(tree["states"]), jax.device_put(tree["keys"])
-
-

@@ -1,5 +1,6 @@
 """Run identity: one directory per variant, seeds added and never replaced, one process per directory, and
 the one checkpoint compatibility check (a checkpoint continues only the run that made it)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,11 @@ def check_compatible(info: dict, mine: dict, config: dict, where) -> None:
     (``offbench.records.store.checkpoint_differences``, the one compatibility check, which sweeps use too)."""
     diffs = records.checkpoint_differences(info, mine, config)
     if diffs:
-        raise OffbenchError(f"the checkpoint in {where} was made with a different " + "; ".join(diffs)
-                            + "; run with the same options, or without --resume (--overwrite) to start over")
+        raise OffbenchError(
+            f"the checkpoint in {where} was made with a different "
+            + "; ".join(diffs)
+            + "; run with the same options, or without --resume (--overwrite) to start over"
+        )
 
 
 @contextlib.contextmanager
@@ -35,8 +39,10 @@ def claim(prep, say: Callable[[str], None] = print):
         directory.mkdir(parents=True, exist_ok=True)
         lock = None if held_by_parent(directory) else RunLock(directory)
         if lock is not None and not lock.acquire(tries=1):
-            raise OffbenchError(f"another offbench process is writing {directory} (it holds {lock.path.name}); "
-                                "wait for it, or give this run another --name")
+            raise OffbenchError(
+                f"another offbench process is writing {directory} (it holds {lock.path.name}); "
+                "wait for it, or give this run another --name"
+            )
     except OSError as exc:
         raise unwritable(directory, exc) from exc
     try:
@@ -50,10 +56,16 @@ def claim(prep, say: Callable[[str], None] = print):
                 yield [existing[s] for s in seeds]
                 return
             shown = ", ".join(f"{s} ({r.get('status')})" for s, r in sorted(existing.items()))
-            raise OffbenchError(f"seeds {shown} already have records in {directory}; --resume continues them, "
-                                "--overwrite starts them over, other --seed values add seeds")
-        if opts.resume and existing and all(records.is_finished(r) or r.get("status") == "finished"
-                                            for r in existing.values()) and len(existing) == len(seeds):
+            raise OffbenchError(
+                f"seeds {shown} already have records in {directory}; --resume continues them, "
+                "--overwrite starts them over, other --seed values add seeds"
+            )
+        if (
+            opts.resume
+            and existing
+            and all(records.is_finished(r) or r.get("status") == "finished" for r in existing.values())
+            and len(existing) == len(seeds)
+        ):
             say(f"seeds {seeds} already finished in {directory}; nothing to resume")
             yield [existing[s] for s in seeds]
             return
@@ -61,5 +73,3 @@ def claim(prep, say: Callable[[str], None] = print):
     finally:
         if lock is not None:
             lock.release()
-
-

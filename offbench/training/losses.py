@@ -1,4 +1,5 @@
 """Loss pieces shared by several algorithms (kept tiny and testable)."""
+
 from __future__ import annotations
 
 import jax

@@ -13,10 +13,11 @@
 
 Distributions are plain functions over (mean, log_std) so no distribution library is needed.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -78,8 +79,9 @@ class ValueNet(nn.Module):
 
 def Ensemble(module_cls, num: int):
     """``num`` independent copies of ``module_cls`` from one definition, stacked on axis 0."""
-    return nn.vmap(module_cls, variable_axes={"params": 0}, split_rngs={"params": True},
-                   in_axes=None, out_axes=0, axis_size=num)
+    return nn.vmap(
+        module_cls, variable_axes={"params": 0}, split_rngs={"params": True}, in_axes=None, out_axes=0, axis_size=num
+    )
 
 
 def critic_ensemble(hidden_dims=(256, 256), num: int = 2, layer_norm: bool = False) -> nn.Module:
@@ -89,6 +91,7 @@ def critic_ensemble(hidden_dims=(256, 256), num: int = 2, layer_norm: bool = Fal
 
 # --------------------------------------------------------------------------------------------------
 # Gaussian helpers (diagonal)
+
 
 def gaussian_log_prob(x, mean, log_std):
     z = (x - mean) * jnp.exp(-log_std)
@@ -144,7 +147,9 @@ def tanh_gaussian_sample(key, mean, log_std):
     """Sample a = tanh(u) and return (a, log pi(a)) with the tanh change of variables."""
     u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
     a = jnp.tanh(u)
-    log_prob = gaussian_log_prob(u, mean, log_std) - jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
+    log_prob = gaussian_log_prob(u, mean, log_std) - jnp.sum(
+        2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1
+    )
     return a, log_prob
 
 
@@ -172,8 +177,9 @@ def polyak(target, online, tau: float):
     return jax.tree_util.tree_map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
 
 
-def gaussian_policy_act(key, mean, log_std, deterministic: bool, low: float = -1.0, high: float = 1.0,
-                        noise: float | None = None):
+def gaussian_policy_act(
+    key, mean, log_std, deterministic: bool, low: float = -1.0, high: float = 1.0, noise: float | None = None
+):
     """The action of a (non-squashed) Gaussian policy: its mean when ``deterministic``, else a sample
     (``noise`` None: the policy's own std; a float: N(0, noise) added to the mean), clipped to [low, high]."""
     if deterministic:

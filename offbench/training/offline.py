@@ -14,10 +14,10 @@
 
 The loop never looks at which algorithm it runs.
 """
+
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import shutil
 import sys
@@ -29,134 +29,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from offbench import registry
 from offbench.config import config_hash
-from offbench.config import resolve as resolve_config
-from offbench.data.loaders import obs_normalizer, reward_scale_for
-from offbench.data.sources import Source
-from offbench.data.sources import resolve as resolve_source
-from offbench.data.suites import get_suite
 from offbench.envs import ObsAdapter
-from offbench.errors import OffbenchError
-from offbench.evaluation.evaluator import check_options as check_eval_options
 from offbench.evaluation.evaluator import make_act_fn, make_evaluator, normalized_score
 from offbench.records import checkpoint, faults
 from offbench.records import store as records
 from offbench.records.jsonio import unwritable
-from offbench.training import checks
 from offbench.training.identity import check_compatible, claim, quiet_mujoco  # noqa: F401 (re-exported)
-from offbench.training.step import SAMPLED_DROP, ChunkCache, init_seeds, make_train_step
-
-# --------------------------------------------------------------------------------------------------
-# Options and preparation
-
-@dataclasses.dataclass
-class RunOptions:
-    algo: str
-    suite: str
-    dataset: str
-    seeds: int = 1
-    seed: int = 0                      # first seed; seeds are seed, seed+1, ...
-    steps: int = 1_000_000
-    eval_every: int | None = None      # None: the suite's schedule (Suite.eval_every / online_eval_every)
-    eval_episodes: int | None = None   # None: the suite's
-    overrides: dict = dataclasses.field(default_factory=dict)
-    results: str = "results"
-    resume: bool = False
-    progress: bool = True
-    online_steps: int = 0
-    from_run: str | None = None
-    name: str | None = None            # the run directory's variant name (default: derived from the config)
-    overwrite: bool = False            # replace this run's seeds' records and checkpoint
-    eval_workers: int | None = None    # host evaluation worker processes; None: the cores, 0: serial
-    eval_backend: str = "auto"         # auto | host | mjx (offbench.evaluation.evaluator.choose_backend)
-    preset: str | None = None          # `--preset NAME` (configs/presets.yaml): not the paper's protocol
-
-    @property
-    def seed_list(self) -> list[int]:
-        return list(range(self.seed, self.seed + self.seeds))
-
-
-@dataclasses.dataclass
-class Prepared:
-    opts: RunOptions
-    algorithm: registry.Algorithm
-    source: Source
-    config: dict
-    spec: registry.Spec
-    agent: registry.Agent
-    data: dict                 # on the device
-    reward_scale: float
-    reward_shift: float
-    obs_mean: np.ndarray | None
-    obs_std: np.ndarray | None
-    score_type: str
-    eval_episodes: int
-    fingerprint: str
-    directory: Path
-    variant: str = "default"
-
-    @property
-    def size(self) -> int:
-        return int(self.data["rewards"].shape[0])
-
-
-def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
-    if opts.eval_every is None:  # the suite's evaluation schedule, from its reference (offbench/data/suites.py)
-        opts = dataclasses.replace(opts, eval_every=get_suite(opts.suite).eval_schedule(
-            bool(opts.online_steps or opts.from_run)))
-    checks.check_options(opts)
-    quiet_mujoco()
-    algorithm = registry.get(opts.algo)
-    suite = get_suite(opts.suite)
-    ds_key = Path(opts.dataset).stem if opts.dataset.endswith((".hdf5", ".h5")) else opts.dataset
-    finetuning = bool(opts.online_steps or opts.from_run)
-    config = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, opts.overrides, finetuning)
-    checks.check_config(config)
-    base = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, {}, finetuning)
-    variant = records.variant_name(records.changed_config(config, base), opts.steps, opts.online_steps, opts.name)
-    source = resolve_source(suite, opts.dataset, config)
-    if source.note:
-        say(source.note)
-    dataset = source.dataset
-    check_eval_options(opts.eval_backend, opts.eval_workers, source.env_id)   # before anything is written
-    checks.check_dataset(dataset, opts.dataset)
-    env = source.env_factory()()
-    try:
-        checks.check_against_env(dataset, env, ObsAdapter(source.obs_keys), opts.dataset, source.env_id)
-    finally:
-        env.close()
-    fingerprint = dataset.fingerprint()
-
-    transform = config["reward_transform"] if config["reward_transform"] is not None else suite.reward_transform
-    scale, shift = reward_scale_for(dataset, transform)
-    arrays = dataset.arrays()
-    arrays["rewards"] = (arrays["rewards"] * scale + shift).astype(np.float32)
-    mean = std = None
-    if config["normalize_obs"]:
-        mean, std = obs_normalizer(dataset)
-        arrays["observations"] = (arrays["observations"] - mean) / std
-        arrays["next_observations"] = (arrays["next_observations"] - mean) / std
-    if algorithm.preprocess is not None:
-        # ``dataset_rewards``: the rewards before the training transform (10%BC ranks episodes by them)
-        arrays = algorithm.preprocess({**arrays, "dataset_rewards": dataset.rewards.copy()}, config)
-    device_data = {k: jnp.asarray(np.asarray(v, np.float32)) for k, v in arrays.items()
-                   if k not in SAMPLED_DROP and k != "dataset_rewards"}
-    if len(device_data["rewards"]) == 0:
-        raise OffbenchError(f"{algorithm.name}'s preprocessing left no transitions")
-
-    spec = registry.Spec(obs_dim=dataset.obs_dim, act_dim=dataset.act_dim,
-                         total_steps=max(1, opts.steps + int(opts.online_steps * config["online_updates_per_step"])))
-    agent = algorithm.make(config, spec)
-    episodes = opts.eval_episodes if opts.eval_episodes is not None else suite.eval_episodes
-    algo_dir = algorithm.name + ("-online" if finetuning else "")
-    directory = records.run_dir(opts.results, suite.name, source.name, algo_dir, variant)
-    return Prepared(opts, algorithm, source, config, spec, agent, device_data, scale, shift, mean, std,
-                    suite.score, int(episodes), fingerprint, directory, variant)
-
+from offbench.training.prepare import Prepared, RunOptions, prepare  # noqa: F401 (re-exported)
+from offbench.training.step import ChunkCache, init_seeds, make_train_step
 
 # --------------------------------------------------------------------------------------------------
 # The run
+
 
 class Run:
     """Trains all seeds of one (algorithm, dataset) together and writes their records."""
@@ -165,12 +50,22 @@ class Run:
         self.p = prep
         self.say = say
         self.seeds = prep.opts.seed_list
-        self.chunks = ChunkCache(make_train_step(prep.agent.update, int(prep.config["batch_size"]),
-                                                 prep.agent.steps_per_update), n_seeds=len(prep.opts.seed_list))
+        self.chunks = ChunkCache(
+            make_train_step(prep.agent.update, int(prep.config["batch_size"]), prep.agent.steps_per_update),
+            n_seeds=len(prep.opts.seed_list),
+        )
         self.act_fn = make_act_fn(prep.agent.act)
         self.obs_adapter = ObsAdapter(prep.source.obs_keys, prep.obs_mean, prep.obs_std)
-        self.evaluator = make_evaluator(prep.source, self.obs_adapter, self.act_fn, prep.agent.act, self.seeds,
-                                        prep.eval_episodes, prep.opts.eval_backend, prep.opts.eval_workers)
+        self.evaluator = make_evaluator(
+            prep.source,
+            self.obs_adapter,
+            self.act_fn,
+            prep.agent.act,
+            self.seeds,
+            prep.eval_episodes,
+            prep.opts.eval_backend,
+            prep.opts.eval_workers,
+        )
         self.curves: list[list[dict]] = [[] for _ in self.seeds]
         self.step = 0
         self.compile_s = 0.0
@@ -190,13 +85,27 @@ class Run:
     def identity(self) -> dict:
         """What a checkpoint must share with the run that resumes it."""
         o = self.p.opts
-        return {"algo": self.p.algorithm.name, "seeds": self.seeds, "fingerprint": self.p.fingerprint,
-                "steps": o.steps, "online_steps": o.online_steps, "eval_every": o.eval_every,
-                "eval_episodes": self.p.eval_episodes, "config_hash": config_hash(self.p.config)}
+        return {
+            "algo": self.p.algorithm.name,
+            "seeds": self.seeds,
+            "fingerprint": self.p.fingerprint,
+            "steps": o.steps,
+            "online_steps": o.online_steps,
+            "eval_every": o.eval_every,
+            "eval_episodes": self.p.eval_episodes,
+            "config_hash": config_hash(self.p.config),
+        }
 
     def checkpoint_info(self) -> dict:
-        return {**self.identity(), "step": self.step, "curves": self.curves, "config": self.p.config,
-                "train_s": self.train_s, "diverged": self.diverged, "variant": self.p.variant}
+        return {
+            **self.identity(),
+            "step": self.step,
+            "curves": self.curves,
+            "config": self.p.config,
+            "train_s": self.train_s,
+            "diverged": self.diverged,
+            "variant": self.p.variant,
+        }
 
     def save(self, tree: dict, extra_info: dict | None = None):
         """Checkpoint ``tree`` (states, keys and whatever else a phase needs) with the run's bookkeeping."""
@@ -223,27 +132,59 @@ class Run:
         curve = self.curves[i]
         meta = p.source.dataset.metadata or {}
         rec = {
-            "status": status, "algo": p.algorithm.name, "suite": p.opts.suite, "dataset": p.source.name,
-            "seed": self.seeds[i], "seeds_in_run": self.seeds, "variant": p.variant,
-            "config_hash": config_hash(p.config), "run_dir": str(p.directory),
-            "data": {"kind": p.source.kind, "rebuilt": p.source.rebuilt, "label": p.source.label,
-                     "fingerprint": p.fingerprint, "recipe_version": meta.get("recipe_version"),
-                     "recipe": meta.get("recipe"),
-                     "size": len(p.source.dataset), "sampled_size": p.size, "metadata": p.source.dataset.metadata,
-                     "reward_scale": p.reward_scale, "reward_shift": p.reward_shift,
-                     "obs_normalized": p.obs_mean is not None},
-            "env": {"env_id": p.source.env_id, "env_kwargs": p.source.env_kwargs,
-                    "max_episode_steps": p.source.max_episode_steps, "from_dataset_spec": bool(p.source.eval_env_spec)},
+            "status": status,
+            "algo": p.algorithm.name,
+            "suite": p.opts.suite,
+            "dataset": p.source.name,
+            "seed": self.seeds[i],
+            "seeds_in_run": self.seeds,
+            "variant": p.variant,
+            "config_hash": config_hash(p.config),
+            "run_dir": str(p.directory),
+            "data": {
+                "kind": p.source.kind,
+                "rebuilt": p.source.rebuilt,
+                "label": p.source.label,
+                "fingerprint": p.fingerprint,
+                "recipe_version": meta.get("recipe_version"),
+                "recipe": meta.get("recipe"),
+                "size": len(p.source.dataset),
+                "sampled_size": p.size,
+                "metadata": p.source.dataset.metadata,
+                "reward_scale": p.reward_scale,
+                "reward_shift": p.reward_shift,
+                "obs_normalized": p.obs_mean is not None,
+            },
+            "env": {
+                "env_id": p.source.env_id,
+                "env_kwargs": p.source.env_kwargs,
+                "max_episode_steps": p.source.max_episode_steps,
+                "from_dataset_spec": bool(p.source.eval_env_spec),
+            },
             "reference": {"min": p.source.ref_min, "max": p.source.ref_max, "source": p.source.ref_source},
-            "score_type": p.score_type, "eval_episodes": p.eval_episodes,
-            "eval": {"backend": self.evaluator.backend, "episodes": p.eval_episodes, "every": p.opts.eval_every,
-                     "workers": int(self.evaluator.workers)},
-            "steps": p.opts.steps, "online_steps": p.opts.online_steps, "eval_every": p.opts.eval_every,
-            "step": self.step, "config": p.config, "versions": records.versions(),
-            "curve": curve, "last_score": curve[-1]["score"] if curve else None,
-            "diverged": self.diverged[i], "metrics": {k: float(v[i]) for k, v in self.last_metrics.items()},
-            "compile_s": self.compile_s, "train_s": self.train_s, "elapsed_s": time.time() - self.started,
-            "command": " ".join(sys.argv), "preset": p.opts.preset,
+            "score_type": p.score_type,
+            "eval_episodes": p.eval_episodes,
+            "eval": {
+                "backend": self.evaluator.backend,
+                "episodes": p.eval_episodes,
+                "every": p.opts.eval_every,
+                "workers": int(self.evaluator.workers),
+            },
+            "steps": p.opts.steps,
+            "online_steps": p.opts.online_steps,
+            "eval_every": p.opts.eval_every,
+            "step": self.step,
+            "config": p.config,
+            "versions": records.versions(),
+            "curve": curve,
+            "last_score": curve[-1]["score"] if curve else None,
+            "diverged": self.diverged[i],
+            "metrics": {k: float(v[i]) for k, v in self.last_metrics.items()},
+            "compile_s": self.compile_s,
+            "train_s": self.train_s,
+            "elapsed_s": time.time() - self.started,
+            "command": " ".join(sys.argv),
+            "preset": p.opts.preset,
         }
         rec.update(extra)
         return rec
@@ -264,13 +205,18 @@ class Run:
             score = float(scores[i].mean()) if scores.shape[1] else float("nan")
             if not math.isfinite(score) and scores.shape[1]:
                 self.diverged[i] = True
-            self.curves[i].append({
-                "step": self.step, "phase": phase, "env_steps": env_steps, "score": score,
-                "score_std": float(scores[i].std()) if scores.shape[1] else float("nan"),
-                "return_mean": float(res.returns[i].mean()) if scores.shape[1] else float("nan"),
-                "success_rate": float(res.successes[i].mean()) if scores.shape[1] else float("nan"),
-                "episode_length": float(res.lengths[i].mean()) if scores.shape[1] else float("nan"),
-            })
+            self.curves[i].append(
+                {
+                    "step": self.step,
+                    "phase": phase,
+                    "env_steps": env_steps,
+                    "score": score,
+                    "score_std": float(scores[i].std()) if scores.shape[1] else float("nan"),
+                    "return_mean": float(res.returns[i].mean()) if scores.shape[1] else float("nan"),
+                    "success_rate": float(res.successes[i].mean()) if scores.shape[1] else float("nan"),
+                    "episode_length": float(res.lengths[i].mean()) if scores.shape[1] else float("nan"),
+                }
+            )
             out.append(score)
         return out
 
@@ -362,8 +308,10 @@ def begin_fresh(prep: Prepared, runner: Run, opts: RunOptions, say) -> None:
     if runner.ckpt_dir.exists():
         shutil.rmtree(runner.ckpt_dir)
     runner.write_records("running")
-    say(f"{prep.algorithm.name} on {prep.source.name} ({prep.source.kind} data, {len(prep.source.dataset)} "
-        f"transitions), seeds {runner.seeds}, records in {prep.directory}")
+    say(
+        f"{prep.algorithm.name} on {prep.source.name} ({prep.source.kind} data, {len(prep.source.dataset)} "
+        f"transitions), seeds {runner.seeds}, records in {prep.directory}"
+    )
 
 
 def finish(runner: Run) -> list[dict]:
@@ -373,8 +321,11 @@ def finish(runner: Run) -> list[dict]:
         final = curve[-1]["score"] if curve else None
         extra = {"final_score": final}
         if runner.diverged[i]:
-            extra = {"final_score": None, "final_score_reason": "diverged: a loss or the evaluation score was not "
-                                                                "finite", "last_finite_score": final}
+            extra = {
+                "final_score": None,
+                "final_score_reason": "diverged: a loss or the evaluation score was not finite",
+                "last_finite_score": final,
+            }
         rec = runner.record(i, "finished", **extra, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
         out.append(records.write_record(runner.p.directory, s, rec))
     return out
@@ -387,8 +338,16 @@ def progress_bar(opts: RunOptions, initial: int, total: int, desc: str):
         yield None
         return
     from tqdm.auto import tqdm
-    bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]")
+
+    bar = tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.5,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
+    )
     try:
         yield bar
     finally:

@@ -19,6 +19,7 @@ training while interacting with the environment:
   derived from the run seed, and the actions since the last reset are kept, so a resumed run rebuilds each
   environment by replaying them: it continues identically wherever the simulator is deterministic.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,6 +44,7 @@ STANDARD_FIELDS = ("observations", "actions", "rewards", "next_observations", "t
 # --------------------------------------------------------------------------------------------------
 # Environments with replayable positions
 
+
 class OnlineEnvs:
     """``n_seeds x n_envs`` environments; reset seeds are a function of (run seed, env, episode number)."""
 
@@ -53,7 +55,7 @@ class OnlineEnvs:
         self.actions: list[list[list]] = [[[] for _ in range(self.n_envs)] for _ in self.seeds]
         self.ep_return = np.zeros((len(self.seeds), self.n_envs))
         self.ep_success = np.zeros((len(self.seeds), self.n_envs), bool)
-        self.reports_success = False   # the environment's info has a success flag (AntMaze, Adroit, Kitchen)
+        self.reports_success = False  # the environment's info has a success flag (AntMaze, Adroit, Kitchen)
         self.obs = None
 
     def _seed(self, i: int, j: int) -> int:
@@ -100,8 +102,13 @@ class OnlineEnvs:
         return prev, next_obs, rewards, terminals, finished_returns
 
     def snapshot(self) -> dict:
-        return {"episode": self.episode.tolist(), "actions": self.actions, "ep_return": self.ep_return.tolist(),
-                "ep_success": self.ep_success.tolist(), "reports_success": self.reports_success}
+        return {
+            "episode": self.episode.tolist(),
+            "actions": self.actions,
+            "ep_return": self.ep_return.tolist(),
+            "ep_success": self.ep_success.tolist(),
+            "reports_success": self.reports_success,
+        }
 
     def restore(self, snap: dict) -> np.ndarray:
         self.episode = np.asarray(snap["episode"], np.int64)
@@ -130,6 +137,7 @@ class OnlineEnvs:
 # --------------------------------------------------------------------------------------------------
 # The compiled online step
 
+
 def make_buffer(offline: dict, n_seeds: int, capacity: int):
     """Per-seed buffers ``[n_seeds, capacity, ...]`` holding the offline data in their first rows."""
     n = int(offline["rewards"].shape[0])
@@ -147,8 +155,10 @@ def make_online_step(agent, batch_size: int, n_updates: int):
 
     def one_seed(state, key, buffer, size, trans, obs):
         m = trans["rewards"].shape[0]
-        buffer = {k: jax.lax.dynamic_update_slice_in_dim(buffer[k], trans[k].astype(jnp.float32), size, axis=0)
-                  for k in buffer}
+        buffer = {
+            k: jax.lax.dynamic_update_slice_in_dim(buffer[k], trans[k].astype(jnp.float32), size, axis=0)
+            for k in buffer
+        }
         size = size + m
 
         def body(carry, _):
@@ -166,11 +176,13 @@ def make_online_step(agent, batch_size: int, n_updates: int):
 def make_explore_act(agent):
     def one(state, key, obs):
         return agent.act(state, obs, jax.random.fold_in(key, 7), False)
+
     return jax.jit(jax.vmap(one))
 
 
 # --------------------------------------------------------------------------------------------------
 # The run
+
 
 def corl_regret(successes: list[bool]) -> float | None:
     """CORL's regret: the mean over the online *exploration* episodes of (1 - success), CORL
@@ -198,13 +210,17 @@ class FinetuneRun(Run):
             raise OffbenchError("online_envs must be >= 1 and online_updates_per_step >= 0")
         extra = sorted(set(prep.data) - set(STANDARD_FIELDS))
         if extra:
-            raise OffbenchError(f"{prep.algorithm.name} samples dataset fields {extra} that online transitions do not "
-                                "have, so it cannot fine-tune online")
+            raise OffbenchError(
+                f"{prep.algorithm.name} samples dataset fields {extra} that online transitions do not "
+                "have, so it cannot fine-tune online"
+            )
         need = prep.size + opts.online_steps * self.n_envs
         self.capacity = int(cfg["replay_capacity"] or need)
         if self.capacity < need:
-            raise OffbenchError(f"replay_capacity {self.capacity} is smaller than the offline data plus all online "
-                                f"transitions ({need}); set --set replay_capacity={need} or more")
+            raise OffbenchError(
+                f"replay_capacity {self.capacity} is smaller than the offline data plus all online "
+                f"transitions ({need}); set --set replay_capacity={need} or more"
+            )
         self.env_steps = 0
         self.owed = 0.0
         self.online_updates = 0
@@ -222,31 +238,47 @@ class FinetuneRun(Run):
 
     def checkpoint_info(self) -> dict:
         info = super().checkpoint_info()
-        info.update(phase="online" if self.env_steps or self.step > self.offline_steps else "offline",
-                    env_steps=self.env_steps, owed=self.owed, online_updates=self.online_updates,
-                    raw_reward_sum=self.raw_reward_sum.tolist(), offline_steps=self.offline_steps,
-                    returns_log=self.returns_log, success_log=self.success_log,
-                    reports_success=self.reports_success)
+        info.update(
+            phase="online" if self.env_steps or self.step > self.offline_steps else "offline",
+            env_steps=self.env_steps,
+            owed=self.owed,
+            online_updates=self.online_updates,
+            raw_reward_sum=self.raw_reward_sum.tolist(),
+            offline_steps=self.offline_steps,
+            returns_log=self.returns_log,
+            success_log=self.success_log,
+            reports_success=self.reports_success,
+        )
         return info
 
     def record(self, i: int, status: str, **extra) -> dict:
         rec = super().record(i, status, **extra)
         off = [c["score"] for c in self.curves[i] if c["phase"] == "offline"]
         on = [c["score"] for c in self.curves[i] if c["phase"] == "online"]
-        rec.update(finetune=True, offline_steps=self.offline_steps, online_steps=self.p.opts.online_steps,
-                   env_steps=self.env_steps, online_updates=self.online_updates,
-                   updates_per_env_step=self.ratio, online_envs=self.n_envs, replay_capacity=self.capacity,
-                   offline_score=off[-1] if off else None, online_score=on[-1] if on else None,
-                   eval_regret=eval_regret(on), online_episode_returns=self.returns_log[i][-100:],
-                   online_episodes=len(self.success_log[i]))
+        rec.update(
+            finetune=True,
+            offline_steps=self.offline_steps,
+            online_steps=self.p.opts.online_steps,
+            env_steps=self.env_steps,
+            online_updates=self.online_updates,
+            updates_per_env_step=self.ratio,
+            online_envs=self.n_envs,
+            replay_capacity=self.capacity,
+            offline_score=off[-1] if off else None,
+            online_score=on[-1] if on else None,
+            eval_regret=eval_regret(on),
+            online_episode_returns=self.returns_log[i][-100:],
+            online_episodes=len(self.success_log[i]),
+        )
         if self.reports_success:
-            rec.update(corl_regret=corl_regret(self.success_log[i]),
-                       online_successes=int(sum(self.success_log[i])))
+            rec.update(corl_regret=corl_regret(self.success_log[i]), online_successes=int(sum(self.success_log[i])))
             if rec["corl_regret"] is None:
                 rec["corl_regret_reason"] = "no online episode ended"
         else:
-            rec.update(corl_regret=None, corl_regret_reason="the environment reports no success (CORL computes "
-                                                           "regret for AntMaze and Adroit)")
+            rec.update(
+                corl_regret=None,
+                corl_regret_reason="the environment reports no success (CORL computes regret for AntMaze and Adroit)",
+            )
         return rec
 
     def online_rows(self, sizes) -> int:
@@ -258,9 +290,13 @@ class FinetuneRun(Run):
     def transitions(self, prev, next_obs, rewards, terminals, actions) -> dict:
         """The online transitions as the buffer stores them: the offline data's reward transform applied."""
         p = self.p
-        return {"observations": prev, "actions": actions, "next_observations": next_obs,
-                "rewards": (rewards * p.reward_scale + p.reward_shift).astype(np.float32),
-                "terminals": terminals}
+        return {
+            "observations": prev,
+            "actions": actions,
+            "next_observations": next_obs,
+            "rewards": (rewards * p.reward_scale + p.reward_shift).astype(np.float32),
+            "terminals": terminals,
+        }
 
     def train_online(self, states, keys, buffer, sizes, envs: OnlineEnvs, actions=None, bar=None):
         """``actions``: the pending exploration actions for ``envs.obs`` (from a checkpoint), else sampled."""
@@ -285,9 +321,9 @@ class FinetuneRun(Run):
             fn = self.online_fn(n_updates)
             first = fn._cache_size() == 0
             t0 = time.time()
-            states, keys, buffer, sizes, actions, metrics = fn(states, keys, buffer, sizes,
-                                                              jax.tree_util.tree_map(jnp.asarray, trans),
-                                                              jnp.asarray(envs.obs))
+            states, keys, buffer, sizes, actions, metrics = fn(
+                states, keys, buffer, sizes, jax.tree_util.tree_map(jnp.asarray, trans), jnp.asarray(envs.obs)
+            )
             actions = np.asarray(actions)
             if first:
                 self.compile_s += time.time() - t0
@@ -305,10 +341,16 @@ class FinetuneRun(Run):
             if self.env_steps % every == 0 or self.env_steps == total:
                 self.evaluate(states, phase="online", env_steps=self.env_steps)
                 rows = self.online_rows(sizes)
-                self.save({"states": states, "keys": keys, "online": {k: v[:, self.p.size:self.p.size + rows]
-                                                                     for k, v in buffer.items()},
-                           "sizes": sizes, "actions": jnp.asarray(actions)}, {"envs": envs.snapshot(),
-                                                                              "online_rows": rows})
+                self.save(
+                    {
+                        "states": states,
+                        "keys": keys,
+                        "online": {k: v[:, self.p.size : self.p.size + rows] for k, v in buffer.items()},
+                        "sizes": sizes,
+                        "actions": jnp.asarray(actions),
+                    },
+                    {"envs": envs.snapshot(), "online_rows": rows},
+                )
                 self.write_records("running")
         return states, keys, buffer, sizes
 
@@ -321,8 +363,11 @@ def _resume_online(run: FinetuneRun, states, keys, buffer, sizes, envs):
     template = {"states": states, "keys": keys}
     if phase == "online":
         rows = int(info["online_rows"])
-        template.update(online={k: jnp.zeros((v.shape[0], rows) + v.shape[2:], v.dtype) for k, v in buffer.items()},
-                        sizes=sizes, actions=jnp.zeros((len(run.seeds), run.n_envs, run.p.spec.act_dim), jnp.float32))
+        template.update(
+            online={k: jnp.zeros((v.shape[0], rows) + v.shape[2:], v.dtype) for k, v in buffer.items()},
+            sizes=sizes,
+            actions=jnp.zeros((len(run.seeds), run.n_envs, run.p.spec.act_dim), jnp.float32),
+        )
     tree, info = run.try_resume(template)
     run.env_steps, run.owed = int(info["env_steps"]), float(info["owed"])
     run.online_updates, run.offline_steps = int(info["online_updates"]), int(info["offline_steps"])
@@ -332,7 +377,7 @@ def _resume_online(run: FinetuneRun, states, keys, buffer, sizes, envs):
     pending = None
     if phase == "online":
         n = run.p.size
-        buffer = {k: buffer[k].at[:, n:n + rows].set(tree["online"][k]) for k in buffer}
+        buffer = {k: buffer[k].at[:, n : n + rows].set(tree["online"][k]) for k in buffer}
         sizes, pending = jax.device_put(tree["sizes"]), tree["actions"]
         envs.restore(info["envs"])
     return phase, tree["states"], tree["keys"], buffer, sizes, pending
@@ -341,8 +386,9 @@ def _resume_online(run: FinetuneRun, states, keys, buffer, sizes, envs):
 def run_finetune(prep: Prepared, say) -> list[dict]:
     opts = prep.opts
     if not prep.algorithm.finetune:
-        raise OffbenchError(f"{prep.algorithm.name} does not fine-tune online (an offline-only method); "
-                            "drop --online-steps/--from")
+        raise OffbenchError(
+            f"{prep.algorithm.name} does not fine-tune online (an offline-only method); drop --online-steps/--from"
+        )
     if opts.online_steps < 1:
         raise OffbenchError("--from needs --online-steps N (N >= 1)")
     run = FinetuneRun(prep, say)
@@ -363,7 +409,9 @@ def run_finetune(prep: Prepared, say) -> list[dict]:
                 states, keys = run.train_offline(states, keys, bar)
         if run.env_steps == 0:
             envs.reset_all()
-        with progress_bar(opts, run.env_steps, opts.online_steps, f"{prep.algorithm.name} {prep.source.name} online") as bar:
+        with progress_bar(
+            opts, run.env_steps, opts.online_steps, f"{prep.algorithm.name} {prep.source.name} online"
+        ) as bar:
             run.train_online(states, keys, buffer, sizes, envs, pending, bar)
     finally:
         envs.close()

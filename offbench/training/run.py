@@ -1,4 +1,5 @@
 """One run of one (algorithm, dataset): offline, or offline then online fine-tuning."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,9 @@ def run(opts: RunOptions, say: Callable[[str], None] = print) -> list[dict]:
     ones when every seed is already finished)."""
     finetune = bool(opts.online_steps or opts.from_run)
     if finetune and not registry.get(opts.algo).finetune:
-        raise OffbenchError(f"{opts.algo} does not fine-tune online (an offline-only method); "
-                            "drop --online-steps/--from")
+        raise OffbenchError(
+            f"{opts.algo} does not fine-tune online (an offline-only method); drop --online-steps/--from"
+        )
     if opts.from_run:  # checked first (seeds, a finished offline run); its length sets the schedules' horizon
         if opts.online_steps < 1:
             raise OffbenchError("--from needs --online-steps N (N >= 1)")

@@ -8,6 +8,7 @@ would sample them. A chunk that does not start or end on a period boundary runs 
 
 Nothing here knows which algorithm it runs, and nothing here does I/O.
 """
+
 from __future__ import annotations
 
 import time
@@ -67,8 +68,9 @@ def split_chunk(length: int, start: int, k: int) -> tuple[int, int, int]:
     return head, periods, length - head - periods * k
 
 
-def make_train_chunk(train_step: Callable, length: int, shared_data: bool = True, n_seeds: int | None = None,
-                     start: int = 0) -> Callable:
+def make_train_chunk(
+    train_step: Callable, length: int, shared_data: bool = True, n_seeds: int | None = None, start: int = 0
+) -> Callable:
     """``length`` scanned gradient steps from gradient step ``start``, vmapped over seeds, jitted:
     ``(states, keys, data, size) -> (states, keys, mean metrics)``. With ``shared_data`` all seeds sample
     one copy of the data; otherwise each seed has its own (leading axis), e.g. its own replay buffer.
@@ -95,6 +97,7 @@ def make_train_chunk(train_step: Callable, length: int, shared_data: bool = True
     data_axis = None if shared_data else 0
     donate = () if jax.default_backend() == "cpu" else (0, 1)
     if n_seeds == 1:
+
         def single(states, keys, data, size):
             squeeze = lambda tree: jax.tree_util.tree_map(lambda x: x[0], tree)  # noqa: E731
             if not shared_data:

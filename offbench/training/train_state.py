@@ -1,4 +1,5 @@
 """A minimal train state: parameters + optax state as a pytree (no static fields, checkpoint-friendly)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """The ``offbench validate`` command: run a protocol's groups, then write its verdict table and figures."""
+
 from __future__ import annotations
 
 import json
@@ -58,9 +59,15 @@ def calibrate(protocol: Protocol, seconds: float = 3.0) -> dict[str, float]:
 
     rng = np.random.default_rng(0)
     n = 50_000
-    data = {"observations": rng.normal(size=(n, 17)), "actions": rng.uniform(-1, 1, (n, 6)),
-            "rewards": rng.normal(size=n), "next_observations": rng.normal(size=(n, 17)),
-            "terminals": np.zeros(n), "masks": np.ones(n), "timeouts": np.zeros(n)}
+    data = {
+        "observations": rng.normal(size=(n, 17)),
+        "actions": rng.uniform(-1, 1, (n, 6)),
+        "rewards": rng.normal(size=n),
+        "next_observations": rng.normal(size=(n, 17)),
+        "terminals": np.zeros(n),
+        "masks": np.ones(n),
+        "timeouts": np.zeros(n),
+    }
     out = {}
     algos = dict.fromkeys(a for spec in protocol.groups.values() for a in spec["algos"])
     for name in algos:
@@ -70,14 +77,18 @@ def calibrate(protocol: Protocol, seconds: float = 3.0) -> dict[str, float]:
         batch = {k: jnp.asarray(v, jnp.float32) for k, v in data.items()}
         if algo.preprocess is not None:
             try:
-                batch = {k: jnp.asarray(v, jnp.float32) for k, v in algo.preprocess(dict(data), config).items()
-                         if k != "episode_ends"}
+                batch = {
+                    k: jnp.asarray(v, jnp.float32)
+                    for k, v in algo.preprocess(dict(data), config).items()
+                    if k != "episode_ends"
+                }
             except Exception:  # a preprocess that needs real episodes (e.g. 10%BC): calibrate on the raw data
                 pass
         length = 200
         states, keys = init_seeds(agent.init, list(range(protocol.seeds)))
-        chunk = make_train_chunk(make_train_step(agent.update, int(config["batch_size"])), length,
-                                 n_seeds=protocol.seeds)
+        chunk = make_train_chunk(
+            make_train_step(agent.update, int(config["batch_size"])), length, n_seeds=protocol.seeds
+        )
         states, keys, _ = chunk(states, keys, batch, n)  # compile
         jax.block_until_ready(states)
         t0, done = time.perf_counter(), 0
@@ -101,13 +112,18 @@ def estimate_lines(protocol: Protocol, rates: dict[str, float]) -> list[str]:
                 updates += int(spec["online_steps"])  # one update per environment step (IQL's fine-tuning)
             s += len(spec["datasets"]) * updates / rates[a]
         total += s
-        lines.append(f"  {g}: {len(spec['algos'])} algorithms x {len(spec['datasets'])} datasets, "
-                     f"{spec['steps']} steps, {spec['seeds']} seeds: training ~{s / 3600:.2f} h")
+        lines.append(
+            f"  {g}: {len(spec['algos'])} algorithms x {len(spec['datasets'])} datasets, "
+            f"{spec['steps']} steps, {spec['seeds']} seeds: training ~{s / 3600:.2f} h"
+        )
     device = _device()
-    lines.insert(0, f"expected training wall time on this device ({device}), one job at a time: ~{total / 3600:.2f} h "
-                    f"(calibrated steps/s per {protocol.seeds} vmapped seeds: "
-                    + ", ".join(f"{a} {r:.0f}" for a, r in rates.items())
-                    + "); evaluation and data builds come on top")
+    lines.insert(
+        0,
+        f"expected training wall time on this device ({device}), one job at a time: ~{total / 3600:.2f} h "
+        f"(calibrated steps/s per {protocol.seeds} vmapped seeds: "
+        + ", ".join(f"{a} {r:.0f}" for a, r in rates.items())
+        + "); evaluation and data builds come on top",
+    )
     return lines
 
 
@@ -124,8 +140,11 @@ def run_groups(protocol: Protocol, results: Path, max_parallel: int, say=_say) -
     for name, group in protocol.groups.items():
         keys = {k: v for k, v in group.items() if k != "name"}
         spec = make_spec(keys, {"results": str(results), "max_parallel": max_parallel})
-        say(f"== group {name}: {', '.join(spec.algos)} on {', '.join(spec.datasets)} ({spec.steps} steps"
-            + (f" + {spec.online_steps} online" if spec.online_steps else "") + f", {spec.seeds} seeds)")
+        say(
+            f"== group {name}: {', '.join(spec.algos)} on {', '.join(spec.datasets)} ({spec.steps} steps"
+            + (f" + {spec.online_steps} online" if spec.online_steps else "")
+            + f", {spec.seeds} seeds)"
+        )
         run_sweep(spec, say)
 
 
@@ -141,15 +160,25 @@ def write_outputs(protocol: Protocol, results: Path, say=_say) -> Path:
 
 
 @click.command("validate")
-@click.option("--tier", default="cpu", show_default=True,
-              help="Protocol: cpu (reduced, ~1 h on 2 CPU cores), full (the paper's), or a protocol .yaml.")
-@click.option("--results", default=None, type=click.Path(file_okay=False),
-              help="Results folder. [default: results/validation/<tier>]")
+@click.option(
+    "--tier",
+    default="cpu",
+    show_default=True,
+    help="Protocol: cpu (reduced, ~1 h on 2 CPU cores), full (the paper's), or a protocol .yaml.",
+)
+@click.option(
+    "--results",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Results folder. [default: results/validation/<tier>]",
+)
 @click.option("--max-parallel", default=1, show_default=True, help="Jobs at a time.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (and the time estimate) and stop.")
-@click.option("--estimate/--no-estimate", default=None,
-              help="Calibrate each algorithm's speed here and print the expected wall time first. "
-                   "[default: on for tier full]")
+@click.option(
+    "--estimate/--no-estimate",
+    default=None,
+    help="Calibrate each algorithm's speed here and print the expected wall time first. [default: on for tier full]",
+)
 @click.option("--verdicts-only", is_flag=True, help="Only (re)write the verdicts from the records there.")
 def validate_command(tier, results, max_parallel, dry_run, estimate, verdicts_only):
     """Run the IQL paper's claims as a protocol and write a pass / fail / inconclusive verdict per claim."""
@@ -157,8 +186,10 @@ def validate_command(tier, results, max_parallel, dry_run, estimate, verdicts_on
     results = Path(results or os.path.join("results", "validation", protocol.tier)).expanduser().resolve()
     _say(protocol.label)
     n_runs = len(protocol.group_runs())
-    _say(f"{len(protocol.claims)} claims, {len(protocol.groups)} run groups, {n_runs} (algorithm, dataset) runs "
-         f"of {protocol.seeds} seeds; results in {results}")
+    _say(
+        f"{len(protocol.claims)} claims, {len(protocol.groups)} run groups, {n_runs} (algorithm, dataset) runs "
+        f"of {protocol.seeds} seeds; results in {results}"
+    )
     if not verdicts_only:
         if estimate or (estimate is None and not protocol.reduced):
             for line in estimate_lines(protocol, calibrate(protocol)):
@@ -173,4 +204,3 @@ def validate_command(tier, results, max_parallel, dry_run, estimate, verdicts_on
     summary = json.loads((out / "verdicts.json").read_text())
     for cid, v in summary["claims"].items():
         click.echo(f"{v:12s} {cid}")
-

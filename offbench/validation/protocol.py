@@ -1,4 +1,5 @@
 """Protocol files: run groups and claims, checked before anything runs."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +10,18 @@ import yaml
 from offbench.errors import OffbenchError
 
 RELATIONS = (">=", ">", ">>", "after>before")
-GROUP_KEYS = {"name", "algos", "suites", "datasets", "steps", "online_steps", "eval_every", "eval_episodes", "seeds",
-              "set"}
+GROUP_KEYS = {
+    "name",
+    "algos",
+    "suites",
+    "datasets",
+    "steps",
+    "online_steps",
+    "eval_every",
+    "eval_episodes",
+    "seeds",
+    "set",
+}
 
 
 @dataclasses.dataclass
@@ -20,7 +31,7 @@ class Claim:
     source: str
     group: str
     a: str
-    b: list          # algorithms A is compared with (one verdict row each); empty for after>before
+    b: list  # algorithms A is compared with (one verdict row each); empty for after>before
     relation: str
     datasets: list
 
@@ -31,8 +42,8 @@ class Protocol:
     reduced: bool
     label: str
     seeds: int
-    builds: dict     # dataset -> transitions of its rebuild (None: the recipe's size)
-    groups: dict     # name -> sweep keys
+    builds: dict  # dataset -> transitions of its rebuild (None: the recipe's size)
+    groups: dict  # name -> sweep keys
     claims: list
     path: Path
     reps: int = 2000
@@ -76,29 +87,49 @@ def load_protocol(tier_or_path: str) -> Protocol:
     for g in doc["groups"]:
         unknown = set(g) - GROUP_KEYS
         if unknown or "name" not in g or not g.get("algos") or not g.get("datasets"):
-            raise OffbenchError(f"{path}: group {g.get('name')!r} needs name, algos, suites, datasets "
-                                f"(unknown keys: {sorted(unknown)})")
+            raise OffbenchError(
+                f"{path}: group {g.get('name')!r} needs name, algos, suites, datasets (unknown keys: {sorted(unknown)})"
+            )
         groups[g["name"]] = {"seeds": seeds, **g}
     claims = []
     for c in doc["claims"]:
         b = c.get("b") or []
         b = [b] if isinstance(b, str) else list(b)
-        claim = Claim(id=str(c["id"]), claim=str(c["claim"]), source=str(c["source"]), group=str(c["group"]),
-                      a=str(c["a"]), b=b, relation=str(c["relation"]), datasets=list(c["datasets"]))
+        claim = Claim(
+            id=str(c["id"]),
+            claim=str(c["claim"]),
+            source=str(c["source"]),
+            group=str(c["group"]),
+            a=str(c["a"]),
+            b=b,
+            relation=str(c["relation"]),
+            datasets=list(c["datasets"]),
+        )
         if claim.relation not in RELATIONS:
             raise OffbenchError(f"{path}: claim {claim.id}: relation {claim.relation!r} is not one of {RELATIONS}")
         if claim.group not in groups:
             raise OffbenchError(f"{path}: claim {claim.id} names group {claim.group!r}, which is not defined")
         grp = groups[claim.group]
-        missing = [x for x in [claim.a, *claim.b] if x not in grp["algos"]] + \
-                  [d for d in claim.datasets if d not in {dataset_key(x) for x in grp["datasets"]}]
+        missing = [x for x in [claim.a, *claim.b] if x not in grp["algos"]] + [
+            d for d in claim.datasets if d not in {dataset_key(x) for x in grp["datasets"]}
+        ]
         if missing:
             raise OffbenchError(f"{path}: claim {claim.id} needs {missing}, which group {claim.group} does not run")
         if claim.relation == "after>before" and not grp.get("online_steps"):
-            raise OffbenchError(f"{path}: claim {claim.id} compares before/after fine-tuning; its group has no online_steps")
+            raise OffbenchError(
+                f"{path}: claim {claim.id} compares before/after fine-tuning; its group has no online_steps"
+            )
         if claim.relation != "after>before" and not claim.b:
             raise OffbenchError(f"{path}: claim {claim.id} needs b (the algorithms A is compared with)")
         claims.append(claim)
-    return Protocol(tier=str(doc["tier"]), reduced=bool(doc.get("reduced", False)), label=str(doc["label"]),
-                    seeds=seeds, builds=dict(doc.get("builds") or {}), groups=groups, claims=claims, path=path,
-                    reps=int(doc.get("reps", 2000)))
+    return Protocol(
+        tier=str(doc["tier"]),
+        reduced=bool(doc.get("reduced", False)),
+        label=str(doc["label"]),
+        seeds=seeds,
+        builds=dict(doc.get("builds") or {}),
+        groups=groups,
+        claims=claims,
+        path=path,
+        reps=int(doc.get("reps", 2000)),
+    )

@@ -1,4 +1,5 @@
 """The verdict table (pandas: Markdown, CSV, JSON) and one rliable interval-estimate figure per claim."""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,23 @@ def _poi(v, ci) -> str:
 def table(rows: list[dict]) -> pd.DataFrame:
     shown = []
     for r in rows:
-        shown.append({"claim": r["claim"], "statement": r["statement"], "source": r["source"],
-                      "datasets": r["datasets"], "A": r["a"], "B": r["b"], "relation": r["relation"],
-                      "seeds": r["seeds"], "IQM A [95% CI]": _ci(r.get("iqm_a"), r.get("iqm_a_ci")),
-                      "IQM B [95% CI]": _ci(r.get("iqm_b"), r.get("iqm_b_ci")),
-                      "P(A>B) [95% CI]": _poi(r.get("poi"), r.get("poi_ci")), "verdict": r["verdict"],
-                      "note": r.get("note", "")})
+        shown.append(
+            {
+                "claim": r["claim"],
+                "statement": r["statement"],
+                "source": r["source"],
+                "datasets": r["datasets"],
+                "A": r["a"],
+                "B": r["b"],
+                "relation": r["relation"],
+                "seeds": r["seeds"],
+                "IQM A [95% CI]": _ci(r.get("iqm_a"), r.get("iqm_a_ci")),
+                "IQM B [95% CI]": _ci(r.get("iqm_b"), r.get("iqm_b_ci")),
+                "P(A>B) [95% CI]": _poi(r.get("poi"), r.get("poi_ci")),
+                "verdict": r["verdict"],
+                "note": r.get("note", ""),
+            }
+        )
     return pd.DataFrame(shown)
 
 
@@ -48,8 +60,13 @@ def figures(protocol: Protocol, rows: list[dict], out: Path) -> list[str]:
         for r in mine:
             pts[r["b"]] = np.array([r["iqm_b"]])
             cis[r["b"]] = np.array(r["iqm_b_ci"])[:, None]
-        fig, _ = plot_utils.plot_interval_estimates(pts, cis, metric_names=["IQM"], algorithms=list(pts),
-                                                    xlabel="Normalised score" + (" (reduced tier)" if protocol.reduced else ""))
+        fig, _ = plot_utils.plot_interval_estimates(
+            pts,
+            cis,
+            metric_names=["IQM"],
+            algorithms=list(pts),
+            xlabel="Normalised score" + (" (reduced tier)" if protocol.reduced else ""),
+        )
         fig.suptitle(f"{claim.id}: {claim.claim}", fontsize=9, y=1.02)
         name = f"{claim.id}.png"
         fig.savefig(out / name, bbox_inches="tight", dpi=110)
@@ -63,18 +80,41 @@ def render(protocol: Protocol, results: Path, out: Path) -> None:
     verdicts = claim_verdicts(rows)
     df = table(rows)
     df.to_csv(out / "verdicts.csv", index=False)
-    header = [f"# Validation verdicts — tier {protocol.tier}", "", protocol.label, "",
-              f"Protocol: `{protocol.path.name}`; results: `{results}`. Scores are normalised with the reference "
-              "returns of the data used (rebuilt data where a dataset is rebuilt); rules in "
-              "`offbench/validation/verdicts.py`.", ""]
-    overview = pd.DataFrame([{"claim": c.id, "statement": c.claim, "source": c.source, "verdict": verdicts[c.id]}
-                             for c in protocol.claims])
-    md = "\n".join(header) + overview.to_markdown(index=False) + "\n\n## Comparisons\n\n" + \
-        df.drop(columns=["statement", "source"]).to_markdown(index=False) + "\n"
+    header = [
+        f"# Validation verdicts — tier {protocol.tier}",
+        "",
+        protocol.label,
+        "",
+        f"Protocol: `{protocol.path.name}`; results: `{results}`. Scores are normalised with the reference "
+        "returns of the data used (rebuilt data where a dataset is rebuilt); rules in "
+        "`offbench/validation/verdicts.py`.",
+        "",
+    ]
+    overview = pd.DataFrame(
+        [{"claim": c.id, "statement": c.claim, "source": c.source, "verdict": verdicts[c.id]} for c in protocol.claims]
+    )
+    md = (
+        "\n".join(header)
+        + overview.to_markdown(index=False)
+        + "\n\n## Comparisons\n\n"
+        + df.drop(columns=["statement", "source"]).to_markdown(index=False)
+        + "\n"
+    )
     pics = figures(protocol, rows, out)
     if pics:
         md += "\n## Figures\n\n" + "\n".join(f"![{p}]({p})" for p in pics) + "\n"
     (out / "verdicts.md").write_text(md)
-    (out / "verdicts.json").write_text(json.dumps({"tier": protocol.tier, "reduced": protocol.reduced,
-                                                    "label": protocol.label, "claims": verdicts, "rows": rows},
-                                                   indent=1, allow_nan=False, default=str))
+    (out / "verdicts.json").write_text(
+        json.dumps(
+            {
+                "tier": protocol.tier,
+                "reduced": protocol.reduced,
+                "label": protocol.label,
+                "claims": verdicts,
+                "rows": rows,
+            },
+            indent=1,
+            allow_nan=False,
+            default=str,
+        )
+    )

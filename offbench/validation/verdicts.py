@@ -10,6 +10,7 @@ Decision rules, per (claim, comparison), with P = P(A > B) (rliable ``probabilit
   end of the offline phase, of the same runs.
 A claim with several comparisons takes the worst verdict of its rows (fail < inconclusive < pass); missing or
 unfinished runs make it ``not run``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,15 +27,20 @@ def select_records(protocol: Protocol, results) -> dict:
     groups = protocol.groups
     for rec in read_records(results):
         for g, spec in groups.items():
-            if (rec.get("algo") in spec["algos"] and rec.get("dataset") in {dataset_key(d) for d in spec["datasets"]}
-                    and int(rec.get("steps") or 0) == int(spec["steps"])
-                    and int(rec.get("online_steps") or 0) == int(spec.get("online_steps") or 0)
-                    and is_finished(rec)):
+            if (
+                rec.get("algo") in spec["algos"]
+                and rec.get("dataset") in {dataset_key(d) for d in spec["datasets"]}
+                and int(rec.get("steps") or 0) == int(spec["steps"])
+                and int(rec.get("online_steps") or 0) == int(spec.get("online_steps") or 0)
+                and is_finished(rec)
+            ):
                 cell = out.setdefault((g, rec["algo"], rec["dataset"]), {})
                 seed = int(rec["seed"])
                 if seed in cell:
-                    raise ValueError(f"two finished records of seed {seed} for {rec['algo']} on {rec['dataset']} "
-                                     f"({cell[seed]['path']}, {rec['path']}); keep one")
+                    raise ValueError(
+                        f"two finished records of seed {seed} for {rec['algo']} on {rec['dataset']} "
+                        f"({cell[seed]['path']}, {rec['path']}); keep one"
+                    )
                 cell[seed] = rec
     return out
 
@@ -72,11 +78,17 @@ def compare(a: np.ndarray, b: np.ndarray, reps: int, seed: int = 0) -> dict:
 
     rng = np.random.RandomState(seed)
     pts, cis = rly.get_interval_estimates({"a": a, "b": b}, _iqm, reps=reps, random_state=rng)
-    ppt, pci = rly.get_interval_estimates({"ab": (a, b)}, metrics.probability_of_improvement, reps=reps,
-                                          random_state=rng)
-    return {"iqm_a": float(pts["a"][0]), "iqm_a_ci": [float(x) for x in cis["a"][:, 0]],
-            "iqm_b": float(pts["b"][0]), "iqm_b_ci": [float(x) for x in cis["b"][:, 0]],
-            "poi": float(ppt["ab"]), "poi_ci": [float(x) for x in np.ravel(pci["ab"])]}
+    ppt, pci = rly.get_interval_estimates(
+        {"ab": (a, b)}, metrics.probability_of_improvement, reps=reps, random_state=rng
+    )
+    return {
+        "iqm_a": float(pts["a"][0]),
+        "iqm_a_ci": [float(x) for x in cis["a"][:, 0]],
+        "iqm_b": float(pts["b"][0]),
+        "iqm_b_ci": [float(x) for x in cis["b"][:, 0]],
+        "poi": float(ppt["ab"]),
+        "poi_ci": [float(x) for x in np.ravel(pci["ab"])],
+    }
 
 
 def decide(relation: str, st: dict) -> str:
@@ -93,10 +105,15 @@ def decide(relation: str, st: dict) -> str:
 
 def claim_rows(protocol: Protocol, claim: Claim, cells: dict) -> list[dict]:
     seeds = int(protocol.groups[claim.group]["seeds"])
-    base = {"claim": claim.id, "statement": claim.claim, "source": claim.source, "datasets": ", ".join(claim.datasets),
-            "seeds": seeds, "relation": claim.relation}
-    pairs = ([("after online", "before online")] if claim.relation == "after>before"
-             else [(claim.a, b) for b in claim.b])
+    base = {
+        "claim": claim.id,
+        "statement": claim.claim,
+        "source": claim.source,
+        "datasets": ", ".join(claim.datasets),
+        "seeds": seeds,
+        "relation": claim.relation,
+    }
+    pairs = [("after online", "before online")] if claim.relation == "after>before" else [(claim.a, b) for b in claim.b]
     rows = []
     for name_a, name_b in pairs:
         if claim.relation == "after>before":

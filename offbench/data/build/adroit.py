@@ -17,6 +17,7 @@ Reference returns: 100 episodes of uniform-random actions and 100 of the DAPG ex
 sampled as the data samples them, in the evaluation environment (D4RL's horizons: pen 100 steps, the
 others 200), seeded; stored with their spread and episode count.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,8 @@ TASKS = {  # name: (env id, horizon, expert policy)
     "hammer": ("AdroitHandHammer-v1", 200, "hammer-dapg-expert"),
     "relocate": ("AdroitHandRelocate-v1", 200, "relocate-dapg-expert"),
 }
-EXPERT_EPISODES = 5000   # D4RL: expert and cloned sets are horizon x 5000 transitions
-DEMO_STANDIN_EPISODES = 25       # expert episodes standing in for missing human demos
+EXPERT_EPISODES = 5000  # D4RL: expert and cloned sets are horizon x 5000 transitions
+DEMO_STANDIN_EPISODES = 25  # expert episodes standing in for missing human demos
 BC_STEPS, BC_STEPS_SMALL = 20_000, 200
 
 
@@ -54,6 +55,7 @@ def eval_spec(task: str):
 
 def _factory(task: str, max_episode_steps: int | None = None):
     from offbench.envs import make_env
+
     env_id, horizon, _ = TASKS[task]
     return lambda: make_env(env_id, {}, max_episode_steps or horizon)
 
@@ -61,8 +63,14 @@ def _factory(task: str, max_episode_steps: int | None = None):
 def refs_for(task: str, behavior_dir: Path, n: int) -> dict:
     env_id, horizon, expert = TASKS[task]
     pol = load_policy(behavior_dir, expert)
-    return common.reference_returns({"env_id": env_id, "horizon": horizon}, _factory(task),
-                                    common.PolicyBehavior(pol, True), expert, n, expert_action="sampled (log_std)")
+    return common.reference_returns(
+        {"env_id": env_id, "horizon": horizon},
+        _factory(task),
+        common.PolicyBehavior(pol, True),
+        expert,
+        n,
+        expert_action="sampled (log_std)",
+    )
 
 
 def replay_demos(behavior_dir: Path, size: int | None = None) -> tuple[list[dict], dict]:
@@ -70,6 +78,7 @@ def replay_demos(behavior_dir: Path, size: int | None = None) -> tuple[list[dict
     path = Path(behavior_dir) / "demos" / "door-human.npz"
     if not path.exists():
         from offbench.errors import OffbenchError
+
         raise OffbenchError(f"{path} does not exist; --behavior-dir must hold demos/door-human.npz")
     z = np.load(path, allow_pickle=False)
     lengths = z["episode_lengths"]
@@ -84,7 +93,7 @@ def replay_demos(behavior_dir: Path, size: int | None = None) -> tuple[list[dict
             init = {"qpos": z["init_qpos"][i], "qvel": z["init_qvel"][i], "door_body_pos": z["init_door_body_pos"][i]}
             o, _ = env.reset(seed=i, options={"initial_state_dict": init})
             obs, acts, rews, terms = [o], [], [], []
-            for a in z["actions"][s:s + L]:
+            for a in z["actions"][s : s + L]:
                 a = np.clip(a, -1.0, 1.0).astype(np.float32)
                 o, r, term, trunc, _ = env.step(a)
                 obs.append(o), acts.append(a), rews.append(r), terms.append(term)
@@ -93,15 +102,26 @@ def replay_demos(behavior_dir: Path, size: int | None = None) -> tuple[list[dict
             trunc = np.zeros(len(acts), bool)
             if not terms[-1]:
                 trunc[-1] = True  # the demo ended (time limit / operator), not a terminal state
-            out.append({"observations": np.stack(obs), "actions": np.stack(acts), "rewards": np.array(rews),
-                        "terminations": np.array(terms, bool), "truncations": trunc,
-                        "return": float(np.sum(rews)), "complete": True})
+            out.append(
+                {
+                    "observations": np.stack(obs),
+                    "actions": np.stack(acts),
+                    "rewards": np.array(rews),
+                    "terminations": np.array(terms, bool),
+                    "truncations": trunc,
+                    "return": float(np.sum(rews)),
+                    "complete": True,
+                }
+            )
             total += len(acts)
     finally:
         env.close()
-    info = {"file": "demos/door-human.npz", "episodes_recorded": int(len(lengths)),
-            "recorded_return_mean": float(np.mean([z["rewards"][s:s + L].sum() for s, L in zip(starts, lengths)])),
-            "replayed": "open-loop from init_qpos/init_qvel/init_door_body_pos, actions clipped to [-1, 1]"}
+    info = {
+        "file": "demos/door-human.npz",
+        "episodes_recorded": int(len(lengths)),
+        "recorded_return_mean": float(np.mean([z["rewards"][s : s + L].sum() for s, L in zip(starts, lengths)])),
+        "replayed": "open-loop from init_qpos/init_qvel/init_door_body_pos, actions clipped to [-1, 1]",
+    }
     return out, info
 
 
@@ -110,12 +130,14 @@ class BCBehavior(common.Behavior):
 
     def __init__(self, agent, state, seed: int, deterministic: bool = False):
         import jax
+
         self.act_fn = jax.jit(lambda s, o, k: agent.act(s, o, k, deterministic))
         self.state = state
         self.key = jax.random.PRNGKey(seed)
 
     def act(self, obs_list, rng):
         import jax
+
         self.key, k = jax.random.split(self.key)
         return np.asarray(self.act_fn(self.state, np.stack(obs_list).astype(np.float32), k), np.float64)
 
@@ -130,16 +152,25 @@ def train_bc(episodes: list[dict], steps: int, seed: int, algo: str = "bc", smal
 
     algorithm = registry.get(algo)
     # a `--size small` build trains a tiny network (smoke tests); a real build uses BC's own config
-    config = resolve(algorithm.default_config, algorithm.name, "adroit", None,
-                     {"hidden_dims": [32, 32], "batch_size": 64} if small else {})
+    config = resolve(
+        algorithm.default_config,
+        algorithm.name,
+        "adroit",
+        None,
+        {"hidden_dims": [32, 32], "batch_size": 64} if small else {},
+    )
     obs = np.concatenate([e["observations"][:-1] for e in episodes]).astype(np.float32)
     act = np.concatenate([e["actions"] for e in episodes]).astype(np.float32)
     spec = registry.Spec(obs_dim=obs.shape[1], act_dim=act.shape[1], total_steps=max(1, steps))
     agent = algorithm.make(config, spec)
     n = len(obs)
-    data = {"observations": jax.numpy.asarray(obs), "actions": jax.numpy.asarray(act),
-            "rewards": jax.numpy.zeros(n), "next_observations": jax.numpy.asarray(obs),
-            "terminals": jax.numpy.zeros(n)}
+    data = {
+        "observations": jax.numpy.asarray(obs),
+        "actions": jax.numpy.asarray(act),
+        "rewards": jax.numpy.zeros(n),
+        "next_observations": jax.numpy.asarray(obs),
+        "terminals": jax.numpy.zeros(n),
+    }
     step = make_train_step(agent.update, int(config["batch_size"]))
 
     @jax.jit
@@ -159,9 +190,15 @@ def _repeat_to(episodes: list[dict], size: int) -> list[dict]:
         e = episodes[i % len(episodes)]
         t = min(len(e["actions"]), size - total)
         if t < len(e["actions"]):
-            e = {**e, "observations": e["observations"][: t + 1], "actions": e["actions"][:t],
-                 "rewards": e["rewards"][:t], "terminations": np.zeros(t, bool),
-                 "truncations": np.r_[np.zeros(t - 1, bool), True], "return": float(np.sum(e["rewards"][:t]))}
+            e = {
+                **e,
+                "observations": e["observations"][: t + 1],
+                "actions": e["actions"][:t],
+                "rewards": e["rewards"][:t],
+                "terminations": np.zeros(t, bool),
+                "truncations": np.r_[np.zeros(t - 1, bool), True],
+                "return": float(np.sum(e["rewards"][:t])),
+            }
         out.append(e)
         total += t
         i += 1
@@ -181,10 +218,12 @@ def build(task: str, kind: str, size, seed: int, behavior_dir: Path, progress: b
         prov["behaviour"] = {"demos": info, **common.episode_stats(eps)}
     elif kind == "expert":
         pol = load_policy(behavior_dir, expert)
-        eps = common.collect(_factory(task), common.PolicyBehavior(pol, stochastic=True), n, seed,
-                             progress=progress, desc=name)
-        prov["behaviour_policies"] = [{**common.policy_file_info(pol), "action": "sampled (log_std)",
-                                       **common.episode_stats(eps)}]
+        eps = common.collect(
+            _factory(task), common.PolicyBehavior(pol, stochastic=True), n, seed, progress=progress, desc=name
+        )
+        prov["behaviour_policies"] = [
+            {**common.policy_file_info(pol), "action": "sampled (log_std)", **common.episode_stats(eps)}
+        ]
     else:  # cloned
         small = n <= common.SMALL_SIZE
         if task == "door":
@@ -193,27 +232,46 @@ def build(task: str, kind: str, size, seed: int, behavior_dir: Path, progress: b
         else:
             pol = load_policy(behavior_dir, expert)
             k = 2 if small else DEMO_STANDIN_EPISODES
-            demos = common.collect(_factory(task), common.PolicyBehavior(pol, stochastic=True), 10 ** 9,
-                                   seed + 7, max_episodes=k, n_envs=k)
-            dinfo = {"kind": "expert episodes standing in for human demos (none for this task here)",
-                     **common.policy_file_info(pol), "episodes": k}
+            demos = common.collect(
+                _factory(task), common.PolicyBehavior(pol, stochastic=True), 10**9, seed + 7, max_episodes=k, n_envs=k
+            )
+            dinfo = {
+                "kind": "expert episodes standing in for human demos (none for this task here)",
+                **common.policy_file_info(pol),
+                "episodes": k,
+            }
         steps = BC_STEPS_SMALL if small else BC_STEPS
         agent, state, metrics, config = train_bc(demos, steps, seed, small=small)
         half = min(n, -(-(n // 2) // horizon) * horizon)  # the first episode end at or after N/2
-        rollouts = common.collect(_factory(task), BCBehavior(agent, state, seed), half, seed,
-                                  progress=progress, desc=f"{name} (BC rollouts)")
+        rollouts = common.collect(
+            _factory(task), BCBehavior(agent, state, seed), half, seed, progress=progress, desc=f"{name} (BC rollouts)"
+        )
         half = sum(len(e["actions"]) for e in rollouts)
         demo_part = _repeat_to(demos, n - half) if n > half else []
         eps = rollouts + demo_part
-        prov["behaviour"] = {"demonstrations": {**dinfo, **common.episode_stats(demo_part)},
-                             "bc_policy": {"algorithm": "bc (offbench algorithms/bc.py)", "gradient_steps": steps,
-                                           "seed": seed, "final_metrics": metrics,
-                                           "config": json.loads(json.dumps(config, default=str)),
-                                           "action": "sampled from its Gaussian", **common.episode_stats(rollouts)},
-                             "mix": "BC rollouts to the first episode end at or after N/2, then the "
-                                    "demonstrations tiled in order (hand_dapg_combined.py)"}
-    return common.write(name, eps, env_id, spec, refs, prov,
-                        f"{name} rebuilt locally with the D4RL recipe ({kind}) in {env_id}; not D4RL's data")
+        prov["behaviour"] = {
+            "demonstrations": {**dinfo, **common.episode_stats(demo_part)},
+            "bc_policy": {
+                "algorithm": "bc (offbench algorithms/bc.py)",
+                "gradient_steps": steps,
+                "seed": seed,
+                "final_metrics": metrics,
+                "config": json.loads(json.dumps(config, default=str)),
+                "action": "sampled from its Gaussian",
+                **common.episode_stats(rollouts),
+            },
+            "mix": "BC rollouts to the first episode end at or after N/2, then the "
+            "demonstrations tiled in order (hand_dapg_combined.py)",
+        }
+    return common.write(
+        name,
+        eps,
+        env_id,
+        spec,
+        refs,
+        prov,
+        f"{name} rebuilt locally with the D4RL recipe ({kind}) in {env_id}; not D4RL's data",
+    )
 
 
 def _register():
@@ -222,14 +280,23 @@ def _register():
         for kind in kinds:
             default = {"human": 6729, "expert": EXPERT_EPISODES * horizon, "cloned": EXPERT_EPISODES * horizon}[kind]
             label = EXPERT_LABEL if kind == "cloned" and task != "door" else "rebuilt"
-            register_recipe(f"{task}-{kind}-v1", "adroit",
-                            (lambda t, k: lambda size=None, seed=0, behavior_dir=None, progress=False:
-                             build(t, k, size, seed, behavior_dir_or_error(behavior_dir), progress))(task, kind),
-                            default, description=f"{kind} data in {env_id} (D4RL recipe)", label=label,
-                            version=VERSION)
+            register_recipe(
+                f"{task}-{kind}-v1",
+                "adroit",
+                (
+                    lambda t, k: (
+                        lambda size=None, seed=0, behavior_dir=None, progress=False: build(
+                            t, k, size, seed, behavior_dir_or_error(behavior_dir), progress
+                        )
+                    )
+                )(task, kind),
+                default,
+                description=f"{kind} data in {env_id} (D4RL recipe)",
+                label=label,
+                version=VERSION,
+            )
         if task != "door":
-            mark_unbuildable(f"{task}-human-v1", "no human demonstrations for it in ../shared/data "
-                             "(only door's)")
+            mark_unbuildable(f"{task}-human-v1", "no human demonstrations for it in ../shared/data (only door's)")
 
 
 _register()

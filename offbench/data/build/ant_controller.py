@@ -22,6 +22,7 @@ Conventions (MuJoCo): quaternions are (w, x, y, z) body->world; ``qvel[0:3]`` is
 Bodies: 0 world, 1 torso, leg ``l`` (0..3 = legs 1..4, at 45, 135, 225, 315 deg) = bodies ``2+3l..4+3l``.
 Joints (qpos[7:15]): hip_1 ankle_1 hip_2 ankle_2 hip_3 ankle_3 hip_4 ankle_4. Actuators: h4 a4 h1 a1 h2 a2 h3 a3.
 """
+
 from __future__ import annotations
 
 import collections
@@ -48,6 +49,7 @@ RUN_YAW_DEG = 36.0
 # --------------------------------------------------------------------------------------------------
 # the expert (an offbench-mlp-policy/1 file, run by offbench.data.build.policy)
 
+
 class PinnedPolicy:
     """The deterministic action of an ``offbench-mlp-policy/1`` policy with its dead inputs pinned.
 
@@ -73,19 +75,25 @@ class PinnedPolicy:
 def load_expert(behavior_dir: str | Path) -> PinnedPolicy:
     """``policies/ant-expert.npz`` of the behaviour folder, dead inputs pinned."""
     from offbench.data.build.policy import load_policy
+
     return PinnedPolicy(load_policy(behavior_dir, Path(POLICY_FILE).name))
 
 
 # --------------------------------------------------------------------------------------------------
 # rotations (quaternions w, x, y, z)
 
+
 def quat_mul(a, b) -> np.ndarray:
     aw, ax, ay, az = a
     bw, bx, by, bz = b
-    return np.array([aw * bw - ax * bx - ay * by - az * bz,
-                     aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw])
+    return np.array(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ]
+    )
 
 
 def qz(angle: float) -> np.ndarray:
@@ -115,9 +123,10 @@ def wrap(angle: float) -> float:
 # --------------------------------------------------------------------------------------------------
 # the two symmetries
 
+
 def _leg_maps(k: int):
     k = int(k) % 4
-    real = [(j + k) % 4 for j in range(4)]              # virtual leg j = real leg real[j]
+    real = [(j + k) % 4 for j in range(4)]  # virtual leg j = real leg real[j]
     sign = np.array([LEG_SIGN[j] * LEG_SIGN[real[j]] for j in range(4)])
     return real, sign
 
@@ -134,12 +143,12 @@ def relabel_state(qpos, qvel, cfrc, k: int):
     p, v, c = qpos.copy(), qvel.copy(), cfrc.copy()
     phi = k * math.pi / 2
     q = quat_mul(qpos[3:7], qz(phi))
-    p[3:7] = -q if q[0] < 0 else q    # q and -q are the same rotation; the expert only saw w >= 0
+    p[3:7] = -q if q[0] < 0 else q  # q and -q are the same rotation; the expert only saw w >= 0
     v[3:6] = rz(-phi) @ qvel[3:6]
     for j, r in enumerate(real):
         p[7 + 2 * j], p[8 + 2 * j] = qpos[7 + 2 * r], sign[j] * qpos[8 + 2 * r]
         v[6 + 2 * j], v[7 + 2 * j] = qvel[6 + 2 * r], sign[j] * qvel[7 + 2 * r]
-        c[2 + 3 * j:5 + 3 * j] = cfrc[2 + 3 * r:5 + 3 * r]
+        c[2 + 3 * j : 5 + 3 * j] = cfrc[2 + 3 * r : 5 + 3 * r]
     return p, v, c
 
 
@@ -172,7 +181,7 @@ def rotate_state(qpos, qvel, cfrc, rot: float):
     p, v, c = np.array(qpos, np.float64), np.array(qvel, np.float64), np.array(cfrc, np.float64)
     p[0:3] = R @ p[0:3]
     q = quat_mul(qz(rot), p[3:7])
-    p[3:7] = -q if q[0] < 0 else q   # the expert never saw w < 0 (q and -q are the same rotation)
+    p[3:7] = -q if q[0] < 0 else q  # the expert never saw w < 0 (q and -q are the same rotation)
     v[0:3] = R @ v[0:3]
     c[:, 0:3] = c[:, 0:3] @ R.T
     c[:, 3:6] = c[:, 3:6] @ R.T
@@ -181,8 +190,9 @@ def rotate_state(qpos, qvel, cfrc, rot: float):
 
 def expert_input(qpos, qvel, cfrc) -> np.ndarray:
     """The 111-D input of the Ant expert (Ant-v4 with contact forces)."""
-    return np.concatenate([np.asarray(qpos)[2:15], np.asarray(qvel)[0:14],
-                           np.clip(np.asarray(cfrc)[:N_BODIES], -1.0, 1.0).reshape(-1)])
+    return np.concatenate(
+        [np.asarray(qpos)[2:15], np.asarray(qvel)[0:14], np.clip(np.asarray(cfrc)[:N_BODIES], -1.0, 1.0).reshape(-1)]
+    )
 
 
 def mj_state(data):
@@ -192,6 +202,7 @@ def mj_state(data):
 
 # --------------------------------------------------------------------------------------------------
 # the maze planner
+
 
 class MazeGrid:
     """The maze as a grid of cells (row, col); 1 is a wall, anything else free."""
@@ -255,6 +266,7 @@ def point_along(points: list, distance: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # the steered Ant
 
+
 class SteeredAnt:
     """Drives the Ant of an AntMaze environment to a goal position (``act(data, goal) -> action``).
 
@@ -262,12 +274,26 @@ class SteeredAnt:
     one (unclipped, unnoised: D4RL's recipe adds N(0, 0.2) noise and clips outside).
     """
 
-    def __init__(self, policy: PinnedPolicy, maze_map, scaling: float = 4.0, *, speed: float = 2.0,
-                 min_speed: float = 0.7, speed_gain: float = 1.0, ema: float = 0.3, lookahead: float = 2.0,
-                 max_error_deg: float = 45.0, hysteresis_deg: float = 15.0, blend_steps: int = 10):
+    def __init__(
+        self,
+        policy: PinnedPolicy,
+        maze_map,
+        scaling: float = 4.0,
+        *,
+        speed: float = 2.0,
+        min_speed: float = 0.7,
+        speed_gain: float = 1.0,
+        ema: float = 0.3,
+        lookahead: float = 2.0,
+        max_error_deg: float = 45.0,
+        hysteresis_deg: float = 15.0,
+        blend_steps: int = 10,
+    ):
         if policy.obs_dim != OBS_DIM:
-            raise OffbenchError(f"the Ant expert must take {OBS_DIM} inputs (Ant-v4 with contact forces); "
-                                f"this policy takes {policy.obs_dim}")
+            raise OffbenchError(
+                f"the Ant expert must take {OBS_DIM} inputs (Ant-v4 with contact forces); "
+                f"this policy takes {policy.obs_dim}"
+            )
         self.policy = policy
         self.grid = MazeGrid(maze_map, scaling)
         self.speed, self.min_speed, self.speed_gain = speed, min_speed, speed_gain
@@ -293,8 +319,11 @@ class SteeredAnt:
         if cell != self._cell or goal_cell != self._goal_cell or self._path is None:
             self._path = self.grid.path(cell, goal_cell)
             self._cell, self._goal_cell = cell, goal_cell
-        pts = [np.asarray(pos, np.float64)] + [self.grid.cell_xy(c) for c in self._path[1:-1]] + \
-              [np.asarray(goal, np.float64)]
+        pts = (
+            [np.asarray(pos, np.float64)]
+            + [self.grid.cell_xy(c) for c in self._path[1:-1]]
+            + [np.asarray(goal, np.float64)]
+        )
         self._remaining = float(sum(np.linalg.norm(b - a) for a, b in zip(pts[:-1], pts[1:])))
         return point_along(pts, self.lookahead)
 
@@ -312,7 +341,7 @@ class SteeredAnt:
         """The expert's input for labelling ``k`` steering toward world heading ``psi``."""
         p, v, c = relabel_state(qpos, qvel, cfrc, k)
         yaw = yaw_of(p[3:7])
-        run_dir = yaw + math.radians(RUN_DIR_DEG - RUN_YAW_DEG)     # where this labelling runs now
+        run_dir = yaw + math.radians(RUN_DIR_DEG - RUN_YAW_DEG)  # where this labelling runs now
         err = float(np.clip(wrap(run_dir - psi), -self.max_error, self.max_error))
         # present the world turned so that the expert sees a heading error of ``err`` from its +x run
         rot = math.radians(RUN_DIR_DEG) - run_dir + err
@@ -342,8 +371,7 @@ class SteeredAnt:
         a = unrelabel_action(self.policy(self.virtual_input(qpos, qvel, cfrc, k, psi)), k)
         if self.blend > 0 and self.prev_k is not None:
             w = self.blend / (self.blend_steps + 1)
-            a_old = unrelabel_action(self.policy(self.virtual_input(qpos, qvel, cfrc, self.prev_k, psi)),
-                                     self.prev_k)
+            a_old = unrelabel_action(self.policy(self.virtual_input(qpos, qvel, cfrc, self.prev_k, psi)), self.prev_k)
             a = w * a_old + (1 - w) * a
             self.blend -= 1
         return a
@@ -352,4 +380,3 @@ class SteeredAnt:
 def is_flipped(data, threshold: float = 0.0) -> bool:
     """The torso is upside down (its z axis points below the horizon): the expert cannot recover."""
     return up_z(np.asarray(data.qpos[3:7])) < threshold
-

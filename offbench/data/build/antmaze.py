@@ -21,6 +21,7 @@ does not cut the trajectory (D4RL's Ant keeps moving after it). The commanded go
 D4RL's 29-D layout: the goal is in D4RL's ``infos/goal`` only). The evaluation environment is D4RL's: fixed
 start to the evaluation goal (see ``suites._antmaze``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,22 +36,27 @@ from offbench.data.build.recipes import register_recipe
 from offbench.data.suites import ANTMAZE_GOAL_RADIUS, MAZE_SCALING, eval_goal_xy
 from offbench.errors import OffbenchError
 
-EPISODE_STEPS = 1001          # D4RL: timeout when ts >= 1000 after the step, ts counted from 0
+EPISODE_STEPS = 1001  # D4RL: timeout when ts >= 1000 after the step, ts counted from 0
 ACTION_NOISE = 0.2
 DEFAULT_SIZE = 1_000_000
 LABEL = "rebuilt (steered expert)"
-VERSION = 2                   # 2: relabelled to the evaluation goal, terminals, resets, 1001 steps, no flip cut
+VERSION = 2  # 2: relabelled to the evaluation goal, terminals, resets, 1001 steps, no flip cut
 
 # D4RL's hand-picked goal cells of the *-play datasets (row, col)
-PLAY_GOALS = {"medium": [(2, 6), (5, 1), (6, 5)],
-              "large": [(1, 6), (3, 5), (3, 10), (5, 2), (7, 4), (7, 6), (7, 9)]}
-DATASETS = {"umaze": ("umaze", "fixed"), "umaze-diverse": ("umaze", "diverse"),
-            "medium-play": ("medium", "play"), "medium-diverse": ("medium", "diverse"),
-            "large-play": ("large", "play"), "large-diverse": ("large", "diverse")}
+PLAY_GOALS = {"medium": [(2, 6), (5, 1), (6, 5)], "large": [(1, 6), (3, 5), (3, 10), (5, 2), (7, 4), (7, 6), (7, 9)]}
+DATASETS = {
+    "umaze": ("umaze", "fixed"),
+    "umaze-diverse": ("umaze", "diverse"),
+    "medium-play": ("medium", "play"),
+    "medium-diverse": ("medium", "diverse"),
+    "large-play": ("large", "play"),
+    "large-diverse": ("large", "diverse"),
+}
 
 
 def task_for(name: str):
     from offbench.data.suites import get_suite
+
     return get_suite("antmaze").task(name)
 
 
@@ -77,14 +83,20 @@ def data_map(plain, kind: str, start, goal, maze: str):
 class Collector:
     """Runs the steered Ant in one AntMaze environment following one dataset's recipe."""
 
-    def __init__(self, name: str, policy: ac.PinnedPolicy, seed: int = 0, noise: float = ACTION_NOISE,
-                 episode_steps: int = EPISODE_STEPS):
+    def __init__(
+        self,
+        name: str,
+        policy: ac.PinnedPolicy,
+        seed: int = 0,
+        noise: float = ACTION_NOISE,
+        episode_steps: int = EPISODE_STEPS,
+    ):
         import gymnasium as gym
 
         from offbench import envs
 
         if name.startswith("antmaze-"):
-            name = name[len("antmaze-"):].removesuffix("-v2")
+            name = name[len("antmaze-") :].removesuffix("-v2")
         if name not in DATASETS:
             raise OffbenchError(f"unknown AntMaze dataset {name!r}; known: {', '.join(DATASETS)}")
         self.name = name
@@ -102,13 +114,21 @@ class Collector:
         kwargs["maze_map"] = data_map(self.plain, self.kind, self.start, self.eval_goal, self.maze)
         self.env = gym.make(self.task.env_id, **kwargs, max_episode_steps=episode_steps)
         self.data_spec = self.env.spec
-        self.eval_spec = gym.make(self.task.env_id, **self.task.env_kwargs,
-                                  max_episode_steps=self.task.max_episode_steps).spec
+        self.eval_spec = gym.make(
+            self.task.env_id, **self.task.env_kwargs, max_episode_steps=self.task.max_episode_steps
+        ).spec
         self.u = self.env.unwrapped
         self.eval_goal_xy = np.asarray(eval_goal_xy(self.task), np.float64)
         self.controller = ac.SteeredAnt(policy, self.plain, MAZE_SCALING)
-        self.stats = {"episodes": 0, "flipped_episodes": 0, "flipped_steps": 0, "steps": 0,
-                      "commanded_goals_reached": 0, "eval_goal_episodes": 0, "rewarded_steps": 0}
+        self.stats = {
+            "episodes": 0,
+            "flipped_episodes": 0,
+            "flipped_steps": 0,
+            "steps": 0,
+            "commanded_goals_reached": 0,
+            "eval_goal_episodes": 0,
+            "rewarded_steps": 0,
+        }
         self._resets = 0
 
     # goal / start choice ------------------------------------------------------------------------------
@@ -125,8 +145,10 @@ class Collector:
             start = self.start
         else:
             start = tuple(self.free[self.rng.integers(len(self.free))])
-        obs, _ = self.env.reset(seed=self.seed * 100_003 + self._resets,
-                                options={"reset_cell": np.array(start), "goal_cell": np.array(self._pick_goal())})
+        obs, _ = self.env.reset(
+            seed=self.seed * 100_003 + self._resets,
+            options={"reset_cell": np.array(start), "goal_cell": np.array(self._pick_goal())},
+        )
         self._resets += 1
         self.controller.reset()
         return obs
@@ -168,27 +190,40 @@ class Collector:
         self.stats["rewarded_steps"] += int(rewards.sum())
         trunc = np.zeros(T, bool)
         trunc[-1] = True
-        return {"observations": observations, "actions": np.stack(A), "rewards": rewards,
-                "terminations": rewards > 0, "truncations": trunc,
-                "flipped": flipped_steps > 0, "reached": reached}
+        return {
+            "observations": observations,
+            "actions": np.stack(A),
+            "rewards": rewards,
+            "terminations": rewards > 0,
+            "truncations": trunc,
+            "flipped": flipped_steps > 0,
+            "reached": reached,
+        }
 
     def close(self):
         self.env.close()
 
 
-def collect(name: str, size: int, policy: ac.PinnedPolicy, seed: int = 0, progress: bool = False,
-            episode_steps: int = EPISODE_STEPS):
+def collect(
+    name: str,
+    size: int,
+    policy: ac.PinnedPolicy,
+    seed: int = 0,
+    progress: bool = False,
+    episode_steps: int = EPISODE_STEPS,
+):
     """``size`` transitions of dataset ``name`` as a list of episodes, with the collection statistics."""
     col = Collector(name, policy, seed=seed, episode_steps=episode_steps)
     episodes, n = [], 0
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=size, desc=f"build {col.d4rl_name}", unit="step")
     t0 = time.time()
     with one_blas_thread():
         while n < size:
-            ep = col.episode(max_steps=size - n)     # the last episode is cut to the requested size
+            ep = col.episode(max_steps=size - n)  # the last episode is cut to the requested size
             episodes.append(ep)
             n += len(ep["actions"])
             if bar is not None:
@@ -205,11 +240,14 @@ def data_card(episodes: list[dict]) -> dict:
     """The figures the data card shows for an AntMaze build: rewarded steps, episodes reaching the
     evaluation goal, episodes reaching their commanded goal, flips."""
     n = sum(len(ep["actions"]) for ep in episodes)
-    return {"transitions": int(n), "episodes": len(episodes),
-            "rewarded_step_fraction": round(float(sum(ep["rewards"].sum() for ep in episodes)) / max(n, 1), 5),
-            "eval_goal_episode_fraction": round(float(np.mean([ep["rewards"].any() for ep in episodes])), 4),
-            "commanded_goal_episode_fraction": round(float(np.mean([ep["reached"] for ep in episodes])), 4),
-            "flipped_episode_fraction": round(float(np.mean([ep["flipped"] for ep in episodes])), 4)}
+    return {
+        "transitions": int(n),
+        "episodes": len(episodes),
+        "rewarded_step_fraction": round(float(sum(ep["rewards"].sum() for ep in episodes)) / max(n, 1), 5),
+        "eval_goal_episode_fraction": round(float(np.mean([ep["rewards"].any() for ep in episodes])), 4),
+        "commanded_goal_episode_fraction": round(float(np.mean([ep["reached"] for ep in episodes])), 4),
+        "flipped_episode_fraction": round(float(np.mean([ep["flipped"] for ep in episodes])), 4),
+    }
 
 
 def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: bool = False) -> str:
@@ -222,38 +260,57 @@ def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: 
     policy = ac.load_expert(behavior_dir)
     episodes, stats, col = collect(name, size, policy, seed=seed, progress=progress)
     provenance = {
-        "label": LABEL, "recipe_version": VERSION,
+        "label": LABEL,
+        "recipe_version": VERSION,
         "recipe": f"D4RL antmaze ({col.kind}): steered Ant expert, {EPISODE_STEPS}-step episodes, reset at each "
-                  f"timeout, N(0, {ACTION_NOISE}) action noise then clip, no flip check; rewards and terminals "
-                  f"relabelled to the evaluation goal (radius {ANTMAZE_GOAL_RADIUS})",
-        "policy": str(ac.POLICY_FILE), "policy_sha256": hashlib.sha256(policy_path.read_bytes()).hexdigest()[:16],
-        "seed": int(seed), **data_card(episodes),
+        f"timeout, N(0, {ACTION_NOISE}) action noise then clip, no flip check; rewards and terminals "
+        f"relabelled to the evaluation goal (radius {ANTMAZE_GOAL_RADIUS})",
+        "policy": str(ac.POLICY_FILE),
+        "policy_sha256": hashlib.sha256(policy_path.read_bytes()).hexdigest()[:16],
+        "seed": int(seed),
+        **data_card(episodes),
         "start_cell": list(col.start) if col.kind == "fixed" else "random free cell",
-        "goal_cells": [list(col.eval_goal)] if col.kind == "fixed" else
-        ([list(g) for g in PLAY_GOALS[col.maze]] if col.kind == "play" else "random free cell"),
-        "eval": {"start_cell": list(col.start), "goal_cell": list(col.eval_goal),
-                 "goal_xy": [float(v) for v in col.eval_goal_xy], "goal_radius": ANTMAZE_GOAL_RADIUS},
+        "goal_cells": [list(col.eval_goal)]
+        if col.kind == "fixed"
+        else ([list(g) for g in PLAY_GOALS[col.maze]] if col.kind == "play" else "random free cell"),
+        "eval": {
+            "start_cell": list(col.start),
+            "goal_cell": list(col.eval_goal),
+            "goal_xy": [float(v) for v in col.eval_goal_xy],
+            "goal_radius": ANTMAZE_GOAL_RADIUS,
+        },
         "collection": stats,
     }
     dataset_id = col.task.rebuilt_id
     clean = [{k: v for k, v in ep.items() if k not in ("flipped", "reached")} for ep in episodes]
-    write_minari(dataset_id, clean, col.data_spec, col.eval_spec, ref_min_score=0.0, ref_max_score=1.0,
-                 description=f"{col.d4rl_name} {LABEL} locally with a steered Ant expert (D4RL recipe); "
-                             f"scores are success rates from the fixed start {col.start} to goal {col.eval_goal}",
-                 provenance=provenance, algorithm_name="offbench-steered-ant-expert")
+    write_minari(
+        dataset_id,
+        clean,
+        col.data_spec,
+        col.eval_spec,
+        ref_min_score=0.0,
+        ref_max_score=1.0,
+        description=f"{col.d4rl_name} {LABEL} locally with a steered Ant expert (D4RL recipe); "
+        f"scores are success rates from the fixed start {col.start} to goal {col.eval_goal}",
+        provenance=provenance,
+        algorithm_name="offbench-steered-ant-expert",
+    )
     return dataset_id
 
 
 def _register():
     for short in DATASETS:
         name = f"antmaze-{short}-v2"
-        register_recipe(name, "antmaze",
-                        lambda size, seed, behavior_dir, progress=False, _s=short: build(_s, size, seed,
-                                                                                          behavior_dir, progress),
-                        DEFAULT_SIZE,
-                        description=f"{name}: D4RL's AntMaze recipe with the steered Ant expert "
-                                    f"(policies/ant-expert.npz), 1M transitions",
-                        label=LABEL, version=VERSION)
+        register_recipe(
+            name,
+            "antmaze",
+            lambda size, seed, behavior_dir, progress=False, _s=short: build(_s, size, seed, behavior_dir, progress),
+            DEFAULT_SIZE,
+            description=f"{name}: D4RL's AntMaze recipe with the steered Ant expert "
+            f"(policies/ant-expert.npz), 1M transitions",
+            label=LABEL,
+            version=VERSION,
+        )
 
 
 _register()

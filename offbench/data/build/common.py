@@ -6,28 +6,29 @@ one call (one batched NumPy forward pass per step). It is deterministic given th
 generator seeded with ``seed``; episodes are stored in start order and the dataset is cut to exactly
 ``size`` transitions (the last episode truncated, even while it is still running), as D4RL cut its buffers.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from offbench.errors import OffbenchError
 
 SMALL = "small"
-SMALL_SIZE = 2000          # transitions of a `--size small` build (tests, smoke checks)
-N_ENVS = 16                # environments stepped together
+SMALL_SIZE = 2000  # transitions of a `--size small` build (tests, smoke checks)
+N_ENVS = 16  # environments stepped together
 # Reference returns (issue 13): ref_min from 100 uniform-random episodes, as D4RL's REF_MIN_SCORE ("the
 # average returns of a random policy ... over 100 episodes", D4RL paper, Appendix); ref_max from 100 episodes
 # of the expert *as the data samples it* (sampled actions), both stored with their spread and count.
 RANDOM_REF_EPISODES = 100
 EXPERT_REF_EPISODES = 100
-SMALL_REF_EPISODES = 2     # the same for `--size small` builds (tests, smoke runs; said in the metadata)
+SMALL_REF_EPISODES = 2  # the same for `--size small` builds (tests, smoke runs; said in the metadata)
 
 
 def resolve_size(size, default_size: int) -> int:
@@ -56,7 +57,7 @@ def ref_episodes(n: int) -> tuple[int, int]:
 
 
 def reset_seed(seed: int, k: int) -> int:
-    return (int(seed) * 1_000_003 + int(k)) % (2 ** 31 - 1)
+    return (int(seed) * 1_000_003 + int(k)) % (2**31 - 1)
 
 
 class Behavior:
@@ -106,23 +107,36 @@ def _copy_obs(o):
     return np.array(o, copy=True)
 
 
-def collect(env_factory: Callable, behavior: Behavior, size: int, seed: int, *, n_envs: int = N_ENVS,
-            progress: bool = False, desc: str = "", first_episode: int = 0, reset_options: Callable | None = None,
-            max_episodes: int | None = None) -> list[dict]:
+def collect(
+    env_factory: Callable,
+    behavior: Behavior,
+    size: int,
+    seed: int,
+    *,
+    n_envs: int = N_ENVS,
+    progress: bool = False,
+    desc: str = "",
+    first_episode: int = 0,
+    reset_options: Callable | None = None,
+    max_episodes: int | None = None,
+) -> list[dict]:
     """Episodes (observations T+1, actions, rewards, terminations, truncations, return) of ``behavior``
     totalling exactly ``size`` transitions (or ``max_episodes`` whole episodes, whichever comes first)."""
     with one_blas_thread():
-        return _collect(env_factory, behavior, size, seed, n_envs, progress, desc, first_episode, reset_options,
-                        max_episodes)
+        return _collect(
+            env_factory, behavior, size, seed, n_envs, progress, desc, first_episode, reset_options, max_episodes
+        )
 
 
 def one_blas_thread():
     """Small batched matmuls run far faster on one BLAS thread (and do not fight the simulator)."""
     try:
         from threadpoolctl import threadpool_limits
+
         return threadpool_limits(limits=1, user_api="blas")
     except ImportError:  # pragma: no cover - a dependency; only slower without it
         import contextlib
+
         return contextlib.nullcontext()
 
 
@@ -205,8 +219,14 @@ def _collect(env_factory, behavior, size, seed, n_envs, progress, desc, first_ep
 def _compact(c: dict) -> dict:
     if not isinstance(c["act"], list):
         return c
-    return {**c, "obs": _stack_obs(c["obs"]), "act": np.stack(c["act"]), "rew": np.asarray(c["rew"], np.float64),
-            "term": np.asarray(c["term"], bool), "trunc": np.asarray(c["trunc"], bool)}
+    return {
+        **c,
+        "obs": _stack_obs(c["obs"]),
+        "act": np.stack(c["act"]),
+        "rew": np.asarray(c["rew"], np.float64),
+        "term": np.asarray(c["term"], bool),
+        "trunc": np.asarray(c["trunc"], bool),
+    }
 
 
 def _prefix_total(done_eps: dict, first: int) -> int:
@@ -227,9 +247,17 @@ def _cut(done_eps: dict, first: int, size: int, max_episodes: int | None) -> lis
             term[-1], trunc[-1] = False, True
         obs = c["obs"]
         obs = {k2: v[: t + 1] for k2, v in obs.items()} if isinstance(obs, dict) else obs[: t + 1]
-        out.append({"observations": obs, "actions": c["act"][:t],
-                    "rewards": np.array(c["rew"][:t]), "terminations": term, "truncations": trunc,
-                    "return": float(np.sum(c["rew"][:t])), "complete": t == len(c["act"]) and not c.get("open")})
+        out.append(
+            {
+                "observations": obs,
+                "actions": c["act"][:t],
+                "rewards": np.array(c["rew"][:t]),
+                "terminations": term,
+                "truncations": trunc,
+                "return": float(np.sum(c["rew"][:t])),
+                "complete": t == len(c["act"]) and not c.get("open"),
+            }
+        )
         total += t
         k += 1
     return out
@@ -239,18 +267,23 @@ def _bar(progress: bool, total: int, desc: str):
     if not progress:
         return None
     from tqdm.auto import tqdm
+
     return tqdm(total=total, desc=desc or "transitions", unit="tr", unit_scale=True, dynamic_ncols=True)
 
 
 def episode_stats(episodes: list[dict]) -> dict:
     rets = [e["return"] for e in episodes if e.get("complete", True)] or [e["return"] for e in episodes]
-    return {"episodes": len(episodes), "transitions": int(sum(len(e["actions"]) for e in episodes)),
-            "return_mean": float(np.mean(rets)) if rets else None,
-            "return_std": float(np.std(rets)) if rets else None}
+    return {
+        "episodes": len(episodes),
+        "transitions": int(sum(len(e["actions"]) for e in episodes)),
+        "return_mean": float(np.mean(rets)) if rets else None,
+        "return_std": float(np.std(rets)) if rets else None,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
 # Reference returns (random and expert policy in the evaluation environment), cached per env
+
 
 def cache_dir() -> Path:
     """``$OFFBENCH_CACHE_DIR`` (default ``~/.offbench/cache``)."""
@@ -276,12 +309,19 @@ def cached(key: dict, compute: Callable[[], dict]) -> dict:
 
 def returns_of(env_factory: Callable, behavior: Behavior, episodes: int, seed: int) -> list[float]:
     """Returns of ``episodes`` whole episodes (reset seeds from ``seed``), all stepped together."""
-    eps = collect(env_factory, behavior, size=10 ** 9, seed=seed, n_envs=episodes, max_episodes=episodes)
+    eps = collect(env_factory, behavior, size=10**9, seed=seed, n_envs=episodes, max_episodes=episodes)
     return [e["return"] for e in eps]
 
 
-def reference_returns(env_key: dict, env_factory: Callable, expert: Behavior, expert_name: str, n: int,
-                      seed: int = 0, expert_action: str | None = None) -> dict:
+def reference_returns(
+    env_key: dict,
+    env_factory: Callable,
+    expert: Behavior,
+    expert_name: str,
+    n: int,
+    seed: int = 0,
+    expert_action: str | None = None,
+) -> dict:
     """``{"ref_min_score", "ref_max_score", ...}``: mean return of uniform-random actions and of the
     expert behaviour (``expert_action`` says how it acts, e.g. sampled) in the evaluation environment, seeded
     (random: seed, expert: seed + 1), with each side's std and episode count; cached on disk."""
@@ -293,14 +333,30 @@ def reference_returns(env_key: dict, env_factory: Callable, expert: Behavior, ex
         env.close()
         rand = returns_of(env_factory, UniformBehavior(low, high), n_rand, seed)
         exp = returns_of(env_factory, expert, n_exp, seed + 1)
-        return {"ref_min_score": float(np.mean(rand)), "ref_max_score": float(np.mean(exp)),
-                "ref_min_std": float(np.std(rand)), "ref_max_std": float(np.std(exp)),
-                "ref_min_episodes": len(rand), "ref_max_episodes": len(exp),
-                "random_returns": rand, "expert_returns": exp, "expert": expert_name,
-                "expert_action": expert_action, "seed": seed}
+        return {
+            "ref_min_score": float(np.mean(rand)),
+            "ref_max_score": float(np.mean(exp)),
+            "ref_min_std": float(np.std(rand)),
+            "ref_max_std": float(np.std(exp)),
+            "ref_min_episodes": len(rand),
+            "ref_max_episodes": len(exp),
+            "random_returns": rand,
+            "expert_returns": exp,
+            "expert": expert_name,
+            "expert_action": expert_action,
+            "seed": seed,
+        }
 
-    key = {"what": "refs", **env_key, "expert": expert_name, "n_random": n_rand, "n_expert": n_exp, "seed": seed,
-           "expert_action": expert_action, "versions": _versions()}
+    key = {
+        "what": "refs",
+        **env_key,
+        "expert": expert_name,
+        "n_random": n_rand,
+        "n_expert": n_exp,
+        "seed": seed,
+        "expert_action": expert_action,
+        "versions": _versions(),
+    }
     if isinstance(expert, PolicyBehavior):  # a changed policy file is a different expert
         key["expert_sha256"] = policy_file_info(expert.policy)["sha256"]
     return cached(key, compute)
@@ -308,6 +364,7 @@ def reference_returns(env_key: dict, env_factory: Callable, expert: Behavior, ex
 
 def _versions() -> dict:
     from importlib import metadata
+
     out = {}
     for pkg in ("gymnasium", "gymnasium-robotics", "mujoco"):
         try:
@@ -320,6 +377,7 @@ def _versions() -> dict:
 # --------------------------------------------------------------------------------------------------
 # Writing
 
+
 def write(name: str, episodes: list[dict], env, eval_env, refs: dict, provenance: dict, description: str) -> str:
     """Write ``rebuilt/<name>`` through :func:`offbench.data.build.writer.write_minari` with the recipe's
     name and version (``recipe``, ``recipe_version``) in its metadata; returns the id."""
@@ -330,29 +388,56 @@ def write(name: str, episodes: list[dict], env, eval_env, refs: dict, provenance
     if not episodes:
         raise OffbenchError(f"the recipe for {name} collected no episodes")
     dataset_id = f"{REBUILT_NAMESPACE}/{name}"
-    prov = {"recipe": name, **provenance, "dataset_episodes": episode_stats(episodes),
-            "reference": {k: v for k, v in refs.items()}}
+    prov = {
+        "recipe": name,
+        **provenance,
+        "dataset_episodes": episode_stats(episodes),
+        "reference": {k: v for k, v in refs.items()},
+    }
     clean = [{k: v for k, v in e.items() if k not in ("return", "complete")} for e in episodes]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rec = get_recipe(name)
-        write_minari(dataset_id, clean, env, eval_env, ref_min_score=refs["ref_min_score"],
-                     ref_max_score=refs["ref_max_score"], description=description, provenance=prov,
-                     recipe=name, recipe_version=rec.version if rec is not None else None,
-                     size=provenance.get("requested_size", provenance.get("size")), default_size=rec.default_size if rec is not None else None,
-                     references=reference_summary(refs))
+        write_minari(
+            dataset_id,
+            clean,
+            env,
+            eval_env,
+            ref_min_score=refs["ref_min_score"],
+            ref_max_score=refs["ref_max_score"],
+            description=description,
+            provenance=prov,
+            recipe=name,
+            recipe_version=rec.version if rec is not None else None,
+            size=provenance.get("requested_size", provenance.get("size")),
+            default_size=rec.default_size if rec is not None else None,
+            references=reference_summary(refs),
+        )
     return dataset_id
 
 
 def reference_summary(refs: dict) -> dict:
     """The references' means, spreads and episode counts (what the metadata and the data card show)."""
-    keys = ("ref_min_score", "ref_max_score", "ref_min_std", "ref_max_std", "ref_min_episodes", "ref_max_episodes",
-            "expert", "expert_action")
+    keys = (
+        "ref_min_score",
+        "ref_max_score",
+        "ref_min_std",
+        "ref_max_std",
+        "ref_min_episodes",
+        "ref_max_episodes",
+        "expert",
+        "expert_action",
+    )
     return {k: refs.get(k) for k in keys}
 
 
 def policy_file_info(policy) -> dict:
     """Provenance of a policy file: name, sha256 prefix, its source and measured return."""
     h = hashlib.sha256(Path(policy.path).read_bytes()).hexdigest()[:16]
-    return {"file": f"policies/{policy.path.name}", "sha256": h, "source": policy.meta.get("source"),
-            "source_path": policy.meta.get("source_path"), "measured_return": policy.measured_return}
+    return {
+        "file": f"policies/{policy.path.name}",
+        "sha256": h,
+        "source": policy.meta.get("source"),
+        "source_path": policy.meta.get("source_path"),
+        "measured_return": policy.measured_return,
+    }

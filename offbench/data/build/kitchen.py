@@ -22,6 +22,7 @@ cut to the dataset size: a truncation). Reference returns are D4RL's (0 and 4 ta
 ``FrankaKitchen-v1`` with the target task set and the 280-step limit (the Minari eval-env spec stored with
 the data; it terminates when every target task is done).
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,23 +34,23 @@ import numpy as np
 from offbench.data.build.recipes import register_recipe
 
 LABEL = "rebuilt (scripted)"
-RECIPE_VERSION = 2           # 2: partial = complete's target, one relabelled pool, terminal at each demo's end
-EPISODE_STEPS = 280          # FrankaKitchen-v1's (and D4RL's) limit, for demos and evaluation
-COMPLETE = ("microwave", "kettle", "light switch", "slide cabinet")   # KitchenMicrowaveKettleLightSliderV0
-MIXED = ("microwave", "kettle", "bottom burner", "light switch")      # KitchenMicrowaveKettleBottomBurnerLightV0
+RECIPE_VERSION = 2  # 2: partial = complete's target, one relabelled pool, terminal at each demo's end
+EPISODE_STEPS = 280  # FrankaKitchen-v1's (and D4RL's) limit, for demos and evaluation
+COMPLETE = ("microwave", "kettle", "light switch", "slide cabinet")  # KitchenMicrowaveKettleLightSliderV0
+MIXED = ("microwave", "kettle", "bottom burner", "light switch")  # KitchenMicrowaveKettleBottomBurnerLightV0
 TARGETS = {"complete": COMPLETE, "partial": COMPLETE, "mixed": MIXED}
-SIZES = {"complete": 3680, "partial": 136950, "mixed": 136950}   # D4RL's transition counts
-COMPLETE_SHARE = SIZES["complete"] / SIZES["partial"]            # 2.69% of the pool is the complete subset
+SIZES = {"complete": 3680, "partial": 136950, "mixed": 136950}  # D4RL's transition counts
+COMPLETE_SHARE = SIZES["complete"] / SIZES["partial"]  # 2.69% of the pool is the complete subset
 POOL = ("microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet", "hinge cabinet")
-SUBTASKS_PER_DEMO = 4        # every Relay Policy Learning demo does four subtasks
-ACTION_NOISE = 0.1           # std of Gaussian noise on the demonstrator's actions, before clipping to [-1, 1]
-START_NOISE = 0.08           # start posture: uniform +-0.08 rad on each arm joint
-PAUSE_MAX = 4                # 0..4 idle steps before each subtask
+SUBTASKS_PER_DEMO = 4  # every Relay Policy Learning demo does four subtasks
+ACTION_NOISE = 0.1  # std of Gaussian noise on the demonstrator's actions, before clipping to [-1, 1]
+START_NOISE = 0.08  # start posture: uniform +-0.08 rad on each arm joint
+PAUSE_MAX = 4  # 0..4 idle steps before each subtask
 VERSION = "kitchen-demo/1"
 
 
 def _env(targets, terminate=True):
-    from offbench.data.build.kitchen_demo import make_env
+    from offbench.data.build.kitchen_rollout import make_env
 
     return make_env(list(targets), max_episode_steps=EPISODE_STEPS, terminate_on_tasks_completed=terminate)
 
@@ -64,12 +65,27 @@ def undirected_order(rng) -> list[str]:
 
 def demo(order, seed: int, rng: np.random.Generator, env) -> dict:
     """One recorded demo of ``order`` with the step at which each of the seven subtasks was first done."""
-    from offbench.data.build.kitchen_demo import run_tasks
+    from offbench.data.build.kitchen_rollout import run_tasks
 
-    out = run_tasks(env, list(order), seed, targets=list(POOL), action_noise=ACTION_NOISE, start_noise=START_NOISE,
-                    pause_max=PAUSE_MAX, record=True, rng=rng, max_steps=EPISODE_STEPS)
-    return {"order": list(order), "observation": out["observations"], "achieved_goal": out["achieved_goal"],
-            "actions": out["actions"], "done_at": dict(zip(out["completed"], out["completed_at"]))}
+    out = run_tasks(
+        env,
+        list(order),
+        seed,
+        targets=list(POOL),
+        action_noise=ACTION_NOISE,
+        start_noise=START_NOISE,
+        pause_max=PAUSE_MAX,
+        record=True,
+        rng=rng,
+        max_steps=EPISODE_STEPS,
+    )
+    return {
+        "order": list(order),
+        "observation": out["observations"],
+        "achieved_goal": out["achieved_goal"],
+        "actions": out["actions"],
+        "done_at": dict(zip(out["completed"], out["completed_at"])),
+    }
 
 
 def solves(d: dict, targets) -> bool:
@@ -79,16 +95,23 @@ def solves(d: dict, targets) -> bool:
 def relabel(d: dict, targets, cut: int | None = None) -> dict:
     """The demo as an episode for ``targets``: reward = target tasks done so far; terminal at its last step."""
     T = len(d["actions"]) if cut is None else int(cut)
-    step = np.arange(1, T + 1)           # done_at counts env steps from 1
+    step = np.arange(1, T + 1)  # done_at counts env steps from 1
     rewards = sum((step >= d["done_at"][t]).astype(np.float64) for t in targets if t in d["done_at"])
     rewards = np.zeros(T) + rewards
     term, trunc = np.zeros(T, bool), np.zeros(T, bool)
     (trunc if T < len(d["actions"]) else term)[-1] = True
     goals = {t: _goal(t) for t in targets}
-    return {"observations": {"observation": d["observation"][:T + 1],
-                             "achieved_goal": {t: d["achieved_goal"][t][:T + 1] for t in targets},
-                             "desired_goal": {t: np.repeat(goals[t][None], T + 1, axis=0) for t in targets}},
-            "actions": d["actions"][:T], "rewards": rewards, "terminations": term, "truncations": trunc}
+    return {
+        "observations": {
+            "observation": d["observation"][: T + 1],
+            "achieved_goal": {t: d["achieved_goal"][t][: T + 1] for t in targets},
+            "desired_goal": {t: np.repeat(goals[t][None], T + 1, axis=0) for t in targets},
+        },
+        "actions": d["actions"][:T],
+        "rewards": rewards,
+        "terminations": term,
+        "truncations": trunc,
+    }
 
 
 def _goal(task):
@@ -104,15 +127,18 @@ def _demos(stream: str, seed: int, need, env, stats: dict, bar=None) -> list[dic
     out, k = [], 0
     while not need(out):
         order = list(COMPLETE) if stream == "complete" else undirected_order(rng)
-        d = demo(order, (int(seed) * 1_000_003 + 2 * k + (stream != "complete")) % (2 ** 31 - 1), rng, env)
+        d = demo(order, (int(seed) * 1_000_003 + 2 * k + (stream != "complete")) % (2**31 - 1), rng, env)
         k += 1
         keep = solves(d, COMPLETE) if stream == "complete" else not (solves(d, COMPLETE) or solves(d, MIXED))
         if not keep:
             stats[f"dropped_{stream}"] = stats.get(f"dropped_{stream}", 0) + 1
             if stats[f"dropped_{stream}"] > 50 + 2 * len(out):
                 from offbench.errors import OffbenchError
-                raise OffbenchError(f"the kitchen demonstrator failed on {stats[f'dropped_{stream}']} {stream} demos; "
-                                    f"run scripts/measure_kitchen.py to see which subtask breaks")
+
+                raise OffbenchError(
+                    f"the kitchen demonstrator failed on {stats[f'dropped_{stream}']} {stream} demos; "
+                    f"run scripts/measure_kitchen.py to see which subtask breaks"
+                )
             continue
         out.append(d)
         if bar is not None:
@@ -129,6 +155,7 @@ def pool(size: int, seed: int = 0, progress: bool = False) -> tuple[list[dict], 
     bar = None
     if progress:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=size, desc="kitchen demo pool", unit="step")
     t0, stats = time.time(), {}
     share = max(1, round(COMPLETE_SHARE * size))
@@ -159,13 +186,17 @@ def episodes_for(kind: str, size: int, seed: int = 0, progress: bool = False) ->
             break
         eps.append(relabel(d, targets, cut=take))
         n += take
-    solved = [solves(d, targets) for d in demos[:len(eps)]]
-    card = {"episodes": len(eps), "transitions": n,
-            "episodes_solving_targets": int(sum(solved)),
-            "transitions_solving_targets_fraction": round(sum(len(e["actions"]) for e, s in zip(eps, solved) if s)
-                                                          / max(n, 1), 4),
-            "mean_targets_completed": round(float(np.mean([e["rewards"][-1] for e in eps])), 3),
-            "orders": _order_counts(demos[:len(eps)])}
+    solved = [solves(d, targets) for d in demos[: len(eps)]]
+    card = {
+        "episodes": len(eps),
+        "transitions": n,
+        "episodes_solving_targets": int(sum(solved)),
+        "transitions_solving_targets_fraction": round(
+            sum(len(e["actions"]) for e, s in zip(eps, solved) if s) / max(n, 1), 4
+        ),
+        "mean_targets_completed": round(float(np.mean([e["rewards"][-1] for e in eps])), 3),
+        "orders": _order_counts(demos[: len(eps)]),
+    }
     return eps, {**stats, **card}
 
 
@@ -190,35 +221,60 @@ def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool
         warnings.simplefilter("ignore")
         env = _env(targets)
     provenance = {
-        "label": LABEL, "recipe": name, "recipe_version": RECIPE_VERSION, "demonstrator": VERSION,
-        "composition": {"complete": "the complete-sequence demos (microwave > kettle > light switch > slide cabinet), "
-                                    "successful only",
-                        "partial": f"the demo pool ({COMPLETE_SHARE:.2%} complete-sequence demos, the rest four "
-                                   "other subtasks each) relabelled for the complete target",
-                        "mixed": "the same demo pool relabelled for microwave, kettle, bottom burner, light switch "
-                                 "(no demo does all four)"}[kind],
-        "targets": list(targets), "subtask_pool": list(POOL), "seed": int(seed),
-        "action_noise_std": ACTION_NOISE, "start_posture_noise_rad": START_NOISE, "pause_steps_max": PAUSE_MAX,
-        "episode_steps": EPISODE_STEPS, "reward": "number of target tasks completed so far (D4RL)",
-        "terminals": "the last step of every demo", "collection": stats,
+        "label": LABEL,
+        "recipe": name,
+        "recipe_version": RECIPE_VERSION,
+        "demonstrator": VERSION,
+        "composition": {
+            "complete": "the complete-sequence demos (microwave > kettle > light switch > slide cabinet), "
+            "successful only",
+            "partial": f"the demo pool ({COMPLETE_SHARE:.2%} complete-sequence demos, the rest four "
+            "other subtasks each) relabelled for the complete target",
+            "mixed": "the same demo pool relabelled for microwave, kettle, bottom burner, light switch "
+            "(no demo does all four)",
+        }[kind],
+        "targets": list(targets),
+        "subtask_pool": list(POOL),
+        "seed": int(seed),
+        "action_noise_std": ACTION_NOISE,
+        "start_posture_noise_rad": START_NOISE,
+        "pause_steps_max": PAUSE_MAX,
+        "episode_steps": EPISODE_STEPS,
+        "reward": "number of target tasks completed so far (D4RL)",
+        "terminals": "the last step of every demo",
+        "collection": stats,
     }
     dataset_id = f"rebuilt/{name}"
-    write_minari(dataset_id, eps, env, env, ref_min_score=0.0, ref_max_score=4.0,
-                 description=f"{name} rebuilt (scripted): a scripted IK demonstrator in FrankaKitchen-v1 instead of "
-                             f"D4RL's human teleoperation; targets {', '.join(targets)}",
-                 provenance=provenance, algorithm_name="offbench-scripted-kitchen-demonstrator")
+    write_minari(
+        dataset_id,
+        eps,
+        env,
+        env,
+        ref_min_score=0.0,
+        ref_max_score=4.0,
+        description=f"{name} rebuilt (scripted): a scripted IK demonstrator in FrankaKitchen-v1 instead of "
+        f"D4RL's human teleoperation; targets {', '.join(targets)}",
+        provenance=provenance,
+        algorithm_name="offbench-scripted-kitchen-demonstrator",
+    )
     env.close()
     return dataset_id
 
 
 def _register():
     for kind in TARGETS:
-        register_recipe(f"kitchen-{kind}-v0", "kitchen",
-                        lambda size=None, seed=0, behavior_dir=None, progress=False, _k=kind:
-                        build(_k, size, seed, behavior_dir, progress),
-                        SIZES[kind], label=LABEL, version=RECIPE_VERSION,
-                        description=f"kitchen-{kind}-v0 rebuilt (scripted): IK demonstrator in FrankaKitchen-v1, "
-                                    f"{SIZES[kind]} transitions (D4RL's size)")
+        register_recipe(
+            f"kitchen-{kind}-v0",
+            "kitchen",
+            lambda size=None, seed=0, behavior_dir=None, progress=False, _k=kind: build(
+                _k, size, seed, behavior_dir, progress
+            ),
+            SIZES[kind],
+            label=LABEL,
+            version=RECIPE_VERSION,
+            description=f"kitchen-{kind}-v0 rebuilt (scripted): IK demonstrator in FrankaKitchen-v1, "
+            f"{SIZES[kind]} transitions (D4RL's size)",
+        )
 
 
 _register()

@@ -16,14 +16,12 @@ Primitives are generators yielding actions; :func:`run_tasks` runs a sequence of
 demonstrator reads the simulator state (a scripted expert may); the data it produces holds only the env's
 observations. Randomness (timing, speed, waypoint jitter, action noise) comes from the ``rng`` it is given.
 """
-from __future__ import annotations
 
-import warnings
+from __future__ import annotations
 
 import numpy as np
 
-SUBTASKS = ("microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet",
-            "hinge cabinet")
+SUBTASKS = ("microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet", "hinge cabinet")
 ARM = 7
 DT = 0.08
 # The end-effector's default orientation (columns = site axes in world): z (approach) points into the
@@ -32,27 +30,33 @@ R_FORWARD = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
 # Forward, rolled 90 degrees so the fingers open vertically (kettle handle: pinched from above and below).
 KETTLE_ROT = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 # Tunables of the primitives (values measured with scripts/measure_kitchen.py, see docs/kitchen.md).
-KETTLE_DY = 0.02         # grasp 2 cm past the handle bar's axis (the palm pushes it)
-KETTLE_LIFT = 0.06       # carry height
-KETTLE_V = 0.25          # carry speed (m/s): slow enough for the kettle to hang upright
-KETTLE_BACK = 0.25       # back out this far before moving on (clear of the knob panel above)
-MICROWAVE_GOAL = -0.85   # door angle to open to (the task needs < -0.45)
-RETREAT_STEPS = 4        # short retreat after a subtask (the next approach does the rest)
+KETTLE_DY = 0.02  # grasp 2 cm past the handle bar's axis (the palm pushes it)
+KETTLE_LIFT = 0.06  # carry height
+KETTLE_V = 0.25  # carry speed (m/s): slow enough for the kettle to hang upright
+KETTLE_BACK = 0.25  # back out this far before moving on (clear of the knob panel above)
+MICROWAVE_GOAL = -0.85  # door angle to open to (the task needs < -0.45)
+RETREAT_STEPS = 4  # short retreat after a subtask (the next approach does the rest)
 LIGHT_DX = 0.0
 LIGHT_STEPS = 25
 # the env's start posture: a comfortable one for the forward-pointing hand most primitives use
 Q_HOME = np.array([0.15, -1.77, 1.84, -2.48, 0.26, 0.71, 1.6])
-NULL_GAIN = 0.5          # null-space pull toward the posture
-NEUTRAL_GAIN = 3.0       # ... while going back to neutral between subtasks
-NEUTRAL_SKIP = 0.8       # no neutral move when every arm joint is within this of Q_HOME (rad)
+NULL_GAIN = 0.5  # null-space pull toward the posture
+NEUTRAL_GAIN = 3.0  # ... while going back to neutral between subtasks
+NEUTRAL_SKIP = 0.8  # no neutral move when every arm joint is within this of Q_HOME (rad)
 NEUTRAL_POS = np.array([-0.35, 0.3, 2.1])
 NEUTRAL_TO_SITE = False  # go to neutral in front of the next subtask instead (measured worse: off)
-SITES = {"microwave": "microhandle_site", "kettle": "kettle_site", "bottom burner": "knob2_site",
-         "top burner": "knob4_site", "light switch": "light_site", "slide cabinet": "slide_site",
-         "hinge cabinet": "hinge_site2"}
-VMAX = 1.0               # end-effector speed limit (m/s)
-KPOS = 8.0               # position gain (1/s)
-LIMIT_MARGIN = 0.25      # joint-limit avoidance starts this far from a limit (rad)
+SITES = {
+    "microwave": "microhandle_site",
+    "kettle": "kettle_site",
+    "bottom burner": "knob2_site",
+    "top burner": "knob4_site",
+    "light switch": "light_site",
+    "slide cabinet": "slide_site",
+    "hinge cabinet": "hinge_site2",
+}
+VMAX = 1.0  # end-effector speed limit (m/s)
+KPOS = 8.0  # position gain (1/s)
+LIMIT_MARGIN = 0.25  # joint-limit avoidance starts this far from a limit (rad)
 LIMIT_GAIN = 2.0
 
 
@@ -83,7 +87,7 @@ class Demonstrator:
         self.jacr = np.zeros((3, self.m.nv))
         self.posture = Q_HOME.copy()
         self.null_gain = NULL_GAIN
-        self.log = None     # a list to trace the motion phases into (debugging)
+        self.log = None  # a list to trace the motion phases into (debugging)
 
     # ---------------------------------------------------------------- state
     def ee(self):
@@ -101,8 +105,16 @@ class Demonstrator:
         return self.d.xanchor[jid].copy(), self.d.xaxis[jid].copy()
 
     # ---------------------------------------------------------------- control
-    def action(self, target_pos, target_rot=None, grip: float = 1.0, vmax: float | None = None, wmax: float = 2.0,
-               kpos: float | None = None, krot: float = 4.0) -> np.ndarray:
+    def action(
+        self,
+        target_pos,
+        target_rot=None,
+        grip: float = 1.0,
+        vmax: float | None = None,
+        wmax: float = 2.0,
+        kpos: float | None = None,
+        krot: float = 4.0,
+    ) -> np.ndarray:
         """The env action moving the end effector toward ``target_pos``/``target_rot``; ``grip`` +1 opens,
         -1 closes the fingers."""
         mj = self.mj
@@ -126,7 +138,7 @@ class Demonstrator:
         jac = np.vstack([self.jacp[:, :ARM], self.jacr[:, :ARM]]) if target_rot is not None else self.jacp[:, :ARM]
         q = self.d.qpos[:ARM].copy()
         free = np.ones(ARM, bool)
-        lam2 = 0.05 ** 2
+        lam2 = 0.05**2
         for _ in range(3):
             jf = jac * free
             jjt = jf @ jf.T + lam2 * np.eye(len(err))
@@ -137,7 +149,7 @@ class Demonstrator:
             pull = self.null_gain * (self.posture - q)
             pull += np.where(q < self.lo + margin, LIMIT_GAIN * (self.lo + margin - q), 0.0)
             pull += np.where(q > self.hi - margin, LIMIT_GAIN * (self.hi - margin - q), 0.0)
-            dq += ((np.eye(ARM) - jpinv @ jf) @ (pull * free))
+            dq += (np.eye(ARM) - jpinv @ jf) @ (pull * free)
             nxt = q + dq * DT
             bad = free & (((nxt < self.lo + 0.02) & (dq < 0)) | ((nxt > self.hi - 0.02) & (dq > 0)))
             if not bad.any():
@@ -223,10 +235,10 @@ class Demonstrator:
         return np.array([anchor[0] + p[0], anchor[1] + p[1], z])
 
     def microwave(self):
-        for attempt in range(3):        # the handle can slip out of the weak grip: grasp it again where it is
+        for _attempt in range(3):  # the handle can slip out of the weak grip: grasp it again where it is
             q = self.joint("microwave")[1]
             anchor, axis = self.joint_axis("microwave")
-            r0 = rot(axis, q) @ R_FORWARD           # hand facing the door as it is now
+            r0 = rot(axis, q) @ R_FORWARD  # hand facing the door as it is now
             grasp = self.site_pos("microhandle_site") - 0.01 * r0[:, 2] + self.jitter()
             yield from self.move(grasp - 0.12 * r0[:, 2], r0, 1.0, tol=0.03, max_steps=50)
             yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
@@ -249,8 +261,9 @@ class Demonstrator:
         yield from self.move(grasp + np.array([0.0, -0.12, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
         yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
         yield from self.hold(grasp, r0, -1.0, steps=3)
-        yield from self.turn(joint, target, grasp, r0 if keep_orientation else None, grip=-1.0, step=step,
-                             max_steps=max_steps)
+        yield from self.turn(
+            joint, target, grasp, r0 if keep_orientation else None, grip=-1.0, step=step, max_steps=max_steps
+        )
         p = self.ee()[0]
         yield from self.hold(p, None, 1.0, steps=2)
         yield from self.move(p + np.array([0.0, -back, 0.0]), None, 1.0, tol=0.04, max_steps=10)
@@ -260,14 +273,14 @@ class Demonstrator:
 
     def light_switch(self):
         r0 = R_FORWARD
-        for attempt in range(2):   # if the lever was missed (a finger caught on it), back off and try again
+        for _attempt in range(2):  # if the lever was missed (a finger caught on it), back off and try again
             h = self.site_pos("light_site")
             # fingers open around the lever; the one on its +x side pushes it round its hinge toward -x
             grasp = h + np.array([LIGHT_DX, 0.0, 0.0]) + self.jitter(0.004)
             yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.02, max_steps=50)
             yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=LIGHT_STEPS)
             yield from self.turn("light_switch", -0.72, grasp, r0, grip=1.0, step=0.3, max_steps=40)
-            switched = self.joint("light_switch")[1] < -0.5     # (backing out drags the lever back a little)
+            switched = self.joint("light_switch")[1] < -0.5  # (backing out drags the lever back a little)
             p = self.ee()[0]
             yield from self.move(p + np.array([0.0, -0.12, 0.0]), None, 1.0, tol=0.04, max_steps=RETREAT_STEPS)
             if switched:
@@ -336,86 +349,3 @@ class Demonstrator:
         """The generator of actions for ``task`` (after a move back to neutral if the arm needs it)."""
         yield from self.neutral(SITES.get(task) if NEUTRAL_TO_SITE else None)
         yield from getattr(self, task.replace(" ", "_"))()
-
-
-def make_env(tasks, max_episode_steps=280, **kw):
-    import gymnasium as gym
-    import gymnasium_robotics
-
-    gym.register_envs(gymnasium_robotics)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return gym.make("FrankaKitchen-v1", tasks_to_complete=list(tasks), max_episode_steps=max_episode_steps, **kw)
-
-
-def run_tasks(env, order, seed: int, *, targets=None, action_noise: float = 0.0, max_steps: int | None = None,
-              rng=None, start_noise: float = 0.0, pause_max: int = 0, record: bool = False, speed: float = 1.0):
-    """Run the primitives of ``order`` in sequence in ``env`` (a FrankaKitchen-v1 env) from ``reset(seed)``.
-
-    Returns a dict: ``completed`` (subtasks of ``order`` whose goal was reached, by the env's 0.3 rule,
-    in order of completion), ``steps``, and with ``record`` the episode arrays (observations T+1, actions,
-    env rewards, per-step completed-target counts, terminations, truncations).
-    """
-    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
-
-    rng = rng if rng is not None else np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    u = env.unwrapped
-    if start_noise > 0:  # randomised start posture
-        qpos, qvel = u.data.qpos.copy(), u.data.qvel.copy()
-        qpos[:ARM] += rng.uniform(-start_noise, start_noise, ARM)
-        u.robot_env.set_state(qpos, qvel)
-        obs = u._get_obs(u.robot_env._get_obs())
-    demo = Demonstrator(env, rng, speed=speed)
-    max_steps = max_steps or 10_000
-    targets = list(targets) if targets is not None else list(order)
-
-    def done(task):
-        return np.linalg.norm(u.data.qpos[OBS_ELEMENT_INDICES[task]] - OBS_ELEMENT_GOALS[task]) < BONUS_THRESH
-
-    completed, completed_at, ever = [], [], set()
-    obs_l, act_l, rew_l, cnt_l, term_l, trunc_l = [obs["observation"].copy()], [], [], [], [], []
-    ach_l = [{k: np.array(v, copy=True) for k, v in obs["achieved_goal"].items()}]
-    steps, term, trunc = 0, False, False
-
-    def idle(n):
-        for _ in range(n):
-            yield demo.action(demo.ee()[0], None, 1.0)
-
-    plan = []
-    for t in order:
-        if pause_max:
-            plan.append(("pause", idle(int(rng.integers(0, pause_max + 1)))))
-        plan.append((t, demo.primitive(t)))
-    spans = []
-    for name, gen in plan:
-        spans.append([name, steps, None])
-        for a in gen:
-            if action_noise > 0:
-                a = np.clip(a + rng.normal(0.0, action_noise, 9), -1.0, 1.0)
-            obs, r, term, trunc, info = env.step(a)
-            steps += 1
-            for t in SUBTASKS:
-                if t not in ever and (t in order or t in targets) and done(t):
-                    ever.add(t)
-                    completed.append(t)
-                    completed_at.append(steps)
-            if record:
-                obs_l.append(obs["observation"].copy())
-                ach_l.append({k: np.array(v, copy=True) for k, v in obs["achieved_goal"].items()})
-                act_l.append(np.asarray(a, np.float32))
-                rew_l.append(float(r))
-                cnt_l.append(float(sum(t in ever for t in targets)))
-                term_l.append(bool(term))
-                trunc_l.append(bool(trunc))
-            if term or trunc or steps >= max_steps:
-                break
-        spans[-1][2] = steps
-        if term or trunc or steps >= max_steps:
-            break
-    out = {"completed": completed, "completed_at": completed_at, "steps": steps, "spans": spans}
-    if record:
-        out.update(observations=np.asarray(obs_l),
-                   achieved_goal={k: np.asarray([a[k] for a in ach_l]) for k in ach_l[0]}, actions=np.asarray(act_l), env_rewards=np.asarray(rew_l),
-                   counts=np.asarray(cnt_l), terminations=np.asarray(term_l), truncations=np.asarray(trunc_l))
-    return out

@@ -15,6 +15,7 @@ Reference returns: 100 episodes of uniform-random actions and 100 of the expert 
 The trained SAC (policy, learning curve, replay buffer) is cached under ``$OFFBENCH_DATA_DIR/sac/``, keyed by
 environment, recipe version and seed.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,26 +41,35 @@ ENVS = {  # d4rl name: (env id, expert policy, D4RL's medium-replay size)
 MEDIUM_LEVEL = {"hopper": 44.3, "halfcheetah": 40.7, "walker2d": 62.1}
 SIZE = 1_000_000
 SAC_MAX_STEPS = 1_000_000  # rlkit's replay_buffer_size: D4RL's medium-replay sets are at most this
-SAC_SMALL = {"hidden_dims": (64, 64), "batch_size": 64, "loop": 250, "start_steps": 250, "eval_every": 1000,
-             "eval_episodes": 2}
+SAC_SMALL = {
+    "hidden_dims": (64, 64),
+    "batch_size": 64,
+    "loop": 250,
+    "start_steps": 250,
+    "eval_every": 1000,
+    "eval_episodes": 2,
+}
 SAC_SMALL_STEPS = 2000
 KINDS = ("random", "medium", "medium-replay", "medium-expert", "expert")
 
 
 def _factory(env_id: str):
     from offbench.envs import make_env
+
     return lambda: make_env(env_id)
 
 
 def medium_return(env: str) -> float:
     """The stop return of the SAC: D4RL's medium level in return units (D4RL's references)."""
     from offbench.data.suites import get_suite
+
     t = get_suite("locomotion").task(f"{env}-medium-v2")
     return t.ref_min_score + MEDIUM_LEVEL[env] / 100.0 * (t.ref_max_score - t.ref_min_score)
 
 
 def sac_cache_dir(env: str, seed: int, small: bool) -> Path:
     from offbench.data.suites import data_dir
+
     return data_dir() / "sac" / f"{env}-recipe{VERSION}-seed{seed}{'-small' if small else ''}"
 
 
@@ -71,22 +81,40 @@ def medium_sac(env: str, seed: int, small: bool, progress: bool = False) -> tupl
     folder = sac_cache_dir(env, seed, small)
     if not (folder / "curve.json").exists():
         stop = None if small else medium_return(env)
-        res = sac.train(_factory(env_id), env_id, seed, stop, SAC_SMALL_STEPS if small else SAC_MAX_STEPS,
-                        SAC_SMALL if small else None, progress=progress, desc=f"SAC {env_id} to return {stop or 0:.0f}")
+        res = sac.train(
+            _factory(env_id),
+            env_id,
+            seed,
+            stop,
+            SAC_SMALL_STEPS if small else SAC_MAX_STEPS,
+            SAC_SMALL if small else None,
+            progress=progress,
+            desc=f"SAC {env_id} to return {stop or 0:.0f}",
+        )
         if not small and not res.reached:
-            raise OffbenchError(f"SAC on {env_id} (seed {seed}) did not reach D4RL's medium level (return "
-                                f"{stop:.0f}) within {res.env_steps:,} steps; best evaluation "
-                                f"{max(p['eval_return_mean'] for p in res.curve):.0f}; try another --seed")
+            raise OffbenchError(
+                f"SAC on {env_id} (seed {seed}) did not reach D4RL's medium level (return "
+                f"{stop:.0f}) within {res.env_steps:,} steps; best evaluation "
+                f"{max(p['eval_return_mean'] for p in res.curve):.0f}; try another --seed"
+            )
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         np.savez(tmp / "policy.npz", **res.policy_arrays)
         np.savez(tmp / "buffer.npz", **res.buffer)
-        info = {"env_id": env_id, "seed": seed, "recipe_version": VERSION, "stop_return": stop,
-                "medium_level": None if small else MEDIUM_LEVEL[env], "reached": res.reached,
-                "env_steps": res.env_steps, "seconds": round(res.seconds, 1),
-                "config": {**sac.CONFIG, **(SAC_SMALL if small else {})}, "curve": res.curve,
-                "note": "small build: a tiny SAC budget, not the medium level" if small else ""}
+        info = {
+            "env_id": env_id,
+            "seed": seed,
+            "recipe_version": VERSION,
+            "stop_return": stop,
+            "medium_level": None if small else MEDIUM_LEVEL[env],
+            "reached": res.reached,
+            "env_steps": res.env_steps,
+            "seconds": round(res.seconds, 1),
+            "config": {**sac.CONFIG, **(SAC_SMALL if small else {})},
+            "curve": res.curve,
+            "note": "small build: a tiny SAC budget, not the medium level" if small else "",
+        }
         (tmp / "curve.json").write_text(json.dumps(info, indent=1, default=float))
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
@@ -94,20 +122,34 @@ def medium_sac(env: str, seed: int, small: bool, progress: bool = False) -> tupl
     pol = MLPPolicy(folder / "policy.npz")
     with np.load(folder / "buffer.npz") as z:
         buffer = {k: z[k] for k in z.files}
-    return pol, {**{k: v for k, v in info.items() if k != "curve"}, "cache": str(folder),
-                 "final_eval": info["curve"][-1] if info["curve"] else None}, buffer
+    return (
+        pol,
+        {
+            **{k: v for k, v in info.items() if k != "curve"},
+            "cache": str(folder),
+            "final_eval": info["curve"][-1] if info["curve"] else None,
+        },
+        buffer,
+    )
 
 
 def refs_for(env: str, behavior_dir: Path, n: int) -> dict:
     env_id, expert, _ = ENVS[env]
     pol = load_policy(behavior_dir, expert)
-    return common.reference_returns({"env_id": env_id}, _factory(env_id), common.PolicyBehavior(pol, True), expert,
-                                    n, expert_action="sampled (state-dependent log-std head)")
+    return common.reference_returns(
+        {"env_id": env_id},
+        _factory(env_id),
+        common.PolicyBehavior(pol, True),
+        expert,
+        n,
+        expert_action="sampled (state-dependent log-std head)",
+    )
 
 
 def _sampled(env_id, pol, size, seed, progress, desc, info=None):
-    eps = common.collect(_factory(env_id), common.PolicyBehavior(pol, stochastic=True), size, seed,
-                         progress=progress, desc=desc)
+    eps = common.collect(
+        _factory(env_id), common.PolicyBehavior(pol, stochastic=True), size, seed, progress=progress, desc=desc
+    )
     return eps, {**(info or common.policy_file_info(pol)), "action": "sampled", **common.episode_stats(eps)}
 
 
@@ -118,10 +160,16 @@ def _cut(episodes: list[dict], n: int) -> list[dict]:
             break
         t = min(len(e["actions"]), n - total)
         if t < len(e["actions"]):
-            e = {**e, "observations": e["observations"][: t + 1], "actions": e["actions"][:t],
-                 "rewards": e["rewards"][:t], "terminations": np.zeros(t, bool),
-                 "truncations": np.r_[np.zeros(t - 1, bool), True], "return": float(np.sum(e["rewards"][:t])),
-                 "complete": False}
+            e = {
+                **e,
+                "observations": e["observations"][: t + 1],
+                "actions": e["actions"][:t],
+                "rewards": e["rewards"][:t],
+                "terminations": np.zeros(t, bool),
+                "truncations": np.r_[np.zeros(t - 1, bool), True],
+                "return": float(np.sum(e["rewards"][:t])),
+                "complete": False,
+            }
         out.append(e)
         total += t
     return out
@@ -147,18 +195,24 @@ def build(env: str, kind: str, size, seed: int, behavior_dir: Path, progress: bo
             eps, part = _sampled(env_id, pol, n, seed, progress, name, {"policy": "offbench SAC", **info})
         else:
             from offbench.data.build.sac import buffer_episodes
+
             eps = buffer_episodes(buffer)
             if size is not None:
                 eps = _cut(eps, n)
-            part = {"policy": "offbench SAC replay buffer up to the stop, in order", **info,
-                    **common.episode_stats(eps)}
+            part = {
+                "policy": "offbench SAC replay buffer up to the stop, in order",
+                **info,
+                **common.episode_stats(eps),
+            }
         parts.append(part)
     elif kind == "expert":
         eps, part = _sampled(env_id, load_policy(behavior_dir, expert), n, seed, progress, name)
         parts.append(part)
     elif kind == "medium-expert":
         pol, info, _ = medium_sac(env, seed, small, progress)
-        med, part = _sampled(env_id, pol, n // 2, seed, progress, f"{name} (medium)", {"policy": "offbench SAC", **info})
+        med, part = _sampled(
+            env_id, pol, n // 2, seed, progress, f"{name} (medium)", {"policy": "offbench SAC", **info}
+        )
         while med and not med[-1].get("complete", True):  # stitch_dataset.py: cut at the last episode end
             med = med[:-1]
         m = sum(len(e["actions"]) for e in med)
@@ -167,20 +221,43 @@ def build(env: str, kind: str, size, seed: int, behavior_dir: Path, progress: bo
         parts += [{**part, **common.episode_stats(med)}, part2]
     else:  # pragma: no cover - registration only uses KINDS
         raise ValueError(kind)
-    prov = {"seed": seed, "size": sum(len(e["actions"]) for e in eps), "requested_size": n, "env_id": env_id,
-            "behaviour_policies": parts, "construction": __doc__.split("\n\n")[1].strip()}
-    return common.write(name, eps, env_id, env_id, refs, prov,
-                        f"{name} rebuilt locally with the D4RL recipe ({kind}) in {env_id}; not D4RL's data")
+    prov = {
+        "seed": seed,
+        "size": sum(len(e["actions"]) for e in eps),
+        "requested_size": n,
+        "env_id": env_id,
+        "behaviour_policies": parts,
+        "construction": __doc__.split("\n\n")[1].strip(),
+    }
+    return common.write(
+        name,
+        eps,
+        env_id,
+        env_id,
+        refs,
+        prov,
+        f"{name} rebuilt locally with the D4RL recipe ({kind}) in {env_id}; not D4RL's data",
+    )
 
 
 def _register():
     for env, (env_id, _expert, replay_size) in ENVS.items():
         for kind in KINDS:
             size = replay_size if kind == "medium-replay" else (2 * SIZE if kind == "medium-expert" else SIZE)
-            register_recipe(f"{env}-{kind}-v2", "locomotion",
-                            (lambda e, k: lambda size=None, seed=0, behavior_dir=None, progress=False:
-                             build(e, k, size, seed, behavior_dir_or_error(behavior_dir), progress))(env, kind),
-                            size, description=f"{kind} data in {env_id} (D4RL recipe)", version=VERSION)
+            register_recipe(
+                f"{env}-{kind}-v2",
+                "locomotion",
+                (
+                    lambda e, k: (
+                        lambda size=None, seed=0, behavior_dir=None, progress=False: build(
+                            e, k, size, seed, behavior_dir_or_error(behavior_dir), progress
+                        )
+                    )
+                )(env, kind),
+                size,
+                description=f"{kind} data in {env_id} (D4RL recipe)",
+                version=VERSION,
+            )
 
 
 _register()

@@ -23,6 +23,7 @@ for the evaluation goal (1 within 0.45 of it); no terminals. 1M transitions, epi
 Reference returns (maze2d): uniform-random actions and the noise-free planner/controller in the
 evaluation environment (fixed start and goal), seeded. The stitching sets are scored by success rate.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -47,13 +48,14 @@ STITCH_SIZE, STITCH_EPISODE = 1_000_000, 1000
 # PointMaze's reward radius (Gymnasium-Robotics point_maze.py: sparse reward 1 within 0.45 of the goal); the
 # data is relabelled with the evaluation environment's own rule (D4RL: 0.5 in maze_model.py and in its relabel)
 GOAL_RADIUS = 0.45
-SOLVE_THRESH = 0.1          # D4RL waypoint_controller.py: solve_thresh and vel_thresh
-TARGET_NOISE = 0.1          # D4RL maze_model.set_target: the cell + U(-0.1, 0.1)
-MAZE2D_VERSION = 2          # 2: one continuous trajectory, fixed-goal relabel, 4-D observation, random eval start
+SOLVE_THRESH = 0.1  # D4RL waypoint_controller.py: solve_thresh and vel_thresh
+TARGET_NOISE = 0.1  # D4RL maze_model.set_target: the cell + U(-0.1, 0.1)
+MAZE2D_VERSION = 2  # 2: one continuous trajectory, fixed-goal relabel, 4-D observation, random eval start
 
 
 def base_map(maze: str) -> list:
     from gymnasium_robotics.envs.maze import maps
+
     return [list(r) for r in {"umaze": maps.U_MAZE, "medium": maps.MEDIUM_MAZE, "large": maps.LARGE_MAZE}[maze]]
 
 
@@ -83,12 +85,14 @@ def eval_spec(maze: str, fixed_start: bool = True):
     env_id, horizon, *_ = MAZES[maze]
     _register_all()
     spec = gym.spec(env_id)
-    return dataclasses.replace(spec, kwargs={**spec.kwargs, **eval_kwargs(maze, fixed_start)},
-                               max_episode_steps=horizon)
+    return dataclasses.replace(
+        spec, kwargs={**spec.kwargs, **eval_kwargs(maze, fixed_start)}, max_episode_steps=horizon
+    )
 
 
 def _factory(maze: str, kwargs: dict, horizon: int):
     from offbench.envs import make_env
+
     env_id = MAZES[maze][0]
     return lambda: make_env(env_id, kwargs, horizon)
 
@@ -118,7 +122,7 @@ class Planner:
         if cell not in d or cell == goal:
             return goal
         r, c = cell
-        return min(((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)), key=lambda nb: d.get(nb, 10 ** 9))
+        return min(((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)), key=lambda nb: d.get(nb, 10**9))
 
 
 class WaypointController(common.Behavior):
@@ -166,7 +170,9 @@ class SubgoalController(WaypointController):
     def _draw(self, slot):
         maze = self.mazes[slot]
         cell = self.cells[self.rng.integers(len(self.cells))]
-        self.goals[slot] = maze.cell_rowcol_to_xy(np.array(cell)) + self.rng.uniform(-0.25, 0.25, 2) * maze.maze_size_scaling
+        self.goals[slot] = (
+            maze.cell_rowcol_to_xy(np.array(cell)) + self.rng.uniform(-0.25, 0.25, 2) * maze.maze_size_scaling
+        )
 
     def start(self, slot, obs, env):
         super().start(slot, obs, env)
@@ -182,9 +188,13 @@ class SubgoalController(WaypointController):
 
 def refs_for(maze: str, n: int) -> dict:
     env_id, horizon, *_ = MAZES[maze]
-    return common.reference_returns({"env_id": env_id, "maze": maze, "horizon": horizon, "kwargs": "eval-random-start"},
-                                    _factory(maze, eval_kwargs(maze, fixed_start=False), horizon),
-                                    WaypointController(eval_map(maze), noise=0.0), "planner + PD controller, no noise", n)
+    return common.reference_returns(
+        {"env_id": env_id, "maze": maze, "horizon": horizon, "kwargs": "eval-random-start"},
+        _factory(maze, eval_kwargs(maze, fixed_start=False), horizon),
+        WaypointController(eval_map(maze), noise=0.0),
+        "planner + PD controller, no noise",
+        n,
+    )
 
 
 def continuous_trajectory(maze: str, size: int, seed: int, progress: bool = False) -> tuple[list[dict], dict]:
@@ -198,8 +208,9 @@ def continuous_trajectory(maze: str, size: int, seed: int, progress: bool = Fals
     ctrl.live = [0]
 
     def new_target():
-        u.goal = u.maze.cell_rowcol_to_xy(np.array(free[rng.integers(len(free))])) + rng.uniform(-TARGET_NOISE,
-                                                                                               TARGET_NOISE, 2)
+        u.goal = u.maze.cell_rowcol_to_xy(np.array(free[rng.integers(len(free))])) + rng.uniform(
+            -TARGET_NOISE, TARGET_NOISE, 2
+        )
         u.update_target_site_pos()
         return {**obs, "desired_goal": u.goal.copy()}
 
@@ -212,7 +223,7 @@ def continuous_trajectory(maze: str, size: int, seed: int, progress: bool = Fals
         for i in range(size):
             if seg is None:
                 seg = {"obs": [common._copy_obs(obs)], "act": []}
-            a = np.clip(ctrl.act([obs], rng), -1.0, 1.0)[0]       # act() adds the N(0, 0.5) noise
+            a = np.clip(ctrl.act([obs], rng), -1.0, 1.0)[0]  # act() adds the N(0, 0.5) noise
             obs, *_ = u.step(a.astype(np.float32))
             seg["obs"].append(common._copy_obs(obs)), seg["act"].append(a.astype(np.float32))
             ts += 1
@@ -241,8 +252,17 @@ def relabel_segments(segs: list[dict], goal_xy) -> list[dict]:
         T = len(s["act"])
         trunc = np.zeros(T, bool)
         trunc[-1] = True
-        eps.append({"observations": obs, "actions": np.stack(s["act"]), "rewards": rew, "terminations": np.zeros(T, bool),
-                    "truncations": trunc, "return": float(rew.sum()), "complete": True})
+        eps.append(
+            {
+                "observations": obs,
+                "actions": np.stack(s["act"]),
+                "rewards": rew,
+                "terminations": np.zeros(T, bool),
+                "truncations": trunc,
+                "return": float(rew.sum()),
+                "complete": True,
+            }
+        )
     return eps
 
 
@@ -257,22 +277,40 @@ def build_maze2d(maze: str, size, seed: int, progress: bool = False) -> str:
     env.close()
     eps = relabel_segments(segs, goal_xy)
     rewarded = float(sum(e["rewards"].sum() for e in eps)) / n
-    prov = {"seed": seed, "size": n, "env_id": env_id, "horizon": horizon, "recipe_version": MAZE2D_VERSION,
-            "trajectory": "one continuous trajectory (no reset), one stored segment per target", **traj,
-            "eval_goal_cell": list(goal_cell), "eval_start": "random free cell",
-            "reward": f"sparse, 1 within {GOAL_RADIUS} of the evaluation goal (relabelled)",
-            "rewarded_step_fraction": round(rewarded, 5),
-            "behaviour": {"planner": "BFS over the maze grid, next cell centre as waypoint",
-                          "controller": f"a = {P_GAIN} (waypoint - pos) + {D_GAIN} vel",
-                          "action_noise_std": ACTION_NOISE,
-                          "targets": f"a random free cell +-{TARGET_NOISE} when solved or after {horizon} steps",
-                          **common.episode_stats(eps)}}
-    return common.write(name, eps, env_id, eval_spec(maze, fixed_start=False), refs, prov,
-                        f"{name} rebuilt locally with D4RL's maze2d recipe in {env_id}; not D4RL's data")
+    prov = {
+        "seed": seed,
+        "size": n,
+        "env_id": env_id,
+        "horizon": horizon,
+        "recipe_version": MAZE2D_VERSION,
+        "trajectory": "one continuous trajectory (no reset), one stored segment per target",
+        **traj,
+        "eval_goal_cell": list(goal_cell),
+        "eval_start": "random free cell",
+        "reward": f"sparse, 1 within {GOAL_RADIUS} of the evaluation goal (relabelled)",
+        "rewarded_step_fraction": round(rewarded, 5),
+        "behaviour": {
+            "planner": "BFS over the maze grid, next cell centre as waypoint",
+            "controller": f"a = {P_GAIN} (waypoint - pos) + {D_GAIN} vel",
+            "action_noise_std": ACTION_NOISE,
+            "targets": f"a random free cell +-{TARGET_NOISE} when solved or after {horizon} steps",
+            **common.episode_stats(eps),
+        },
+    }
+    return common.write(
+        name,
+        eps,
+        env_id,
+        eval_spec(maze, fixed_start=False),
+        refs,
+        prov,
+        f"{name} rebuilt locally with D4RL's maze2d recipe in {env_id}; not D4RL's data",
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # stitching sets
+
 
 def split_stitching(ep: dict, maze_obj, start_cell: tuple, goal_cell: tuple) -> list[dict]:
     """Split an episode wherever it would enter the goal cell after having been in the start cell."""
@@ -290,13 +328,22 @@ def split_stitching(ep: dict, maze_obj, start_cell: tuple, goal_cell: tuple) -> 
     for a, b in pieces:
         if b <= a:
             continue
-        obs = {k: v[a:b + 1] for k, v in ep["observations"].items()}
+        obs = {k: v[a : b + 1] for k, v in ep["observations"].items()}
         term = np.zeros(b - a, bool)
         trunc = np.zeros(b - a, bool)
         trunc[-1] = True
         rew = ep["rewards"][a:b]
-        out.append({"observations": obs, "actions": ep["actions"][a:b], "rewards": rew, "terminations": term,
-                    "truncations": trunc, "return": float(np.sum(rew)), "complete": True})
+        out.append(
+            {
+                "observations": obs,
+                "actions": ep["actions"][a:b],
+                "rewards": rew,
+                "terminations": term,
+                "truncations": trunc,
+                "return": float(np.sum(rew)),
+                "complete": True,
+            }
+        )
     return out
 
 
@@ -325,30 +372,63 @@ def build_stitch(maze: str, kind: str, size, seed: int, progress: bool = False) 
         ep = {**ep, "rewards": reached.astype(np.float64), "terminations": np.zeros(len(reached), bool)}
         eps += split_stitching(ep, maze_obj, start_cell, goal_cell)
     refs = {"ref_min_score": 0.0, "ref_max_score": 1.0, "note": "scored by success rate"}
-    prov = {"seed": seed, "size": n, "env_id": env_id, "kind": kind, "episode_steps": STITCH_EPISODE,
-            "eval_start_cell": list(start_cell), "eval_goal_cell": list(goal_cell),
-            "behaviour": {"controller": "BFS waypoints + PD control, action noise std 0.5",
-                          "intermediate_goals": [list(c) for c in cells] if kind == "play" else "any free cell",
-                          "split": "a trajectory never goes from the evaluation start cell to the evaluation goal cell",
-                          "reward": "sparse, 1 within 0.45 of the evaluation goal", **common.episode_stats(eps)},
-            "label": "offbench pointmaze stitching set (not AntMaze, not D4RL)"}
-    return common.write(name, eps, env_id, eval_spec(maze), refs, prov,
-                        f"{name}: offbench's point-mass stitching set ({kind}) in {env_id}, built locally")
+    prov = {
+        "seed": seed,
+        "size": n,
+        "env_id": env_id,
+        "kind": kind,
+        "episode_steps": STITCH_EPISODE,
+        "eval_start_cell": list(start_cell),
+        "eval_goal_cell": list(goal_cell),
+        "behaviour": {
+            "controller": "BFS waypoints + PD control, action noise std 0.5",
+            "intermediate_goals": [list(c) for c in cells] if kind == "play" else "any free cell",
+            "split": "a trajectory never goes from the evaluation start cell to the evaluation goal cell",
+            "reward": "sparse, 1 within 0.45 of the evaluation goal",
+            **common.episode_stats(eps),
+        },
+        "label": "offbench pointmaze stitching set (not AntMaze, not D4RL)",
+    }
+    return common.write(
+        name,
+        eps,
+        env_id,
+        eval_spec(maze),
+        refs,
+        prov,
+        f"{name}: offbench's point-mass stitching set ({kind}) in {env_id}, built locally",
+    )
 
 
 def _register():
-    for maze, (env_id, horizon, size, *_r) in MAZES.items():
-        register_recipe(f"maze2d-{maze}-v1", "maze2d",
-                        (lambda m: lambda size=None, seed=0, behavior_dir=None, progress=False:
-                         build_maze2d(m, size, seed, progress))(maze),
-                        size, description=f"D4RL maze2d recipe in {env_id} (planner + PD controller)",
-                        version=MAZE2D_VERSION)
+    for maze, (env_id, _horizon, size, *_r) in MAZES.items():
+        register_recipe(
+            f"maze2d-{maze}-v1",
+            "maze2d",
+            (
+                lambda m: (
+                    lambda size=None, seed=0, behavior_dir=None, progress=False: build_maze2d(m, size, seed, progress)
+                )
+            )(maze),
+            size,
+            description=f"D4RL maze2d recipe in {env_id} (planner + PD controller)",
+            version=MAZE2D_VERSION,
+        )
         for kind in ("play", "diverse"):
-            register_recipe(f"pointmaze-{maze}-{kind}-v0", "pointmaze",
-                            (lambda m, k: lambda size=None, seed=0, behavior_dir=None, progress=False:
-                             build_stitch(m, k, size, seed, progress))(maze, kind),
-                            STITCH_SIZE, description=f"point-mass stitching set ({kind}) in {env_id}",
-                            label="rebuilt (scripted)")
+            register_recipe(
+                f"pointmaze-{maze}-{kind}-v0",
+                "pointmaze",
+                (
+                    lambda m, k: (
+                        lambda size=None, seed=0, behavior_dir=None, progress=False: build_stitch(
+                            m, k, size, seed, progress
+                        )
+                    )
+                )(maze, kind),
+                STITCH_SIZE,
+                description=f"point-mass stitching set ({kind}) in {env_id}",
+                label="rebuilt (scripted)",
+            )
 
 
 _register()

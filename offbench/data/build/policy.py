@@ -10,6 +10,7 @@ the last hidden activation (SB3's tanh-squashed Gaussian, as D4RL sampled its SA
 (DAPG, TRPO) it adds ``exp(log_std) * N(0, 1)`` to the mean (D4RL's adroit-expert recipe). Actions are clipped
 to the action space before ``env.step``.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,10 @@ class MLPPolicy:
         self.path = Path(path)
         if arrays is None:
             if not self.path.exists():
-                raise OffbenchError(f"policy file {self.path} does not exist; check --behavior-dir "
-                                    "(it must hold policies/*.npz, see ../shared/data/README.md)")
+                raise OffbenchError(
+                    f"policy file {self.path} does not exist; check --behavior-dir "
+                    "(it must hold policies/*.npz, see ../shared/data/README.md)"
+                )
             with np.load(self.path, allow_pickle=False) as z:
                 arrays = {k: np.asarray(z[k]) for k in z.files}
         try:
@@ -47,8 +50,11 @@ class MLPPolicy:
         self.act_shift = arrays["act_shift"].astype(np.float64)
         self.act_scale = arrays["act_scale"].astype(np.float64)
         self.log_std = arrays["log_std"].astype(np.float64) if "log_std" in arrays else None
-        self.log_std_head = ((arrays["log_std_w"].astype(np.float64), arrays["log_std_b"].astype(np.float64))
-                             if "log_std_w" in arrays else None)
+        self.log_std_head = (
+            (arrays["log_std_w"].astype(np.float64), arrays["log_std_b"].astype(np.float64))
+            if "log_std_w" in arrays
+            else None
+        )
         self.log_std_clip = tuple(self.meta.get("log_std_clip") or (-20.0, 2.0))
         act = self.meta.get("activation", "tanh")
         squash = self.meta.get("squash", "none")
@@ -120,9 +126,15 @@ def load_policy(behavior_dir: str | Path, name: str) -> MLPPolicy:
     return MLPPolicy(Path(behavior_dir) / "policies" / (name if name.endswith(".npz") else f"{name}.npz"))
 
 
-def evaluate_policy(policy: MLPPolicy, episodes: int, seed: int = 0, env_id: str | None = None,
-                    env_kwargs: dict | None = None, max_episode_steps: int | None = None,
-                    stochastic: bool = False) -> np.ndarray:
+def evaluate_policy(
+    policy: MLPPolicy,
+    episodes: int,
+    seed: int = 0,
+    env_id: str | None = None,
+    env_kwargs: dict | None = None,
+    max_episode_steps: int | None = None,
+    stochastic: bool = False,
+) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes, episode ``i`` reset with seed ``seed + i`` (as the
     README's ``measured_return``: seeds 0..n-1); all episodes run together, one batched forward per step."""
     from offbench.data.build.common import one_blas_thread

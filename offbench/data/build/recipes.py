@@ -4,14 +4,15 @@ A recipe module in ``offbench/build/`` calls :func:`register_recipe` at import t
 can rebuild (by the D4RL name papers use). ``build(size, seed, behavior_dir, progress)`` writes the
 Minari dataset ``rebuilt/<name>`` (with :func:`offbench.data.build.writer.write_minari`) and returns its id.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import importlib
 import os
 import pkgutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from offbench.errors import OffbenchError
 
@@ -20,22 +21,23 @@ BEHAVIOR_DIR_ENV = "OFFBENCH_BEHAVIOR_DIR"
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    name: str                 # D4RL name, e.g. "hopper-medium-v2"
+    name: str  # D4RL name, e.g. "hopper-medium-v2"
     suite: str
     build: Callable[..., str]  # build(size: int | None, seed: int, behavior_dir: Path, progress: bool) -> minari id
-    default_size: int          # transitions (D4RL's size)
+    default_size: int  # transitions (D4RL's size)
     description: str = ""
-    label: str = "rebuilt"     # how scores on it are labelled ("rebuilt", "rebuilt (scripted)")
-    version: int = 1           # bumped whenever the recipe's output changes; stored with the data and in records
+    label: str = "rebuilt"  # how scores on it are labelled ("rebuilt", "rebuilt (scripted)")
+    version: int = 1  # bumped whenever the recipe's output changes; stored with the data and in records
 
 
 _RECIPES: dict[str, Recipe] = {}
-_UNBUILDABLE: dict[str, str] = {}   # name -> reason it cannot be rebuilt here
+_UNBUILDABLE: dict[str, str] = {}  # name -> reason it cannot be rebuilt here
 _DISCOVERED = False
 
 
-def register_recipe(name: str, suite: str, build, default_size: int, description: str = "",
-                    label: str = "rebuilt", version: int = 1) -> Recipe:
+def register_recipe(
+    name: str, suite: str, build, default_size: int, description: str = "", label: str = "rebuilt", version: int = 1
+) -> Recipe:
     r = Recipe(name, suite, build, int(default_size), description, label, int(version))
     _RECIPES[name] = r
     _UNBUILDABLE.pop(name, None)
@@ -53,6 +55,7 @@ def discover() -> None:
         return
     _DISCOVERED = True
     from offbench.data import build as pkg
+
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name not in ("recipes", "writer") and not info.name.startswith("_"):
             importlib.import_module(f"{pkg.__name__}.{info.name}")
@@ -73,8 +76,10 @@ def stale_reason(name: str, metadata: dict) -> str:
     built = built_version(metadata)
     if rec is None or built is None or built >= rec.version:
         return ""
-    return (f"built by recipe version {built}, the recipe is now version {rec.version}: rebuild it with "
-            f"`offbench data build {name} --overwrite`")
+    return (
+        f"built by recipe version {built}, the recipe is now version {rec.version}: rebuild it with "
+        f"`offbench data build {name} --overwrite`"
+    )
 
 
 def get_recipe(name: str) -> Recipe | None:
@@ -105,6 +110,8 @@ def default_behavior_dir() -> Path:
 def behavior_dir_or_error(path: Path | None) -> Path:
     d = Path(path) if path else default_behavior_dir()
     if not d.exists():
-        raise OffbenchError(f"behaviour data folder {d} does not exist; pass --behavior-dir DIR or set "
-                            f"{BEHAVIOR_DIR_ENV} (it holds policies/ and demos/, see ../shared/data/README.md)")
+        raise OffbenchError(
+            f"behaviour data folder {d} does not exist; pass --behavior-dir DIR or set "
+            f"{BEHAVIOR_DIR_ENV} (it holds policies/ and demos/, see ../shared/data/README.md)"
+        )
     return d

@@ -23,6 +23,7 @@ Pipeline style: the update is a pure jitted function, the replay buffer lives on
 environment is stepped on the host with the policy's NumPy copy (:class:`~offbench.data.build.policy.MLPPolicy`
 built from the actor's parameters, sampled through its state-dependent log-std head).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,26 +35,26 @@ import numpy as np
 
 CONFIG = {  # rlkit examples/sac.py (variant: layer_size 256, trainer_kwargs, algorithm_kwargs)
     "hidden_dims": (256, 256),
-    "lr": 3e-4,                # policy_lr = qf_lr (and the entropy temperature's)
+    "lr": 3e-4,  # policy_lr = qf_lr (and the entropy temperature's)
     "discount": 0.99,
-    "tau": 5e-3,               # soft_target_tau, target_update_period 1
+    "tau": 5e-3,  # soft_target_tau, target_update_period 1
     "batch_size": 256,
-    "loop": 1000,              # exploration steps per loop = updates per loop
-    "start_steps": 1000,       # min_num_steps_before_training (collected with the initial policy)
+    "loop": 1000,  # exploration steps per loop = updates per loop
+    "start_steps": 1000,  # min_num_steps_before_training (collected with the initial policy)
     "max_path_length": 1000,
     "log_std_clip": (-20.0, 2.0),
-    "eval_every": 5000,        # env steps between evaluations of the sampled policy (offbench's choice)
+    "eval_every": 5000,  # env steps between evaluations of the sampled policy (offbench's choice)
     "eval_episodes": 10,
 }
 
 
 @dataclasses.dataclass
 class SACResult:
-    policy_arrays: dict        # offbench-mlp-policy/1 arrays of the stopped policy (with its log-std head)
-    curve: list                # [{"env_steps", "updates", "eval_return_mean", "eval_return_std", "train_return"}]
-    buffer: dict               # every transition collected, in order: observations, actions, rewards,
-                               # next_observations, terminations, truncations (the replay buffer)
-    reached: bool              # the stop return was reached
+    policy_arrays: dict  # offbench-mlp-policy/1 arrays of the stopped policy (with its log-std head)
+    curve: list  # [{"env_steps", "updates", "eval_return_mean", "eval_return_std", "train_return"}]
+    buffer: dict  # every transition collected, in order: observations, actions, rewards,
+    # next_observations, terminations, truncations (the replay buffer)
+    reached: bool  # the stop return was reached
     env_steps: int
     seconds: float
 
@@ -86,8 +87,12 @@ def make_sac(obs_dim: int, act_dim: int, config: dict):
         o, a = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
         tx = lambda: optax.adam(config["lr"])  # noqa: E731
         cp = critic.init(k_c, o, a)
-        return State(TrainState.create(actor.init(k_a, o), tx()), TrainState.create(cp, tx()), cp,
-                     TrainState.create(jnp.zeros(()), tx()))
+        return State(
+            TrainState.create(actor.init(k_a, o), tx()),
+            TrainState.create(cp, tx()),
+            cp,
+            TrainState.create(jnp.zeros(()), tx()),
+        )
 
     def update(state, batch, key):
         k_next, k_pi = jax.random.split(key)
@@ -110,12 +115,13 @@ def make_sac(obs_dim: int, act_dim: int, config: dict):
 
         (a_loss, logp), g = jax.value_and_grad(actor_loss, has_aux=True)(state.actor.params)
         actor_state = state.actor.apply_gradients(g)
-        alpha_loss, g = jax.value_and_grad(
-            lambda la: -(la * jax.lax.stop_gradient(logp + target_entropy)).mean())(state.alpha.params)
-        new = State(actor_state, critic_state, polyak(state.target, critic_state.params, tau),
-                    state.alpha.apply_gradients(g))
-        return new, {"critic_loss": c_loss, "actor_loss": a_loss, "alpha": alpha, "q": q_mean,
-                     "alpha_loss": alpha_loss}
+        alpha_loss, g = jax.value_and_grad(lambda la: -(la * jax.lax.stop_gradient(logp + target_entropy)).mean())(
+            state.alpha.params
+        )
+        new = State(
+            actor_state, critic_state, polyak(state.target, critic_state.params, tau), state.alpha.apply_gradients(g)
+        )
+        return new, {"critic_loss": c_loss, "actor_loss": a_loss, "alpha": alpha, "q": q_mean, "alpha_loss": alpha_loss}
 
     return init, update, actor
 
@@ -137,17 +143,34 @@ def policy_arrays(actor_params, act_low, act_high, config: dict, env_id: str, me
     out["log_std_b"] = np.asarray(p["Dense_1"]["bias"], np.float64)
     obs_dim = out["w0"].shape[0]
     low, high = np.asarray(act_low, np.float64), np.asarray(act_high, np.float64)
-    out.update(obs_shift=np.zeros(obs_dim), obs_scale=np.ones(obs_dim), act_shift=(high + low) / 2,
-               act_scale=(high - low) / 2)
-    meta = {"format": "offbench-mlp-policy/1", "activation": "relu", "squash": "tanh", "n_layers": n_hidden + 1,
-            "env_id": env_id, "log_std_head": "state-dependent", "log_std_clip": list(config["log_std_clip"]),
-            "source": "offbench SAC (offbench/data/build/sac.py)", **(meta_extra or {})}
+    out.update(
+        obs_shift=np.zeros(obs_dim), obs_scale=np.ones(obs_dim), act_shift=(high + low) / 2, act_scale=(high - low) / 2
+    )
+    meta = {
+        "format": "offbench-mlp-policy/1",
+        "activation": "relu",
+        "squash": "tanh",
+        "n_layers": n_hidden + 1,
+        "env_id": env_id,
+        "log_std_head": "state-dependent",
+        "log_std_clip": list(config["log_std_clip"]),
+        "source": "offbench SAC (offbench/data/build/sac.py)",
+        **(meta_extra or {}),
+    }
     out["meta"] = np.array(json.dumps(meta))
     return out
 
 
-def train(env_factory: Callable, env_id: str, seed: int, stop_return: float | None, max_env_steps: int,
-          config: dict | None = None, progress: bool = False, desc: str = "SAC") -> SACResult:
+def train(
+    env_factory: Callable,
+    env_id: str,
+    seed: int,
+    stop_return: float | None,
+    max_env_steps: int,
+    config: dict | None = None,
+    progress: bool = False,
+    desc: str = "SAC",
+) -> SACResult:
     """Train SAC online until the mean return of ``eval_episodes`` episodes of its *sampled* actions reaches
     ``stop_return`` (checked every ``eval_every`` steps) or ``max_env_steps`` are collected."""
     import jax
@@ -178,12 +201,15 @@ def train(env_factory: Callable, env_id: str, seed: int, stop_return: float | No
     key, k_init = jax.random.split(key)
     state = init(k_init)
     f32 = np.float32
-    data = {"observations": np.zeros((capacity, obs_dim), f32), "actions": np.zeros((capacity, act_dim), f32),
-            "rewards": np.zeros(capacity, f32), "next_observations": np.zeros((capacity, obs_dim), f32),
-            "terminals": np.zeros(capacity, f32)}
+    data = {
+        "observations": np.zeros((capacity, obs_dim), f32),
+        "actions": np.zeros((capacity, act_dim), f32),
+        "rewards": np.zeros(capacity, f32),
+        "next_observations": np.zeros((capacity, obs_dim), f32),
+        "terminals": np.zeros(capacity, f32),
+    }
     data = jax.device_put(data)
-    host = {k: [] for k in ("observations", "actions", "rewards", "next_observations", "terminations",
-                            "truncations")}
+    host = {k: [] for k in ("observations", "actions", "rewards", "next_observations", "terminations", "truncations")}
     rng = np.random.default_rng(seed)
     arrays = lambda st: policy_arrays(jax.device_get(st.actor.params), low, high, cfg, env_id)  # noqa: E731
     pol = MLPPolicy(f"sac-{env_id}", arrays(state))
@@ -208,11 +234,13 @@ def train(env_factory: Callable, env_id: str, seed: int, stop_return: float | No
                         episode, t, ret = episode + 1, 0, 0.0
                         o, _ = env.reset(seed=common.reset_seed(seed, episode))
                 n = len(host["rewards"])
-                block = {"observations": np.asarray(host["observations"][-loop:], f32),
-                         "actions": np.asarray(host["actions"][-loop:], f32),
-                         "rewards": np.asarray(host["rewards"][-loop:], f32),
-                         "next_observations": np.asarray(host["next_observations"][-loop:], f32),
-                         "terminals": np.asarray(host["terminations"][-loop:], f32)}
+                block = {
+                    "observations": np.asarray(host["observations"][-loop:], f32),
+                    "actions": np.asarray(host["actions"][-loop:], f32),
+                    "rewards": np.asarray(host["rewards"][-loop:], f32),
+                    "next_observations": np.asarray(host["next_observations"][-loop:], f32),
+                    "terminals": np.asarray(host["terminations"][-loop:], f32),
+                }
                 data = insert(data, block, n - loop)
                 metrics = {}
                 if n > start:
@@ -222,13 +250,22 @@ def train(env_factory: Callable, env_id: str, seed: int, stop_return: float | No
                 if bar is not None:
                     bar.update(loop)
                 if n % int(cfg["eval_every"]) == 0 or n >= capacity:
-                    rets = common.returns_of(env_factory, common.PolicyBehavior(pol, True),
-                                             int(cfg["eval_episodes"]), seed=10_000 + seed * 1000 + len(curve))
-                    point = {"env_steps": n, "updates": updates, "eval_return_mean": float(np.mean(rets)),
-                             "eval_return_std": float(np.std(rets)), "eval_episodes": len(rets),
-                             "train_return": float(np.mean(train_returns[-10:])) if train_returns else None,
-                             "seconds": round(time.time() - t0, 1),
-                             **{k: float(v) for k, v in metrics.items()}}
+                    rets = common.returns_of(
+                        env_factory,
+                        common.PolicyBehavior(pol, True),
+                        int(cfg["eval_episodes"]),
+                        seed=10_000 + seed * 1000 + len(curve),
+                    )
+                    point = {
+                        "env_steps": n,
+                        "updates": updates,
+                        "eval_return_mean": float(np.mean(rets)),
+                        "eval_return_std": float(np.std(rets)),
+                        "eval_episodes": len(rets),
+                        "train_return": float(np.mean(train_returns[-10:])) if train_returns else None,
+                        "seconds": round(time.time() - t0, 1),
+                        **{k: float(v) for k, v in metrics.items()},
+                    }
                     curve.append(point)
                     if bar is not None:
                         bar.set_postfix(eval=f"{point['eval_return_mean']:.0f}", target=stop_return)
@@ -239,8 +276,9 @@ def train(env_factory: Callable, env_id: str, seed: int, stop_return: float | No
         env.close()
         if bar is not None:
             bar.close()
-    buffer = {k: np.asarray(v, np.float32 if k not in ("terminations", "truncations") else bool)
-              for k, v in host.items()}
+    buffer = {
+        k: np.asarray(v, np.float32 if k not in ("terminations", "truncations") else bool) for k, v in host.items()
+    }
     return SACResult(arrays(state), curve, buffer, reached, len(host["rewards"]), time.time() - t0)
 
 
@@ -257,9 +295,17 @@ def buffer_episodes(buffer: dict) -> list[dict]:
         trunc = buffer["truncations"][sl].copy()
         if e == n - 1 and not term[-1]:
             trunc[-1] = True  # training stopped mid-episode: a truncation, not a terminal
-        obs = np.concatenate([buffer["observations"][sl], buffer["next_observations"][e:e + 1]])
-        out.append({"observations": obs, "actions": buffer["actions"][sl], "rewards": buffer["rewards"][sl],
-                    "terminations": term, "truncations": trunc, "return": float(buffer["rewards"][sl].sum()),
-                    "complete": bool(buffer["terminations"][e] or buffer["truncations"][e])})
+        obs = np.concatenate([buffer["observations"][sl], buffer["next_observations"][e : e + 1]])
+        out.append(
+            {
+                "observations": obs,
+                "actions": buffer["actions"][sl],
+                "rewards": buffer["rewards"][sl],
+                "terminations": term,
+                "truncations": trunc,
+                "return": float(buffer["rewards"][sl].sum()),
+                "complete": bool(buffer["terminations"][e] or buffer["truncations"][e]),
+            }
+        )
         s = e + 1
     return out
