@@ -223,7 +223,7 @@ def results(tmp_path_factory):
                 online_steps=20,
                 offline_score=curve[1]["score"],
                 online_score=curve[-1]["score"],
-                regret=0.25,
+                corl_regret=0.25,
             )
         rec["curve"] = curve
         rec.pop("final_score", None)
@@ -379,7 +379,7 @@ def test_aggregates_and_poi_tables(built):
     } <= poi
     ft = read_csv(out / "offline_to_online.csv")
     assert {r["algo"] for r in ft} == {row("iql+online"), row("cql+online")} and all(
-        float(r["regret_mean"]) == 0.25 for r in ft
+        float(r["corl_regret_mean"]) == 0.25 for r in ft
     )
 
 
@@ -668,7 +668,7 @@ def test_finetune_rows_do_not_drop_datasets_from_offline_aggregates(tmp_path):
             online_steps=1000,
             offline_score=60.0,
             online_score=80.0,
-            regret=0.3,
+            corl_regret=0.3,
         ).update()
     for p in res.glob("locomotion/hopper-medium-v2/iql-online/default/seed_*.json"):
         p.write_text(p.read_text().replace('"algo": "iql-online"', '"algo": "iql"'))
