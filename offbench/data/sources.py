@@ -139,11 +139,15 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
         if meta.get("recipe_size") is not None and meta.get("recipe_size") != meta.get("recipe_default_size"):
             size = int(meta["recipe_size"])
             default = meta.get("recipe_default_size")
-            note = (note + "; " if note else "") + (
-                f"this build has {size:,} transitions, not the recipe's {int(default):,}"
-                if default
-                else f"this build has {size:,} transitions"
-            ) + f" (rebuild at full size with `offbench data build {name} --overwrite`)"
+            note = (
+                (note + "; " if note else "")
+                + (
+                    f"this build has {size:,} transitions, not the recipe's {int(default):,}"
+                    if default
+                    else f"this build has {size:,} transitions"
+                )
+                + f" (rebuild at full size with `offbench data build {name} --overwrite`)"
+            )
     return Source(
         ds,
         name,
