@@ -170,6 +170,16 @@ def test_unfinished_runs_and_other_run_lengths_are_not_counted(tmp_path):
     assert rows[0]["verdict"] == "not run" and "not finished" in rows[0]["note"]
 
 
+def test_confidence_intervals_are_reproducible():
+    from offbench.validation.verdicts import compare
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    first = compare(a, b, 300)
+    np.random.seed(123)  # whatever the global generator did before
+    assert compare(a, b, 300) == first
+
+
 def test_decide_thresholds():
     st = {"poi": 0.6, "poi_ci": [0.45, 0.75], "iqm_a_ci": [10, 20], "iqm_b_ci": [5, 15]}
     assert decide(">", st) == "inconclusive" and decide(">=", st) == "pass" and decide(">>", st) == "inconclusive"
