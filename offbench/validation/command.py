@@ -164,7 +164,7 @@ def write_outputs(protocol: Protocol, results: Path, say=_say) -> Path:
     "--tier",
     default="cpu",
     show_default=True,
-    help="Protocol: cpu (reduced, ~1 h on 2 CPU cores), full (the paper's), or a protocol .yaml.",
+    help="Protocol: cpu (reduced, ~30 min on 2 CPU cores), full (the paper's), or a protocol .yaml.",
 )
 @click.option(
     "--results",
