@@ -258,3 +258,39 @@ def test_tiny_protocol_end_to_end(tmp_path, hopper_file):
     assert summary["reduced"] and summary["claims"]["c"] in ("pass", "fail", "inconclusive")
     assert "TINY test tier (reduced)" in (out / "verdicts.md").read_text()
     assert (out / "c.png").exists()
+
+
+def test_dry_run_prints_a_calibrated_wall_time_estimate(tmp_path):
+    """Tier full prints its expected wall time, calibrated on this device, before anything runs."""
+    from offbench.cli import main
+
+    doc = {
+        "tier": "big",
+        "reduced": False,
+        "label": "BIG test tier",
+        "seeds": 1,
+        "groups": [
+            {"name": "g", "algos": ["bc"], "suites": ["locomotion"], "datasets": ["hopper-medium-v2"], "steps": 1000000}
+        ],
+        "claims": [
+            {
+                "id": "c",
+                "claim": "x",
+                "source": "test",
+                "group": "g",
+                "a": "bc",
+                "b": "bc",
+                "relation": ">=",
+                "datasets": ["hopper-medium-v2"],
+            }
+        ],
+    }
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    res = CliRunner().invoke(main, ["validate", "--tier", str(path), "--dry-run", "--results", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("expected training wall time"))
+    hours = float(line.split("~")[1].split(" h")[0])
+    rate = float(line.split("bc ")[1].split(")")[0])
+    assert rate > 0 and hours == pytest.approx(1_000_000 / rate / 3600, abs=0.006)  # printed with 2 decimals
+    assert not (tmp_path / "r").exists()  # a dry run writes nothing

@@ -87,7 +87,9 @@ def calibrate(protocol: Protocol, seconds: float = 3.0) -> dict[str, float]:
         length = 200
         states, keys = init_seeds(agent.init, list(range(protocol.seeds)))
         chunk = make_train_chunk(
-            make_train_step(agent.update, int(config["batch_size"])), length, n_seeds=protocol.seeds
+            make_train_step(agent.update, int(config["batch_size"]), agent.steps_per_update),
+            length,
+            n_seeds=protocol.seeds,
         )
         states, keys, _ = chunk(states, keys, batch, n)  # compile
         jax.block_until_ready(states)
