@@ -152,3 +152,14 @@ def test_writer_stores_the_recipe_version_of_any_rebuilt_id():
     assert meta["recipe"] == "kitchen-mixed-v0" and meta["recipe_version"] == get_recipe("kitchen-mixed-v0").version
     write_minari("test/toy-v0", _episodes(), "Hopper-v5")
     assert "recipe_version" not in load_minari("test/toy-v0").metadata  # not a recipe's build
+
+
+def test_a_small_rebuild_says_so_when_a_run_uses_it():
+    """A dataset built smaller than its recipe (--size, --preset quick) is announced with both sizes."""
+    from offbench.cli.data import build_one
+    from offbench.data.sources import resolve
+    from offbench.data.suites import get_suite
+
+    build_one("pointmaze-umaze-play-v0", size=300, progress=False)
+    note = resolve(get_suite("pointmaze"), "pointmaze-umaze-play-v0", {}).note
+    assert "300 transitions" in note and "full size is 1,000,000" in note, note

@@ -138,15 +138,10 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
         recipe, version = meta.get("recipe") or (task.name if task else None), built_version(meta)
         if meta.get("recipe_size") is not None and meta.get("recipe_size") != meta.get("recipe_default_size"):
             size = int(meta["recipe_size"])
-            default = meta.get("recipe_default_size")
-            note = (
-                (note + "; " if note else "")
-                + (
-                    f"this build has {size:,} transitions, not the recipe's {int(default):,}"
-                    if default
-                    else f"this build has {size:,} transitions"
-                )
-                + f" (rebuild at full size with `offbench data build {name} --overwrite`)"
+        default, n = meta.get("recipe_default_size"), len(ds)
+        if default and n < 0.9 * int(default):  # e.g. a --size or --preset quick build used by a full run
+            note = (note + "; " if note else "") + (
+                f"this build has {n:,} transitions; the recipe's full size is {int(default):,}"
             )
     return Source(
         ds,
