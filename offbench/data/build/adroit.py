@@ -28,7 +28,7 @@ import numpy as np
 
 from offbench.data.build import common
 from offbench.data.build.policy import load_policy
-from offbench.data.build.recipes import behavior_dir_or_error, mark_unbuildable, register_recipe
+from offbench.data.build.recipes import builder, mark_unbuildable, register_recipe
 
 VERSION = 2  # 1: mean-action expert references (10/5 episodes), cloned 1M for pen, demos before BC rollouts
 EXPERT_LABEL = "rebuilt (expert demos)"  # cloned sets whose "human" half is expert episodes
@@ -283,13 +283,7 @@ def _register():
             register_recipe(
                 f"{task}-{kind}-v1",
                 "adroit",
-                (
-                    lambda t, k: (
-                        lambda size=None, seed=0, behavior_dir=None, progress=False: build(
-                            t, k, size, seed, behavior_dir_or_error(behavior_dir), progress
-                        )
-                    )
-                )(task, kind),
+                builder(build, task, kind),
                 default,
                 description=f"{kind} data in {env_id} (D4RL recipe)",
                 label=label,

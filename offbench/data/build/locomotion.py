@@ -27,7 +27,7 @@ import numpy as np
 
 from offbench.data.build import common
 from offbench.data.build.policy import MLPPolicy, load_policy
-from offbench.data.build.recipes import behavior_dir_or_error, register_recipe
+from offbench.data.build.recipes import builder, register_recipe
 from offbench.errors import OffbenchError
 
 VERSION = 2  # 1: mean actions of SB3 SAC/TRPO policies, a TRPO ladder as medium-replay, 10/5 reference episodes
@@ -247,13 +247,7 @@ def _register():
             register_recipe(
                 f"{env}-{kind}-v2",
                 "locomotion",
-                (
-                    lambda e, k: (
-                        lambda size=None, seed=0, behavior_dir=None, progress=False: build(
-                            e, k, size, seed, behavior_dir_or_error(behavior_dir), progress
-                        )
-                    )
-                )(env, kind),
+                builder(build, env, kind),
                 size,
                 description=f"{kind} data in {env_id} (D4RL recipe)",
                 version=VERSION,

@@ -107,6 +107,16 @@ def default_behavior_dir() -> Path:
     return Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
+def builder(build, *key):
+    """The recipe's ``build(size, seed, behavior_dir, progress)`` for one dataset: ``build(*key, size, seed,
+    behaviour folder, progress)`` with the behaviour folder checked (``--behavior-dir`` or the default)."""
+
+    def run(size=None, seed=0, behavior_dir=None, progress=False):
+        return build(*key, size, seed, behavior_dir_or_error(behavior_dir), progress)
+
+    return run
+
+
 def behavior_dir_or_error(path: Path | None) -> Path:
     d = Path(path) if path else default_behavior_dir()
     if not d.exists():
