@@ -6,9 +6,12 @@ and nothing that starts JAX.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
+import os
+import tempfile
 import warnings
 import zlib
 
@@ -43,7 +46,7 @@ def make_env(env_id: str, env_kwargs: dict | None = None, max_episode_steps: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return gym.make(env_id, **kwargs)
+            return drop_maze_xml(gym.make(env_id, **kwargs))
         except gym.error.Error as exc:
             raise OffbenchError(f"cannot create environment {env_id!r}: {exc}") from exc
 
@@ -56,7 +59,26 @@ def make_env_from_spec(spec_json: str):
     spec = gym.envs.registration.EnvSpec.from_json(spec_json) if isinstance(spec_json, str) else spec_json
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return gym.make(spec)
+        return drop_maze_xml(gym.make(spec))
+
+
+def drop_maze_xml(env):
+    """Remove the model file a Gymnasium-Robotics maze environment leaves in the temp folder; returns ``env``.
+
+    ``Maze.make_maze`` (``gymnasium_robotics/envs/maze/maze_v4.py`` L238-242, ``maze.py`` L152-156) writes
+    the maze's MuJoCo model to ``<tempdir>/ant_maze<time>.xml`` (``point_maze`` too) and never deletes it.
+    The file is read once, in the constructor (``MujocoEnv._initialize_simulation``:
+    ``MjModel.from_xml_path``); ``reset``, ``step`` and ``render`` use the loaded model. So it goes as soon
+    as the environment exists. Only a file directly in the temp folder is removed."""
+    path = getattr(env.unwrapped, "tmp_xml_file_path", None)
+    if isinstance(path, str) and path.endswith(".xml") and _same_dir(os.path.dirname(path), tempfile.gettempdir()):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+    return env
+
+
+def _same_dir(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def reset_seed(stream: str, seed: int, *index: int) -> int:

@@ -1,8 +1,16 @@
-"""Shared fixtures: small datasets written by the tests themselves, isolated data folders."""
+"""Shared fixtures: small datasets written by the tests themselves, isolated data folders; the kill / resume /
+watchdog helpers of the reliability, pipeline and sweep tests."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -62,3 +70,97 @@ TINY = {"hidden_dims": [32, 32], "batch_size": 64}
 
 def tiny_overrides(**extra):
     return {**TINY, **extra}
+
+
+# --------------------------------------------------------------------------------------------------
+# Killing runs, resuming them, and a watchdog for what could hang (test_reliability, test_pipeline, test_sweep)
+
+_SCRIPT = Path(sys.executable).with_name("offbench")
+OFFBENCH = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "offbench.cli"]
+
+
+def private_env(root: Path, **extra) -> dict:
+    """The environment of an ``offbench`` child process: data folders private to the test (under ``root``), the
+    CPU, and no injected fault (``OFFBENCH_FAULT``) unless ``extra`` names one."""
+    env = dict(
+        os.environ,
+        MINARI_DATASETS_PATH=str(root / "minari"),
+        OFFBENCH_DATA_DIR=str(root / "d4rl"),
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    env.pop("OFFBENCH_FAULT", None)
+    env.update(extra)
+    return env
+
+
+def watchdog(cmd: list, env: dict | None = None, timeout: float = 300, what: str | None = None, **kw):
+    """Run ``cmd`` to its end (its CompletedProcess, output captured as text). One still running after
+    ``timeout`` seconds is killed and fails the test, named (``what``) with its last output, instead of hanging
+    the whole pytest session."""
+    try:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr or "")
+        pytest.fail(f"{what or ' '.join(map(str, cmd))[:300]} hung for {timeout} s; its last output: {out[-1500:]}")
+
+
+def offbench(args: list, env: dict, timeout: float = 300, **kw):
+    """``offbench ARGS`` in a child process, under :func:`watchdog`."""
+    return watchdog([*OFFBENCH, *map(str, args)], env, timeout, **kw)
+
+
+def kill_when(args: list, env: dict, ready, timeout: float = 240) -> None:
+    """Start ``offbench ARGS`` and ``kill -9`` it once ``ready()`` holds (polled every 20 ms; or when it ended
+    by itself, or after ``timeout`` seconds): the harshest kill, no clean-up in that process."""
+    proc = subprocess.Popen([*OFFBENCH, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None and not ready():
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def interrupted_after_evaluation(monkeypatch, when):
+    """In the block, a run (``offbench.training.offline.Run``) is interrupted (KeyboardInterrupt, as Ctrl-C)
+    right after the evaluation for which ``when(run, n)`` holds, ``n`` counting its evaluations from 1: after
+    evaluating, before that evaluation's checkpoint. The block must run into it; the patch is undone after."""
+    from offbench.training import offline
+
+    original, calls = offline.Run.evaluate, {"n": 0}
+
+    def dying(self, *args, **kw):
+        out = original(self, *args, **kw)
+        calls["n"] += 1
+        if when(self, calls["n"]):
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(offline.Run, "evaluate", dying)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(offline.Run, "evaluate", original)
+
+
+def strict_load(path) -> dict:
+    """A record read as strict JSON (NaN / Infinity are an error)."""
+
+    def refuse(name):
+        raise ValueError(f"{path}: {name} is not strict JSON")
+
+    return json.loads(Path(path).read_text(), parse_constant=refuse)
+
+
+def assert_same_records(got: dict, reference: dict, keys, context=()) -> None:
+    """A resumed run ends with the uninterrupted run's numbers: records (by name) equal in ``keys``."""
+    assert set(got) == set(reference), (*context, sorted(got), sorted(reference))
+    for name, ref in reference.items():
+        for key in keys:
+            assert got[name][key] == ref[key], (*context, name, key)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -238,3 +239,94 @@ def test_a_minari_id_asks_for_that_form_of_the_data(monkeypatch):
     assert built == ["hopper-random-v2"]
     with pytest.raises(OffbenchError, match="'D4RL/door/human-v2' is not available locally and cannot download it"):
         fetch.obtain(get_suite("adroit"), ["D4RL/door/human-v2"], progress=False, say=lambda m: None)
+
+
+# --------------------------------------------------------------------------------------------------
+# `offbench data download` is fetch's download, under the lock `offbench run` takes
+
+
+def _lock_is_held(name: str, root=None) -> bool:
+    import fcntl
+
+    from offbench.data.staging import minari_root
+
+    with open(Path(root or minari_root()) / ".offbench-locks" / f"{name.replace('/', '__')}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
+def test_data_download_of_a_d4rl_file(monkeypatch):
+    task = get_suite("locomotion").task("hopper-medium-v2")
+    dest = hdf5_path(task)
+    seen = []
+
+    class Response:
+        headers = {"Content-Length": "3000"}
+
+        def __init__(self):
+            self.left = [b"x" * 2000, b"y" * 1000]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def read(self, n):
+            seen.append(_lock_is_held("hopper-medium-v2"))
+            return self.left.pop(0) if self.left else b""
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: seen.append(url) or Response())
+    res = CliRunner().invoke(main, ["data", "download", "hopper-medium-v2"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip().splitlines() == [f"downloaded {task.url} to {dest}"]  # the progress bar: stderr
+    assert seen[0] == task.url and all(seen[1:]) and len(seen) == 4  # every chunk read under the dataset's lock
+    assert dest.read_bytes() == b"x" * 2000 + b"y" * 1000 and os.listdir(dest.parent) == [dest.name]
+    assert not _lock_is_held("hopper-medium-v2")
+
+    def broken(url, timeout):
+        raise OSError("HTTP Error 503: Service Unavailable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", broken)
+    res = CliRunner().invoke(main, ["data", "download", "walker2d-medium-v2"])
+    assert res.exit_code == 2, res.output
+    url = get_suite("locomotion").task("walker2d-medium-v2").url
+    assert res.output.strip().splitlines() == [
+        f"error: cannot download {url} (HTTP Error 503: Service Unavailable); "
+        "build it instead with `offbench data build walker2d-medium-v2`"
+    ]
+    assert os.listdir(dest.parent) == [dest.name]  # no partial file
+
+
+def test_data_download_of_a_minari_dataset(monkeypatch):
+    import minari
+
+    from offbench.data.staging import minari_root
+
+    res = CliRunner().invoke(main, ["data", "download", "door-human-v1"])  # no network (the autouse fixture)
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().splitlines() == [
+        "error: cannot download Minari dataset D4RL/door/human-v2 (huggingface.co unreachable: network is "
+        "unreachable); build it instead with `offbench data build door-human-v1`"
+    ]
+    root = minari_root()
+    written = []
+
+    def fake_download(dataset_id):  # Minari writes into $MINARI_DATASETS_PATH: offbench's stage, not the root
+        where = os.environ["MINARI_DATASETS_PATH"]
+        written.append((dataset_id, where, _lock_is_held("door-human-v1", root)))
+        os.makedirs(os.path.join(where, dataset_id, "data"))
+
+    monkeypatch.setattr(fetch, "unreachable", lambda url: "")
+    monkeypatch.setattr(minari, "download_dataset", fake_download)
+    res = CliRunner().invoke(main, ["data", "download", "D4RL/door/human-v2"])
+    assert res.exit_code == 0, res.output
+    done = f"downloaded Minari dataset D4RL/door/human-v2 to {root / 'D4RL' / 'door' / 'human-v2'}"
+    assert res.stdout.strip().splitlines() == [done]
+    ((dataset_id, where, locked),) = written
+    assert dataset_id == "D4RL/door/human-v2" and locked and os.path.dirname(where) == str(root) and where != str(root)
+    assert (root / "D4RL" / "door" / "human-v2" / "data").is_dir() and not os.path.exists(where)  # published

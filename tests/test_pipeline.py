@@ -1,14 +1,13 @@
 """The pipeline: determinism, seeds, one compile for N seeds, resume, records, bad input."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import tiny_overrides
+from conftest import assert_same_records, interrupted_after_evaluation, tiny_overrides, watchdog
 
 from offbench.cli import main
 from offbench.errors import OffbenchError
@@ -69,20 +68,9 @@ def test_n_seeds_compile_once_and_give_n_results(hopper_file, tmp_path):
 def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_path, monkeypatch):
     full = run_module.run(_opts(hopper_file, tmp_path / "full", steps=90), say=_quiet)
 
-    calls = {"n": 0}
-    original = pipeline.Run.evaluate
-
-    def dying_evaluate(self, *args, **kw):
-        out = original(self, *args, **kw)
-        calls["n"] += 1
-        if calls["n"] == 2:  # killed at step 60, after evaluating and before checkpointing
-            raise KeyboardInterrupt
-        return out
-
-    monkeypatch.setattr(pipeline.Run, "evaluate", dying_evaluate)
-    with pytest.raises(KeyboardInterrupt):
+    # killed at step 60 (the second evaluation), after evaluating and before checkpointing
+    with interrupted_after_evaluation(monkeypatch, lambda run, n: n == 2):
         run_module.run(_opts(hopper_file, tmp_path / "resumed", steps=90), say=_quiet)
-    monkeypatch.setattr(pipeline.Run, "evaluate", original)
 
     # the interrupted run left records that do not look finished
     run_dir = _run_dir(tmp_path / "resumed" / "results")
@@ -90,26 +78,14 @@ def test_resume_after_interruption_matches_uninterrupted_run(hopper_file, tmp_pa
     assert rec["status"] == "running" and "final_score" not in rec
 
     resumed = run_module.run(_opts(hopper_file, tmp_path / "resumed", steps=90, resume=True), say=_quiet)
-    for rf, rr in zip(full, resumed):
-        assert rr["step"] == 90
-        assert rr["curve"] == rf["curve"]
-        assert rr["metrics"] == rf["metrics"]
-        assert rr["final_score"] == rf["final_score"]
+    assert [rr["step"] for rr in resumed] == [90, 90]
+    seeds = [{r["seed"]: r for r in recs} for recs in (resumed, full)]
+    assert_same_records(*seeds, ("curve", "metrics", "final_score"))
 
 
 def test_resume_refuses_a_checkpoint_of_another_config_or_length(hopper_file, tmp_path, monkeypatch):
-    original = pipeline.Run.evaluate
-
-    def dying(self, *a, **kw):
-        out = original(self, *a, **kw)
-        if self.step == 60:
-            raise KeyboardInterrupt
-        return out
-
-    monkeypatch.setattr(pipeline.Run, "evaluate", dying)
-    with pytest.raises(KeyboardInterrupt):  # checkpoint at step 30 of a 90-step run, named "v"
+    with interrupted_after_evaluation(monkeypatch, lambda run, n: run.step == 60):  # checkpoint at step 30 of 90
         run_module.run(_opts(hopper_file, tmp_path, steps=90, name="v"), say=_quiet)
-    monkeypatch.setattr(pipeline.Run, "evaluate", original)
     with pytest.raises(OffbenchError, match=r"different config \(expectile: 0.7 -> 0.8\)"):
         run_module.run(
             _opts(
@@ -282,9 +258,7 @@ def test_three_layer_networks_with_vmapped_seeds_do_not_deadlock(hopper_file, tm
         f"overrides={{'hidden_dims': [64, 64, 64], 'batch_size': 64, 'log_every': 20}}), say=lambda m: None); "
         f"print('STATUS', [r['status'] for r in recs])"
     )
-    try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
-    except subprocess.TimeoutExpired:
-        pytest.fail("a 20-step run with 3-layer networks and 2 vmapped seeds hung for 240 s (XLA:CPU deadlock)")
+    what = "a 20-step run with 3-layer networks and 2 vmapped seeds (XLA:CPU deadlock)"
+    out = watchdog([sys.executable, "-c", code], timeout=240, what=what)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "STATUS ['finished', 'finished']" in out.stdout

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import tiny_overrides, write_hopper_hdf5
+from conftest import assert_same_records, offbench, private_env, strict_load, tiny_overrides, write_hopper_hdf5
 
 from offbench.cli import main
 from offbench.errors import OffbenchError
@@ -44,13 +41,6 @@ def _opts(data, results, **kw):
 
 def _quiet(_):
     pass
-
-
-def _strict_load(path):
-    def refuse(name):
-        raise ValueError(f"{path}: {name} is not strict JSON")
-
-    return json.loads(Path(path).read_text(), parse_constant=refuse)
 
 
 def _cli(*args):
@@ -354,7 +344,7 @@ def test_readme_set_forms(hopper_file, tmp_path):
     )
     assert res.exit_code == 0, res.output
     (path,) = (tmp_path / "r").glob("locomotion/mydata/iql/*/seed_0.json")
-    rec = _strict_load(path)
+    rec = strict_load(path)
     assert rec["reference"] == {"min": -20.0, "max": 3000.0, "source": "--set"}
     assert rec["env"]["env_id"] == "Hopper-v5" and rec["config"]["batch_size"] == 64
 
@@ -400,13 +390,13 @@ def test_divergence_is_named_and_records_are_strict_json(hopper_file, tmp_path, 
     paths = sorted(results.glob("locomotion/hopper-random-v2/iql/*/seed_*.json"))
     assert len(paths) == 2
     for p in paths:
-        rec = _strict_load(p)  # no NaN / Infinity anywhere
+        rec = strict_load(p)  # no NaN / Infinity anywhere
         assert rec["diverged"] is True and rec["final_score"] is None and "diverged" in rec["final_score_reason"]
     st = _cli("status", "--results", str(results))
     assert st.exit_code == 0 and "diverged" in st.output.splitlines()[1] and "seeds [0, 1] diverged" in st.output
     from offbench.records.store import is_finished
 
-    assert not is_finished(_strict_load(paths[0]))
+    assert not is_finished(strict_load(paths[0]))
 
 
 def test_no_mujoco_log_in_the_working_folder(tmp_path, monkeypatch):
@@ -425,6 +415,30 @@ def test_no_mujoco_log_in_the_working_folder(tmp_path, monkeypatch):
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
 
 
+@pytest.mark.parametrize("env_id", ["AntMaze_UMaze-v4", "PointMaze_UMaze-v3"])
+def test_maze_environments_leave_no_file_in_the_temp_folder(tmp_path, monkeypatch, env_id):
+    """Gymnasium-Robotics writes each maze's model to <tempdir>/ant_maze<time>.xml and never deletes it
+    (offbench.envs.drop_maze_xml removes it once the model is loaded); the environment still runs after."""
+    import tempfile
+
+    from offbench.envs import EnvFactory, make_env, make_env_from_spec
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # recomputed from TMPDIR
+    assert tempfile.gettempdir() == str(tmp)
+    env = make_env(env_id, {"continuing_task": False}, 50)
+    wrapped = EnvFactory(env_id=env_id, env_kwargs={"continuing_task": False}, max_episode_steps=50, goal_radius=0.5)()
+    again = make_env_from_spec(env.spec.to_json())  # a Minari dataset's env spec, as evaluation makes it
+    for e in (env, wrapped, again):
+        e.reset(seed=0)
+        e.step(e.action_space.sample())
+        e.reset(seed=1)
+        e.close()
+    assert list(tmp.iterdir()) == []
+
+
 # --------------------------------------------------------------------------------------------------
 # kill -9 at every stage, then --resume: the same final records as an uninterrupted run
 
@@ -433,9 +447,6 @@ _SAME = ("curve", "metrics", "final_score", "step", "diverged")
 
 def _cli_run(data, results, env, resume=False):
     args = [
-        sys.executable,
-        "-m",
-        "offbench",
         "run",
         "--algo",
         "iql",
@@ -460,24 +471,17 @@ def _cli_run(data, results, env, resume=False):
         "--no-progress",
         "--no-fetch",
     ] + (["--resume"] if resume else [])
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=400)
+    return offbench(args, env, timeout=400)
 
 
 @pytest.fixture(scope="module")
 def fault_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     data = str(write_hopper_hdf5(root / "hopper-random-v2.hdf5", steps=400))
-    env = dict(
-        os.environ,
-        MINARI_DATASETS_PATH=str(root / "minari"),
-        OFFBENCH_DATA_DIR=str(root / "d4rl"),
-        JAX_PLATFORMS="cpu",
-        TF_CPP_MIN_LOG_LEVEL="2",
-    )
-    env.pop("OFFBENCH_FAULT", None)
+    env = private_env(root)
     ref = _cli_run(data, root / "reference", env)
     assert ref.returncode == 0, ref.stderr[-2000:]
-    recs = {p.name: _strict_load(p) for p in (root / "reference").glob("**/seed_*.json")}
+    recs = {p.name: strict_load(p) for p in (root / "reference").glob("**/seed_*.json")}
     return {"root": root, "data": data, "env": env, "reference": recs}
 
 
@@ -486,14 +490,12 @@ def test_kill_9_then_resume_gives_identical_records(fault_env, fault):
     results = fault_env["root"] / fault.replace(":", "_")
     killed = _cli_run(fault_env["data"], results, dict(fault_env["env"], OFFBENCH_FAULT=fault))
     assert killed.returncode == -9, killed.stderr[-2000:]
-    left = [_strict_load(p) for p in results.glob("**/seed_*.json")]
+    left = [strict_load(p) for p in results.glob("**/seed_*.json")]
     assert left and all(r["status"] == "running" and "final_score" not in r for r in left)  # nothing looks finished
     resumed = _cli_run(fault_env["data"], results, fault_env["env"], resume=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    got = {p.name: _strict_load(p) for p in results.glob("**/seed_*.json")}
-    assert set(got) == set(fault_env["reference"]) == {"seed_0.json", "seed_1.json"}
-    for name, ref in fault_env["reference"].items():
-        for key in _SAME:
-            assert got[name][key] == ref[key], (fault, name, key)
+    got = {p.name: strict_load(p) for p in results.glob("**/seed_*.json")}
+    assert set(got) == {"seed_0.json", "seed_1.json"}
+    assert_same_records(got, fault_env["reference"], _SAME, context=(fault,))
     if fault.startswith("checkpoint-written"):  # the write interrupted before its commit was not used
         assert "resumed from step 20" in resumed.stderr

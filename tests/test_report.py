@@ -623,6 +623,53 @@ def test_what_differs_is_never_pooled(tmp_path, field, a, b, label):
         }
 
 
+def test_row_qualifiers_name_what_differs():
+    """Each field that tells rows apart is named the same way with a value and without one (older records)."""
+    from offbench.report.collect import CELL_FIELDS, ROW_FIELDS, _qualifier
+
+    expected = {
+        "steps": (2000, "2000 steps", "steps ?"),
+        "online_steps": (500, "500 online steps", "online steps ?"),
+        "backend": ("mjx", "mjx eval", "eval backend ?"),
+        "preset": ("quick", "preset quick", "no preset"),
+        "config_hash": ("aaaaaaaaaaaa", "config aaaaaaaaaaaa", "config ?"),
+        "episodes": (100, "100 episodes", "episodes ?"),
+        "fingerprint": ("1111aaaa2222", "data 1111aaaa", "data ?"),
+    }
+    assert set(expected) == set(ROW_FIELDS + CELL_FIELDS)
+    for field, (value, named, unknown) in expected.items():
+        assert (_qualifier(field, value), _qualifier(field, None)) == (named, unknown), field
+    with pytest.raises(KeyError):
+        _qualifier("variant", "x")
+
+
+def test_validation_records_are_not_mixed_into_a_results_folders_report(tmp_path):
+    """`offbench validate` writes its (committed) records under results/validation/<tier>: `offbench report`
+    on results/ leaves them out and says so; pointed at them, it reports them."""
+    res = tmp_path / "results"
+    synth(res, seed=0, score=60.0)
+    for s in (0, 1):
+        synth(res, algo="bc", seed=s, score=10.0, folder=res / "validation" / "cpu")
+    groups, issues = collect(res)
+    assert {c.row for c in groups.values()} == {"iql"}
+    (left,) = [i for i in issues if i["kind"] == "not included"]
+    assert left["path"] == str(res / "validation")
+    assert left["detail"].startswith("2 records written by `offbench validate`, not read with ")
+    assert left["detail"].endswith(f"report them with --results {res / 'validation' / 'cpu'}")
+    r = report_of(res, tmp_path / "rep", "--format", "md")
+    assert r.exit_code == 0, r.output
+    assert "not included" in r.output and "offbench validate" in r.output  # on the console
+    assert "offbench validate" in (tmp_path / "rep" / "README.md").read_text()  # and in the report
+    assert "bc" not in (tmp_path / "rep" / "per_dataset.md").read_text()
+    groups, issues = collect(res / "validation" / "cpu")  # named explicitly: reported
+    assert {c.row for c in groups.values()} == {"bc"} and all(i["kind"] != "not included" for i in issues)
+    only = tmp_path / "only"
+    synth(only, seed=0, folder=only / "validation" / "cpu")
+    r = report_of(only, tmp_path / "rep2")
+    assert r.exit_code == 2 and "no run records under" in r.output
+    assert "1 record written by `offbench validate`" in r.output and str(only / "validation" / "cpu") in r.output
+
+
 def test_duplicate_seeds_are_an_error(tmp_path):
     res = tmp_path / "results"
     synth(res, seed=0, folder=res / "a")

@@ -5,21 +5,15 @@ on the sweep's folder. Jobs are real `offbench run` processes on a tiny Hopper d
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write_hopper_hdf5
+from conftest import kill_when, offbench, private_env, write_hopper_hdf5
 
 from offbench.errors import OffbenchError
 
-_SCRIPT = Path(sys.executable).with_name("offbench")
-OFFBENCH = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "offbench.cli"]
 TINY = [
     "--seeds",
     "2",
@@ -41,18 +35,7 @@ def sweep_env(tmp_path_factory):
     """A tiny D4RL-format dataset and an environment whose data folders are private to the tests."""
     root = tmp_path_factory.mktemp("sweep")
     data = write_hopper_hdf5(root / "hopper-random-v2.hdf5", steps=500)
-    env = dict(
-        os.environ,
-        MINARI_DATASETS_PATH=str(root / "minari"),
-        OFFBENCH_DATA_DIR=str(root / "d4rl"),
-        JAX_PLATFORMS="cpu",
-        TF_CPP_MIN_LOG_LEVEL="2",
-    )
-    return {"root": root, "data": str(data), "env": env}
-
-
-def offbench(args, env, timeout=300, **kw):
-    return subprocess.run([*OFFBENCH, *args], env=env, capture_output=True, text=True, timeout=timeout, **kw)
+    return {"root": root, "data": str(data), "env": private_env(root)}
 
 
 def read(path):
@@ -266,6 +249,33 @@ def test_status_needs_an_existing_folder(tmp_path, sweep_env):
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
+def test_status_lists_records_of_the_previous_layout(tmp_path):
+    """Records written before variant directories (<suite>/<dataset>/<algo>/seed_<s>.json, no "variant") are
+    listed, marked as such, beside the current layout's."""
+    from click.testing import CliRunner
+
+    from offbench.cli import main
+    from offbench.records.store import write_record
+
+    def rec(seed, score, **kw):
+        return dict(status="finished", seed=seed, step=20, steps=20, final_score=score, diverged=False, **kw)
+
+    base = tmp_path / "results" / "locomotion" / "hopper-medium-v2"
+    for s in (0, 1):
+        write_record(base / "iql", s, rec(s, 40.0 + s, algo="iql"))  # previous layout
+        write_record(base / "iql" / "default", s, rec(s, 60.0 + s, algo="iql", variant="default"))
+    write_record(base / "bc", 0, dict(rec(0, None, algo="bc"), status="running", step=10))  # previous, unfinished
+    r = CliRunner().invoke(main, ["status", "--results", str(tmp_path / "results")])
+    assert r.exit_code == 0, r.output
+    rows = {(ln.split()[3], ln.split()[8]): ln for ln in r.output.splitlines()[1:-1]}
+    assert set(rows) == {("iql", "-"), ("iql", "default"), ("bc", "-")}, r.output
+    assert rows[("iql", "-")].split()[:6] == ["done", "locomotion", "hopper-medium-v2", "iql", "2/2", "20/20"]
+    assert rows[("iql", "-")].split()[7] == "40.5" and "previous layout (no variant directory)" in rows[("iql", "-")]
+    assert rows[("iql", "default")].split()[7:] == ["60.5", "default"]
+    assert rows[("bc", "-")].split()[0] == "pending" and "; resumes" not in rows[("bc", "-")]  # it does not
+    assert r.output.splitlines()[-1] == "3 runs: 2 done, 0 running, 0 failed, 1 pending"
+
+
 # --------------------------------------------------------------------------------------------------
 # Local launcher: 2 algorithms x 1 dataset x 2 seeds, killed after the first job and started again
 
@@ -295,22 +305,8 @@ def local_sweep(sweep_env):
     base = results / "locomotion" / "hopper-random-v2"
     variant = "batch_size=64__hidden_dims=32x32__steps=30"  # the tiny config's run directory (records.store)
     first, second = base / "iql" / variant, base / "bc" / variant
-    proc = subprocess.Popen([*OFFBENCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        # kill the sweep while the second job runs: once it has a checkpoint (step 10 or 20 of 30)
-        deadline = time.time() + 240
-        while (
-            time.time() < deadline
-            and proc.poll() is None
-            and not finished(second)
-            and not (second / "checkpoint-seeds0-1" / "LATEST").exists()
-        ):
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)  # the harshest kill: no clean-up in the sweep process
-        proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # kill -9 the sweep while the second job runs: once it has a checkpoint (step 10 or 20 of 30)
+    kill_when(args, env, lambda: finished(second) or (second / "checkpoint-seeds0-1" / "LATEST").exists(), 240)
     assert finished(first), "the first job did not finish before the kill"
     second_was_finished = finished(second)
     # the job process running when the sweep died goes with it and gives the run directory's lock back

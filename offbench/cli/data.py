@@ -14,15 +14,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import click
 
 from offbench.errors import OffbenchError
-
-NETWORK_TIMEOUT = 8.0  # seconds; a machine without a network must fail fast
 
 
 def _dir_size(path: Path) -> int:
@@ -118,16 +115,7 @@ def list_cmd(suite):
 # download
 
 
-def _probe(url: str) -> None:
-    """Raise OffbenchError-free OSError when ``url``'s host cannot be reached within the timeout."""
-    import urllib.request
-
-    req = urllib.request.Request(url, method="HEAD")
-    with urllib.request.urlopen(req, timeout=NETWORK_TIMEOUT):
-        pass
-
-
-def _no_network(name: str, what: str, exc: Exception) -> OffbenchError:
+def _no_network(name: str, what: str, exc: Exception | str) -> OffbenchError:
     from offbench.data.build.recipes import get_recipe, unbuildable_reason
 
     alt = (
@@ -143,6 +131,8 @@ def _no_network(name: str, what: str, exc: Exception) -> OffbenchError:
 @click.argument("name")
 def download_cmd(name):
     """Download NAME (a D4RL name, Minari id, or suite dataset) from Minari or D4RL's server."""
+    from offbench.data import fetch
+    from offbench.data.loaders import minari_local_ids
     from offbench.data.suites import hdf5_path
 
     _, task = _find_task(name)
@@ -157,48 +147,26 @@ def download_cmd(name):
         raise OffbenchError(
             f"{name!r} is neither a suite dataset with a download nor a Minari id; see `offbench data list`"
         )
-    if minari_id is not None:
-        import minari
-
+    what = f"Minari dataset {minari_id}" if minari_id is not None else url
+    # the lock `offbench run` takes to obtain this dataset (fetch.obtain): two processes download it once
+    with fetch.dataset_lock(key, say=lambda m: click.echo(m, err=True)):
+        if minari_id is not None and minari_id in minari_local_ids():  # as Minari's own download skips it
+            click.echo(f"Minari dataset {minari_id} is already present in {_minari_root() / minari_id}")
+            return
         try:
-            _probe("https://huggingface.co")
-            with _quiet():
-                minari.download_dataset(minari_id)
+            if minari_id is not None:
+                why = fetch.unreachable(fetch.MINARI_HOST)  # fails in seconds without a network
+                if why:
+                    raise OSError(why)
+                fetch.download_minari(minari_id)
+            else:
+                fetch.download_hdf5(url, hdf5_path(task), task.name)
         except Exception as exc:  # no network, unknown id, remote error
-            raise _no_network(key, f"Minari dataset {minari_id}", exc) from exc
+            raise _no_network(key, what, exc) from exc
+    if minari_id is not None:
         click.echo(f"downloaded Minari dataset {minari_id} to {_minari_root() / minari_id}")
-        return
-    dest = hdf5_path(task)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".part")
-    try:
-        import urllib.request
-
-        with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT) as resp, open(tmp, "wb") as f:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            from tqdm.auto import tqdm
-
-            with tqdm(total=total, unit="B", unit_scale=True, desc=task.name) as bar:
-                while chunk := resp.read(1 << 20):
-                    f.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(tmp, dest)
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise _no_network(key, f"{url}", exc) from exc
-    click.echo(f"downloaded {url} to {dest}")
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *a):
-        return self._w.__exit__(*a)
+    else:
+        click.echo(f"downloaded {url} to {hdf5_path(task)}")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from offbench.data.staging import Staging, minari_root, remove_stale_stages
 from offbench.data.suites import Suite, Task, hdf5_path
 from offbench.errors import OffbenchError
 
-NETWORK_TIMEOUT = 8.0  # seconds (as `offbench data download`)
+NETWORK_TIMEOUT = 8.0  # seconds; a machine without a network must fail fast (also `offbench data download`)
 MINARI_HOST = "https://huggingface.co"  # Minari's remote datasets are served from the Hugging Face Hub
 # Measured build speed, transitions per CPU-second on one core (for the announced estimate only):
 # locomotion (hopper) docs/data.md "Speed"; antmaze docs/antmaze.md; kitchen docs/kitchen.md; adroit from
@@ -91,27 +91,36 @@ def download_source(task: Task) -> tuple[str | None, str]:
 def download(task: Task, progress: bool = True) -> None:
     """Download the task's original: the Minari dataset (staged, renamed into place) or the D4RL hdf5 file."""
     if task.minari_id:
-        import warnings
+        download_minari(task.minari_id)
+    else:
+        download_hdf5(task.url, hdf5_path(task), task.name, progress)
 
-        import minari
 
-        stage = Staging(task.minari_id)
-        with stage.active(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            minari.download_dataset(task.minari_id)
-        stage.publish()
-        return
+def download_minari(minari_id: str) -> None:
+    """Minari's own download, written through a stage so that a killed download leaves nothing that loads."""
+    import warnings
+
+    import minari
+
+    stage = Staging(minari_id)
+    with stage.active(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        minari.download_dataset(minari_id)
+    stage.publish()
+
+
+def download_hdf5(url: str, dest: Path, desc: str, progress: bool = True) -> None:
+    """``url`` streamed to a hidden per-process file beside ``dest``, renamed into place when complete."""
     import urllib.request
 
-    dest = hdf5_path(task)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
-        with urllib.request.urlopen(task.url, timeout=NETWORK_TIMEOUT) as resp, open(tmp, "wb") as f:
+        with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT) as resp, open(tmp, "wb") as f:
             from tqdm.auto import tqdm
 
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=task.name, disable=not progress) as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
                 while chunk := resp.read(1 << 20):
                     f.write(chunk)
                     bar.update(len(chunk))

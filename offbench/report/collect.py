@@ -67,22 +67,21 @@ ROW_FIELDS = ("steps", "online_steps", "backend", "preset")
 CELL_FIELDS = ("config_hash", "episodes", "fingerprint")  # fingerprint: of the data (another size, another file)
 
 
+# how a row names each field that tells it apart: (with the field's value, for records without the field)
+QUALIFIERS = {
+    "steps": ("{} steps", "steps ?"),
+    "online_steps": ("{} online steps", "online steps ?"),
+    "backend": ("{} eval", "eval backend ?"),
+    "preset": ("preset {}", "no preset"),
+    "config_hash": ("config {}", "config ?"),
+    "episodes": ("{} episodes", "episodes ?"),
+    "fingerprint": ("data {:.8}", "data ?"),  # the fingerprint's first 8 characters
+}
+
+
 def _qualifier(field: str, value) -> str:
-    if field == "steps":
-        return f"{value} steps" if value is not None else "steps ?"
-    if field == "online_steps":
-        return f"{value} online steps" if value is not None else "online steps ?"
-    if field == "backend":
-        return f"{value} eval" if value is not None else "eval backend ?"
-    if field == "preset":
-        return f"preset {value}" if value is not None else "no preset"
-    if field == "config_hash":
-        return f"config {value}" if value is not None else "config ?"
-    if field == "episodes":
-        return f"{value} episodes" if value is not None else "episodes ?"
-    if field == "fingerprint":
-        return f"data {str(value)[:8]}" if value is not None else "data ?"
-    raise KeyError(field)
+    named, unknown = QUALIFIERS[field]  # an unknown field is a KeyError
+    return named.format(str(value)) if value is not None else unknown
 
 
 @dataclasses.dataclass
@@ -234,6 +233,25 @@ def _inside(path: Path, folder: Path | None) -> bool:
         return False
 
 
+# folders of a results folder that hold no run of the researcher's own: left out, and said so, unless --results is one
+NOT_OWN_RUNS = {"validation": "written by `offbench validate`", "reference": "in the published numbers' folder"}
+
+
+def _not_own_runs(results: Path, recs: list[dict]) -> tuple[list[dict], list[dict]]:
+    issues = []
+    for name, what in NOT_OWN_RUNS.items():
+        folder = results / name
+        inside = [r for r in recs if _inside(Path(r["path"]), folder)]
+        if inside:
+            tops = {(Path(r["path"]).resolve().parent.relative_to(folder.resolve()).parts or ("",))[0] for r in inside}
+            where = " or ".join(f"--results {folder / t}" for t in sorted(tops))
+            n = f"{len(inside)} record" + ("s" if len(inside) > 1 else "")
+            detail = f"{n} {what}, not read with {results}; report them with {where}"
+            issues.append(issue("not included", detail=detail, path=str(folder)))
+            recs = [r for r in recs if not _inside(Path(r["path"]), folder)]
+    return recs, issues
+
+
 def collect(results: Path, suites=(), algos=(), datasets=(), skip=()) -> tuple[dict, list[dict]]:
     """Cells keyed by (suite, dataset label, row) and the runs not averaged (unreadable, unfinished, ...)."""
     if not results.is_dir():
@@ -241,18 +259,21 @@ def collect(results: Path, suites=(), algos=(), datasets=(), skip=()) -> tuple[d
             f"results folder {results} does not exist; pass --results DIR (where `offbench run` wrote its records)"
         )
     recs = [r for r in read_records(results) if not any(_inside(Path(r["path"]), s) for s in skip)]
+    recs, left_out = _not_own_runs(results, recs)
     if not recs:
         raise OffbenchError(
-            f"no run records under {results}; run e.g. `offbench run --algo iql --suite locomotion "
-            "--dataset NAME` first, or pass --results DIR"
+            f"no run records under {results}"
+            + (f" (not read: {'; '.join(i['detail'] for i in left_out)})" if left_out else "")
+            + "; run e.g. `offbench run --algo iql --suite locomotion --dataset NAME` first, or pass --results DIR"
         )
-    issues = [
+    bad = [
         issue("unreadable", path=r["path"], detail=r.get("error", "")) for r in recs if r.get("status") == "unreadable"
     ]
+    issues = left_out + bad
     recs = [r for r in recs if r.get("status") != "unreadable"]
     if not recs:
         raise OffbenchError(
-            f"no readable run record under {results} ({issues[0]['path']}: {issues[0]['detail']}); "
+            f"no readable run record under {results} ({bad[0]['path']}: {bad[0]['detail']}); "
             "rerun `offbench run` for those runs"
         )
     present = {k: sorted({str(r.get(k)) for r in recs}) for k in ("suite", "algo", "dataset")}

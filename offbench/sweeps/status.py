@@ -12,6 +12,9 @@ import click
 from offbench.errors import OffbenchError
 
 SWEEPS_DIR = ".sweeps"
+PREVIOUS_LAYOUT = (  # results/<suite>/<dataset>/<algo>/seed_<s>.json, as `offbench run` wrote them before variants
+    "previous layout (no variant directory): `offbench run` neither resumes it nor adds to it"
+)
 
 
 def _fmt_s(s: float | None) -> str:
@@ -38,6 +41,17 @@ def _last_line(text) -> str:
 # Status
 
 
+def _previous_layout(record_path: Path) -> bool:
+    """A record of the layout before variant directories (``<suite>/<dataset>/<algo>/seed_<s>.json``, commit
+    a056776): it has no ``variant`` (every record since has one)."""
+    from offbench.records.jsonio import read_json
+
+    try:
+        return "variant" not in read_json(record_path)
+    except (OSError, ValueError):
+        return True
+
+
 def collect_status(results: str | Path) -> list[dict]:
     """One row per run directory (and per planned job not started yet): done, diverged, running, failed,
     pending. Done means every seed is a finished run (``offbench.records.store.is_finished``); diverged, that
@@ -59,6 +73,8 @@ def collect_status(results: str | Path) -> list[dict]:
     dirs = {str(p.parent.resolve()) for p in results.glob("*/*/*/*/seed_*.json")}  # suite/dataset/algo/variant
     dirs |= {str(p.parent.resolve()) for p in results.glob(f"*/*/*/*/{STATE_NAME}")}
     dirs |= set(planned)
+    previous = {str(p.parent.resolve()) for p in results.glob("*/*/*/seed_*.json") if _previous_layout(p)}
+    dirs |= previous
     rows = []
     now = time.time()
     for d in sorted(dirs):
@@ -104,7 +120,9 @@ def collect_status(results: str | Path) -> list[dict]:
         elif status == "pending" and any(r for r in mine) and step:
             note = f"interrupted at step {step}; resumes"
         rel = path.relative_to(results.resolve()) if path.is_relative_to(results.resolve()) else path
-        parts = rel.parts
+        parts = (*rel.parts, "-") if d in previous else rel.parts
+        if d in previous:
+            note = PREVIOUS_LAYOUT + (f"; {note}" if note and status != "pending" else "")
         rows.append(
             {
                 "status": status,

@@ -112,11 +112,13 @@ class Collector:
         envs._register_all()
         kwargs = dict(self.task.env_kwargs)
         kwargs["maze_map"] = data_map(self.plain, self.kind, self.start, self.eval_goal, self.maze)
-        self.env = gym.make(self.task.env_id, **kwargs, max_episode_steps=episode_steps)
+        self.env = envs.drop_maze_xml(gym.make(self.task.env_id, **kwargs, max_episode_steps=episode_steps))
         self.data_spec = self.env.spec
-        self.eval_spec = gym.make(
-            self.task.env_id, **self.task.env_kwargs, max_episode_steps=self.task.max_episode_steps
-        ).spec
+        spec_env = envs.drop_maze_xml(
+            gym.make(self.task.env_id, **self.task.env_kwargs, max_episode_steps=self.task.max_episode_steps)
+        )
+        self.eval_spec = spec_env.spec
+        spec_env.close()
         self.u = self.env.unwrapped
         self.eval_goal_xy = np.asarray(eval_goal_xy(self.task), np.float64)
         self.controller = ac.SteeredAnt(policy, self.plain, MAZE_SCALING)
