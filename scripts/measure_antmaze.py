@@ -112,25 +112,27 @@ def run_progress(
     tree, _ = run.try_resume({"states": states, "keys": keys})
     if tree is None:
         raise SystemExit(f"no checkpoint of {algo} on {dataset} under {results}")
-    env = prep.source.env_factory()()
+    from offbench.evaluation.episodes import env_factory_for, episode_success, eval_reset_seed
+
+    env = env_factory_for(prep.source)()  # the evaluation's own environment: ends at the goal, D4RL's 0.5 m
     u = env.unwrapped
     grid = ac.MazeGrid(prep.source.task.env_kwargs["maze_map"])
     limit = prep.source.max_episode_steps or 1000
     rows = []
     for ep in range(episodes):
-        obs, _ = env.reset(seed=run.evaluator.seed_base + ep)  # the evaluation's own resets
+        obs, _ = env.reset(seed=eval_reset_seed(run.seeds[0], ep))  # the first seed's evaluation resets
         path = grid.path(grid.cell_of(obs["achieved_goal"]), grid.cell_of(u.goal))
         furthest, success, flipped, t = 0, False, False, 0
         for t in range(limit):  # noqa: B007 (t is read after the loop)
             x = np.repeat(run.obs_adapter(obs)[None, None], len(run.seeds), axis=0)  # one row per seed
             a = np.asarray(run.act_fn(tree["states"], jnp.asarray(x)))[0, 0]  # the first seed's action
-            obs, _, _, _, info = env.step(a)
+            obs, _, terminated, truncated, info = env.step(a)
             cell = grid.cell_of(obs["achieved_goal"])
             if cell in path:
                 furthest = max(furthest, path.index(cell))
-            success = bool(info["success"])
+            success = episode_success(info)
             flipped = bool(ac.is_flipped(u.ant_env.data))
-            if success or flipped:
+            if success or flipped or terminated or truncated:
                 break
         row = {
             "episode": ep,
