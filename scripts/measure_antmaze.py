@@ -193,7 +193,9 @@ def data_figures(dataset: str, gamma: float = 0.99) -> dict:
     }
 
 
-def run_values(dataset: str, steps: int, results: str, seeds: int, eval_every: int, gamma: float = 0.99) -> dict:
+def run_values(
+    dataset: str, steps: int, results: str, seeds: int, eval_every: int, eval_episodes: int, gamma: float = 0.99
+) -> dict:
     """IQL's learnt V(s) on the dataset's states beside their discounted return-to-go, by path cell from the
     start (0) to the goal, upright vs flipped: whether the value has propagated along the maze, and whether
     it marks flips as dead ends."""
@@ -207,6 +209,7 @@ def run_values(dataset: str, steps: int, results: str, seeds: int, eval_every: i
         suite="antmaze",
         dataset=dataset,
         steps=steps,
+        eval_episodes=eval_episodes,
         results=results,
         progress=False,
         seeds=seeds,
@@ -275,7 +278,9 @@ def main(argv=None):
     p.add_argument("--values", action="store_true", help="with --run-algo iql: V(s) vs return-to-go by path cell")
     args = p.parse_args(argv)
     if args.values:
-        out = run_values(args.run_dataset, args.run_steps, args.run_results, args.run_seeds, args.run_eval_every)
+        out = run_values(
+            args.run_dataset, args.run_steps, args.run_results, args.run_seeds, args.run_eval_every, args.episodes
+        )
         print(json.dumps(out, indent=1))
         if args.json:
             args.json.write_text(json.dumps(out, indent=1))
