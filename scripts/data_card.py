@@ -1,17 +1,24 @@
-"""The data-card table of docs/data.md: every local rebuild beside D4RL's published statistics.
+"""The data-card tables of docs/data.md (locomotion / Adroit) and docs/antmaze.md (AntMaze): every local
+rebuild beside D4RL's published statistics.
 
-    python scripts/data_card.py                       # every local rebuilt dataset of locomotion / adroit
-    python scripts/data_card.py hopper-medium-v2 ...  # these
-    python scripts/data_card.py --write docs/data.md  # replace the table between the data-card markers
+    python scripts/data_card.py                           # every local rebuilt dataset, both tables
+    python scripts/data_card.py hopper-medium-v2 ...      # these
+    python scripts/data_card.py --write docs/data.md      # replace the table(s) between the markers the file has
+    python scripts/data_card.py --minari-dir A --minari-dir B --write docs/antmaze.md
+                                                          # datasets from several Minari folders
 
 Each row is ``offbench.data.card.card`` of the local dataset (what ``offbench data info NAME`` prints); D4RL's
-columns come from :data:`D4RL`, each value with its source. A build smaller than its recipe's size is marked
-"small build" (its statistics are not comparable with D4RL's).
+columns come from :data:`D4RL` and :data:`D4RL_ANTMAZE`, each value with its source ("—": none found). A build
+smaller than its recipe's size is marked "small build" (its statistics are not comparable with D4RL's).
+``--minari-dir`` (repeatable; default: ``$MINARI_DATASETS_PATH``) names the Minari folders to read; each dataset
+is read from the first folder that has it. A block with no local dataset is left as it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import sys
 from pathlib import Path
@@ -48,32 +55,103 @@ D4RL = {
     "hammer-expert-v1": (1_000_000, None, None),
     "relocate-expert-v1": (1_000_000, None, None),
 }
+# D4RL's AntMaze data (the -v2 files of d4rl/infos.py): (transitions, trajectories, mean trajectory length).
+# Source: scripts/generation/generate_ant_maze_datasets.py, whose defaults are --num_samples 1e6 and
+# --max_episode_steps 1000 with the timeout at ts >= 1000 checked after each step, ts from 0 (a 1001-step
+# trajectory, then env.reset()): 999 trajectories of 1001 steps and one of 1 -- the script's figures, not measured
+# on the files (which cannot be downloaded here). Rewarded steps, trajectories reaching the evaluation goal and
+# flips: no published per-dataset figure was found (D4RL's paper, wiki and infos.py give none; the -v2 files are
+# needed to measure them), so those columns say "—".
+D4RL_ANTMAZE = {
+    f"antmaze-{k}-v2": (1_000_000, 1_000, 1_000.0)
+    for k in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse")
+}
 BEGIN, END = "<!-- data-card:begin -->", "<!-- data-card:end -->"
+AM_BEGIN, AM_END = "<!-- antmaze-card:begin -->", "<!-- antmaze-card:end -->"
 
 
 def _f(v, fmt="{:,.1f}"):
-    return "—" if v is None else fmt.format(v)
+    if v is None:
+        return "—"
+    out = fmt.format(v)
+    return out[1:] if out.startswith("-") and not out.strip("-0.,") else out  # no "-0.0"
 
 
-def rows(names: list[str]) -> list[str]:
+@contextlib.contextmanager
+def minari_dir(path):
+    """``$MINARI_DATASETS_PATH`` set to ``path`` inside the block (restored after; ``None``: unchanged)."""
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    if path is not None:
+        os.environ["MINARI_DATASETS_PATH"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def _load(name: str, where: dict):
+    """(card, recipe, dataset metadata) of ``rebuilt/name`` read from the folder ``where`` names for it."""
     from offbench.cli.data import load_local
     from offbench.data.build.recipes import get_recipe
     from offbench.data.card import card
 
+    with minari_dir(where.get(name)):
+        ds, task, suite, _kind = load_local(f"rebuilt/{name}")
+    return card(ds, task, suite), get_recipe(name), ds.metadata
+
+
+def _build(c: dict, rec, meta: dict, by_count: bool = False) -> str:
+    """The build column, "vN full" or "vN small build": a ``recipe_size`` below the recipe's, or (``by_count``, for
+    recipes of a fixed size such as AntMaze's 1M) fewer than 90% of its transitions (``sources.resolve``'s rule)."""
+    size = meta.get("recipe_size")
+    small = (size is not None and size < rec.default_size) or (by_count and c["transitions"] < 0.9 * rec.default_size)
+    return f"v{c['recipe_version']}" + (" small build" if small else " full")
+
+
+def _pct(v):
+    return "—" if v is None else f"{100 * v:.2f}%"
+
+
+def antmaze_rows(names: list[str], where: dict | None = None) -> list[str]:
+    """The AntMaze table: trajectories (split at timeouts), rewarded steps, steps and trajectories within 0.5 m of
+    the evaluation goal (positions), trajectories reaching their commanded goal and with a flip (provenance), the
+    behaviour score (success x 100), beside D4RL's figures."""
+    head = (
+        "| dataset | build | transitions | trajectories | mean length | rewarded steps | steps near eval goal "
+        "| trajectories reaching eval goal | reaching commanded goal | flipped trajectories | behaviour score "
+        "| D4RL transitions "
+        "| D4RL trajectories (mean length) | D4RL rewarded steps | D4RL reaching eval goal |"
+    )
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name in names:
+        c, rec, meta = _load(name, where or {})
+        ref = D4RL_ANTMAZE.get(name)
+        d4rl = f"| {ref[0]:,} | {ref[1]:,} ({ref[2]:.1f}) " if ref else "| — | — "
+        out.append(
+            f"| {name} | {_build(c, rec, meta, True)} | {c['transitions']:,} | {c['episodes']:,} "
+            f"| {c['episode_length_mean']:.1f} | {_pct(c['rewarded_step_fraction'])} "
+            f"| {_pct(c.get('eval_goal_step_fraction'))} | {_pct(c.get('eval_goal_trajectory_fraction'))} "
+            f"| {_pct(c.get('commanded_goal_trajectory_fraction'))} | {_pct(c.get('flipped_trajectory_fraction'))} "
+            f"| {_f(c['score_own_refs'])} {d4rl}| — | — |"
+        )
+    return out
+
+
+def rows(names: list[str], where: dict | None = None) -> list[str]:
     head = (
         "| dataset | build | transitions | episodes | mean length | terminals | timeouts | score (own refs) "
         "| score (D4RL refs) | ref random (n) | ref expert (n) | D4RL transitions | D4RL mean length | D4RL score |"
     )
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for name in names:
-        ds, task, suite, kind = load_local(f"rebuilt/{name}")
-        c = card(ds, task, suite)
-        rec = get_recipe(name)
-        size = ds.metadata.get("recipe_size")
-        build = f"v{c['recipe_version']}" + (" full" if size is None or size >= rec.default_size else " small build")
+        c, rec, meta = _load(name, where or {})
         ref = D4RL.get(name, (None, None, None))
         out.append(
-            f"| {name} | {build} | {c['transitions']:,} | {c['episodes']:,} | {c['episode_length_mean']:.1f} "
+            f"| {name} | {_build(c, rec, meta)} | {c['transitions']:,} | {c['episodes']:,} "
+            f"| {c['episode_length_mean']:.1f} "
             f"| {100 * c['terminal_fraction']:.2f}% | {100 * c['timeout_fraction']:.2f}% "
             f"| {_f(c['score_own_refs'])} | {_f(c['score_d4rl_refs'])} "
             f"| {_f(c['ref_min_score'])} ± {_f(c['ref_min_std'])} ({c['ref_min_episodes']}) "
@@ -83,32 +161,69 @@ def rows(names: list[str]) -> list[str]:
     return out
 
 
-def local_names() -> list[str]:
-    from offbench.data.build.recipes import all_recipes
+TABLES = {  # block markers: (suites of its rows, the table's rows)
+    (BEGIN, END): (("locomotion", "adroit"), rows),
+    (AM_BEGIN, AM_END): (("antmaze",), antmaze_rows),
+}
+
+
+def locate(dirs: list) -> dict:
+    """{dataset name: the first folder of ``dirs`` that holds ``rebuilt/name``} (``dirs`` empty: the current one)."""
     from offbench.data.loaders import minari_local_ids
 
-    local = minari_local_ids()
-    return sorted(
-        n for n, r in all_recipes().items() if r.suite in ("locomotion", "adroit") and f"rebuilt/{n}" in local
-    )
+    where: dict = {}
+    for d in dirs or [None]:
+        with minari_dir(d):
+            local = minari_local_ids()
+        for ident in sorted(local):
+            if ident.startswith("rebuilt/"):
+                where.setdefault(ident[len("rebuilt/") :], d)
+    return where
+
+
+def local_names(where: dict, suites=("locomotion", "adroit")) -> list[str]:
+    from offbench.data.build.recipes import all_recipes
+
+    return [n for n, r in all_recipes().items() if r.suite in suites and n in where]  # the recipes' order
 
 
 def main(argv=None) -> int:
+    from offbench.data.build.recipes import all_recipes
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*")
-    p.add_argument("--write", default=None, help="A markdown file whose data-card block is replaced.")
+    p.add_argument("--write", default=None, help="A markdown file whose data-card block(s) are replaced.")
+    p.add_argument("--minari-dir", action="append", default=[], help="A Minari datasets folder (repeatable).")
     a = p.parse_args(argv)
-    table = rows(a.names or local_names())
-    if a.write:
-        path = Path(a.write)
-        text = path.read_text()
-        if BEGIN not in text or END not in text:
-            print(f"error: {path} has no {BEGIN} ... {END} block", file=sys.stderr)
-            return 2
-        block = BEGIN + "\n" + "\n".join(table) + "\n" + END
-        path.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
-    else:
-        print("\n".join(table))
+    where = locate(a.minari_dir)
+    missing = [n for n in a.names if n not in where]
+    if missing:
+        print(f"error: no rebuilt {', '.join(missing)} in {a.minari_dir or 'the Minari folder'}", file=sys.stderr)
+        return 2
+    recipes = all_recipes()
+    tables = {}
+    for markers, (suites, make) in TABLES.items():
+        names = [n for n in a.names if n in recipes and recipes[n].suite in suites] or (
+            [] if a.names else local_names(where, suites)
+        )
+        if names:
+            tables[markers] = make(names, where)
+    if not a.write:
+        print("\n\n".join("\n".join(t) for t in tables.values()))
+        return 0
+    path = Path(a.write)
+    text = path.read_text()
+    present = [m for m in TABLES if m[0] in text and m[1] in text]
+    if not present:
+        print(f"error: {path} has no {BEGIN} or {AM_BEGIN} block", file=sys.stderr)
+        return 2
+    for begin, end in present:
+        if (begin, end) not in tables:
+            print(f"{path}: no local dataset for the {begin} block; left as it is", file=sys.stderr)
+            continue
+        block = begin + "\n" + "\n".join(tables[begin, end]) + "\n" + end
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _, b=block: b, text, flags=re.S)
+    path.write_text(text)
     return 0
 
 

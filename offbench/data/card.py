@@ -7,6 +7,16 @@ fraction of successful episodes (sparse-reward suites: an episode with a positiv
 tasks done; none for dense-reward suites), and the behaviour's score: the mean episode return normalised with
 the dataset's own reference returns and with D4RL's (``d4rl/infos.py``); success-scored suites (AntMaze,
 pointmaze) score the behaviour as success fraction x 100.
+
+Episodes of the goal-reaching suites (:data:`TRAJECTORY_SUITES`) are the *collected trajectories*, split at
+timeouts/truncations only: there a terminal marks the goal, not the end of the trajectory (D4RL's AntMaze
+generator keeps the Ant moving after reward = terminal, ``scripts/generation/generate_ant_maze_datasets.py``
+resets only at the timeout), so splitting at terminals would count every visit to the goal as an episode.
+What training uses is untouched (``Dataset.episode_ends``: returns and the Bellman mask). AntMaze cards add the
+trajectories that come within ``ANTMAZE_GOAL_RADIUS`` of the evaluation goal at some step, measured on the
+positions (``next_observations[:, :2]``, D4RL's relabel ``relabel_antmaze_rewards.py``) independently of the
+reward labels, and what the build's provenance records: the fractions of trajectories with a flip and of those
+reaching their commanded goal (``None`` for data without that provenance).
 """
 
 from __future__ import annotations
@@ -15,7 +25,12 @@ import json
 
 import numpy as np
 
-from offbench.data.loaders import Dataset
+from offbench.data.loaders import Dataset, episode_ids, episode_returns
+
+# Suites whose terminals do not end the collected trajectory: AntMaze (terminal = reward, the Ant keeps moving);
+# maze2d and the pointmaze sets have no terminals (so for them this changes nothing). Locomotion / Adroit /
+# Kitchen: a terminal is the end of the episode.
+TRAJECTORY_SUITES = ("antmaze", "maze2d", "pointmaze")
 
 
 def _norm(ret: float, lo, hi):
@@ -24,17 +39,55 @@ def _norm(ret: float, lo, hi):
     return 100.0 * (ret - lo) / (hi - lo)
 
 
+def trajectory_ends(ds: Dataset) -> np.ndarray:
+    """Where the collected trajectories end: at every timeout/truncation, and at a terminal only where the next
+    row does not continue the trajectory (its observation is not this row's next observation: a reset). A
+    terminal in the middle of a trajectory (the Ant passing the goal) is not an end. Exact for Minari data
+    (next observations are the episode's own); in a D4RL hdf5 file without ``next_observations`` a step that is
+    both terminal and timeout reads as continuing (the loader takes the following row as its next observation)."""
+    term = ds.terminals > 0
+    cont = np.zeros(len(ds), bool)
+    cont[:-1] = np.all(ds.next_observations[:-1] == ds.observations[1:], axis=1)
+    ends = ds.episode_ends & ~(term & cont)
+    ends[-1] = True
+    return ends
+
+
+def _provenance(meta: dict) -> dict:
+    prov = meta.get("provenance")
+    if isinstance(prov, str):
+        try:
+            prov = json.loads(prov)
+        except ValueError:
+            return {}
+    return prov if isinstance(prov, dict) else {}
+
+
+def _antmaze_goal(ds: Dataset, task, ids: np.ndarray, n_traj: int) -> dict:
+    """Steps and trajectories within the goal radius of the evaluation goal, from the positions."""
+    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_xy
+
+    d = np.linalg.norm(ds.next_observations[:, :2].astype(np.float64) - np.asarray(eval_goal_xy(task)), axis=-1)
+    near = d <= ANTMAZE_GOAL_RADIUS
+    reached = np.zeros(n_traj, bool)
+    reached[ids[near]] = True
+    return {"eval_goal_step_fraction": float(near.mean()), "eval_goal_trajectory_fraction": float(reached.mean())}
+
+
 def card(ds: Dataset, task=None, suite=None) -> dict:
     """The data card of ``ds`` (``task``/``suite``: the suite's task of the same name, for D4RL's references)."""
-    slices = ds.episode_slices()
+    by_trajectory = suite is not None and suite.name in TRAJECTORY_SUITES
+    ends = trajectory_ends(ds) if by_trajectory else ds.episode_ends
+    starts = np.concatenate([[0], np.flatnonzero(ends)[:-1] + 1])
+    slices = [slice(int(a), int(e) + 1) for a, e in zip(starts, np.flatnonzero(ends))]
     lengths = np.array([s.stop - s.start for s in slices])
-    returns = ds.episode_returns()
+    returns = episode_returns(ds.rewards, ends)
     n = len(ds)
     term = ds.terminals > 0
-    timeouts = ds.episode_ends & ~term
+    timeouts = ends if by_trajectory else ds.episode_ends & ~term  # every trajectory ends by a timeout/truncation
     score_kind = getattr(suite, "score", "return")
     success = None
-    if suite is not None and suite.name in ("antmaze", "pointmaze", "maze2d"):
+    if by_trajectory:
         success = float(np.mean([ds.rewards[s].max() > 0 for s in slices]))
     elif suite is not None and suite.name == "kitchen":
         n_tasks = len((task.env_kwargs or {}).get("tasks_to_complete", [])) if task is not None else 4
@@ -48,6 +101,7 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
     out = {
         "transitions": int(n),
         "episodes": int(len(slices)),
+        "episodes_split_at": "timeouts/truncations only" if by_trajectory else "terminals and timeouts",
         "episode_length_mean": float(lengths.mean()),
         "episode_length_min": int(lengths.min()),
         "episode_length_max": int(lengths.max()),
@@ -71,6 +125,14 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
         "recipe": meta.get("recipe"),
         "recipe_version": meta.get("recipe_version"),
     }
+    if suite is not None and suite.name == "antmaze" and task is not None:
+        out.update(_antmaze_goal(ds, task, episode_ids(ends), len(slices)))
+        prov = _provenance(meta)
+        for key, field in (
+            ("flipped_trajectory_fraction", "flipped_episode_fraction"),
+            ("commanded_goal_trajectory_fraction", "commanded_goal_episode_fraction"),
+        ):
+            out[key] = None if prov.get(field) is None else float(prov[field])
     if score_kind == "success" and success is not None:
         out["score_own_refs"] = out["score_d4rl_refs"] = 100.0 * success
     else:
@@ -94,13 +156,21 @@ def format_card(name: str, c: dict) -> list[str]:
         f"{name}" + (f" (recipe {c['recipe']} version {c['recipe_version']})" if c.get("recipe") else ""),
         f"  transitions        {c['transitions']:,}",
         f"  episodes           {c['episodes']:,}  (length mean {c['episode_length_mean']:.1f}, "
-        f"min {c['episode_length_min']}, max {c['episode_length_max']})",
+        f"min {c['episode_length_min']}, max {c['episode_length_max']}; split at {c['episodes_split_at']})",
         f"  terminals          {_fmt(c['terminal_fraction'], True)} of transitions",
         f"  timeouts           {_fmt(c['timeout_fraction'], True)} of transitions",
         f"  rewarded steps     {_fmt(c['rewarded_step_fraction'], True)}",
         f"  successful eps     {_fmt(c['success_fraction'], True)}",
-        f"  episode return     {c['return_mean']:,.1f} +- {c['return_std']:,.1f}",
     ]
+    if "eval_goal_trajectory_fraction" in c:
+        lines += [
+            f"  near eval goal     {_fmt(c['eval_goal_step_fraction'], True)} of steps, "
+            f"{_fmt(c['eval_goal_trajectory_fraction'], True)} of trajectories (positions)",
+            f"  flipped            {_fmt(c['flipped_trajectory_fraction'], True)} of trajectories (provenance)",
+            f"  commanded goal     {_fmt(c['commanded_goal_trajectory_fraction'], True)} of trajectories reach it "
+            "(provenance)",
+        ]
+    lines.append(f"  episode return     {c['return_mean']:,.1f} +- {c['return_std']:,.1f}")
     own = f"  behaviour score    {_fmt(c['score_own_refs'])} on its own references"
     if c["ref_min_score"] is not None:
         own += f" (random {c['ref_min_score']:,.1f}"

@@ -1,0 +1,140 @@
+"""The data card (``offbench/data/card.py``, ``offbench data info``, ``scripts/data_card.py``): AntMaze episodes
+are the collected trajectories (a terminal in the middle of one counts once), goal reaching from the positions,
+and the card script reading datasets from several Minari folders."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from offbench.cli import main
+from offbench.data.build import ant_controller as ac
+from offbench.data.card import card, trajectory_ends
+from offbench.data.loaders import Dataset, load_minari
+from offbench.data.suites import eval_goal_xy, get_suite
+
+BEHAVIOR = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_expert = pytest.mark.skipif(
+    not (BEHAVIOR / ac.POLICY_FILE).exists(), reason="../shared/data/policies/ant-expert.npz is not present"
+)
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "data_card.py"
+
+
+def _antmaze_like(goal):
+    """Three trajectories as the Minari loader lays them out (next observation = the episode's own): the first
+    passes the goal in its middle (terminals there, the trajectory goes on), the second ends at the goal (its
+    last step is terminal and a truncation; a reset follows), the third never comes near it."""
+    rng = np.random.default_rng(0)
+    lengths, obs_l, nxt_l, rew_l, term_l, end_l = (10, 8, 6), [], [], [], [], []
+    for k, t in enumerate(lengths):
+        o = rng.normal(size=(t + 1, 29)).astype(np.float32)
+        o[:, :2] = goal + 5.0  # far from the goal
+        if k == 0:
+            o[4:7, :2] = goal  # next observations of steps 3, 4, 5 are at the goal
+        if k == 1:
+            o[t, :2] = goal + 0.3  # the last next observation is inside 0.5 m
+        near = np.linalg.norm(o[1:, :2] - goal, axis=-1) <= 0.5
+        obs_l.append(o[:-1]), nxt_l.append(o[1:]), rew_l.append(near.astype(np.float32))
+        term_l.append(near)
+        e = near.copy()  # the loader's episode ends: terminals and the truncation at the timeout
+        e[-1] = True
+        end_l.append(e)
+    cat = np.concatenate
+    ds = Dataset(cat(obs_l), np.zeros((sum(lengths), 8)), cat(rew_l), cat(nxt_l), cat(term_l), cat(end_l))
+    return ds, lengths
+
+
+def test_antmaze_episodes_are_the_collected_trajectories():
+    suite = get_suite("antmaze")
+    task = suite.task("antmaze-umaze-v2")
+    ds, lengths = _antmaze_like(np.asarray(eval_goal_xy(task), np.float32))
+    ends_before = ds.episode_ends.copy()
+    assert int(ds.episode_ends.sum()) == 6  # what training sees: the terminals split the first trajectory
+    c = card(ds, task, suite)
+    assert c["episodes"] == 3 and c["episode_length_mean"] == pytest.approx(np.mean(lengths))
+    assert (c["episode_length_min"], c["episode_length_max"]) == (6, 10)
+    assert c["success_fraction"] == pytest.approx(2 / 3) and c["score_own_refs"] == pytest.approx(200 / 3)
+    assert c["eval_goal_trajectory_fraction"] == pytest.approx(2 / 3)
+    assert c["eval_goal_step_fraction"] == pytest.approx(4 / 24) == c["rewarded_step_fraction"]
+    assert c["return_mean"] == pytest.approx(4 / 3)  # rewarded steps per trajectory: 3, 1, 0
+    assert c["flipped_trajectory_fraction"] is None and c["commanded_goal_trajectory_fraction"] is None
+    np.testing.assert_array_equal(ds.episode_ends, ends_before)  # the card changes nothing training uses
+    np.testing.assert_array_equal(np.flatnonzero(trajectory_ends(ds)), np.cumsum(lengths) - 1)
+    loco = card(ds, None, get_suite("locomotion"))  # where a terminal ends the episode, it still splits there
+    assert loco["episodes"] == 6 and loco["success_fraction"] is None
+
+
+def test_the_goal_fraction_is_measured_on_positions_not_on_the_labels():
+    """Rewards for another goal (version-1 data) do not pass for reaching the evaluation goal."""
+    suite = get_suite("antmaze")
+    task = suite.task("antmaze-umaze-v2")
+    ds, _ = _antmaze_like(np.asarray(eval_goal_xy(task), np.float32) + 3.0)  # labels for a goal 4.2 m away
+    c = card(ds, task, suite)
+    assert c["rewarded_step_fraction"] > 0 and c["success_fraction"] == pytest.approx(2 / 3)
+    assert c["eval_goal_trajectory_fraction"] == 0 and c["eval_goal_step_fraction"] == 0
+
+
+@needs_expert
+def test_card_of_a_tiny_antmaze_build_counts_each_trajectory_once():
+    from offbench.data.build.recipes import get_recipe
+
+    size = 1300  # one 1001-step trajectory and a cut one
+    get_recipe("antmaze-umaze-v2").build(size, 3, BEHAVIOR, False)
+    ds = load_minari("rebuilt/antmaze-umaze-v2", ("achieved_goal", "observation"))
+    import minari
+
+    n_eps = len(list(minari.load_dataset("rebuilt/antmaze-umaze-v2").iterate_episodes()))
+    assert n_eps == 2 and ds.terminals[:1000].sum() > 0  # terminals in the middle of the first trajectory
+    assert int(ds.episode_ends.sum()) > n_eps  # splitting at terminals would count every goal visit
+    res = CliRunner().invoke(main, ["data", "info", "antmaze-umaze-v2", "--json"])
+    assert res.exit_code == 0, res.output
+    c = json.loads(res.output)
+    prov = json.loads(ds.metadata["provenance"])
+    assert c["episodes"] == n_eps == prov["episodes"]
+    assert (c["episode_length_min"], c["episode_length_max"]) == (size - 1001, 1001)
+    assert c["eval_goal_trajectory_fraction"] == pytest.approx(prov["eval_goal_episode_fraction"])
+    assert c["rewarded_step_fraction"] == pytest.approx(prov["rewarded_step_fraction"], abs=1e-5)
+    assert c["flipped_trajectory_fraction"] == pytest.approx(prov["flipped_episode_fraction"])
+    assert c["commanded_goal_trajectory_fraction"] == pytest.approx(prov["commanded_goal_episode_fraction"])
+    text = CliRunner().invoke(main, ["data", "info", "antmaze-umaze-v2"]).output
+    assert "episodes           2  (length mean 650.0" in text and "of trajectories (positions)" in text
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("data_card", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@needs_expert
+def test_card_script_reads_each_dataset_from_the_folder_that_has_it(tmp_path, monkeypatch, capsys):
+    from offbench.data.build.recipes import get_recipe
+
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(dirs[0]))
+    get_recipe("antmaze-umaze-v2").build(1300, 3, BEHAVIOR, False)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(dirs[1]))
+    get_recipe("antmaze-umaze-diverse-v2").build(1100, 0, BEHAVIOR, False)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "empty"))
+    mod = _script()
+    doc = tmp_path / "antmaze.md"
+    doc.write_text(f"top\n{mod.AM_BEGIN}\nold\n{mod.AM_END}\nbottom\n")
+    args = ["--minari-dir", str(dirs[0]), "--minari-dir", str(dirs[1])]
+    assert mod.main([*args, "--write", str(doc)]) == 0
+    assert os.environ["MINARI_DATASETS_PATH"] == str(tmp_path / "empty")  # restored
+    text = doc.read_text()
+    assert "old" not in text and text.startswith("top") and text.endswith("bottom\n")
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| antmaze-")}
+    assert set(rows) == {"antmaze-umaze-v2", "antmaze-umaze-diverse-v2"}
+    assert "| 1,300 | 2 | 650.0 |" in rows["antmaze-umaze-v2"] and "small build" in rows["antmaze-umaze-v2"]
+    assert "| 1,100 | 2 | 550.0 |" in rows["antmaze-umaze-diverse-v2"]
+    assert "| 1,000,000 | 1,000 (1000.0) |" in rows["antmaze-umaze-v2"]  # D4RL's, from its generator
+    assert mod.main([*args, "antmaze-large-play-v2"]) == 2  # in none of the folders: one clear line
+    assert "antmaze-large-play-v2" in capsys.readouterr().err
