@@ -4,7 +4,8 @@ For each task it times one evaluation of ``--seeds`` x ``--episodes`` episodes o
 agent's deterministic policy (the pipeline's own ``make_act_fn`` / MJX rollout) on each backend:
 
 * ``host-serial``: the reference evaluator, one process (``--eval-workers 0``);
-* ``host-parallel``: the worker pool (``--eval-workers N``; workers started before timing);
+* ``host-parallel``: the worker pool (``--eval-workers N``; workers started before timing), with its
+  breakdown: round trips, seconds in ``act``, sending, stepping this process's share, waiting for replies;
 * ``mjx``: on the device (supported tasks only; compile time reported apart).
 
 It reports episodes/s and environment steps/s, and, from the training throughput of the same agent
@@ -16,7 +17,8 @@ the suite's episodes, each as long as the episodes measured here).
     python benchmarks/eval_speed.py --tasks Hopper-v5 --backends host-serial,host-parallel,mjx --horizon 200
     python benchmarks/eval_speed.py --tasks antmaze-umaze-v2 --seeds 10 --episodes 100   # the GPU goal (< 10 s)
 
-Compare numbers from one invocation only (same machine, same load).
+Compare numbers from one invocation only (same machine, same load); the load average is printed at the
+start and end, and ``--repeat N`` times each backend N times, interleaved, and reports the median.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--horizon", type=int, default=None, help="cap episodes at this many steps (CPU runs)")
-    ap.add_argument("--workers", type=int, default=default_workers())
+    ap.add_argument("--workers", type=int, default=max(1, default_workers()), help="host-parallel's workers")
+    ap.add_argument("--repeat", type=int, default=1, help="time each backend this many times (median)")
     ap.add_argument("--width", type=int, default=None, help="episodes of a seed stepped together (default 10)")
     ap.add_argument("--steps", type=int, default=1_000_000, help="run length for the evaluation share")
     ap.add_argument("--train-chunk", type=int, default=0, help="measure training with this chunk (0: skip)")
@@ -137,7 +140,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     print(
         f"# {platform.node()} jax {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} cpus; "
-        f"{args.seeds} seeds x {args.episodes} episodes, horizon {args.horizon or 'env'}, workers {args.workers}"
+        f"{args.seeds} seeds x {args.episodes} episodes, horizon {args.horizon or 'env'}, workers {args.workers}; "
+        f"load average (1 min) {os.getloadavg()[0]:.1f}"
     )
     rows = []
     for name in args.tasks.split(","):
@@ -151,11 +155,12 @@ def main(argv=None):
         ups = (
             train_updates_per_s(agent, config, states, obs_dim, act_dim, args.train_chunk) if args.train_chunk else None
         )
+        evs, extras = {}, {}
         for backend in args.backends.split(","):
             if backend == "mjx" and not supported(env_id):
                 print(f"{name:18s} {backend:13s} not supported (host only)")
                 continue
-            extra = {}
+            extras[backend] = {}
             if backend == "host-serial":
                 ev = Evaluator(factory, adapter, act_fn, seeds, args.episodes, args.width)
                 ev._ensure_envs()
@@ -165,24 +170,37 @@ def main(argv=None):
             else:
                 from offbench.evaluation.mjx import MjxEvaluator
 
-                ev = MjxEvaluator(env_id, adapter, agent.act, seeds, args.episodes, horizon=args.horizon)
-                extra["compile_and_first_s"], _ = time_eval(ev, states)
+                ev = MjxEvaluator(
+                    env_id, adapter, agent.act, seeds, args.episodes, horizon=args.horizon, env_factory=factory
+                )
+                extras[backend]["compile_and_first_s"], _ = time_eval(ev, states)
             # warm the act compile for the host backends with a throwaway call on the right shape
             if backend.startswith("host"):
                 jax.block_until_ready(act_fn(states, jnp.zeros((args.seeds, ev.width, obs_dim))))
-            dt, res = time_eval(ev, states)
+            evs[backend] = ev
+        times: dict = {b: [] for b in evs}
+        results: dict = {}
+        for _ in range(args.repeat):  # interleaved, so that a change of load hits every backend alike
+            for backend, ev in evs.items():
+                dt, results[backend] = time_eval(ev, states)
+                times[backend].append(dt)
+                if backend == "host-parallel":
+                    extras[backend].setdefault("timings", []).append(dict(ev.timings))
+        for backend, ev in evs.items():
             ev.close()
+            dt, res = float(np.median(times[backend])), results[backend]
             steps = int(res.lengths.sum())
             row = {
                 "task": name,
                 "env_id": env_id,
                 "backend": backend,
                 "seconds": dt,
+                "seconds_all": times[backend],
                 "episodes": res.lengths.size,
                 "episodes_per_s": res.lengths.size / dt,
                 "env_steps_per_s": steps / dt,
                 "mean_length": float(res.lengths.mean()),
-                **extra,
+                **extras[backend],
             }
             if ups and suite is not None:
                 n_evals = args.steps // suite.eval_every
@@ -200,13 +218,25 @@ def main(argv=None):
                 if "eval_fraction" in row
                 else ""
             )
+            spread = f", {min(times[backend]):.1f}-{max(times[backend]):.1f}s" if args.repeat > 1 else ""
             print(
                 f"{name:18s} {backend:13s} {row['episodes_per_s']:8.2f} episodes/s {row['env_steps_per_s']:9.0f} "
-                f"steps/s  ({dt:.1f}s, mean length {row['mean_length']:.0f}){frac}",
+                f"steps/s  ({dt:.1f}s{spread}, mean length {row['mean_length']:.0f}){frac}",
                 flush=True,
             )
+            if backend == "host-parallel":
+                t = row["timings"][-1]
+                print(
+                    f"{'':32s}{ev.workers} worker(s) + this process: {t['round_trips']} round trips; "
+                    f"act {t.get('act_s', 0):.1f}s, send {t['send_s']:.1f}s, "
+                    f"own share {t.get('local_s', 0):.1f}s, waiting {t['wait_s']:.1f}s",
+                    flush=True,
+                )
+    print(f"# load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"backend": jax.default_backend(), "rows": rows}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"backend": jax.default_backend(), "load_end": os.getloadavg(), "rows": rows}, indent=1)
+        )
     return 0
 
 

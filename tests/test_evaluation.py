@@ -27,26 +27,41 @@ def _linear_policy(obs_dim=11, act_dim=3, n_seeds=2):
     return w, act
 
 
-def _both(seeds, episodes, width, workers=2, factory=HOPPER):
-    states, act = _linear_policy(n_seeds=len(seeds))
-    act_fn = make_act_fn(act)
-    serial = Evaluator(factory, ObsAdapter(), act_fn, seeds, episodes, width)
-    par = ParallelEvaluator(factory, ObsAdapter(), act_fn, seeds, episodes, workers=workers, width=width)
+@pytest.mark.parametrize(
+    "workers, width, episodes, main_steps",
+    [(2, 2, 5, True), (1, 4, 9, True), (4, 2, 5, False)],
+    ids=["main-steps-a-share", "one-worker", "one-worker-per-slot"],
+)
+def test_parallel_host_evaluation_gives_the_serial_numbers(workers, width, episodes, main_steps):
+    seeds = [3, 4]
+    states, act = _linear_policy(n_seeds=2)
+    calls = []
+    jitted = make_act_fn(act)
+
+    def act_fn(s, o):
+        calls.append(o.shape)
+        return jitted(s, o)
+
+    serial = Evaluator(HOPPER, ObsAdapter(), jitted, seeds, episodes, width)
+    par = ParallelEvaluator(HOPPER, ObsAdapter(), act_fn, seeds, episodes, workers=workers, width=width)
+    assert (par.owner == par.workers).any() == main_steps
     try:
-        return serial(states), par(states), par
+        a, b = serial(states), par(states)
+        again = par(states)  # the workers and this process's environments are reused
     finally:
         serial.close()
         par.close()
-
-
-def test_parallel_host_evaluation_gives_the_serial_numbers():
-    a, b, par = _both([3, 4], episodes=5, width=2)
-    np.testing.assert_array_equal(a.returns, b.returns)
-    np.testing.assert_array_equal(a.lengths, b.lengths)
-    np.testing.assert_array_equal(a.successes, b.successes)
+    for x in (b, again):
+        np.testing.assert_array_equal(a.returns, x.returns)
+        np.testing.assert_array_equal(a.lengths, x.lengths)
+        np.testing.assert_array_equal(a.successes, x.successes)
     assert (np.ptp(a.lengths, axis=1) > 0).any()  # uneven episodes: the parallel slots are reused out of wave order
     assert len(set(a.returns.ravel().round(6))) == a.returns.size
-    assert not par._procs  # closed
+    # one round trip per act call and one for the first resets: an episode that ends starts the slot's next
+    # one in the same step; every act call has the serial path's batch shape (one compile)
+    assert par.timings["round_trips"] == len(calls) // 2 + 1
+    assert set(calls) == {(2, width, 11)} and jitted._cache_size() == 1
+    assert not par._procs and not par.local.envs  # closed
 
 
 def test_workers_start_no_jax_and_leave_nothing_behind():
@@ -68,6 +83,13 @@ def test_a_failing_environment_is_one_error_and_stops_the_workers():
     with pytest.raises(OffbenchError, match="evaluation environment failed in worker 0"):
         par(states)
     assert not par._procs
+    par = ParallelEvaluator(bad, ObsAdapter(), make_act_fn(act), [0], 2, workers=1, width=2)  # slot 1: here
+    procs = None
+    with pytest.raises(OffbenchError, match="evaluation environment failed in the main process: TypeError"):
+        par._start()
+        procs = list(par._procs)
+        par(states)
+    assert not par._procs and all(not p.is_alive() for p in procs)
 
 
 def test_reset_seeds_come_from_the_seed_value():
@@ -172,6 +194,24 @@ def test_make_evaluator_workers():
     assert isinstance(par, ParallelEvaluator) and par.workers == 3 and par.backend == "host"
     with pytest.raises(OffbenchError, match="--eval-workers"):
         make_evaluator(src, ObsAdapter(), fn, act, [0], 2, "host", -1)
+
+
+def test_default_workers_leave_this_process_a_core_and_are_serial_on_two_cores(monkeypatch):
+    from offbench.evaluation import evaluator
+
+    assert [evaluator.default_workers(c) for c in (1, 2, 3, 16)] == [0, 0, 2, 15]
+    src = type(
+        "Src",
+        (),
+        {"env_id": "Hopper-v5", "env_kwargs": {}, "task": None, "max_episode_steps": 5, "eval_env_spec": None},
+    )()
+    _, act = _linear_policy()
+    fn = make_act_fn(act)
+    for cores, kind, workers in ((2, Evaluator, 0), (4, ParallelEvaluator, 3)):
+        monkeypatch.setattr(evaluator.os, "sched_getaffinity", lambda pid, c=cores: set(range(c)))
+        ev = make_evaluator(src, ObsAdapter(), fn, act, [0, 1], 10, "host", None)
+        assert type(ev) is kind and ev.workers == workers
+        ev.close()
 
 
 def test_suite_schedules_follow_their_references():

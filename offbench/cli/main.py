@@ -54,14 +54,14 @@ def main():
     "--eval-workers",
     default=None,
     type=int,
-    help="Host evaluation worker processes (default: the cores; 0: serial, in this process).",
+    help="Host evaluation worker processes (default: cores - 1, or 0 on at most 2 cores; 0: serial, in this process).",
 )
 @click.option(
     "--eval-backend",
     default="auto",
     show_default=True,
     type=click.Choice(["auto", "host", "mjx"]),
-    help="auto: MJX on a GPU for the tasks it supports (Hopper/HalfCheetah/Walker2d-v5), else host.",
+    help="auto: MJX on a GPU for Hopper/HalfCheetah/Walker2d-v5, else host; mjx also runs AntMaze.",
 )
 @click.option(
     "--online-steps",

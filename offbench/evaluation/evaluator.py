@@ -105,19 +105,24 @@ def make_act_fn(agent_act):
     return jax.jit(jax.vmap(one))
 
 
-def default_workers() -> int:
-    """Evaluation worker processes by default: the cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+def default_workers(cores: int | None = None) -> int:
+    """Evaluation worker processes by default: one per core this process may use besides its own (it runs
+    the policy and steps a share of the environments, :mod:`offbench.evaluation.vector`); 0, the serial
+    path, on at most 2 cores, where the parallel path was never reliably faster than the serial one
+    (``docs/speed.md``, Evaluation)."""
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+    return int(cores) - 1 if cores > 2 else 0
 
 
 BACKENDS = ("auto", "host", "mjx")
 
 
 def choose_backend(backend: str, env_id: str | None) -> str:
-    """``auto``: MJX on a GPU for the tasks it supports, the host otherwise; ``mjx`` on an unsupported task
+    """``auto``: MJX on a GPU for the tasks whose fidelity was measured (``mjx_tasks.AUTO``), the host otherwise; ``mjx`` on an unsupported task
     is an error naming the supported ones."""
     from offbench.evaluation import mjx_tasks
 
@@ -130,7 +135,7 @@ def choose_backend(backend: str, env_id: str | None) -> str:
             f"{', '.join(mjx_tasks.SUPPORTED)}); use --eval-backend host"
         )
     if backend == "auto":
-        return "mjx" if supported and jax.default_backend() == "gpu" else "host"
+        return "mjx" if env_id in mjx_tasks.AUTO and jax.default_backend() == "gpu" else "host"
     return backend
 
 
@@ -156,17 +161,16 @@ def make_evaluator(
     from offbench.evaluation.episodes import env_factory_for
 
     chosen = check_options(backend, workers, source.env_id)
+    factory = env_factory_for(source)
     if chosen == "mjx":
+        from offbench.evaluation import mjx_tasks
         from offbench.evaluation.mjx import MjxEvaluator
 
-        if source.env_kwargs:
-            raise OffbenchError(
-                f"the mjx backend runs {source.env_id} with Gymnasium's defaults, not with "
-                f"{source.env_kwargs}; use --eval-backend host"
-            )
-        return MjxEvaluator(source.env_id, obs_adapter, agent_act, seeds, episodes, horizon=source.max_episode_steps)
+        mjx_tasks.check_env_kwargs(source.env_id, source.env_kwargs)
+        return MjxEvaluator(
+            source.env_id, obs_adapter, agent_act, seeds, episodes, source.max_episode_steps, env_factory=factory
+        )
     workers = default_workers() if workers is None else int(workers)
-    factory = env_factory_for(source)
     if workers == 0:
         return Evaluator(factory, obs_adapter, act_fn, seeds, episodes, width)
     from offbench.evaluation.vector import ParallelEvaluator

@@ -1,8 +1,10 @@
 """On-device evaluation with MJX: the policy and the physics in one jitted loop over the episode's steps
 (``lax.while_loop``: a ``lax.scan`` that stops when every episode has ended), vmapped over seeds x episodes.
 
-Tasks: Gymnasium's v5 Hopper, HalfCheetah and Walker2d (:data:`offbench.evaluation.mjx_tasks.SUPPORTED`),
-each rebuilt from the Gymnasium environment itself, so that nothing is copied by hand:
+Tasks (:data:`offbench.evaluation.mjx_tasks.SUPPORTED`): Gymnasium's v5 Hopper, HalfCheetah and Walker2d, and
+Gymnasium-Robotics' ``AntMaze_*-v4`` under D4RL's goal-reaching evaluation (:mod:`offbench.evaluation.mjx_antmaze`),
+each rebuilt from the host's Gymnasium environment itself (the same factory the host backends use), so that
+nothing is copied by hand:
 
 * the model is the environment's own ``MjModel`` (``env.unwrapped.model``: Gymnasium's XML), put on the
   device with ``mjx.put_model``; one environment step is ``frame_skip`` ``mjx.step`` calls with
@@ -12,12 +14,13 @@ each rebuilt from the Gymnasium environment itself, so that nothing is copied by
   environment instance (``_forward_reward_weight``, ``_ctrl_cost_weight``, ``_healthy_reward``,
   ``_healthy_z_range``, ...);
 * start states are the host environment's: episode ``j`` of seed ``s`` is reset on the host with
-  ``eval_reset_seed(s, j)`` (the host backends' reset seed) and its ``qpos``/``qvel`` are copied, so both
-  backends start every episode from the same state; episodes last the environment's ``max_episode_steps``.
+  ``eval_reset_seed(s, j)`` (the host backends' reset seed) and its ``qpos``/``qvel`` (AntMaze: and its goal)
+  are copied, so both backends start every episode from the same state; episodes last the environment's
+  ``max_episode_steps``.
 
 MJX computes in float32 (MuJoCo in float64) and its constraint solver is MJX's, so single trajectories drift
 apart after some steps; the fidelity check compares mean returns over many episodes
-(``benchmarks/eval_fidelity.py``, ``tests/test_mjx.py``). AntMaze, Kitchen and Adroit stay on the host.
+(``benchmarks/eval_fidelity.py``, ``tests/test_mjx.py``). Kitchen, Adroit and the point mazes stay on the host.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 from offbench.envs import make_env
 from offbench.errors import OffbenchError
 from offbench.evaluation.episodes import EvalResult, eval_reset_seed
+from offbench.evaluation.mjx_antmaze import antmaze_physics, is_antmaze_env
 from offbench.evaluation.mjx_tasks import SUPPORTED
 
 
@@ -45,7 +49,7 @@ def _mjx():
 
 @dataclasses.dataclass(frozen=True)
 class Physics:
-    """What one task's step needs, read from its Gymnasium environment."""
+    """What one locomotion task's step needs, read from its Gymnasium environment."""
 
     env_id: str
     frame_skip: int
@@ -58,16 +62,37 @@ class Physics:
     angle_range: tuple | None
     state_range: tuple | None  # Hopper: every state_vector()[2:] entry
     clip_qvel: float | None  # Hopper/Walker2d clip qvel to +-10 in the observation
+    goal_dim: int = 0  # no goal
+
+    def observe(self, qpos, qvel, goal):
+        return observation(self, qpos, qvel)
+
+    def outcome(self, qpos_before, qpos, qvel, action, goal):
+        """(reward, terminated, success) after one step: v5's ``step``."""
+        x_vel = (qpos[0] - qpos_before[0]) / self.dt
+        ok = healthy(self, qpos, qvel)
+        reward = self.forward_weight * x_vel + self.healthy_reward * ok - self.ctrl_weight * jnp.sum(jnp.square(action))
+        return reward, ~ok, jnp.asarray(False)
+
+    @staticmethod
+    def goal_of(env) -> np.ndarray:
+        return np.zeros(0)
 
 
-def physics_of(env) -> Physics:
+def physics_of(env, obs_keys=None):
+    """The task's :class:`Physics` (locomotion) or :class:`~offbench.evaluation.mjx_antmaze.AntMazePhysics`,
+    read from the host environment (with its wrappers: AntMaze's goal radius is the wrapper's)."""
     u = env.unwrapped
     name = env.spec.id
     if name not in SUPPORTED:
         raise OffbenchError(f"the mjx backend does not support {name!r} (supported: {', '.join(SUPPORTED)})")
+    if is_antmaze_env(env):
+        return antmaze_physics(env, obs_keys)
     locomotor = not name.startswith("HalfCheetah")
     if not u._exclude_current_positions_from_observation:
         raise OffbenchError(f"{name}: the mjx backend expects x excluded from observations (Gymnasium's default)")
+    if locomotor and not u._terminate_when_unhealthy:
+        raise OffbenchError(f"{name}: the mjx backend expects terminate_when_unhealthy (Gymnasium's default)")
     return Physics(
         name,
         int(u.frame_skip),
@@ -99,26 +124,26 @@ def healthy(ph: Physics, qpos, qvel):
     return ok
 
 
-def make_env_step(ph: Physics, model):
-    """(data, action) -> (data, obs, reward, terminated) for one environment step on the device."""
+def make_env_step(ph, model):
+    """(data, action, goal) -> (data, obs, reward, terminated, success) for one environment step on the device."""
     mjx = _mjx()
 
-    def step(data, action):
-        x_before = data.qpos[0]
+    def step(data, action, goal):
+        qpos_before = data.qpos
         data = data.replace(ctrl=action)
         data = jax.lax.fori_loop(0, ph.frame_skip, lambda _, d: mjx.step(model, d), data)
-        x_vel = (data.qpos[0] - x_before) / ph.dt
-        ok = healthy(ph, data.qpos, data.qvel)
-        reward = ph.forward_weight * x_vel + ph.healthy_reward * ok - ph.ctrl_weight * jnp.sum(jnp.square(action))
-        return data, observation(ph, data.qpos, data.qvel), reward, ~ok
+        reward, term, success = ph.outcome(qpos_before, data.qpos, data.qvel, action, goal)
+        return data, ph.observe(data.qpos, data.qvel, goal), reward, term, success
 
     return step
 
 
-def make_rollout(ph: Physics, mj_model, agent_act, adapter_mean=None, adapter_std=None, horizon: int | None = None):
-    """jit(vmap over seeds (states, qpos0[E, nq], qvel0[E, nv]) -> returns, lengths [E]): one compiled loop
-    over the episode's steps (``lax.while_loop``, a ``scan`` that stops once every episode has ended); the
-    policy acts on all E episodes of a seed at once, the physics is vmapped over them."""
+def make_rollout(ph, mj_model, agent_act, adapter_mean=None, adapter_std=None, horizon: int | None = None):
+    """``rollout(states, qpos0, qvel0, goal, horizon=None) -> returns, lengths, successes [n_seeds, E], final qpos
+    [n_seeds, E, nq]`` (inputs ``[n_seeds, E, ...]``): one compiled loop over the episode's steps
+    (``lax.while_loop``, a ``scan`` that stops once every episode has ended), vmapped over seeds; the policy acts
+    on all E episodes of a seed at once, the physics is vmapped over them. ``horizon`` (default: the task's) is
+    a traced argument: one compilation serves every horizon."""
     mjx = _mjx()
 
     model = mjx.put_model(mj_model)
@@ -131,41 +156,51 @@ def make_rollout(ph: Physics, mj_model, agent_act, adapter_mean=None, adapter_st
     def adapt(obs):
         return obs if mean is None else (obs - mean) / std
 
-    def one_seed(state, qpos0, qvel0):
+    def one_seed(state, qpos0, qvel0, goal, T):
         data0 = jax.vmap(lambda q, v: mjx.make_data(model).replace(qpos=q, qvel=v))(qpos0, qvel0)
-        obs0 = jax.vmap(lambda q, v: observation(ph, q, v))(qpos0, qvel0)
+        obs0 = jax.vmap(ph.observe)(qpos0, qvel0, goal)
         E = qpos0.shape[0]
 
         def body(carry):
-            t, data, obs, done, ret, length = carry
+            t, data, obs, done, ret, length, success = carry
             action = agent_act(state, adapt(obs).astype(jnp.float32), key, True)
-            new, obs2, r, term = env_step(data, action)
+            new, obs2, r, term, hit = env_step(data, action, goal)
             keep = lambda a, b: jnp.where(done.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)  # noqa: E731
             data = jax.tree_util.tree_map(keep, data, new)
             ret = ret + jnp.where(done, 0.0, r)
             length = length + (~done).astype(jnp.int32)
-            return t + 1, data, jnp.where(done[:, None], obs, obs2), done | term, ret, length
+            success = success | (hit & ~done)
+            return t + 1, data, jnp.where(done[:, None], obs, obs2), done | term, ret, length, success
 
         def running(carry):  # the loop stops when every episode has ended (or at the horizon)
             return (carry[0] < T) & ~jnp.all(carry[3])
 
-        init = (jnp.int32(0), data0, obs0, jnp.zeros(E, bool), jnp.zeros(E, jnp.float32), jnp.zeros(E, jnp.int32))
-        *_, ret, length = jax.lax.while_loop(running, body, init)
-        return ret, length
+        zeros = jnp.zeros(E, bool)
+        init = (jnp.int32(0), data0, obs0, zeros, jnp.zeros(E, jnp.float32), jnp.zeros(E, jnp.int32), zeros)
+        _, data, _, _, ret, length, success = jax.lax.while_loop(running, body, init)
+        return ret, length, success, data.qpos
 
-    return jax.jit(jax.vmap(one_seed))
+    compiled = jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, 0, None)))
+
+    def rollout(states, qpos0, qvel0, goal, horizon: int | None = None):
+        return compiled(states, qpos0, qvel0, goal, jnp.int32(horizon or T))
+
+    return rollout
 
 
-def start_states(env, seeds: list[int], episodes: int):
-    """qpos/qvel [n_seeds, E, ...] of the host environment reset with the evaluation's reset seeds."""
+def start_states(env, seeds: list[int], episodes: int, ph=None):
+    """qpos/qvel/goal [n_seeds, E, ...] of the host environment reset with the evaluation's reset seeds (the goal
+    is empty for tasks without one)."""
     u = env.unwrapped
+    ph = ph or physics_of(env)
     qpos = np.zeros((len(seeds), episodes, u.model.nq), np.float32)
     qvel = np.zeros((len(seeds), episodes, u.model.nv), np.float32)
+    goal = np.zeros((len(seeds), episodes, ph.goal_dim), np.float32)
     for i, s in enumerate(seeds):
         for j in range(episodes):
             env.reset(seed=eval_reset_seed(s, j))
-            qpos[i, j], qvel[i, j] = u.data.qpos, u.data.qvel
-    return qpos, qvel
+            qpos[i, j], qvel[i, j], goal[i, j] = u.data.qpos, u.data.qvel, ph.goal_of(env)
+    return qpos, qvel, goal
 
 
 class MjxEvaluator:
@@ -173,18 +208,30 @@ class MjxEvaluator:
     workers = 0
 
     def __init__(
-        self, env_id: str, obs_adapter, agent_act, seeds: list[int], episodes: int, horizon: int | None = None
+        self,
+        env_id: str,
+        obs_adapter,
+        agent_act,
+        seeds: list[int],
+        episodes: int,
+        horizon: int | None = None,
+        env_factory=None,
     ):
+        """``env_factory``: the host backends' environment factory (:func:`offbench.evaluation.episodes.
+        env_factory_for`), whose environment gives the model, the physics and the start states; default
+        ``make_env(env_id)``."""
         self.seeds = [int(s) for s in seeds]
         self.episodes = int(episodes)
-        self.env = make_env(env_id)
-        self.physics = physics_of(self.env)
-        if obs_adapter is not None and obs_adapter.obs_keys:
+        self.env = env_factory() if env_factory is not None else make_env(env_id)
+        keys = getattr(obs_adapter, "obs_keys", None)
+        if keys and not is_antmaze_env(self.env):
             raise OffbenchError(f"{env_id}: the mjx backend takes flat observations")
+        self.physics = physics_of(self.env, keys)
         mean = getattr(obs_adapter, "mean", None)
         std = getattr(obs_adapter, "std", None)
         self.rollout = make_rollout(self.physics, self.env.unwrapped.model, agent_act, mean, std, horizon)
         self._starts = None
+        self.final_qpos = None  # [n_seeds, E, nq] at each episode's end, of the last call (fidelity checks)
 
     def __call__(self, states) -> EvalResult:
         n, E = len(self.seeds), self.episodes
@@ -192,10 +239,11 @@ class MjxEvaluator:
         if E == 0:
             return res
         if self._starts is None:  # the same start states at every evaluation of the run
-            self._starts = tuple(jnp.asarray(x) for x in start_states(self.env, self.seeds, E))
-        ret, length = self.rollout(states, *self._starts)
+            self._starts = tuple(jnp.asarray(x) for x in start_states(self.env, self.seeds, E, self.physics))
+        ret, length, success, self.final_qpos = self.rollout(states, *self._starts)
         res.returns[:] = np.asarray(ret, np.float64)
         res.lengths[:] = np.asarray(length)
+        res.successes[:] = np.asarray(success)
         return res
 
     def close(self):

@@ -46,7 +46,7 @@ class RunOptions:
     from_run: str | None = None
     name: str | None = None  # the run directory's variant name (default: derived from the config)
     overwrite: bool = False  # replace this run's seeds' records and checkpoint
-    eval_workers: int | None = None  # host evaluation worker processes; None: the cores, 0: serial
+    eval_workers: int | None = None  # host evaluation workers; None: cores - 1 (0 on <= 2 cores), 0: serial
     eval_backend: str = "auto"  # auto | host | mjx (offbench.evaluation.evaluator.choose_backend)
     preset: str | None = None  # `--preset NAME` (configs/presets.yaml): not the paper's protocol
 
