@@ -47,6 +47,16 @@ def _cli(*args):
     return CliRunner().invoke(main, list(args))
 
 
+def _tiny_run(data, results, *sets, steps=20, options=()):
+    """``offbench run`` (in-process) of IQL on ``data``: ``steps`` steps, one 1-episode evaluation every 20,
+    2 x 32 networks and the other ``sets`` in one ``--set``, ``options`` (more flags), into ``results``."""
+    return _cli(
+        "run", "--algo", "iql", "--suite", "locomotion", "--dataset", str(data), "--steps", str(steps),
+        "--eval-every", "20", "--eval-episodes", "1", "--set", "hidden_dims=[32,32]", *sets, *options,
+        "--results", str(results), "--no-progress", "--no-fetch",
+    )  # fmt: skip
+
+
 def _one_line_error(res, *needles):
     assert res.exit_code == 2, res.output
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
@@ -142,31 +152,8 @@ def test_damaged_checkpoint_on_resume_is_one_line(hopper_file, tmp_path):
     data = (unit / "state.npz").read_bytes()
     (unit / "state.npz").write_bytes(data[: len(data) // 2])  # truncated
     (d / "seed_0.json").write_text(json.dumps(dict(recs[0], status="running")))
-    res = _cli(
-        "run",
-        "--algo",
-        "iql",
-        "--suite",
-        "locomotion",
-        "--dataset",
-        hopper_file,
-        "--steps",
-        "40",
-        "--eval-every",
-        "20",
-        "--eval-episodes",
-        "1",
-        "--set",
-        "hidden_dims=[32,32]",
-        "batch_size=64",
-        "log_every=20",
-        "--name",
-        "v",
-        "--results",
-        str(tmp_path / "r"),
-        "--resume",
-        "--no-progress",
-        "--no-fetch",
+    res = _tiny_run(
+        hopper_file, str(tmp_path / "r"), "batch_size=64", "log_every=20", steps=40, options=("--name", "v", "--resume")
     )
     _one_line_error(res, "is damaged", "checkpoint-seeds0-0")
 
@@ -218,30 +205,7 @@ def _nan_at(row, col=None):
 )
 def test_bad_input_is_one_line_and_writes_nothing(hopper_file, tmp_path, changes, args, needles):
     data = _copy_with(hopper_file, tmp_path / "hopper-random-v2.hdf5", **changes) if changes else hopper_file
-    if "observations" in changes and "next_observations" not in changes:
-        pass
-    res = _cli(
-        "run",
-        "--algo",
-        "iql",
-        "--suite",
-        "locomotion",
-        "--dataset",
-        data,
-        "--steps",
-        "20",
-        "--eval-every",
-        "20",
-        "--eval-episodes",
-        "1",
-        "--set",
-        "hidden_dims=[32,32]",
-        *args,
-        "--results",
-        str(tmp_path / "r"),
-        "--no-progress",
-        "--no-fetch",
-    )
+    res = _tiny_run(data, str(tmp_path / "r"), options=args)
     line = _one_line_error(res, *needles)
     if changes:
         assert "hopper-random-v2.hdf5" in line  # names the file
@@ -251,27 +215,7 @@ def test_bad_input_is_one_line_and_writes_nothing(hopper_file, tmp_path, changes
 def test_unwritable_or_full_results_folder_is_one_line(hopper_file, tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    res = _cli(
-        "run",
-        "--algo",
-        "iql",
-        "--suite",
-        "locomotion",
-        "--dataset",
-        hopper_file,
-        "--steps",
-        "20",
-        "--eval-every",
-        "20",
-        "--eval-episodes",
-        "1",
-        "--set",
-        "hidden_dims=[32,32]",
-        "--results",
-        str(blocker / "results"),
-        "--no-progress",
-        "--no-fetch",
-    )
+    res = _tiny_run(hopper_file, blocker / "results")
     _one_line_error(res, "cannot write", str(blocker))
 
     import offbench.records.jsonio as jsonio
@@ -280,27 +224,7 @@ def test_unwritable_or_full_results_folder_is_one_line(hopper_file, tmp_path, mo
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(jsonio.os, "fsync", full)
-    res = _cli(
-        "run",
-        "--algo",
-        "iql",
-        "--suite",
-        "locomotion",
-        "--dataset",
-        hopper_file,
-        "--steps",
-        "20",
-        "--eval-every",
-        "20",
-        "--eval-episodes",
-        "1",
-        "--set",
-        "hidden_dims=[32,32]",
-        "--results",
-        str(tmp_path / "r"),
-        "--no-progress",
-        "--no-fetch",
-    )
+    res = _tiny_run(hopper_file, tmp_path / "r")
     _one_line_error(res, "cannot write", "the disk is full")
     assert not list((tmp_path / "r").glob("**/seed_*.json")) and not list((tmp_path / "r").glob("**/.*.tmp"))
 
@@ -316,31 +240,11 @@ def test_readme_set_forms(hopper_file, tmp_path):
     # README: "--set ref_min_score=… ref_max_score=… env_id=…" (one --set, several keys), on a file not named
     # after a suite's dataset
     data = _copy_with(hopper_file, tmp_path / "mydata.hdf5")
-    res = _cli(
-        "run",
-        "--algo",
-        "iql",
-        "--suite",
-        "locomotion",
-        "--dataset",
+    res = _tiny_run(
         data,
-        "--steps",
-        "20",
-        "--eval-every",
-        "20",
-        "--eval-episodes",
-        "1",
-        "--set",
-        "ref_min_score=-20",
-        "ref_max_score=3000",
-        "env_id=Hopper-v5",
-        "--set",
-        "hidden_dims=[32,32]",
-        "batch_size=64",
-        "--results",
         str(tmp_path / "r"),
-        "--no-progress",
-        "--no-fetch",
+        "batch_size=64",
+        options=("--set", "ref_min_score=-20", "ref_max_score=3000", "env_id=Hopper-v5"),
     )
     assert res.exit_code == 0, res.output
     (path,) = (tmp_path / "r").glob("locomotion/mydata/iql/*/seed_0.json")
@@ -354,34 +258,15 @@ def test_divergence_is_named_and_records_are_strict_json(hopper_file, tmp_path, 
     work.mkdir()
     monkeypatch.chdir(work)
     results = tmp_path / "r"
-    res = _cli(
-        "run",
-        "--algo",
-        "iql",
-        "--suite",
-        "locomotion",
-        "--dataset",
+    res = _tiny_run(
         hopper_file,
-        "--steps",
-        "40",
-        "--eval-every",
-        "20",
-        "--eval-episodes",
-        "1",
-        "--set",
-        "hidden_dims=[32,32]",
+        str(results),
         "batch_size=64",
         "critic_lr=1e12",
         "value_lr=1e12",
         "actor_lr=1e12",
-        "--seeds",
-        "2",
-        "--results",
-        str(results),
-        "--no-progress",
-        "--no-fetch",
-        "--eval-workers",
-        "0",
+        steps=40,
+        options=("--seeds", "2", "--eval-workers", "0"),
     )
     assert res.exit_code == 0, res.output
     assert "DIVERGED: seeds [0, 1]" in res.output
