@@ -25,7 +25,7 @@ import json
 
 import numpy as np
 
-from offbench.data.loaders import Dataset, episode_ids, episode_returns
+from offbench.data.loaders import Dataset, episode_ids, episode_returns, episode_slices
 
 # Suites whose terminals do not end the collected trajectory: AntMaze (terminal = reward, the Ant keeps moving);
 # maze2d and the pointmaze sets have no terminals (so for them this changes nothing). Locomotion / Adroit /
@@ -78,8 +78,7 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
     """The data card of ``ds`` (``task``/``suite``: the suite's task of the same name, for D4RL's references)."""
     by_trajectory = suite is not None and suite.name in TRAJECTORY_SUITES
     ends = trajectory_ends(ds) if by_trajectory else ds.episode_ends
-    starts = np.concatenate([[0], np.flatnonzero(ends)[:-1] + 1])
-    slices = [slice(int(a), int(e) + 1) for a, e in zip(starts, np.flatnonzero(ends))]
+    slices = episode_slices(ends)
     lengths = np.array([s.stop - s.start for s in slices])
     returns = episode_returns(ds.rewards, ends)
     n = len(ds)

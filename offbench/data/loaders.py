@@ -68,9 +68,7 @@ class Dataset:
         return {name: getattr(self, name) for name in FIELDS}
 
     def episode_slices(self) -> list[slice]:
-        ends = np.flatnonzero(self.episode_ends)
-        starts = np.concatenate([[0], ends[:-1] + 1])
-        return [slice(int(s), int(e) + 1) for s, e in zip(starts, ends)]
+        return episode_slices(self.episode_ends)
 
     def episode_returns(self) -> np.ndarray:
         return episode_returns(self.rewards, self.episode_ends)
@@ -91,6 +89,13 @@ def episode_returns(rewards: np.ndarray, episode_ends: np.ndarray) -> np.ndarray
     csum = np.concatenate([[0.0], np.cumsum(rewards, dtype=np.float64)])
     starts = np.concatenate([[0], ends[:-1] + 1])
     return csum[ends + 1] - csum[starts]
+
+
+def episode_slices(episode_ends: np.ndarray) -> list[slice]:
+    """The rows of each episode, for the episode ends ``episode_ends``."""
+    ends = np.flatnonzero(episode_ends)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    return [slice(int(s), int(e) + 1) for s, e in zip(starts, ends)]
 
 
 def episode_ids(episode_ends: np.ndarray) -> np.ndarray:
