@@ -40,12 +40,10 @@ def is_antmaze_env(env) -> bool:
 
 def goal_radius_of(env) -> float | None:
     """The radius of the :func:`offbench.envs.goal_reached` wrapper around ``env`` (None when unwrapped)."""
-    e = env
-    while e is not None:
-        if "goal_radius" in vars(e):
-            return float(e.goal_radius)
-        e = getattr(e, "env", None)
-    return None
+    try:
+        return float(env.get_wrapper_attr("goal_radius"))  # Gymnasium's own search through the wrappers
+    except AttributeError:
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
