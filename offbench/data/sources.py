@@ -17,7 +17,7 @@ from pathlib import Path
 
 from offbench import envs
 from offbench.data import loaders as datamod
-from offbench.data.suites import Suite, Task, hdf5_path
+from offbench.data.suites import Suite, Task, env_family, hdf5_path
 from offbench.errors import OffbenchError
 
 
@@ -36,6 +36,7 @@ class Source:
     ref_source: str
     obs_keys: tuple | None
     note: str = ""
+    env_family: str = "gymnasium"  # gymnasium | gymnasium-robotics | d4rl (suites.env_family)
     recipe: str | None = None  # rebuilt data: the recipe's name (metadata ``recipe``)
     recipe_version: int | None = None  # rebuilt data: the recipe version it was built by (``recipe_version``)
     recipe_size: int | None = None  # rebuilt data: transitions built when not the recipe's default size
@@ -122,7 +123,8 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
     if config.get("env_id"):
         env_id, kwargs, steps, spec = config["env_id"], {}, None, None
     elif task is not None:  # the environment of the data's kind (walker2d: v4 for D4RL's data, v5 for rebuilt)
-        env_id, kwargs, steps = task.env_for(kind), dict(task.env_kwargs), task.max_episode_steps
+        env_id, kwargs, _family = task.eval_env(kind, meta.get("source"))
+        steps = task.max_episode_steps
     elif spec:
         desc = envs.env_description(spec)
         env_id, kwargs, steps = desc.get("env_id"), {}, desc.get("max_episode_steps")
@@ -157,6 +159,7 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
         ref_source,
         task.obs_keys if task else None,
         note,
+        env_family(env_id),
         recipe,
         version,
         size,

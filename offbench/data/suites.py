@@ -30,14 +30,38 @@ class Task:
     max_episode_steps: int | None = None
     obs_keys: tuple | None = None  # for dict observations: keys concatenated in this order
     rebuilt_env_id: str | None = None  # evaluation environment of data rebuilt here, when not env_id
+    # D4RL's own task (offbench/d4rl_envs, registered as D4RL-*): evaluates an original D4RL hdf5 file
+    d4rl_env_id: str | None = None
+    d4rl_env_kwargs: dict = dataclasses.field(default_factory=dict)
+
+    def eval_env(self, kind: str, data_format: str | None = None) -> tuple[str, dict, str]:
+        """(env id, env kwargs, env family) evaluating data of ``kind`` (original / file / rebuilt) stored in
+        ``data_format`` (the loader's ``metadata["source"]``: ``d4rl-hdf5`` for D4RL's files, else Minari).
+        D4RL's hdf5 files are evaluated in D4RL's own task when one is registered (family ``d4rl``);
+        Minari-hosted and rebuilt data in the Gymnasium / Gymnasium-Robotics env they were collected in."""
+        if data_format == "d4rl-hdf5" and self.d4rl_env_id:
+            return self.d4rl_env_id, dict(self.d4rl_env_kwargs), "d4rl"
+        env_id = self.rebuilt_env_id if kind == "rebuilt" and self.rebuilt_env_id else self.env_id
+        return env_id, dict(self.env_kwargs), env_family(env_id)
 
     def env_for(self, kind: str) -> str:
-        """The evaluation environment for data of ``kind`` (original / file / rebuilt)."""
-        return self.rebuilt_env_id if kind == "rebuilt" and self.rebuilt_env_id else self.env_id
+        """The evaluation environment id for Minari-format data of ``kind`` (original / file / rebuilt)."""
+        return self.eval_env(kind)[0]
 
     @property
     def rebuilt_id(self) -> str:
         return f"{REBUILT_NAMESPACE}/{self.name}"
+
+
+def env_family(env_id: str | None) -> str:
+    """Which library's environment ``env_id`` is: ``d4rl`` (offbench's ports of D4RL's tasks, ``D4RL-*``),
+    ``gymnasium-robotics`` (mazes, kitchen, Adroit) or ``gymnasium`` (MuJoCo locomotion)."""
+    env_id = str(env_id or "")
+    if env_id.startswith("D4RL-"):
+        return "d4rl"
+    if env_id.startswith(("AntMaze", "PointMaze", "FrankaKitchen", "AdroitHand")):
+        return "gymnasium-robotics"
+    return "gymnasium"
 
 
 @dataclasses.dataclass(frozen=True)

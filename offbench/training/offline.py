@@ -157,6 +157,7 @@ class Run:
             },
             "env": {
                 "env_id": p.source.env_id,
+                "family": p.source.env_family,
                 "env_kwargs": p.source.env_kwargs,
                 "max_episode_steps": p.source.max_episode_steps,
                 "from_dataset_spec": bool(p.source.eval_env_spec),

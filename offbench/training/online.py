@@ -336,7 +336,9 @@ class FinetuneRun(Run):
             if bar is not None:
                 bar.update(1)
                 if time.time() - t_last > 1.0:
-                    bar.set_postfix(self._postfix(steps_since / (time.time() - t_last)), refresh=False)
+                    bar.set_postfix(
+                        {**self._postfix(), "env steps/s": f"{steps_since / (time.time() - t_last):.0f}"}, refresh=False
+                    )
                     t_last, steps_since = time.time(), 0
             if self.env_steps % every == 0 or self.env_steps == total:
                 self.evaluate(states, phase="online", env_steps=self.env_steps)
