@@ -33,7 +33,21 @@ def _register_all():
             gym.register_envs(gymnasium_robotics)
         except ImportError:  # pragma: no cover - a dependency, but keep plain Gymnasium usable
             pass
+        from offbench import d4rl_envs  # D4RL's own tasks (D4RL-*), for the original D4RL hdf5 files
+
+        d4rl_envs.register()
         _REGISTERED = True
+
+
+def registered_kwargs(env_id: str) -> dict:
+    """The kwargs Gymnasium's registry gives ``env_id`` by default ({} for an unregistered id)."""
+    import gymnasium as gym
+
+    _register_all()
+    try:
+        return dict(gym.spec(env_id).kwargs)
+    except gym.error.Error:
+        return {}
 
 
 def make_env(env_id: str, env_kwargs: dict | None = None, max_episode_steps: int | None = None):
@@ -51,15 +65,45 @@ def make_env(env_id: str, env_kwargs: dict | None = None, max_episode_steps: int
             raise OffbenchError(f"cannot create environment {env_id!r}: {exc}") from exc
 
 
+def clean_spec_json(spec_json: str) -> str:
+    """A Minari ``env_spec``/``eval_env_spec`` JSON readable by this Gymnasium: the keys Gymnasium 1.0 dropped
+    from ``EnvSpec`` (``order_enforce``, ``apply_api_compatibility``, ``autoreset``) removed, as Minari itself
+    removes them before ``EnvSpec.from_json`` (``minari/dataset/minari_dataset.py`` L130-150, Minari 0.5.4).
+    Minari removes them by string replacement; this parses the JSON, so any spacing or order works."""
+    try:
+        d = json.loads(spec_json)
+    except ValueError as exc:
+        raise OffbenchError(f"the dataset's environment spec is not valid JSON ({exc}); pass --set env_id=ENV") from exc
+    for key in ("order_enforce", "apply_api_compatibility", "autoreset"):
+        d.pop(key, None)
+    return json.dumps(d)
+
+
+def spec_from_json(spec_json: str):
+    """A Gymnasium ``EnvSpec`` from a Minari spec JSON (cleaned as Minari cleans it: :func:`clean_spec_json`)."""
+    import gymnasium as gym
+
+    try:
+        return gym.envs.registration.EnvSpec.from_json(clean_spec_json(spec_json))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise OffbenchError(
+            f"the dataset's environment spec cannot be read by Gymnasium {gym.__version__} "
+            f"({str(exc).splitlines()[0][:120]}); pass --set env_id=ENV"
+        ) from exc
+
+
 def make_env_from_spec(spec_json: str):
     """An environment from a Minari ``eval_env_spec``/``env_spec`` (a Gymnasium EnvSpec as JSON)."""
     import gymnasium as gym
 
     _register_all()
-    spec = gym.envs.registration.EnvSpec.from_json(spec_json) if isinstance(spec_json, str) else spec_json
+    spec = spec_from_json(spec_json) if isinstance(spec_json, str) else spec_json
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return drop_maze_xml(gym.make(spec))
+        try:
+            return drop_maze_xml(gym.make(spec))
+        except gym.error.Error as exc:
+            raise OffbenchError(f"cannot create environment {spec.id!r} from the dataset's spec: {exc}") from exc
 
 
 def drop_maze_xml(env):
@@ -118,6 +162,37 @@ def _goal_reached_class():
     return GoalReached
 
 
+def fixed_maze_goal(env, goal_xy, radius: float):
+    """D4RL maze2d's evaluation on Gymnasium-Robotics' PointMaze: the goal is the goal cell's centre at every
+    reset (D4RL ``d4rl/pointmaze/maze_model.py``: ``set_target`` at the map's goal location, no noise, where
+    Gymnasium-Robotics adds U(-0.25, 0.25) m per reset), and the sparse reward is 1 within ``radius`` (D4RL: 0.5)
+    of it; episodes continue past the goal, as D4RL's do."""
+    return _fixed_goal_class()(env, tuple(float(v) for v in goal_xy), float(radius))
+
+
+@functools.cache
+def _fixed_goal_class():
+    import gymnasium as gym
+
+    class FixedGoal(gym.Wrapper):
+        def __init__(self, env, goal_xy, radius):
+            super().__init__(env)
+            self.goal_xy, self.goal_radius = np.asarray(goal_xy, np.float64), radius
+
+        def reset(self, **kwargs):
+            obs, info = self.env.reset(**kwargs)
+            self.env.unwrapped.goal = self.goal_xy.copy()
+            self.env.unwrapped.update_target_site_pos()
+            return dict(obs, desired_goal=self.goal_xy.copy()), info
+
+        def step(self, action):
+            obs, _, term, trunc, info = self.env.step(action)
+            hit = bool(np.linalg.norm(np.asarray(obs["achieved_goal"]) - self.goal_xy) <= self.goal_radius)
+            return obs, float(hit), bool(term), bool(trunc), dict(info, success=hit)
+
+    return FixedGoal
+
+
 @dataclasses.dataclass(frozen=True)
 class EnvFactory:
     """A picklable environment factory (worker processes rebuild environments from it): a Minari env spec
@@ -129,6 +204,7 @@ class EnvFactory:
     max_episode_steps: int | None = None
     spec_json: str | None = None
     goal_radius: float | None = None
+    fixed_goal: tuple | None = None  # D4RL maze2d: (x, y, radius) of :func:`fixed_maze_goal`
 
     def __call__(self):
         env = (
@@ -136,6 +212,8 @@ class EnvFactory:
             if self.spec_json
             else make_env(self.env_id, self.env_kwargs, self.max_episode_steps)
         )
+        if self.fixed_goal is not None:
+            env = fixed_maze_goal(env, self.fixed_goal[:2], self.fixed_goal[2])
         return goal_reached(env, self.goal_radius) if self.goal_radius is not None else env
 
 

@@ -94,7 +94,7 @@ def minari_dir(path):
 
 def _load(name: str, where: dict):
     """(card, recipe, dataset metadata) of ``rebuilt/name`` read from the folder ``where`` names for it."""
-    from offbench.cli.data import load_local
+    from offbench.cli.data_card import load_local
     from offbench.data.build.recipes import get_recipe
     from offbench.data.card import card
 

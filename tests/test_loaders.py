@@ -42,7 +42,9 @@ def test_hdf5_qlearning_conventions_without_next_observations(tmp_path):
     np.testing.assert_allclose(ds.episode_returns(), [30, 70, 60])
 
 
-def test_hdf5_with_next_observations_keeps_timeout_steps(tmp_path):
+def test_hdf5_with_next_observations_keeps_qlearning_rows(tmp_path):
+    # d4rl's qlearning_dataset (d4rl/__init__.py:109-132) drops timeout steps and the last step even when the
+    # file carries next_observations; offbench keeps its rows and takes the next observations from the file
     obs, act, rew, term, tout = _toy()
     nxt = obs + 100
     ds = load_d4rl_hdf5(
@@ -56,10 +58,10 @@ def test_hdf5_with_next_observations_keeps_timeout_steps(tmp_path):
             next_observations=nxt,
         )
     )
-    assert len(ds) == 8
-    np.testing.assert_array_equal(ds.next_observations, nxt)
-    np.testing.assert_array_equal(ds.terminals, term.astype(np.float32))
-    np.testing.assert_array_equal(np.flatnonzero(ds.episode_ends), [2, 5, 7])
+    np.testing.assert_array_equal(ds.actions[:, 0], [0, 1, 2, 3, 4, 6])
+    np.testing.assert_array_equal(ds.next_observations, nxt[[0, 1, 2, 3, 4, 6]])
+    np.testing.assert_array_equal(ds.terminals, [0, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(np.flatnonzero(ds.episode_ends), [2, 4, 5])
 
 
 def test_hdf5_real_hopper_file(hopper_file):

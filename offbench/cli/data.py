@@ -9,7 +9,7 @@
   with the D4RL recipe from ``../shared/data`` (or ``$OFFBENCH_BEHAVIOR_DIR``) as Minari dataset
   ``rebuilt/NAME``; an existing build is replaced only with ``--overwrite`` (runs were normalised with its
   reference returns; a size other than the recipe's is part of what a build is).
-* ``offbench data info NAME``: the data card of a local dataset (``offbench/data/card.py``).
+* ``offbench data info NAME`` / ``offbench data check FILE``: ``offbench/cli/data_card.py``.
 """
 
 from __future__ import annotations
@@ -123,6 +123,8 @@ def _no_network(name: str, what: str, exc: Exception | str) -> OffbenchError:
         if get_recipe(name) is not None
         else f"it cannot be rebuilt here either ({unbuildable_reason(name)})"
     )
+    if isinstance(exc, OffbenchError):  # already says what failed and why (fetch.download_minari)
+        return OffbenchError(f"{exc}; {alt}")
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return OffbenchError(f"cannot download {what} ({reason[:120]}); {alt}")
 
@@ -270,60 +272,3 @@ def build_cmd(target, size, seed, behavior_dir, no_progress, overwrite):
             if steps is not None
             else f"built {dataset_id} in {time.time() - t0:.1f}s"
         )
-
-
-# --------------------------------------------------------------------------------------------------
-# info
-
-
-def load_local(name: str):
-    """(dataset, task, suite, kind) of a local dataset: a suite's D4RL name (original when present, else
-    rebuilt), a Minari id or an hdf5 path."""
-    from pathlib import Path as _P
-
-    from offbench.data import loaders
-    from offbench.data.suites import hdf5_path
-
-    if name.endswith((".hdf5", ".h5")) or _P(name).is_file():
-        suite, task = _find_task(_P(name).stem)
-        return loaders.load_d4rl_hdf5(name), task, suite, "file"
-    suite, task = _find_task(name)
-    local = _local_minari()
-    if task is None:
-        if name in local:
-            return loaders.load_minari(name), None, None, "minari"
-        raise OffbenchError(f"no local dataset {name!r}; see `offbench data list`")
-    if name == task.rebuilt_id or (name == task.name and task.minari_id not in local and not hdf5_path(task).exists()):
-        if task.rebuilt_id not in local:
-            raise OffbenchError(
-                f"{task.name} is not present locally; `offbench data build {task.name}` or "
-                f"`offbench data download {task.name}`"
-            )
-        return loaders.load_minari(task.rebuilt_id, task.obs_keys), task, suite, "rebuilt"
-    if task.minari_id in local and name != task.rebuilt_id:
-        return loaders.load_minari(task.minari_id, task.obs_keys), task, suite, "original"
-    return loaders.load_d4rl_hdf5(hdf5_path(task)), task, suite, "original"
-
-
-@data_command.command("info")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="The card as JSON.")
-def info_cmd(name, as_json):
-    """The data card of a local dataset: sizes, episode lengths, terminals/timeouts, rewards, success,
-    behaviour score on its own and on D4RL's reference returns."""
-    import json
-
-    from offbench.data.build.recipes import stale_reason
-    from offbench.data.card import card, format_card
-
-    ds, task, suite, kind = load_local(name)
-    c = card(ds, task, suite)
-    c["kind"] = kind
-    if as_json:
-        click.echo(json.dumps(c, indent=1))
-        return
-    for line in format_card(f"{task.name if task else name} [{kind}]", c):
-        click.echo(line)
-    why = stale_reason(task.name, ds.metadata) if task is not None and kind == "rebuilt" else ""
-    if why:
-        click.echo(f"  STALE: {why}")

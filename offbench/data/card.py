@@ -8,7 +8,7 @@ tasks done; none for dense-reward suites), and the behaviour's score: the mean e
 the dataset's own reference returns and with D4RL's (``d4rl/infos.py``); success-scored suites (AntMaze,
 pointmaze) score the behaviour as success fraction x 100.
 
-Episodes of the goal-reaching suites (:data:`TRAJECTORY_SUITES`) are the *collected trajectories*, split at
+Episodes of the goal-reaching suites (``Suite.trajectory_episodes``) are the *collected trajectories*, split at
 timeouts/truncations only: there a terminal marks the goal, not the end of the trajectory (D4RL's AntMaze
 generator keeps the Ant moving after reward = terminal, ``scripts/generation/generate_ant_maze_datasets.py``
 resets only at the timeout), so splitting at terminals would count every visit to the goal as an episode.
@@ -27,10 +27,9 @@ import numpy as np
 
 from offbench.data.loaders import Dataset, episode_ids, episode_returns, episode_slices
 
-# Suites whose terminals do not end the collected trajectory: AntMaze (terminal = reward, the Ant keeps moving);
-# maze2d and the pointmaze sets have no terminals (so for them this changes nothing). Locomotion / Adroit /
-# Kitchen: a terminal is the end of the episode.
-TRAJECTORY_SUITES = ("antmaze", "maze2d", "pointmaze")
+# Suites whose terminals do not end the collected trajectory (``Suite.trajectory_episodes``): AntMaze (terminal =
+# reward, the Ant keeps moving); maze2d and the pointmaze sets have no terminals (so for them this changes nothing).
+# Locomotion / Adroit / Kitchen: a terminal is the end of the episode.
 
 
 def _norm(ret: float, lo, hi):
@@ -65,9 +64,18 @@ def _provenance(meta: dict) -> dict:
 
 def _antmaze_goal(ds: Dataset, task, ids: np.ndarray, n_traj: int) -> dict:
     """Steps and trajectories within the goal radius of the evaluation goal, from the positions."""
-    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_xy
+    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_cell, eval_goal_xy
 
-    d = np.linalg.norm(ds.next_observations[:, :2].astype(np.float64) - np.asarray(eval_goal_xy(task)), axis=-1)
+    goal = eval_goal_xy(task)
+    if ds.metadata.get("source") == "d4rl-hdf5":  # D4RL's own files are in D4RL's frame (start cell at (0, 0))
+        from offbench.d4rl_envs.ant_model import cell_xy
+
+        goal = cell_xy(task.env_kwargs["maze_map"], eval_goal_cell(task))
+    elif getattr(ds, "goals", None) is not None and not ds.metadata.get("rebuilt"):  # Minari-hosted: the data's goal
+        from offbench.data.hosted import maze_task
+
+        goal = maze_task(task, ds.goals, ds.metadata).goal_xy
+    d = np.linalg.norm(ds.next_observations[:, :2].astype(np.float64) - np.asarray(goal), axis=-1)
     near = d <= ANTMAZE_GOAL_RADIUS
     reached = np.zeros(n_traj, bool)
     reached[ids[near]] = True
@@ -76,7 +84,7 @@ def _antmaze_goal(ds: Dataset, task, ids: np.ndarray, n_traj: int) -> dict:
 
 def card(ds: Dataset, task=None, suite=None) -> dict:
     """The data card of ``ds`` (``task``/``suite``: the suite's task of the same name, for D4RL's references)."""
-    by_trajectory = suite is not None and suite.name in TRAJECTORY_SUITES
+    by_trajectory = bool(getattr(suite, "trajectory_episodes", False))
     ends = trajectory_ends(ds) if by_trajectory else ds.episode_ends
     slices = episode_slices(ends)
     lengths = np.array([s.stop - s.start for s in slices])
@@ -124,7 +132,7 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
         "recipe": meta.get("recipe"),
         "recipe_version": meta.get("recipe_version"),
     }
-    if suite is not None and suite.name == "antmaze" and task is not None:
+    if task is not None and task.goal_radius is not None:  # AntMaze (its tasks' registration gives the radius)
         out.update(_antmaze_goal(ds, task, episode_ids(ends), len(slices)))
         prov = _provenance(meta)
         for key, field in (
@@ -132,6 +140,9 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
             ("commanded_goal_trajectory_fraction", "commanded_goal_episode_fraction"),
         ):
             out[key] = None if prov.get(field) is None else float(prov[field])
+    check = _provenance(meta).get("stitching_check")  # pointmaze stitching sets (data/build/pointmaze.py)
+    if check:
+        out["stitching_check"] = check
     if score_kind == "success" and success is not None:
         out["score_own_refs"] = out["score_d4rl_refs"] = 100.0 * success
     else:
@@ -169,6 +180,13 @@ def format_card(name: str, c: dict) -> list[str]:
             f"  commanded goal     {_fmt(c['commanded_goal_trajectory_fraction'], True)} of trajectories reach it "
             "(provenance)",
         ]
+    if c.get("stitching_check"):
+        k = c["stitching_check"]
+        lines.append(
+            f"  stitching check    {k['rewarded_episodes_from_start_region']} of {k['rewarded_episodes']} rewarded episodes "
+            "start in the first half of the start -> goal path; evaluation goal "
+            + ("commanded" if k.get("eval_goal_commanded") else "never commanded")
+        )
     lines.append(f"  episode return     {c['return_mean']:,.1f} +- {c['return_std']:,.1f}")
     own = f"  behaviour score    {_fmt(c['score_own_refs'])} on its own references"
     if c["ref_min_score"] is not None:

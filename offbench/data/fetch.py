@@ -15,21 +15,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from offbench.data.naming import is_dataset_file
 from offbench.data.staging import Staging, minari_root, remove_stale_stages
 from offbench.data.suites import Suite, Task, hdf5_path
 from offbench.errors import OffbenchError
 
 NETWORK_TIMEOUT = 8.0  # seconds; a machine without a network must fail fast (also `offbench data download`)
 MINARI_HOST = "https://huggingface.co"  # Minari's remote datasets are served from the Hugging Face Hub
-# Measured build speed, transitions per CPU-second on one core (for the announced estimate only):
-# locomotion (hopper) docs/data.md "Speed"; antmaze docs/antmaze.md; kitchen docs/kitchen.md; adroit from
-# its ~1.2 ms step (docs/data.md); maze2d / pointmaze: 20,000 transitions in 2.6 s here (planner + PD).
-BUILD_RATE = {"locomotion": 8400, "antmaze": 2200, "kitchen": 440, "adroit": 800, "maze2d": 7700, "pointmaze": 7700}
 BUILD_OVERHEAD_S = 15.0  # start-up, reference returns (their episodes), writing
 
 _reachable: dict[str, str] = {}  # host -> "" (answers) or why not, once per process
@@ -56,7 +54,7 @@ def _have(name: str, task: Task, local: set | None = None) -> bool:
 
 def _task_of(suite: Suite, name: str) -> Task | None:
     """The suite task ``name`` stands for; None for a file path or a Minari id the suite does not name."""
-    if name.endswith((".hdf5", ".h5")) or Path(name).is_file():
+    if is_dataset_file(name):
         return None
     if "/" in name:
         return next((t for t in suite.tasks if name in (t.minari_id, t.rebuilt_id)), None)
@@ -97,16 +95,51 @@ def download(task: Task, progress: bool = True) -> None:
 
 
 def download_minari(minari_id: str) -> None:
-    """Minari's own download, written through a stage so that a killed download leaves nothing that loads."""
+    """Minari's own download, written through a stage so that a killed download leaves nothing that loads.
+    A failure is an :class:`OffbenchError` saying why in one line (:func:`download_failure`)."""
     import warnings
 
     import minari
 
     stage = Staging(minari_id)
-    with stage.active(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        minari.download_dataset(minari_id)
+    try:
+        with stage.active(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            minari.download_dataset(minari_id)
+    except Exception as exc:  # Minari raises ImportError / ValueError / huggingface_hub and network errors
+        raise OffbenchError(f"cannot download Minari dataset {minari_id}: {download_failure(exc)}") from exc
     stage.publish()
+
+
+_NETWORK = re.compile(r"Connect|Timeout|Network|NameResolution")
+
+
+def download_failure(exc: BaseException) -> str:
+    """Why a download failed, in one line: the error's own text and what it means (a missing client, an unknown
+    id, a server error, no network). Minari 0.5's default remote is ``hf://farama-minari``
+    (``minari/storage/remotes/huggingface.py`` imports ``huggingface_hub``, the ``minari[hf]`` extra);
+    ``minari/storage/hosting.py`` ``download_dataset`` raises ValueError for an id the remote does not list;
+    huggingface_hub raises ``HfHubHTTPError`` (``.response.status_code``) for server answers, urllib
+    ``HTTPError`` (``.code``), and ``ConnectionError`` / ``OSError`` subclasses come without a network."""
+    text = (str(exc).splitlines() or [""])[0][:140] or type(exc).__name__
+    status = getattr(getattr(exc, "response", None), "status_code", None) or getattr(exc, "code", None)
+    found = re.search(r"\b(?:HTTP Error )?([45]\d\d)\b", text) if not isinstance(status, int) else None
+    status = int(found.group(1)) if found and isinstance(exc, OSError) else status
+    if isinstance(exc, ImportError):
+        what = "a download client is missing: pip install 'minari[hf]'"
+    elif status == 404 or "RepositoryNotFound" in type(exc).__name__:
+        what = "unknown dataset id: the server has no such dataset"
+    elif isinstance(status, int) and status >= 500:
+        what = f"server error (HTTP {status}): try again later"
+    elif isinstance(status, int):
+        what = f"the server refused the request (HTTP {status})"
+    elif isinstance(exc, ValueError) and ("find any version" in text or "doesn't exist in the remote" in text):
+        what = "unknown dataset id"
+    elif isinstance(exc, (ConnectionError, TimeoutError, OSError)) or _NETWORK.search(type(exc).__name__):
+        what = "no network"  # httpx (huggingface_hub's client) raises ConnectError / ConnectTimeout, not OSError
+    else:
+        what = type(exc).__name__
+    return f"{text} ({what})"
 
 
 def download_hdf5(url: str, dest: Path, desc: str, progress: bool = True) -> None:
@@ -147,7 +180,11 @@ def dataset_lock(name: str, say: Callable[[str], None] = lambda m: None):
 
 
 def estimate_s(task_suite: str, size: int, workers: int = 1) -> float:
-    return BUILD_OVERHEAD_S + size / BUILD_RATE.get(task_suite, 1000) / max(1, workers)
+    """Seconds to build ``size`` transitions of a dataset of ``task_suite`` (its ``Suite.build_rate``)."""
+    from offbench.data.suites import SUITES, Suite
+
+    rate = SUITES[task_suite].build_rate if task_suite in SUITES else Suite.build_rate
+    return BUILD_OVERHEAD_S + size / rate / max(1, workers)
 
 
 def _fmt_s(s: float) -> str:
@@ -189,10 +226,12 @@ def obtain(
     behavior_dir=None,
     progress: bool = True,
     say: Callable[[str], None] = print,
+    rebuild: bool = True,
 ) -> list[str]:
     """The datasets to run: ``names`` (or, when empty, every dataset of the suite), with the missing ones
     downloaded or rebuilt (``size`` transitions, default the recipe's). A named dataset that cannot be
-    obtained is an error; of the whole suite, those are skipped with one line each."""
+    obtained is an error; of the whole suite, those are skipped with one line each. ``rebuild=False``
+    (``offbench run --no-rebuild``): a dataset that cannot be downloaded is an error naming why, never rebuilt."""
     from offbench.data.build.common import resolve_size
     from offbench.data.build.recipes import get_recipe, unbuildable_reason
     from offbench.data.loaders import minari_local_ids
@@ -202,6 +241,14 @@ def obtain(
     tasks = {n: _task_of(suite, n) for n in names}
     local = minari_local_ids()
     missing = [n for n, t in tasks.items() if t is not None and not _have(n, t, local)]
+    for n in [n for n, t in tasks.items() if t is None and "/" in n and n not in local and not Path(n).exists()]:
+        why = unreachable(MINARI_HOST)  # a Minari id no suite names: Minari's own download, nothing to rebuild
+        if why:
+            raise OffbenchError(f"Minari dataset {n!r} is not present and cannot be downloaded ({why})")
+        say(f"{n}: downloading it (Minari)")
+        with dataset_lock(n, say):
+            if n not in minari_local_ids():
+                download_minari(n)
     downloads, builds, cannot = [], [], {}
     for n in missing:
         t = tasks[n]
@@ -232,7 +279,7 @@ def obtain(
                 if not _have(n, t):
                     download(t, progress)
         except Exception as exc:  # the server answered but the download failed: rebuild it where a recipe exists
-            why = f"download failed: {str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__}"
+            why = f"download failed: {str(exc) if isinstance(exc, OffbenchError) else download_failure(exc)}"
             if get_recipe(t.name) is None or n == t.minari_id:
                 raise OffbenchError(
                     f"dataset {n!r}: {why}; "
@@ -243,6 +290,13 @@ def obtain(
                     )
                 ) from exc
             builds.append((n, why))
+    if builds and not rebuild:
+        n, why = builds[0]
+        raise OffbenchError(
+            f"dataset {n!r} is not present and cannot be downloaded ({why}); --no-rebuild refuses the rebuild: "
+            f"download it where there is a network (`offbench data download {tasks[n].name}`), or run without "
+            f"--no-rebuild to use offbench's rebuilt data (scores on it are not D4RL's)"
+        )
     if builds:
         workers = max(1, min(workers or _cores(), len(builds)))
         total = 0.0
@@ -250,7 +304,8 @@ def obtain(
             which = [n for n, w in builds if w == why]
             say(
                 f"cannot download {'the original of ' + which[0] if len(which) == 1 else f'{len(which)} originals'} "
-                f"({why}): rebuilding with offbench's recipes (scores on rebuilt data are not D4RL's)"
+                f"({why}): rebuilding with offbench's recipes (scores on rebuilt data are not D4RL's; "
+                f"--no-rebuild refuses this)"
             )
         for n, _ in builds:
             t = tasks[n]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +110,53 @@ def episode_ids(episode_ends: np.ndarray) -> np.ndarray:
 
 D4RL_REQUIRED = ("observations", "actions", "rewards", "terminals")
 
+# d4rl's cache names: d4rl/offline_env.py:31-33 stores a download under the URL's basename
+# (~/.d4rl/datasets/<basename>); the URLs are d4rl/infos.py's DATASET_URLS.
+D4RL_CACHE_NAMES = {
+    # d4rl/infos.py:63-68
+    "Ant_maze_u-maze_noisy_multistart_False_multigoal_False_sparse_fixed": "antmaze-umaze-v2",
+    "Ant_maze_u-maze_noisy_multistart_True_multigoal_True_sparse_fixed": "antmaze-umaze-diverse-v2",
+    "Ant_maze_big-maze_noisy_multistart_True_multigoal_False_sparse_fixed": "antmaze-medium-play-v2",
+    "Ant_maze_big-maze_noisy_multistart_True_multigoal_True_sparse_fixed": "antmaze-medium-diverse-v2",
+    "Ant_maze_hardest-maze_noisy_multistart_True_multigoal_False_sparse_fixed": "antmaze-large-play-v2",
+    "Ant_maze_hardest-maze_noisy_multistart_True_multigoal_True_sparse_fixed": "antmaze-large-diverse-v2",
+    # d4rl/infos.py:73-75
+    "mini_kitchen_microwave_kettle_light_slider-v0": "kitchen-complete-v0",
+    "kitchen_microwave_kettle_light_slider-v0": "kitchen-partial-v0",
+    "kitchen_microwave_kettle_bottomburner_light-v0": "kitchen-mixed-v0",
+}
+# d4rl/infos.py:296-300: gym_mujoco_v2/<env>_<dataset with "_">-v2.hdf5 (hopper_medium_replay-v2.hdf5);
+# hand_dapg_v1 files (infos.py:308) are already named after the task (door-human-v1.hdf5).
+_GYM_CACHE_NAME = re.compile(r"^(halfcheetah|hopper|walker2d|ant)_([a-z_]+)-v2$")
+
+
+def d4rl_task_name(stem: str) -> str:
+    """The D4RL task name (``hopper-medium-v2``) of a file named as d4rl caches it (``hopper_medium-v2``);
+    any other stem is returned unchanged."""
+    if stem in D4RL_CACHE_NAMES:
+        return D4RL_CACHE_NAMES[stem]
+    m = _GYM_CACHE_NAME.match(stem)
+    return f"{m.group(1)}-{m.group(2).replace('_', '-')}-v2" if m else stem
+
+
+def _flags(f, key: str, n: int) -> np.ndarray:
+    """A flag array of any dtype D4RL's scripts write (bool, float32 kitchen, float64 relabelled AntMaze,
+    int) as bool. ``f[key][()]`` reads the stored dtype; h5py cannot cast float to bool on read."""
+    if key not in f:
+        return np.zeros(n, bool)
+    return np.asarray(f[key][()]).reshape(-1) != 0
+
 
 def load_d4rl_hdf5(path: str | Path) -> Dataset:
     """Load a D4RL-format hdf5 file (``observations``, ``actions``, ``rewards``, ``terminals``,
-    ``timeouts``, optional ``next_observations``) with ``qlearning_dataset``'s conventions."""
+    ``timeouts``, optional ``next_observations``) into the transitions d4rl's ``qlearning_dataset``
+    builds (d4rl/__init__.py:109-132): step i for i < N-1, skipping every step flagged ``timeouts`` (and
+    the file's last step), with ``terminals`` as the Bellman mask.
+
+    Where offbench differs on purpose: a kept step's next observation is the file's ``next_observations``
+    when it has them (qlearning_dataset ignores them and takes ``observations[i+1]``; the two agree inside
+    an episode and differ only on terminal steps, whose next value is masked); a file without ``timeouts``
+    ends episodes at terminals only (qlearning_dataset would count steps against the env's time limit)."""
     import h5py
 
     path = Path(path)
@@ -129,14 +173,15 @@ def load_d4rl_hdf5(path: str | Path) -> Dataset:
                 f"{path} is missing D4RL keys {missing}; a D4RL file needs "
                 f"{', '.join(D4RL_REQUIRED)} (+ timeouts, optional next_observations)"
             )
-        obs = np.asarray(f["observations"], np.float32)
-        act = np.asarray(f["actions"], np.float32)
-        rew = np.asarray(f["rewards"], np.float32).reshape(-1)
-        term = np.asarray(f["terminals"], bool).reshape(-1)
+        obs = np.asarray(f["observations"][()], np.float32)
+        act = np.asarray(f["actions"][()], np.float32)
+        rew = np.asarray(f["rewards"][()], np.float32).reshape(-1)
         n = len(rew)
-        timeouts = np.asarray(f["timeouts"], bool).reshape(-1) if "timeouts" in f else np.zeros(n, bool)
-        next_obs = np.asarray(f["next_observations"], np.float32) if "next_observations" in f else None
+        term = _flags(f, "terminals", n)
+        timeouts = _flags(f, "timeouts", n)
+        next_obs = np.asarray(f["next_observations"][()], np.float32) if "next_observations" in f else None
         attrs = dict(f.attrs)
+        has_states = "infos/qpos" in f and "infos/qvel" in f
     lengths = {
         "observations": len(obs),
         "actions": len(act),
@@ -151,19 +196,15 @@ def load_d4rl_hdf5(path: str | Path) -> Dataset:
     if n < 2:
         raise OffbenchError(f"{path} holds fewer than two steps")
 
-    if next_obs is not None:
-        keep = np.ones(n, bool)  # every step has its own next observation
-        nxt = next_obs
-    else:
-        # next observation = the following step; a step that ends its episode by a timeout (or the file's
-        # last step) has no next observation in the file and is dropped, as qlearning_dataset does.
-        nxt = np.concatenate([obs[1:], obs[-1:]], axis=0)
-        keep = ~(timeouts & ~term)
-        keep[-1] = bool(term[-1])
-        # a terminal step's next observation belongs to the next episode; it is masked by the terminal.
+    # qlearning_dataset: range(N-1) (the last step has no next row) and `continue` on timeouts[i]
+    keep = ~timeouts
+    keep[-1] = False
+    if not keep.any():
+        raise OffbenchError(f"{path} has no step that is not a timeout; it holds no transition")
+    nxt = next_obs if next_obs is not None else np.concatenate([obs[1:], obs[-1:]], axis=0)
     ends = term | timeouts
     ends[-1] = True
-    meta = {"source": "d4rl-hdf5", "path": str(path)}
+    meta = {"source": "d4rl-hdf5", "path": str(path), "has_states": bool(has_states)}
     for key in ("ref_min_score", "ref_max_score"):
         if key in attrs:
             meta[key] = float(attrs[key])
@@ -175,14 +216,13 @@ def load_d4rl_hdf5(path: str | Path) -> Dataset:
 def _carry_ends(ends: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Episode-end flags after dropping rows: a dropped row's end flag moves to the previous kept row."""
     out = ends.copy()
-    idx = np.flatnonzero(~keep)
+    idx = np.flatnonzero(~keep & ends)
     for i in idx:
-        if ends[i] and i > 0:
-            j = i - 1
-            while j >= 0 and not keep[j]:
-                j -= 1
-            if j >= 0:
-                out[j] = True
+        j = i - 1
+        while j >= 0 and not keep[j]:
+            j -= 1
+        if j >= 0:
+            out[j] = True
     return out[keep]
 
 
@@ -205,7 +245,12 @@ def flatten_observation(obs, keys: list[str] | None):
 
 
 def load_minari(dataset_id: str, obs_keys: list[str] | None = None, download: bool = False) -> Dataset:
-    """Load a Minari dataset by id (local; downloaded first when ``download``)."""
+    """Load a Minari dataset by id (local; downloaded first when ``download``).
+
+    A goal-conditioned dataset (Dict observations with ``achieved_goal``/``desired_goal``, Gymnasium-Robotics'
+    mazes) also gets ``dataset.goals``: per transition the next step's ``achieved_goal`` and ``desired_goal``
+    (the goal its reward was computed for), and each episode's first ``achieved_goal`` (``start``), so that
+    :mod:`offbench.data.hosted` can read the task the data poses even when ``obs_keys`` drops the goal."""
     import minari
 
     try:
@@ -216,7 +261,13 @@ def load_minari(dataset_id: str, obs_keys: list[str] | None = None, download: bo
             f"(run `offbench data download {dataset_id}` or `offbench data build`): {exc}"
         ) from exc
     obs_l, act_l, rew_l, nxt_l, term_l, end_l = [], [], [], [], [], []
+    goals: dict = {"achieved": [], "desired": [], "start": []}
     for ep in ds.iterate_episodes():
+        if _has_goal_arrays(ep.observations):
+            ach = np.asarray(ep.observations["achieved_goal"], np.float64)
+            goals["achieved"].append(ach[1:])
+            goals["desired"].append(np.asarray(ep.observations["desired_goal"], np.float64)[1:])
+            goals["start"].append(ach[:1])
         o = flatten_observation(ep.observations, obs_keys)
         t = len(ep.actions)
         if len(o) != t + 1:
@@ -252,7 +303,7 @@ def load_minari(dataset_id: str, obs_keys: list[str] | None = None, download: bo
         if key in m and m[key] is not None:
             val = m[key]
             meta[key] = val if isinstance(val, (int, float, str, bool, list, dict)) else str(val)
-    return Dataset(
+    out = Dataset(
         np.concatenate(obs_l),
         np.concatenate(act_l),
         np.concatenate(rew_l),
@@ -260,6 +311,15 @@ def load_minari(dataset_id: str, obs_keys: list[str] | None = None, download: bo
         np.concatenate(term_l),
         np.concatenate(end_l),
         meta,
+    )
+    out.goals = {k: np.concatenate(v) for k, v in goals.items()} if goals["start"] else None
+    return out
+
+
+def _has_goal_arrays(obs) -> bool:
+    """Dict observations with array ``achieved_goal``/``desired_goal`` (the mazes; Kitchen's are dicts per task)."""
+    return isinstance(obs, dict) and all(
+        k in obs and not isinstance(obs[k], dict) for k in ("achieved_goal", "desired_goal")
     )
 
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 from offbench import envs
+from offbench.data import hosted
 from offbench.data import loaders as datamod
-from offbench.data.suites import Suite, Task, env_family, hdf5_path
+from offbench.data.naming import dataset_name, is_dataset_file
+from offbench.data.suites import FROM_SPEC, Suite, Task, env_family, hdf5_path
 from offbench.errors import OffbenchError
 
 
@@ -40,6 +43,7 @@ class Source:
     recipe: str | None = None  # rebuilt data: the recipe's name (metadata ``recipe``)
     recipe_version: int | None = None  # rebuilt data: the recipe version it was built by (``recipe_version``)
     recipe_size: int | None = None  # rebuilt data: transitions built when not the recipe's default size
+    env_note: str = ""  # why the evaluation env differs from the suite's map or the dataset's eval_env_spec
 
     def env_factory(self):
         if self.eval_env_spec:
@@ -67,20 +71,21 @@ def _refs(task: Task | None, meta: dict, config: dict, kind: str) -> tuple[float
         return float(config["ref_min_score"]), float(config["ref_max_score"]), "--set"
     if meta.get("ref_min_score") is not None and meta.get("ref_max_score") is not None:
         return float(meta["ref_min_score"]), float(meta["ref_max_score"]), f"dataset metadata ({kind})"
-    if task is not None:
+    if task is not None and math.isfinite(task.ref_min_score) and math.isfinite(task.ref_max_score):
         return task.ref_min_score, task.ref_max_score, "D4RL infos.py"
     raise OffbenchError(
-        "no reference returns for this dataset: pass --set ref_min_score=R_RANDOM "
-        "ref_max_score=R_EXPERT (and env_id=ENV)"
+        "no reference returns for this dataset (its metadata has no ref_min_score/ref_max_score): pass "
+        "--set ref_min_score=R_RANDOM ref_max_score=R_EXPERT"
     )
 
 
 def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) -> Source:
     path = Path(dataset)
-    if dataset.endswith((".hdf5", ".h5")) or path.is_file():
+    if is_dataset_file(dataset):
         ds = datamod.load_d4rl_hdf5(path)
-        task = next((t for t in suite.tasks if t.name == path.stem), None)
-        return _finish(ds, path.stem, "file", task, config)
+        stem = dataset_name(dataset)  # d4rl's cache names (hopper_medium-v2) -> hopper-medium-v2
+        task = next((t for t in suite.tasks if t.name == stem), None)
+        return _finish(ds, stem, "file", task, config)
     if "/" in dataset:  # Minari id
         task = next((t for t in suite.tasks if dataset in (t.minari_id, t.rebuilt_id)), None)
         kind = "rebuilt" if task is not None and dataset == task.rebuilt_id else "original"
@@ -119,17 +124,35 @@ def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) ->
 
 def _finish(ds, name, kind, task, config, note="") -> Source:
     meta = ds.metadata
-    spec = meta.get("eval_env_spec") or None
+    # Minari stores env_spec as eval_env_spec when a dataset names no eval env (minari/utils.py L283-289)
+    spec = meta.get("eval_env_spec") or meta.get("env_spec") or None
+    goals = getattr(ds, "goals", None)
+    env_note = ""
     if config.get("env_id"):
         env_id, kwargs, steps, spec = config["env_id"], {}, None, None
-    elif task is not None:  # the environment of the data's kind (walker2d: v4 for D4RL's data, v5 for rebuilt)
+    elif task is not None and task.env_id != FROM_SPEC:
+        # the suite's task (walker2d: v4 for D4RL's data, v5 for rebuilt), never the hosted eval_env_spec:
+        # Minari's Kitchen spec keeps completed tasks rewarding for 450 steps, its umaze spec is another maze
         env_id, kwargs, _family = task.eval_env(kind, meta.get("source"))
         steps = task.max_episode_steps
-    elif spec:
+        if kind == "rebuilt":  # a rebuilt dataset's eval_env_spec is the suite's env, written here: it is kept
+            spec = meta.get("eval_env_spec") or None
+        else:  # spec: what Minari's recover_environment(eval_env=True) builds; said where it differs
+            env_note, spec = hosted.spec_note(spec, env_id, kwargs, steps), None
+        if kind != "rebuilt" and goals is not None and "maze_map" in kwargs:  # hosted maze data: its own task
+            maze = hosted.maze_task(task, goals, meta)
+            kwargs, env_note = {**kwargs, "maze_map": maze.maze_map}, maze.note
+            if maze.relabel:
+                ds.rewards = hosted.relabel(ds.rewards, goals["achieved"], maze.goal_xy)
+                meta["relabelled_goal_xy"] = [float(v) for v in maze.goal_xy]
+    elif spec:  # the dataset's own env (the mujoco suite, a Minari dataset in a suite of its own)
         desc = envs.env_description(spec)
-        env_id, kwargs, steps = desc.get("env_id"), {}, desc.get("max_episode_steps")
+        env_id, kwargs, steps = desc.get("env_id"), hosted.spec_kwargs(spec), desc.get("max_episode_steps")
+        env_note = "evaluating in the dataset's " + ("eval_env_spec" if meta.get("eval_env_spec") else "env_spec")
     else:
-        raise OffbenchError(f"no evaluation environment known for dataset {name!r}: pass --set env_id=ENV")
+        raise OffbenchError(
+            f"no evaluation environment known for dataset {name!r} (it has no env spec): pass --set env_id=ENV"
+        )
     ref_min, ref_max, ref_source = _refs(task, meta, config, kind)
     if isinstance(spec, dict):
         spec = json.dumps(spec)
@@ -153,7 +176,7 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
         env_id,
         kwargs,
         steps,
-        None if config.get("env_id") else spec,
+        spec,
         ref_min,
         ref_max,
         ref_source,
@@ -163,6 +186,7 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
         recipe,
         version,
         size,
+        env_note,
     )
 
 

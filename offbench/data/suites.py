@@ -12,56 +12,20 @@ import dataclasses
 import os
 from pathlib import Path
 
+from offbench.data import tasks as _t
+from offbench.data.tasks import (  # noqa: F401 (the suites' vocabulary: imported from here across offbench)
+    ANTMAZE_GOAL_RADIUS,
+    D4RL_GYM_URL,
+    FROM_SPEC,
+    MAZE_SCALING,
+    REBUILT_NAMESPACE,
+    Task,
+    env_family,
+    eval_goal_cell,
+    eval_goal_xy,
+    maze_cell_xy,
+)
 from offbench.errors import OffbenchError
-
-D4RL_GYM_URL = "http://rail.eecs.berkeley.edu/datasets/offline_rl/gym_mujoco_v2/{file}-v2.hdf5"
-REBUILT_NAMESPACE = "rebuilt"
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    name: str  # D4RL name used in papers, e.g. "hopper-medium-v2"
-    env_id: str  # Gymnasium evaluation environment
-    ref_min_score: float  # random-policy return (D4RL)
-    ref_max_score: float  # expert return (D4RL)
-    minari_id: str | None = None  # Minari dataset id of the same data, if published
-    url: str | None = None  # D4RL hdf5 download
-    env_kwargs: dict = dataclasses.field(default_factory=dict)
-    max_episode_steps: int | None = None
-    obs_keys: tuple | None = None  # for dict observations: keys concatenated in this order
-    rebuilt_env_id: str | None = None  # evaluation environment of data rebuilt here, when not env_id
-    # D4RL's own task (offbench/d4rl_envs, registered as D4RL-*): evaluates an original D4RL hdf5 file
-    d4rl_env_id: str | None = None
-    d4rl_env_kwargs: dict = dataclasses.field(default_factory=dict)
-
-    def eval_env(self, kind: str, data_format: str | None = None) -> tuple[str, dict, str]:
-        """(env id, env kwargs, env family) evaluating data of ``kind`` (original / file / rebuilt) stored in
-        ``data_format`` (the loader's ``metadata["source"]``: ``d4rl-hdf5`` for D4RL's files, else Minari).
-        D4RL's hdf5 files are evaluated in D4RL's own task when one is registered (family ``d4rl``);
-        Minari-hosted and rebuilt data in the Gymnasium / Gymnasium-Robotics env they were collected in."""
-        if data_format == "d4rl-hdf5" and self.d4rl_env_id:
-            return self.d4rl_env_id, dict(self.d4rl_env_kwargs), "d4rl"
-        env_id = self.rebuilt_env_id if kind == "rebuilt" and self.rebuilt_env_id else self.env_id
-        return env_id, dict(self.env_kwargs), env_family(env_id)
-
-    def env_for(self, kind: str) -> str:
-        """The evaluation environment id for Minari-format data of ``kind`` (original / file / rebuilt)."""
-        return self.eval_env(kind)[0]
-
-    @property
-    def rebuilt_id(self) -> str:
-        return f"{REBUILT_NAMESPACE}/{self.name}"
-
-
-def env_family(env_id: str | None) -> str:
-    """Which library's environment ``env_id`` is: ``d4rl`` (offbench's ports of D4RL's tasks, ``D4RL-*``),
-    ``gymnasium-robotics`` (mazes, kitchen, Adroit) or ``gymnasium`` (MuJoCo locomotion)."""
-    env_id = str(env_id or "")
-    if env_id.startswith("D4RL-"):
-        return "d4rl"
-    if env_id.startswith(("AntMaze", "PointMaze", "FrankaKitchen", "AdroitHand")):
-        return "gymnasium-robotics"
-    return "gymnasium"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +38,9 @@ class Suite:
     description: str = ""
     eval_every: int = 5000  # gradient steps between offline evaluations (see EVALUATION below)
     online_eval_every: int = 5000  # environment steps between evaluations when fine-tuning
+    report_rank: int = 100  # the report's suite order (ties: by name); the paper's four suites first
+    build_rate: int = 1000  # rebuild speed, transitions per CPU-second on one core (the announced estimate only)
+    trajectory_episodes: bool = False  # data card: a terminal marks the goal, episodes split at timeouts only
 
     def eval_schedule(self, finetuning: bool) -> int:
         """Steps between evaluations: the reference's offline or fine-tuning interval."""
@@ -88,133 +55,6 @@ class Suite:
         )
 
 
-def _locomotion() -> tuple:
-    # Evaluation environment per data kind (issue 12 item 9): D4RL's -v2 data was collected with the v3
-    # models (mujoco-py). Walker2d-v5 changed the feet's friction (gymnasium/envs/mujoco/walker2d_v5.py
-    # changelog: v2-v4 have left foot 1.9, right foot 0.9; v5 sets both to 1.9), so original walker2d data is
-    # evaluated in Walker2d-v4 (the v3 model on the new bindings); data rebuilt here in Walker2d-v5 in v5.
-    refs = {
-        "hopper": ("Hopper-v5", None, -20.272305, 3234.3),
-        "halfcheetah": ("HalfCheetah-v5", None, -280.178953, 12135.0),
-        "walker2d": ("Walker2d-v4", "Walker2d-v5", 1.629008, 4592.3),
-    }
-    tasks = []
-    for env, (env_id, rebuilt_env, lo, hi) in refs.items():
-        for kind in ("random", "medium", "medium-replay", "medium-expert", "expert"):
-            file = f"{env}_{kind.replace('-', '_')}"
-            tasks.append(
-                Task(f"{env}-{kind}-v2", env_id, lo, hi, url=D4RL_GYM_URL.format(file=file), rebuilt_env_id=rebuilt_env)
-            )
-    return tuple(tasks)
-
-
-# AntMaze's goal radius (D4RL d4rl/locomotion/goal_reaching_env.py: sparse reward and the evaluation's `done`
-# when ||xy - goal|| <= 0.5; scripts/generation/relabel_antmaze_rewards.py relabels the data with the same 0.5).
-# Gymnasium-Robotics' AntMaze reports info["success"] at 0.45; the evaluator and the rebuilds use this constant.
-ANTMAZE_GOAL_RADIUS = 0.5
-MAZE_SCALING = 4.0  # D4RL maze_size_scaling (= Gymnasium-Robotics' AntMaze default)
-
-
-def maze_cell_xy(maze_map, cell, scaling: float = MAZE_SCALING) -> tuple[float, float]:
-    """The world (x, y) of a cell's centre, as Gymnasium-Robotics' ``Maze.cell_rowcol_to_xy``."""
-    rows, cols = len(maze_map), len(maze_map[0])
-    r, c = cell
-    return ((c + 0.5) * scaling - cols / 2 * scaling, rows / 2 * scaling - (r + 0.5) * scaling)
-
-
-def eval_goal_cell(task: Task) -> tuple[int, int]:
-    """The evaluation goal cell ("g" of the task's map) of an AntMaze / maze2d / pointmaze task."""
-    mm = task.env_kwargs["maze_map"]
-    return next((i, j) for i, row in enumerate(mm) for j, c in enumerate(row) if c == "g")
-
-
-def eval_goal_xy(task: Task) -> tuple[float, float]:
-    """The fixed evaluation goal the rebuilt AntMaze data is relabelled against: the centre of the "g" cell.
-    D4RL relabelled against one draw of its goal noise (cell + U[0, 1.5]^2 m); the evaluation environment
-    draws a goal around the same centre (Gymnasium-Robotics: +-1 m) at every reset, as D4RL's -v2 does."""
-    return maze_cell_xy(task.env_kwargs["maze_map"], eval_goal_cell(task))
-
-
-def _antmaze() -> tuple:
-    # Evaluation as D4RL's: from the fixed start cell "r" to the fixed goal cell "g" (rows, "#" = wall),
-    # sparse reward, no goal resets. The rebuilt datasets (offbench/data/build/antmaze.py) use these maps too.
-    maps = {
-        "umaze": ("#####", "#r..#", "###.#", "#g..#", "#####"),
-        "medium": ("########", "#r.##..#", "#..#...#", "##...###", "#..#...#", "#.#..#.#", "#...#.g#", "########"),
-        "large": (
-            "############",
-            "#r...#.....#",
-            "#.##.#.#.#.#",
-            "#......#...#",
-            "#.####.###.#",
-            "#..#.#.....#",
-            "##.#.#.#.###",
-            "#..#...#.g.#",
-            "############",
-        ),
-    }
-    cell = {"#": 1, ".": 0, "r": "r", "g": "g"}
-    mazes = {
-        "umaze": ("AntMaze_UMaze-v4", 700),
-        "umaze-diverse": ("AntMaze_UMaze-v4", 700),
-        "medium-play": ("AntMaze_Medium-v4", 1000),
-        "medium-diverse": ("AntMaze_Medium-v4", 1000),
-        "large-play": ("AntMaze_Large-v4", 1000),
-        "large-diverse": ("AntMaze_Large-v4", 1000),
-    }
-    return tuple(
-        Task(
-            f"antmaze-{k}-v2",
-            env_id,
-            0.0,
-            1.0,
-            minari_id=f"D4RL/antmaze/{k}-v1",
-            env_kwargs={
-                "maze_map": [[cell[ch] for ch in row] for row in maps[k.split("-")[0]]],
-                "continuing_task": True,
-                "reset_target": False,
-            },
-            max_episode_steps=steps,
-            obs_keys=("achieved_goal", "observation"),
-        )
-        for k, (env_id, steps) in mazes.items()
-    )
-
-
-def _kitchen() -> tuple:
-    # D4RL d4rl/kitchen/__init__.py: complete and partial are KitchenMicrowaveKettleLightSliderV0, mixed is
-    # KitchenMicrowaveKettleBottomBurnerLightV0 (TASK_ELEMENTS in d4rl/kitchen/kitchen_envs.py)
-    complete = ["microwave", "kettle", "light switch", "slide cabinet"]
-    mixed = ["microwave", "kettle", "bottom burner", "light switch"]
-    return tuple(
-        Task(
-            f"kitchen-{k}-v0",
-            "FrankaKitchen-v1",
-            0.0,
-            4.0,
-            minari_id=f"D4RL/kitchen/{k}-v2",
-            env_kwargs={"tasks_to_complete": goals},
-            max_episode_steps=280,
-            obs_keys=("observation",),
-        )
-        for k, goals in (("complete", complete), ("partial", complete), ("mixed", mixed))
-    )
-
-
-def _adroit() -> tuple:
-    refs = {
-        "pen": ("AdroitHandPen-v1", 96.262799, 3076.8331, 100),
-        "door": ("AdroitHandDoor-v1", -56.512833, 2880.5693, 200),
-        "hammer": ("AdroitHandHammer-v1", -274.856578, 12794.134825, 200),
-        "relocate": ("AdroitHandRelocate-v1", -6.425911, 4233.877797, 200),
-    }
-    return tuple(
-        Task(f"{env}-{kind}-v1", env_id, lo, hi, minari_id=f"D4RL/{env}/{kind}-v2", max_episode_steps=steps)
-        for env, (env_id, lo, hi, steps) in refs.items()
-        for kind in ("human", "cloned", "expert")
-    )
-
-
 # EVALUATION schedules (episodes per evaluation, interval), each from one reference:
 # * locomotion, kitchen, adroit: IQL's code (ikostrikov/implicit_q_learning train_offline.py flags
 #   eval_episodes=10, eval_interval=5000; its README runs kitchen/adroit with these defaults); adroit
@@ -224,133 +64,134 @@ def _adroit() -> tuple:
 #   antmaze/*.yaml) and every 50000 when fine-tuning; pass --eval-every 5000 for CORL's curve resolution.
 # * maze2d: CORL configs/offline/iql/maze2d/*.yaml (n_episodes 100, eval_freq 5000); pointmaze (offbench's
 #   own stitching sets) follows it.
+# BUILD RATES (build_rate, for the announced estimate only), measured transitions per CPU-second on one core:
+# locomotion (hopper) docs/data.md "Speed"; antmaze docs/antmaze.md; kitchen docs/kitchen.md; adroit from its
+# ~1.2 ms step (docs/data.md); maze2d / pointmaze: 20,000 transitions in 2.6 s here (planner + PD).
+# REPORT ORDER (report_rank): the IQL paper's four suites first, in its order (Tables 1-3); the others by name.
+# A suite is added here and nowhere else (plus, optionally, its layers in configs/<algo>.yaml): see register().
 SUITES: dict[str, Suite] = {
     "locomotion": Suite(
         "locomotion",
-        _locomotion(),
+        _t.locomotion_tasks(),
         reward_transform="locomotion",
         score="return",
         eval_episodes=10,
         description="MuJoCo Hopper/HalfCheetah/Walker2d (D4RL -v2)",
+        report_rank=0,
+        build_rate=8400,
     ),
     "antmaze": Suite(
         "antmaze",
-        _antmaze(),
+        _t.antmaze_tasks(),
         reward_transform="antmaze",
         score="success",
         eval_episodes=100,
         eval_every=100_000,
         online_eval_every=100_000,
         description="Ant navigation in mazes, sparse reward (D4RL -v2 / Minari D4RL/antmaze)",
+        report_rank=1,
+        build_rate=2200,
+        trajectory_episodes=True,
     ),
     "kitchen": Suite(
         "kitchen",
-        _kitchen(),
+        _t.kitchen_tasks(),
         reward_transform="none",
         score="return",
         eval_episodes=10,
         description="FrankaKitchen multi-task manipulation (D4RL -v0 / Minari D4RL/kitchen)",
+        report_rank=2,
+        build_rate=440,
     ),
     "adroit": Suite(
         "adroit",
-        _adroit(),
+        _t.adroit_tasks(),
         reward_transform="none",
         score="return",
         eval_episodes=10,
         description="Dexterous hand manipulation (D4RL -v1 / Minari D4RL/<task>)",
+        report_rank=3,
+        build_rate=800,
     ),
 }
 
 
-# maze2d (D4RL) and offbench's pointmaze stitching sets, in Gymnasium-Robotics PointMaze-v3. The evaluation
-# environment has the fixed target ("g") cell, and for the stitching sets a fixed start ("r")
-# (offbench/data/build/maze2d.py); reference
-# returns of maze2d are D4RL's (infos.py) for original data, the dataset's own for rebuilt data.
-_POINTMAZES = {  # maze: (env id, horizon, reset cell, goal cell, D4RL ref min, ref max)
-    "umaze": ("PointMaze_UMaze-v3", 300, (3, 1), (1, 1), 23.85, 161.86),
-    "medium": ("PointMaze_Medium-v3", 600, (1, 1), (6, 6), 13.13, 277.39),
-    "large": ("PointMaze_Large-v3", 800, (1, 1), (7, 9), 6.7, 273.99),
-}
-_MAZE_GRIDS = {  # Gymnasium-Robotics maps.U_MAZE / MEDIUM_MAZE / LARGE_MAZE (1 = wall)
-    "umaze": ["11111", "10001", "11101", "10001", "11111"],
-    "medium": ["11111111", "10011001", "10010001", "11000111", "10010001", "10100101", "10001001", "11111111"],
-    "large": [
-        "111111111111",
-        "100001000001",
-        "101101010101",
-        "100000010001",
-        "101111011101",
-        "100101000001",
-        "110101010111",
-        "100100010001",
-        "111111111111",
-    ],
-}
-
-
-def _pointmaze_kwargs(maze: str, fixed_start: bool = True) -> dict:
-    grid = [[int(ch) for ch in row] for row in _MAZE_GRIDS[maze]]
-    _, _, (rr, rc), (gr, gc), _, _ = _POINTMAZES[maze]
-    grid[gr][gc] = "g"
-    if fixed_start:
-        grid[rr][rc] = "r"
-    return {"maze_map": grid, "continuing_task": True, "reset_target": False}
-
-
-def _maze2d() -> tuple:
-    # D4RL maze2d: the 4-D observation (position, velocity; the goal is fixed and not observed, as in D4RL's
-    # hdf5 files), evaluation from a random start (d4rl/pointmaze/maze_model.py reset_model: a random free
-    # cell; no "r" cell in the map) to the fixed goal cell
-    return tuple(
-        Task(
-            f"maze2d-{m}-v1",
-            env_id,
-            lo,
-            hi,
-            minari_id=f"D4RL/pointmaze/{m}-v2",
-            env_kwargs=_pointmaze_kwargs(m, fixed_start=False),
-            max_episode_steps=steps,
-            obs_keys=("observation",),
-        )
-        for m, (env_id, steps, _r, _g, lo, hi) in _POINTMAZES.items()
-    )
-
-
-def _pointmaze() -> tuple:
-    return tuple(
-        Task(
-            f"pointmaze-{m}-{kind}-v0",
-            env_id,
-            0.0,
-            1.0,
-            env_kwargs=_pointmaze_kwargs(m),
-            max_episode_steps=steps,
-            obs_keys=("observation",),
-        )
-        for m, (env_id, steps, *_rest) in _POINTMAZES.items()
-        for kind in ("play", "diverse")
-    )
-
-
 SUITES["maze2d"] = Suite(
     "maze2d",
-    _maze2d(),
+    _t.maze2d_tasks(),
     reward_transform="none",
     score="return",
     eval_episodes=100,
     description="Point-mass mazes, D4RL maze2d (sparse; PointMaze-v3 with D4RL's fixed goal)",
+    build_rate=7700,
+    trajectory_episodes=True,
 )
 SUITES["pointmaze"] = Suite(
     "pointmaze",
-    _pointmaze(),
+    _t.pointmaze_tasks(),
     reward_transform="antmaze",
     score="success",
     eval_episodes=100,
     description="Point-mass stitching sets (offbench's play/diverse, built locally; not AntMaze): success rate",
+    build_rate=7700,
+    trajectory_episodes=True,
 )
 
 
+# Minari's MuJoCo datasets (Gymnasium v5 locomotion) have no published settings: an algorithm YAML without a
+# ``mujoco`` section applies its ``locomotion`` one (offbench.config.SUITE_LAYER_FALLBACK).
+SUITES["mujoco"] = Suite(
+    "mujoco",
+    _t.mujoco_tasks(),
+    reward_transform="locomotion",
+    description="Minari's MuJoCo datasets (mujoco/<env>/<level>-v0)",
+)
+
+# A Minari dataset no suite names runs in a suite of its own, ``minari:<id, "/" as "__">``: its own env spec
+# and reference returns, never pooled with another dataset's cells.
+OWN_SUITE_PREFIX = "minari:"
+
+
+def own_suite(dataset_id: str) -> Suite:
+    """The suite of one Minari dataset no suite names: raw rewards, D4RL-normalised return, 10 episodes."""
+    name = OWN_SUITE_PREFIX + dataset_id.replace("/", "__")
+    return Suite(name, (), description=f"Minari dataset {dataset_id} (its own env spec and reference returns)")
+
+
+def register(suite: Suite, replace: bool = False) -> Suite:
+    """Add ``suite`` to :data:`SUITES`: all ``offbench`` commands (run, data, list, report) then know it. Its tasks,
+    reward-transform default, evaluation schedule, report rank and build rate are its fields; an algorithm YAML
+    may name a layer for it (else the algorithm's defaults and the suite's ``reward_transform`` apply)."""
+    if not replace and suite.name in SUITES:
+        raise OffbenchError(f"suite {suite.name!r} is already registered; pick another name")
+    if suite.name.startswith(OWN_SUITE_PREFIX):
+        raise OffbenchError(f"suite names starting with {OWN_SUITE_PREFIX!r} are reserved for Minari datasets")
+    SUITES[suite.name] = suite
+    return suite
+
+
+def goal_radius(env_id: str | None) -> float | None:
+    """The goal radius ending evaluation episodes in ``env_id`` (a registered task's ``goal_radius`` where ``env_id``
+    is that task's evaluation env for Minari / rebuilt data), None where the environment ends them."""
+    return next(
+        (
+            t.goal_radius
+            for s in SUITES.values()
+            for t in s.tasks
+            if t.goal_radius is not None and env_id and env_id in (t.env_id, t.rebuilt_env_id)
+        ),
+        None,
+    )
+
+
+def report_rank(name: str) -> int:
+    """The report's order of suite ``name`` (a suite no longer registered, or a Minari one: after the others)."""
+    return SUITES[name].report_rank if name in SUITES else Suite.report_rank
+
+
 def get_suite(name: str) -> Suite:
+    if name.startswith(OWN_SUITE_PREFIX) and len(name) > len(OWN_SUITE_PREFIX):
+        return own_suite(name[len(OWN_SUITE_PREFIX) :].replace("__", "/"))
     if name not in SUITES:
         raise OffbenchError(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}")
     return SUITES[name]

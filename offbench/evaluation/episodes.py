@@ -49,26 +49,44 @@ def normalized_score(returns, successes, score_type: str, ref_min: float, ref_ma
     return 100.0 * (np.asarray(returns, np.float64) - ref_min) / (ref_max - ref_min)
 
 
-def is_antmaze(env_id: str | None) -> bool:
-    return bool(env_id) and str(env_id).startswith("AntMaze")
-
-
 def success_radius(source) -> float | None:
-    """The goal radius that ends an AntMaze episode (D4RL's evaluation: the suite's ``ANTMAZE_GOAL_RADIUS``,
-    0.5 m), None for every other task (their episodes end as the environment ends them)."""
-    if not is_antmaze(source.env_id):
-        return None
-    from offbench.data.suites import ANTMAZE_GOAL_RADIUS
+    """The goal radius that ends an episode in the source's env: its registered task's ``goal_radius`` (AntMaze:
+    D4RL's evaluation, ``ANTMAZE_GOAL_RADIUS`` = 0.5 m), None for every other env (their episodes end as the
+    environment ends them; D4RL's own AntMaze task ends them itself)."""
+    from offbench.data.suites import goal_radius
 
-    return float(ANTMAZE_GOAL_RADIUS)
+    radius = goal_radius(source.env_id)
+    return None if radius is None else float(radius)
+
+
+MAZE2D_GOAL_RADIUS = 0.5  # D4RL d4rl/pointmaze/maze_model.py: sparse reward 1 when ||xy - target|| <= 0.5
+
+
+def maze2d_goal(source) -> tuple | None:
+    """(x, y, radius) of D4RL maze2d's fixed goal for Minari's maze2d ports (D4RL/pointmaze/*) evaluated in
+    Gymnasium-Robotics' PointMaze: the centre of the map's "g" cell (PointMaze's default maze_size_scaling, 1 m),
+    the goal their rewards are relabelled to (offbench.data.hosted). None for every other task (rebuilt data keeps
+    the evaluation its reference returns were measured in)."""
+    task = source.task
+    if task is None or not task.name.startswith("maze2d-") or not str(source.env_id).startswith("PointMaze"):
+        return None
+    if source.kind == "rebuilt" or source.dataset.metadata.get("source") != "minari":
+        return None
+    from offbench.data.suites import maze_cell_xy
+
+    maze = source.env_kwargs["maze_map"]
+    cell = next((i, j) for i, row in enumerate(maze) for j, c in enumerate(row) if c == "g")
+    return (*maze_cell_xy(maze, cell, 1.0), MAZE2D_GOAL_RADIUS)
 
 
 def env_factory_for(source) -> envs.EnvFactory:
-    """A picklable factory of the source's evaluation environment (AntMaze: ends at the goal, D4RL's radius)."""
+    """A picklable factory of the source's evaluation environment (AntMaze: ends at the goal, D4RL's radius;
+    maze2d: D4RL's fixed goal and 0.5 m reward)."""
     return envs.EnvFactory(
         env_id=source.env_id,
         env_kwargs=dict(source.env_kwargs or {}),
         max_episode_steps=source.max_episode_steps,
         spec_json=source.eval_env_spec,
         goal_radius=success_radius(source),
+        fixed_goal=maze2d_goal(source),
     )
