@@ -24,6 +24,12 @@ DEFAULT_CONFIG = {
     "cosine_decay": True,  # IQL App. B: cosine decay of the learning rate over the run (as IQL's actor)
     "exploration_noise": None,  # act(deterministic=False): None samples the Gaussian; a float adds N(0, sigma)
 }
+# The allowed interval of each value above (offbench.config.parse_range); every run checks them first.
+RANGES = {
+    "actor_lr": "(0, inf)",
+    "dropout_rate": "[0, 1)",
+    "exploration_noise": "[0, inf)",
+}
 
 
 def bc_loss(log_prob):
@@ -62,4 +68,5 @@ register(
     default_config=DEFAULT_CONFIG,
     finetune=False,
     description="Behavioural cloning: max likelihood of dataset actions (Gaussian policy as IQL's)",
+    ranges=RANGES,
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from offbench.algorithms.bc import DEFAULT_CONFIG as BC_CONFIG
+from offbench.algorithms.bc import RANGES as BC_RANGES
 from offbench.algorithms.bc import make as make_bc
 
 from offbench.data.loaders import episode_ids, episode_returns
@@ -30,6 +31,7 @@ DEFAULT_CONFIG = {
     "fraction": 0.1,  # DT %BC / IQL Table 1: 10%
     "filter_rule": "timesteps",  # DT gym/experiment.py (timesteps); "episodes": CORL any_percent_bc.py
 }
+RANGES = {**BC_RANGES, "fraction": "(0, 1]"}  # DT %BC: a fraction of the data
 FILTER_RULES = ("timesteps", "episodes")
 
 
@@ -67,4 +69,5 @@ register(
     preprocess=preprocess,
     finetune=False,
     description="10%BC: BC on the best episodes filling 10% of the timesteps (Decision Transformer's %BC)",
+    ranges=RANGES,
 )

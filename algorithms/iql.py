@@ -35,6 +35,19 @@ DEFAULT_CONFIG = {
     "cosine_decay": True,  # App. B: cosine decay of the actor learning rate over the run
     "exploration_noise": None,  # fine-tuning: None samples the Gaussian; a float adds N(0, sigma) to the mean
 }
+# The allowed interval of each value above (offbench.config.parse_range); every run checks them first.
+RANGES = {
+    "actor_lr": "(0, inf)",
+    "critic_lr": "(0, inf)",
+    "value_lr": "(0, inf)",
+    "discount": "(0, 1)",
+    "tau": "(0, 1]",
+    "expectile": "(0, 1)",
+    "beta": "[0, inf)",
+    "max_weight": "(0, inf)",
+    "dropout_rate": "[0, 1)",
+    "exploration_noise": "[0, inf)",
+}
 
 
 def make(config: dict, spec: Spec) -> Agent:
@@ -123,5 +136,9 @@ def make(config: dict, spec: Spec) -> Agent:
 
 
 register(
-    "iql", make=make, default_config=DEFAULT_CONFIG, description="Implicit Q-Learning (Kostrikov et al., ICLR 2022)"
+    "iql",
+    make=make,
+    default_config=DEFAULT_CONFIG,
+    description="Implicit Q-Learning (Kostrikov et al., ICLR 2022)",
+    ranges=RANGES,
 )

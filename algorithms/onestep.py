@@ -56,6 +56,17 @@ DEFAULT_CONFIG = {
     "cosine_decay": True,  # IQL App. B (onestep-rl: constant learning rate)
     "exploration_noise": None,
 }
+# The allowed interval of each value above (offbench.config.parse_range); every run checks them first.
+RANGES = {
+    "actor_lr": "(0, inf)",
+    "critic_lr": "(0, inf)",
+    "value_lr": "(0, inf)",
+    "discount": "(0, 1)",
+    "tau": "(0, 1]",
+    "beta": "[0, inf)",
+    "max_weight": "(0, inf)",
+    "exploration_noise": "[0, inf)",
+}
 
 
 def next_actions(actions: np.ndarray, episode_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,4 +174,5 @@ register(
     preprocess=preprocess,
     finetune=False,
     description="One-step RL, exponentially weighted (Brandfonbrener et al., 2021)",
+    ranges=RANGES,
 )

@@ -39,6 +39,18 @@ DEFAULT_CONFIG = {
     "normalize_obs": True,  # TD3+BC: states normalised by the dataset's mean / std
     "exploration_noise": 0.1,  # TD3: Gaussian exploration noise (fine-tuning only)
 }
+# The allowed interval of each value above (offbench.config.parse_range); every run checks them first.
+RANGES = {
+    "actor_lr": "(0, inf)",
+    "critic_lr": "(0, inf)",
+    "discount": "(0, 1)",
+    "tau": "(0, 1]",
+    "policy_noise": "[0, inf)",
+    "noise_clip": "[0, inf)",
+    "policy_freq": "[1, inf)",
+    "alpha": "[0, inf)",
+    "exploration_noise": "[0, inf)",
+}
 
 
 def td3bc_actor_loss(q_pi, pi_actions, data_actions, alpha: float):
@@ -140,4 +152,5 @@ register(
     make=make,
     default_config=DEFAULT_CONFIG,
     description="TD3+BC (Fujimoto & Gu, 2021): TD3 with a normalised BC term, alpha 2.5",
+    ranges=RANGES,
 )

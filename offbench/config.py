@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from pathlib import Path
 
 import yaml
 
 from offbench.errors import OffbenchError
-from offbench.resources import configs_dir  # package data, through importlib.resources
+from offbench.resources import configs_dir, plugin_config_dirs  # package data, through importlib.resources
 
 PIPELINE_DEFAULTS: dict = {
     "batch_size": 256,  # transitions per gradient step (IQL paper, Appendix B)
     "normalize_obs": False,  # standardise observations with the dataset's mean/std (TD3+BC turns it on)
-    "reward_transform": None,  # None: the suite's; every built-in algorithm's YAML names its own per suite
+    "reward_transform": None,  # None: the suite's default (Suite.reward_transform); an algorithm's YAML may name one
     "env_id": None,  # evaluation environment override (for datasets given as files)
     "ref_min_score": None,  # reference returns override for the normalised score
     "ref_max_score": None,
@@ -33,6 +35,16 @@ PIPELINE_DEFAULTS: dict = {
     "online_updates_per_step": 1.0,  # fine-tuning: gradient updates per environment step
     "replay_capacity": None,  # fine-tuning: replay buffer size (None: dataset + online steps)
     "online_envs": 1,  # fine-tuning: environments stepped in parallel per seed
+}
+
+# The range of every pipeline value, beside its default above (interval notation, see :func:`parse_range`); an
+# algorithm declares its own values' ranges beside its defaults (``register(..., ranges=...)``, algorithms/*.py).
+PIPELINE_RANGES: dict = {
+    "batch_size": "[1, inf)",
+    "log_every": "[1, inf)",
+    "online_updates_per_step": "[0, inf)",
+    "replay_capacity": "[1, inf)",
+    "online_envs": "[1, inf)",
 }
 
 # The type of every key whose default is None (None stays allowed: it means "not set" / "the default rule").
@@ -48,6 +60,7 @@ OPTIONAL_TYPES: dict = {
     "critic_hidden_dims": list,  # None: the same as hidden_dims
     "cql_clip_diff_min": float,  # None: no lower bound
     "cql_clip_diff_max": float,  # None: no upper bound
+    "fixed_std": float,  # None: the policy's std is learned (AWR: a fixed 0.2)
 }
 
 
@@ -64,6 +77,8 @@ def read_config_file(algo: str) -> tuple[Path, dict]:
     """``configs/<algo>.yaml`` as a dict (``{}`` only for a plug-in algorithm that ships no file). A built-in
     algorithm whose file is missing or unreadable is an error: its paper settings would be lost silently."""
     path = configs_dir() / f"{algo}.yaml"
+    if not path.exists() and not _builtin(algo):  # a plug-in algorithm: its package's layers (offbench.configs)
+        path = next((d / f"{algo}.yaml" for d in plugin_config_dirs() if (d / f"{algo}.yaml").exists()), path)
     if not path.exists():
         if not _builtin(algo):
             return path, {}
@@ -107,10 +122,21 @@ def load_yaml_layers(algo: str, suite: str | None, dataset: str | None, finetune
     return out
 
 
+# A suite without its own section in an algorithm's YAML takes this suite's: Minari's MuJoCo datasets
+# (``mujoco/<env>/<level>-v0``, Gymnasium v5 locomotion) have no published settings; the locomotion ones apply.
+# (A table of YAML layers, here because config is a base module and cannot read the suites' registrations; a new
+# suite needs no entry: without a YAML section it runs with the algorithm's defaults and its Suite.reward_transform.)
+SUITE_LAYER_FALLBACK = {"mujoco": "locomotion"}
+
+
 def _named_layers(doc: dict, suite, dataset, prefix: str) -> list[tuple[str, dict]]:
     out = [(f"{prefix}default", dict(doc.get("default") or {}))]
-    if suite:
-        out.append((f"{prefix}suite:{suite}", dict((doc.get("suites") or {}).get(suite) or {})))
+    suites = doc.get("suites") or {}
+    fallback = SUITE_LAYER_FALLBACK.get(suite) if suite and suite not in suites else None
+    if fallback in suites:
+        out.append((f"{prefix}suite:{fallback} (for {suite})", dict(suites[fallback] or {})))
+    elif suite:
+        out.append((f"{prefix}suite:{suite}", dict(suites.get(suite) or {})))
     if dataset:
         out.append((f"{prefix}dataset:{dataset}", dict((doc.get("datasets") or {}).get(dataset) or {})))
     return out
@@ -206,6 +232,50 @@ def resolve(
 ) -> dict:
     """The full config of one run; unknown keys (in YAML or --set) are errors."""
     return resolve_with_sources(algo_default, algo, suite, dataset, overrides, finetune)[0]
+
+
+_RANGE = re.compile(r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])\s*$")
+
+
+def parse_range(spec: str) -> tuple[float, float, bool, bool]:
+    """``"(0, 1)"``, ``"(0, 1]"``, ``"[1, inf)"``, ``"(-inf, 0]"``: (low, high, low included, high included)."""
+    m = _RANGE.match(str(spec))
+    try:
+        low, high = float(m.group(2)), float(m.group(3))
+    except (AttributeError, ValueError):
+        raise OffbenchError(f"range {spec!r}: write it as an interval, e.g. '(0, 1)', '(0, 1]' or '[1, inf)'") from None
+    if low > high:
+        raise OffbenchError(f"range {spec!r}: its lower end is above its upper end")
+    return low, high, m.group(1) == "[", m.group(4) == "]"
+
+
+def in_range(value, spec: str) -> bool:
+    """Whether a number (or every number of a list) lies in the interval ``spec``; ``None`` always does."""
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(in_range(v, spec) for v in value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    low, high, low_in, high_in = parse_range(spec)
+    return (low < value or (low_in and low == value)) and (value < high or (high_in and high == value))
+
+
+def check_ranges(config: dict, ranges: dict | None = None) -> None:
+    """Every value of ``config`` in its declared range (:data:`PIPELINE_RANGES` and an algorithm's ``ranges``):
+    one line naming the key, its range and the value, e.g. ``expectile=1.5`` (expectile is in (0, 1))."""
+    for key, spec in {**PIPELINE_RANGES, **(ranges or {})}.items():
+        if key in config and not in_range(config[key], spec):
+            raise OffbenchError(
+                f"config key {key!r} must be in {spec} (got {config[key]!r}); set it with --set {key}=VALUE"
+            )
+
+
+def reward_transform(config: dict, suite) -> str:
+    """The reward transform a run applies: the config's (an algorithm YAML's suite / dataset layer, or --set), else
+    its suite's default (``Suite.reward_transform``, offbench/data/suites.py)."""
+    value = config.get("reward_transform")
+    return value if value is not None else suite.reward_transform
 
 
 def config_hash(config: dict) -> str:

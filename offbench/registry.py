@@ -66,6 +66,7 @@ class Algorithm:
     preprocess: Callable[[dict, dict], dict] | None = None
     finetune: bool = True
     description: str = ""
+    ranges: dict = dataclasses.field(default_factory=dict)  # key -> interval, e.g. {"expectile": "(0, 1)"}
 
 
 _REGISTRY: dict[str, Algorithm] = {}
@@ -74,9 +75,27 @@ _DISCOVERED = False
 
 
 def register(
-    name: str, *, make, default_config: dict, preprocess=None, finetune: bool = True, description: str = ""
+    name: str,
+    *,
+    make,
+    default_config: dict,
+    preprocess=None,
+    finetune: bool = True,
+    description: str = "",
+    ranges: dict | None = None,
 ) -> Algorithm:
-    """Register an algorithm under ``name`` (called by the algorithm's own module)."""
+    """Register an algorithm under ``name`` (called by the algorithm's own module). ``ranges`` declares the
+    allowed interval of values of ``default_config`` (``offbench.config.parse_range``: ``"(0, 1)"``, ``"[1, inf)"``);
+    every run checks its resolved config against them before anything is obtained or trained."""
+    from offbench.config import check_ranges, parse_range
+
+    ranges = dict(ranges or {})
+    unknown = sorted(set(ranges) - set(default_config))
+    if unknown:
+        raise OffbenchError(f"algorithm {name!r} declares ranges for keys it does not have: {unknown}")
+    for spec in ranges.values():
+        parse_range(spec)
+    check_ranges(default_config, ranges)  # the defaults themselves lie in their ranges
     algo = Algorithm(
         name=name,
         make=make,
@@ -84,6 +103,7 @@ def register(
         preprocess=preprocess,
         finetune=finetune,
         description=description,
+        ranges=ranges,
     )
     _REGISTRY[name] = algo
     return algo

@@ -15,13 +15,16 @@ ALLOWED = {
     "data": {"base"},
     "evaluation": {"base", "data"},
     "records": {"base"},
-    "training": {"base", "data", "evaluation", "records"},
+    "runs": {"base", "data", "records"},  # a run's identity (issue 26): what run, sweeps, --from, validate share
+    "training": {"base", "data", "evaluation", "records", "runs"},
     "algorithms": {"base", "training", "data"},
     "rebuild": {"base", "data", "training", "evaluation", "records", "algorithms"},
     "report": {"base", "records", "data"},
-    "sweeps": {"base", "records", "data", "config"},
-    "validation": {"base", "records", "data", "training", "sweeps", "report"},
-    "cli": {"base", "data", "rebuild", "training", "evaluation", "records", "report", "sweeps", "validation"},
+    "sweeps": {"base", "records", "data", "config", "runs"},
+    "validation": {"base", "records", "data", "training", "sweeps", "report", "runs"},
+    "cli": {"base", "data", "rebuild", "training", "evaluation", "records", "report", "sweeps", "validation", "runs"},
+    # offbench.api (issue 30)
+    "api": {"base", "data", "rebuild", "training", "evaluation", "records", "report", "runs"},
 }
 LIMIT = 450  # lines; the brief's "~400"
 
@@ -40,7 +43,7 @@ def modules() -> dict[str, Path]:
     return out
 
 
-BASE = ("errors", "resources", "config", "presets", "options", "registry", "envs")
+BASE = ("errors", "resources", "config", "presets", "options", "registry", "envs", "d4rl_envs")
 # module -> stage, where a module's folder is not its stage
 PLACED = {
     "offbench.__main__": "cli",

@@ -3,6 +3,7 @@ built-in algorithm naming its reward transform per suite, and config layers that
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pytest
@@ -10,7 +11,14 @@ import yaml
 from click.testing import CliRunner
 
 from offbench import registry
-from offbench.config import OPTIONAL_TYPES, read_config_file, resolve, resolve_with_sources
+from offbench.config import (
+    OPTIONAL_TYPES,
+    SUITE_LAYER_FALLBACK,
+    read_config_file,
+    resolve,
+    resolve_with_sources,
+    reward_transform,
+)
 from offbench.data.loaders import REWARD_TRANSFORMS
 from offbench.data.suites import SUITES
 from offbench.errors import OffbenchError
@@ -64,13 +72,23 @@ def test_yaml_layers_name_known_suites_and_datasets(name):
 
 
 @pytest.mark.parametrize("name", BUILTIN)
-def test_reward_transform_is_explicit_per_suite(name):
-    """Each algorithm states its reward transform for every suite, in its own YAML (issue 12, item 2)."""
+def test_reward_transform_is_the_yamls_else_the_suites(name):
+    """An algorithm's YAML may name a suite's reward transform (the built-in ones do, each with its reference:
+    issue 12, item 2); a suite it does not name gets the suite's default (issue 26: a suite is registered once)."""
     algo = registry.get(name)
-    for suite in SUITES:
+    for suite, s in SUITES.items():
         config, sources = resolve_with_sources(algo.default_config, name, suite)
-        assert sources["reward_transform"] == f"configs/{name}.yaml:suite:{suite}", (name, suite)
-        assert config["reward_transform"] in REWARD_TRANSFORMS, (name, suite)
+        layer = f"{SUITE_LAYER_FALLBACK[suite]} (for {suite})" if suite in SUITE_LAYER_FALLBACK else suite
+        if config["reward_transform"] is not None:
+            assert sources["reward_transform"] == f"configs/{name}.yaml:suite:{layer}", (name, suite)
+        else:
+            assert sources["reward_transform"] == "pipeline", (name, suite)
+        got = reward_transform(config, s)
+        assert got in REWARD_TRANSFORMS, (name, suite)
+        assert got == (config["reward_transform"] or s.reward_transform), (name, suite)
+    toy = dataclasses.replace(SUITES["locomotion"], name="toy-suite-no-yaml", reward_transform="antmaze")
+    config = resolve(algo.default_config, name, toy.name)  # no YAML names it: the suite's default applies
+    assert config["reward_transform"] is None and reward_transform(config, toy) == "antmaze"
 
 
 def test_reward_transforms_follow_each_reference():

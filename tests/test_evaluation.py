@@ -64,6 +64,23 @@ def test_parallel_host_evaluation_gives_the_serial_numbers(workers, width, episo
     assert not par._procs and not par.local.envs  # closed
 
 
+def test_evaluators_report_the_episodes_done_as_they_finish():
+    """The run's bar shows "evaluating d/n episodes" from this callback (issue 30): counts rise to n_seeds x E."""
+    states, act = _linear_policy(n_seeds=2)
+    for make in (
+        lambda: Evaluator(HOPPER, ObsAdapter(), make_act_fn(act), [0, 1], 5, 2),
+        lambda: ParallelEvaluator(HOPPER, ObsAdapter(), make_act_fn(act), [0, 1], 5, workers=1, width=2),
+    ):
+        ev, seen = make(), []
+        ev.progress = lambda done, total, seen=seen: seen.append((done, total))
+        try:
+            ev(states)
+        finally:
+            ev.close()
+        assert seen[-1] == (10, 10) and all(t == 10 for _, t in seen)
+        assert [d for d, _ in seen] == sorted({d for d, _ in seen}) and len(seen) >= 3  # rising, during the run
+
+
 def test_workers_start_no_jax_and_leave_nothing_behind():
     states, act = _linear_policy(n_seeds=1)
     par = ParallelEvaluator(HOPPER, ObsAdapter(), make_act_fn(act), [0], 2, workers=2, width=2)

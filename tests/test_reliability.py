@@ -195,10 +195,22 @@ def _nan_at(row, col=None):
             [],
             ["field 'actions' is outside the action space", "at row 9", "5 not in [-1, 1]"],
         ),
-        ({"observations": lambda o: o[:, :10]}, [], ["field 'observations' has 10 dimensions", "Hopper-v5 gives 11"]),
+        (
+            {"observations": lambda o: o[:, :10]},
+            [],
+            ["field 'observations' has 10 dimensions", "D4RL-Hopper-v2 gives 11"],
+        ),
         ({}, ["--eval-episodes", "0"], ["--eval-episodes must be at least 1"]),
         ({}, ["--steps", "0"], ["--steps must be at least 1"]),
-        ({}, ["--set", "batch_size=0"], ["'batch_size' must be a positive number"]),
+        ({}, ["--set", "batch_size=0"], ["'batch_size' must be in [1, inf) (got 0)"]),
+        ({}, ["--set", "expectile=1.5", "discount=0.9"], ["'expectile' must be in (0, 1) (got 1.5)"]),
+        ({}, ["--set", "discount=1.5"], ["'discount' must be in (0, 1) (got 1.5)"]),
+        ({}, ["--set", "actor_lr=0"], ["'actor_lr' must be in (0, inf)"]),
+        (
+            {"observations": lambda o: o[:, :, None]},
+            [],
+            ["field 'observations' has shape (599, 11, 1)", "(N, obs_dim)"],
+        ),
         ({}, ["--set", "hidden_dims=foo"], ["'hidden_dims' must be a list of positive layer sizes"]),
         ({}, ["--set", "ref_min_score=abc"], ["ref_min_score"]),
     ],
@@ -367,7 +379,8 @@ def fault_env(tmp_path_factory):
     ref = _cli_run(data, root / "reference", env)
     assert ref.returncode == 0, ref.stderr[-2000:]
     recs = {p.name: strict_load(p) for p in (root / "reference").glob("**/seed_*.json")}
-    return {"root": root, "data": data, "env": env, "reference": recs}
+    logs = {p.name: p.read_text() for p in (root / "reference").glob("**/seed_*.metrics.csv")}
+    return {"root": root, "data": data, "env": env, "reference": recs, "logs": logs}
 
 
 @pytest.mark.parametrize("fault", ["compile:1", "train:3", "evaluate:2", "checkpoint-written:2"])
@@ -382,5 +395,8 @@ def test_kill_9_then_resume_gives_identical_records(fault_env, fault):
     got = {p.name: strict_load(p) for p in results.glob("**/seed_*.json")}
     assert set(got) == {"seed_0.json", "seed_1.json"}
     assert_same_records(got, fault_env["reference"], _SAME, context=(fault,))
+    # the training logs too: rows written after the last checkpoint were dropped on resume, none duplicated
+    assert {p.name: p.read_text() for p in results.glob("**/seed_*.metrics.csv")} == fault_env["logs"], fault
+    assert sorted(fault_env["logs"]) == ["seed_0.metrics.csv", "seed_1.metrics.csv"]
     if fault.startswith("checkpoint-written"):  # the write interrupted before its commit was not used
         assert "resumed from step 20" in resumed.stderr

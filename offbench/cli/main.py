@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -25,14 +26,24 @@ class Group(click.Group):
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="offbench")
-def main():
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr (results still print).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug messages too.")
+def main(quiet=False, verbose=False):
     """offbench: offline RL benchmarks (IQL and its baselines) on one jit-compiled JAX pipeline."""
+    from offbench.options import cli_logging
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cli_logging(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
 
 
 @main.command(cls=SetCommand)
 @click.option("--algo", required=True, help="Algorithm name (see `offbench list algorithms`).")
-@click.option("--suite", required=True, help="Task family: locomotion, antmaze, kitchen, adroit.")
+@click.option(
+    "--suite",
+    default=None,
+    help="Task family: locomotion, antmaze, kitchen, adroit, maze2d, pointmaze, mujoco (default: the suite naming "
+    "--dataset; a Minari id no suite names runs in a suite of its own).",
+)
 @click.option(
     "--dataset",
     "datasets",
@@ -101,6 +112,19 @@ def main():
 )
 @click.option("--no-fetch", is_flag=True, help="Do not download or rebuild missing datasets: an error instead.")
 @click.option(
+    "--no-rebuild",
+    is_flag=True,
+    help="Download missing datasets but never rebuild one: a failed download is an error saying why.",
+)
+@click.option(
+    "--log",
+    "log",
+    multiple=True,
+    type=click.Choice(["tensorboard", "wandb"]),
+    help="Also log the training metrics and scores to TensorBoard or W&B (extras offbench[tensorboard] / "
+    "offbench[wandb]); repeatable. The CSV log beside each record (seed_<s>.metrics.csv) is always written.",
+)
+@click.option(
     "--build-workers",
     default=None,
     type=int,
@@ -132,8 +156,10 @@ def run(
     no_progress,
     preset,
     no_fetch,
+    no_rebuild,
     build_workers,
     build_size,
+    log,
 ):
     """Train and evaluate ALGO on datasets of SUITE; records go under RESULTS/<suite>/<dataset>/<algo>/<variant>/.
 
@@ -146,12 +172,29 @@ def run(
     from offbench.training.run import run as run_one
 
     algorithm = registry.get(algo)  # fail early on an unknown algorithm
+    if suite is None:  # the suite naming the datasets (offbench.data.naming.suite_of), never several
+        from offbench.data.naming import suite_of
+
+        if not datasets:
+            raise OffbenchError("pass --suite SUITE or --dataset NAME (see `offbench list suites`)")
+        found = sorted({suite_of(d).name for d in datasets})
+        if len(found) > 1:
+            raise OffbenchError(
+                f"the datasets belong to suites {', '.join(found)}: run each separately or pass --suite"
+            )
+        suite = found[0]
     s = get_suite(suite)
     parsed = parse_overrides(overrides)  # every --set value parsed and type-checked before data or compiling
     from offbench.config import resolve as resolve_config
     from offbench.training.checks import check_config
 
-    check_config(resolve_config(algorithm.default_config, algo, s.name, None, parsed, bool(online_steps or from_run)))
+    check_config(
+        resolve_config(algorithm.default_config, algo, s.name, None, parsed, bool(online_steps or from_run)),
+        algorithm.ranges,
+    )
+    from offbench.records.trackers import check as check_trackers
+
+    log = check_trackers(log)  # an uninstalled tracker is an error before anything is built or trained
     given = {
         k
         for k in presets.KEYS
@@ -174,8 +217,28 @@ def run(
     steps, eval_every, eval_episodes, seeds, build_size, datasets = (
         chosen[k] for k in ("steps", "eval_every", "eval_episodes", "seeds", "build_size", "datasets")
     )
+    from offbench.training.checks import check_options
+
+    check_options(  # the whole spec, before anything is obtained or built (a dataset build can take hours)
+        RunOptions(
+            algo=algo,
+            suite=suite,
+            dataset="",
+            seeds=seeds,
+            seed=seed,
+            steps=steps,
+            eval_every=eval_every,
+            eval_episodes=eval_episodes,
+            online_steps=online_steps,
+            from_run=from_run,
+            name=name,
+            resume=resume,
+            overwrite=overwrite,
+        ),
+        algorithm,
+    )
     if note:
-        click.echo(note, err=True)
+        logging.getLogger("offbench").warning(note)
     if not no_fetch:  # download or rebuild what the run needs and does not find (offbench.data.fetch)
         from offbench.data.fetch import obtain
 
@@ -185,7 +248,8 @@ def run(
             size=build_size,
             workers=build_workers,
             progress=not no_progress,
-            say=lambda m: click.echo(m, err=True),
+            say=logging.getLogger("offbench").info,
+            rebuild=not no_rebuild,
         )
     if not datasets:
         from offbench.data.sources import available_datasets
@@ -217,8 +281,13 @@ def run(
             preset=preset,
             name=name,
             overwrite=overwrite,
+            log=log,
         )
-        recs = run_one(opts, say=lambda m: click.echo(m, err=True))
+        try:
+            recs = run_one(opts, say=logging.getLogger("offbench").info)
+        except KeyboardInterrupt as exc:  # Ctrl-C: where the run stopped and the command that continues it
+            click.echo(f"\n{exc.args[0] if exc.args else 'interrupted'}: {resume_command()}", err=True)
+            click.get_current_context().exit(130)
         scores = [r.get("final_score") for r in recs]
         label = f" ({recs[0]['data']['label']} data)" if recs and recs[0]["data"]["rebuilt"] else ""
         shown = ", ".join("n/a" if x is None else f"{x:.1f}" for x in scores)
@@ -232,6 +301,15 @@ def run(
             + (f"; DIVERGED: seeds {diverged} (non-finite losses or scores; no final score)" if diverged else "")
             + (f" [preset {preset}: not the paper's protocol]" if preset else "")
         )
+
+
+def resume_command() -> str:
+    """This process's ``offbench run`` command with --resume (and without --overwrite)."""
+    import shlex
+    import sys
+
+    args = [a for a in sys.argv[1:] if a not in ("--overwrite", "--resume")]
+    return shlex.join(["offbench", *args, "--resume"])
 
 
 @main.command("config", cls=SetCommand)
@@ -251,8 +329,15 @@ def config_cmd(algo, suite, dataset, online, overrides):
     algorithm = registry.get(algo)
     if suite:
         get_suite(suite)
-    config, sources = resolve_with_sources(
-        algorithm.default_config, algo, suite, dataset, parse_overrides(overrides), finetune=online
+    from offbench.data.naming import canonical_name
+
+    config, sources = resolve_with_sources(  # the dataset layer is keyed by its canonical name (D4RL name)
+        algorithm.default_config,
+        algo,
+        suite,
+        canonical_name(dataset) if dataset else None,
+        parse_overrides(overrides),
+        finetune=online,
     )
     click.echo(
         f"# {algo}"

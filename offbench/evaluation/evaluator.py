@@ -49,6 +49,7 @@ class Evaluator:
         self.obs_adapter = obs_adapter
         self.act_fn = act_fn
         self.envs = None
+        self.progress = None  # optional progress(episodes done, episodes in all) while an evaluation runs
 
     def _ensure_envs(self):
         if self.envs is None:
@@ -60,6 +61,7 @@ class Evaluator:
         if E == 0:
             return res
         self._ensure_envs()
+        done = 0
         for start in range(0, E, w):
             ids = list(range(start, min(start + w, E)))
             active = np.zeros((n, w), bool)
@@ -86,6 +88,9 @@ class Evaluator:
                         obs[s, k] = self.obs_adapter(o)
                         if term or trunc:
                             active[s, k] = False
+                            done += 1
+                            if self.progress is not None:
+                                self.progress(done, n * E)
         return res
 
     def close(self):

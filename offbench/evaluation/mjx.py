@@ -231,6 +231,7 @@ class MjxEvaluator:
         std = getattr(obs_adapter, "std", None)
         self.rollout = make_rollout(self.physics, self.env.unwrapped.model, agent_act, mean, std, horizon)
         self._starts = None
+        self.progress = None  # optional progress(episodes done, episodes in all): one jitted call, said at its end
         self.final_qpos = None  # [n_seeds, E, nq] at each episode's end, of the last call (fidelity checks)
 
     def __call__(self, states) -> EvalResult:
@@ -244,6 +245,8 @@ class MjxEvaluator:
         res.returns[:] = np.asarray(ret, np.float64)
         res.lengths[:] = np.asarray(length)
         res.successes[:] = np.asarray(success)
+        if self.progress is not None:
+            self.progress(n * E, n * E)
         return res
 
     def close(self):

@@ -61,6 +61,7 @@ class ParallelEvaluator:
         self.workers = max(1, min(int(workers), n_slots))
         self.owner = np.arange(n_slots) % (self.workers + 1)  # == self.workers: stepped in this process
         self.local = Slots(env_factory, obs_adapter)
+        self.progress = None  # optional progress(episodes done, episodes in all) while an evaluation runs
         self.timings: dict = {}  # of the last evaluation: act_s, send_s, local_s, wait_s, round_trips
         self._procs: list = []
         self._conns: list = []
@@ -152,11 +153,13 @@ class ParallelEvaluator:
         for k, idx in parts.items():
             obs[idx] = replies[k]
 
+        finished, progress = 0, self.progress
         while (current >= 0).any():
             t0 = time.perf_counter()
             actions = np.asarray(self.act_fn(states, jnp.asarray(obs.reshape(n, w, -1)))).reshape(n * w, -1)
             self.timings["act_s"] = self.timings.get("act_s", 0.0) + time.perf_counter() - t0
             parts = self._by_owner(np.flatnonzero(current >= 0))
+            before = finished
             replies = self._round({k: ("step", idx, actions[idx], next_seed[idx]) for k, idx in parts.items()})
             for k, idx in parts.items():
                 o, r, done, succ = replies[k]
@@ -165,12 +168,15 @@ class ParallelEvaluator:
                 res.lengths[s, j] += 1
                 res.successes[s, j] |= succ
                 obs[idx] = o  # a slot that started its next episode holds that episode's first observation
+                finished += int(np.count_nonzero(done))
                 for i in idx[done]:
                     current[i] = after[i]
                     if after[i] >= 0:
                         q = pending[i // w]
                         after[i] = q.popleft() if q else -1
                         next_seed[i] = reset_seed(i, after[i])
+            if progress is not None and finished > before:
+                progress(finished, n * E)
         return res
 
     def close(self):

@@ -27,6 +27,7 @@ from offbench.records import faults
 from offbench.records.jsonio import read_json, unwritable, write_json_atomic  # noqa: F401  (re-exported)
 
 LATEST = "LATEST"
+HINT = "--overwrite deletes it and starts the run over"  # what a damaged checkpoint's error tells the user
 _BAD = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError)
 
 
@@ -96,7 +97,7 @@ def exists(root: str | Path) -> bool:
     return unit is not None and (root / unit / "checkpoint.json").exists() and (root / unit / "state.npz").exists()
 
 
-def read_info(root: str | Path, hint: str = "start without --resume") -> dict:
+def read_info(root: str | Path, hint: str = HINT) -> dict:
     """The bookkeeping of the checkpoint in force."""
     root = Path(root)
     unit = _latest(root)
@@ -108,12 +109,17 @@ def read_info(root: str | Path, hint: str = "start without --resume") -> dict:
         raise OffbenchError(f"checkpoint {root / unit} cannot be read ({type(exc).__name__}); {hint}") from exc
 
 
-def load(root: str | Path, template, hint: str = "start without --resume"):
+def load(root: str | Path, template, hint: str = HINT):
     """``(tree, info)`` of the checkpoint in force, with ``template``'s structure, shapes and dtypes."""
     root = Path(root)
-    info = read_info(root, hint)
+    return _load_leaves(root, read_info(root, hint), template, hint)
+
+
+def _load_leaves(root: Path, info: dict, template, hint: str, index: list[int] | None = None):
+    """``template`` filled with the stored leaves ``index`` (default: all), checked against ``info``."""
     where = root / _latest(root)
     leaves_t, treedef = jax.tree_util.tree_flatten(template)
+    index = list(range(len(leaves_t))) if index is None else index
     paths = _paths(template)
     if info.get("paths") != paths:
         stored = info.get("paths") or []
@@ -121,7 +127,7 @@ def load(root: str | Path, template, hint: str = "start without --resume"):
         raise OffbenchError(f"checkpoint {where} holds another state structure (first difference: {first}); {hint}")
     try:
         with np.load(where / "state.npz") as z:
-            leaves = [z[f"leaf_{i:05d}"] for i in range(len(leaves_t))]
+            leaves = [z[f"leaf_{i:05d}"] for i in index]
     except _BAD as exc:
         raise OffbenchError(
             f"checkpoint {where} is damaged ({type(exc).__name__}: {exc}); {hint}".splitlines()[0]
@@ -133,3 +139,49 @@ def load(root: str | Path, template, hint: str = "start without --resume"):
                 f"{np.dtype(t.dtype)}{list(np.shape(t))}; {hint}"
             )
     return jax.tree_util.tree_unflatten(treedef, leaves), info
+
+
+def load_part(root: str | Path, name: str, template, hint: str = HINT):
+    """``(subtree, info)``: the entry ``name`` of the checkpoint in force (e.g. ``"states"`` of a fine-tuning
+    checkpoint, which also holds its replay rows), checked against ``template`` as :func:`load` checks all."""
+    root = Path(root)
+    info = read_info(root, hint)
+    prefix = f"[{name!r}]"
+    stored = info.get("paths") or []
+    index = [i for i, p in enumerate(stored) if p.startswith(prefix)]
+    part = {
+        **info,
+        "paths": [stored[i] for i in index],
+        "n_leaves": len(index),
+        **{k: [info[k][i] for i in index] for k in ("shapes", "dtypes") if isinstance(info.get(k), list)},
+    }
+    tree, _ = _load_leaves(root, part, {name: template}, hint, index)
+    return tree[name], info
+
+
+def damage(root: str | Path) -> str | None:
+    """What is damaged in the checkpoint folder ``root``, in words, or ``None``: intact, no folder, or nothing
+    committed yet (a process killed during its first save leaves no ``LATEST`` and at most ``unit-000001``: the
+    run had no checkpoint). Damaged: an unreadable ``LATEST``, a missing one beside later units, or a unit in
+    force without a readable ``checkpoint.json`` / ``state.npz``."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    unit = _latest(root)
+    units = sorted(p.name for p in root.glob("unit-*"))
+    if unit is None and not (root / LATEST).exists() and set(units) <= {"unit-000001"}:
+        return None  # the first save never committed: save() writes LATEST only after its unit is complete
+    if unit is None:
+        return f"its {LATEST} file is missing or unreadable" + (f"; it holds {', '.join(units)}" if units else "")
+    if not (root / unit).is_dir():
+        return f"{LATEST} names {unit}, which is missing"
+    for name in ("checkpoint.json", "state.npz"):
+        if not (root / unit / name).is_file():
+            return f"{unit} has no {name}"
+    try:
+        read_json(root / unit / "checkpoint.json")
+    except _BAD:
+        return f"{unit}/checkpoint.json cannot be read"
+    if not zipfile.is_zipfile(root / unit / "state.npz"):
+        return f"{unit}/state.npz is not a readable archive"
+    return None

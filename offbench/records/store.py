@@ -79,9 +79,19 @@ def _value(v) -> str:
     return str(v)
 
 
-def variant_name(changed: dict, steps: int, online_steps: int = 0, name: str | None = None) -> str:
-    """The run directory's variant: ``name`` if given, else ``default`` or the changed config values and the
-    run length, e.g. ``expectile=0.8__steps=25k`` (long names end in a hash of the whole)."""
+def variant_name(
+    changed: dict,
+    steps: int,
+    online_steps: int = 0,
+    name: str | None = None,
+    preset: str | None = None,
+    data_size: int | None = None,
+) -> str:
+    """The run directory's variant: ``name`` if given, else ``default`` or the changed config values, the run
+    length, the preset and the size of a rebuilt dataset built smaller than its recipe's, e.g.
+    ``expectile=0.8__steps=25k`` or ``steps=5k__data=20k__preset=quick`` (long names end in a hash of the whole):
+    a quick look never shares a directory with a full run. (Evaluation settings are not in the name; a record of
+    other settings is refused rather than taken as this run's: ``offbench.training.identity``.)"""
     if name is not None:
         if not _NAME_OK.match(name) or name in (".", ".."):
             raise OffbenchError(f"--name {name!r}: use letters, digits and . _ = - (at most 100 characters)")
@@ -91,6 +101,10 @@ def variant_name(changed: dict, steps: int, online_steps: int = 0, name: str | N
         parts.append(f"steps={_count(int(steps))}")
     if online_steps:
         parts.append(f"online={_count(int(online_steps))}")
+    if data_size is not None:
+        parts.append(f"data={_count(int(data_size))}")
+    if preset is not None:
+        parts.append(f"preset={preset}")
     text = SEPARATOR.join(re.sub(r"[^A-Za-z0-9.=-]", "_", part) for part in parts) or "default"
     if len(text) > 80:
         text = text[:68] + "~" + hashlib.sha256(text.encode()).hexdigest()[:8]
@@ -110,17 +124,21 @@ def checkpoint_dir(directory: str | Path, seeds: list[int]) -> Path:
     """Where a run of ``seeds`` keeps its checkpoint: one per set of seeds, so runs of seeds 0-4 and 5-9 in
     one run directory never touch each other's."""
     seeds = list(seeds)
+    if seeds != list(range(seeds[0], seeds[-1] + 1)):  # seeds added around finished ones: e.g. seeds0_2
+        return Path(directory) / f"checkpoint-seeds{'_'.join(map(str, seeds))}"
     return Path(directory) / f"checkpoint-seeds{seeds[0]}-{seeds[-1]}"
 
 
-def checkpoint_differences(info: dict, mine: dict, config: dict | None = None) -> list[str]:
+def checkpoint_differences(
+    info: dict, mine: dict, config: dict | None = None, where: str = "the checkpoint"
+) -> list[str]:
     """The one checkpoint compatibility check: what differs between a checkpoint's bookkeeping ``info`` and the
     run that would continue it (``mine``: algo, seeds, fingerprint, steps, online_steps, evaluation schedule,
     config_hash; a sweep job passes the keys it knows). Config keys are named when ``config`` is given."""
     diffs = []
     for key, value in mine.items():
         if key != "config_hash" and info.get(key) != value:
-            diffs.append(f"{key.replace('_', ' ')} {info.get(key)!r} in the checkpoint, {value!r} now")
+            diffs.append(f"{key.replace('_', ' ')} {info.get(key)!r} in {where}, {value!r} now")
     if "config_hash" in mine and info.get("config_hash") != mine["config_hash"]:
         old = info.get("config") or {}
         keys = sorted(k for k in set(old) | set(config or {}) if old.get(k) != (config or {}).get(k)) if config else []

@@ -150,14 +150,14 @@ def is_finished(job: Job, recs: list | None = None) -> bool:
 
 
 def checkpoint_info(job: Job) -> dict | None:
-    """The bookkeeping of the job's checkpoint (read without JAX), or None."""
+    """The bookkeeping of the job's checkpoint (its unit in force, read as ``offbench run`` reads it), or None."""
+    from offbench.errors import OffbenchError
+    from offbench.records import checkpoint  # here: importing this module never imports JAX
+
     root = store.checkpoint_dir(job.run_dir, job.seed_list)
     try:
-        unit = read_json(root / "LATEST")["unit"]
-        if not (root / unit / "state.npz").exists():
-            return None
-        return read_json(root / unit / "checkpoint.json")
-    except (OSError, ValueError, KeyError, TypeError):
+        return checkpoint.read_info(root) if checkpoint.exists(root) else None
+    except OffbenchError:
         return None
 
 

@@ -52,6 +52,40 @@ def _previous_layout(record_path: Path) -> bool:
         return True
 
 
+def _with_resume(command) -> str:
+    """A record's ``command`` (``offbench run ...``) as the command that continues it."""
+    words = [w for w in str(command or "").split() if w not in ("--overwrite", "--resume")]
+    if not words or "run" not in words:
+        return "`offbench run ... --resume` (the same options)"
+    return "`offbench " + " ".join(words[words.index("run") :]) + " --resume`"
+
+
+def _unfinished(path: Path, recs: list[dict]) -> tuple[str, str]:
+    """A run directory that is neither running nor done: ``damaged`` (an unreadable record or checkpoint),
+    ``resumable`` (a checkpoint to continue from), or ``pending`` (nothing to continue: it starts from step 0)."""
+    from offbench.records import checkpoint
+
+    names = sorted(p.name for p in path.glob("seed_*.json"))  # in the order collect_status read them
+    bad = [name for name, r in zip(names, recs) if r.get("status") == "unreadable"]
+    for ck in sorted(path.glob("checkpoint-seeds*")):
+        what = checkpoint.damage(ck)
+        if what:
+            return "damaged", f"checkpoint {ck.name}: {what}; --overwrite starts the run over"
+    if bad:
+        return (
+            "damaged",
+            f"{', '.join(bad)} cannot be read; --resume rewrites it from the checkpoint, --overwrite starts over",
+        )
+    live = [r for r in recs if r.get("status") not in (None, "finished")]
+    resumable = [ck for ck in path.glob("checkpoint-seeds*") if checkpoint.exists(ck)]
+    if live and resumable:
+        info = checkpoint.read_info(resumable[0])
+        return "resumable", f"interrupted at step {info.get('step')}; {_with_resume(live[0].get('command'))}"
+    if live:
+        return "pending", "interrupted before its first checkpoint; the same command with --resume starts it again"
+    return "pending", ""
+
+
 def collect_status(results: str | Path) -> list[dict]:
     """One row per run directory (and per planned job not started yet): done, diverged, running, failed,
     pending. Done means every seed is a finished run (``offbench.records.store.is_finished``); diverged, that
@@ -104,7 +138,7 @@ def collect_status(results: str | Path) -> list[dict]:
         elif state.get("status") == "failed":
             status = "failed"
         else:
-            status = "pending"
+            status, note = _unfinished(path, recs)
         step = max((r.get("step", 0) for r in mine if r), default=None)
         if status == "running" and state.get("started_at"):
             elapsed = now - state["started_at"]
@@ -112,13 +146,12 @@ def collect_status(results: str | Path) -> list[dict]:
             elapsed = state["elapsed_s"]
         else:
             elapsed = max((r.get("elapsed_s", 0.0) for r in mine if r), default=None)
-        note = ""
+        if status not in ("pending", "resumable", "damaged"):
+            note = ""
         if status == "failed":
             note = _last_line(state.get("error"))
         elif diverged:
             note = f"seeds {diverged} diverged (no final score)"
-        elif status == "pending" and any(r for r in mine) and step:
-            note = f"interrupted at step {step}; resumes"
         rel = path.relative_to(results.resolve()) if path.is_relative_to(results.resolve()) else path
         parts = (*rel.parts, "-") if d in previous else rel.parts
         if d in previous:
@@ -154,7 +187,8 @@ def collect_status(results: str | Path) -> list[dict]:
     help="Results folder of a sweep (or of `offbench run`).",
 )
 def status_command(results):
-    """Done / diverged / running / failed / pending per run, with elapsed time and last score."""
+    """Done / diverged / running / failed / resumable / damaged / pending per run, with elapsed time and last
+    score (resumable: a checkpoint to continue with --resume; damaged: a record or checkpoint that cannot be read)."""
     if not Path(results).is_dir():
         raise OffbenchError(f"results folder {results} does not exist; pass --results DIR of a sweep")
     rows = collect_status(results)
@@ -165,7 +199,7 @@ def status_command(results):
         f"{'status':8s} {'suite':11s} {'dataset':28s} {'algo':10s} {'seeds':>5s} {'step':>15s} "
         f"{'elapsed':>8s} {'score':>6s} variant"
     )
-    order = {"running": 0, "failed": 1, "diverged": 2, "pending": 3, "done": 4}
+    order = {"running": 0, "failed": 1, "damaged": 2, "diverged": 3, "resumable": 4, "pending": 5, "done": 6}
     for r in sorted(rows, key=lambda r: (order.get(r["status"], 9), r["suite"], r["dataset"], r["algo"])):
         step = "-" if r["step"] is None else f"{r['step']}/{r['steps'] if r['steps'] is not None else '?'}"
         if r.get("online_steps") and r["steps"] is not None and r["step"] is not None:  # offline, then online
@@ -181,5 +215,5 @@ def status_command(results):
     click.echo(
         f"{len(rows)} runs: "
         + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("done", "running", "failed", "pending"))
-        + (f", {counts['diverged']} diverged" if counts.get("diverged") else "")
+        + "".join(f", {counts[k]} {k}" for k in ("resumable", "damaged", "diverged") if counts.get(k))
     )

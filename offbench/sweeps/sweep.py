@@ -26,6 +26,7 @@ from pathlib import Path
 
 import click
 
+from offbench.data.naming import dataset_name, is_dataset_file
 from offbench.errors import OffbenchError
 from offbench.sweeps.launchers import FORWARDED_ENV, Progress, run_local, run_ray  # noqa: F401
 from offbench.sweeps.status import SWEEPS_DIR, _fmt_s, _fmt_score, _last_line, status_command  # noqa: F401
@@ -149,20 +150,6 @@ def make_spec(file_values: dict, cli_values: dict) -> SweepSpec:
 # Planning: one job per (algorithm, suite, dataset)
 
 
-def _is_file_dataset(name: str) -> bool:
-    return name.endswith((".hdf5", ".h5")) or Path(name).is_file()
-
-
-def dataset_name(suite, dataset: str) -> str:
-    """The dataset's folder name in the results (what :func:`offbench.data.sources.resolve` calls it)."""
-    if _is_file_dataset(dataset):
-        return Path(dataset).stem
-    if "/" in dataset:
-        task = next((t for t in suite.tasks if dataset in (t.minari_id, t.rebuilt_id)), None)
-        return task.name if task else dataset.replace("/", "__")
-    return suite.task(dataset).name
-
-
 def _suite_datasets(spec: SweepSpec, suites: list, say) -> list[tuple]:
     """(suite, dataset as given to `offbench run`) pairs."""
     from offbench.data.sources import available_datasets
@@ -188,8 +175,8 @@ def _suite_datasets(spec: SweepSpec, suites: list, say) -> list[tuple]:
             )
         return pairs
     for ds in spec.datasets:
-        if _is_file_dataset(ds):
-            owners = [s for s in suites if any(t.name == Path(ds).stem for t in s.tasks)] or (
+        if is_dataset_file(ds):
+            owners = [s for s in suites if any(t.name == dataset_name(ds) for t in s.tasks)] or (
                 suites if len(suites) == 1 else []
             )
             if not owners:
@@ -234,10 +221,9 @@ def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
     """The sweep's jobs; bad algorithms, suites, datasets or config keys are errors before anything runs."""
     from offbench import registry
     from offbench.config import parse_overrides
-    from offbench.config import resolve as resolve_config
     from offbench.data.suites import get_suite
-    from offbench.records.store import changed_config, run_dir, variant_name
-    from offbench.sweeps.jobs import Job, config_hash
+    from offbench.runs.identity import identify
+    from offbench.sweeps.jobs import Job
 
     algos = [registry.get(a) for a in dict.fromkeys(spec.algos)]
     suites = [get_suite(s) for s in dict.fromkeys(spec.suites)]
@@ -252,25 +238,26 @@ def plan(spec: SweepSpec, sweep_id: str, say=lambda m: None) -> list:
     results = Path(spec.results).expanduser().resolve()
     jobs, seen = [], set()
     for suite, ds in _suite_datasets(spec, suites, say):
-        name = dataset_name(suite, ds)
-        ds_key = Path(ds).stem if ds.endswith((".hdf5", ".h5")) else ds
         for algo in algos:
-            finetune = bool(spec.online_steps)
-            config = resolve_config(
-                algo.default_config, algo.name, suite.name, ds_key, parse_overrides(overrides[algo.name]), finetune
+            ident = identify(  # the run's identity, as `offbench run` derives it (offbench.runs.identity)
+                algo.name,
+                suite.name,
+                ds,
+                results,
+                overrides=parse_overrides(overrides[algo.name]),
+                steps=spec.steps,
+                online_steps=spec.online_steps,
+                seeds=range(spec.seed, spec.seed + spec.seeds),
             )
-            base = resolve_config(algo.default_config, algo.name, suite.name, ds_key, {}, finetune)
-            variant = variant_name(changed_config(config, base), spec.steps, spec.online_steps)
-            algo_dir = algo.name + ("-online" if finetune else "")
             job = Job(
                 algo=algo.name,
                 suite=suite.name,
                 dataset=ds,
-                name=name,
-                variant=variant,
-                run_dir=str(run_dir(results, suite.name, name, algo_dir, variant)),
+                name=ident.folder,
+                variant=ident.variant,
+                run_dir=str(ident.run_dir),
                 results=str(results),
-                config_hash=config_hash(config),
+                config_hash=ident.config_hash,
                 seeds=spec.seeds,
                 seed=spec.seed,
                 steps=spec.steps,

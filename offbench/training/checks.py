@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from offbench.config import check_ranges
 from offbench.errors import OffbenchError
 
 ACTION_TOLERANCE = 1e-3  # actions may exceed the action space by float rounding, not more
-POSITIVE_KEYS = ("batch_size", "log_every", "online_envs")
 
 
-def check_options(opts) -> None:
+def check_options(opts, algorithm=None) -> None:
+    """The run's options (and, given the algorithm, whether it fine-tunes): checked before any data is obtained."""
     if opts.seeds < 1:
         raise OffbenchError(f"--seeds must be at least 1 (got {opts.seeds})")
     if opts.seed < 0:
@@ -27,14 +28,23 @@ def check_options(opts) -> None:
         raise OffbenchError(f"--online-steps must be >= 0 (got {opts.online_steps})")
     if opts.resume and opts.overwrite:
         raise OffbenchError("--resume continues a run and --overwrite starts it over: choose one")
+    if opts.from_run and opts.online_steps < 1:
+        raise OffbenchError("--from needs --online-steps N (N >= 1)")
+    if algorithm is not None and (opts.online_steps or opts.from_run) and not algorithm.finetune:
+        raise OffbenchError(
+            f"{algorithm.name} does not fine-tune online (an offline-only method); drop --online-steps/--from"
+        )
+    if opts.name is not None:
+        from offbench.records.store import variant_name
+
+        variant_name({}, opts.steps, opts.online_steps, opts.name)  # a bad --name is refused here
 
 
-def check_config(config: dict) -> None:
-    """Sizes must be positive: ``batch_size=0`` would train on nothing and still look finished."""
-    for key in POSITIVE_KEYS:
-        v = config.get(key)
-        if v is not None and (not isinstance(v, (int, float)) or v < 1):
-            raise OffbenchError(f"config key {key!r} must be a positive number (got {v!r})")
+def check_config(config: dict, ranges: dict | None = None) -> None:
+    """Every value in its range (``offbench.config.PIPELINE_RANGES`` and the algorithm's ``ranges``, declared
+    beside its defaults): ``batch_size=0`` would train on nothing, ``expectile=1.5`` on a loss with no minimum,
+    and both would still look finished."""
+    check_ranges(config, ranges)
     for key, v in config.items():
         if key.endswith("_dims") and isinstance(v, (list, tuple)):
             if not v or any(not isinstance(x, int) or isinstance(x, bool) or x < 1 for x in v):
@@ -43,8 +53,6 @@ def check_config(config: dict) -> None:
         v = config.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
             raise OffbenchError(f"config key {key!r} must be a number (a reference return), got {v!r}")
-    if config.get("online_updates_per_step") is not None and config["online_updates_per_step"] < 0:
-        raise OffbenchError("config key 'online_updates_per_step' must be >= 0")
 
 
 def first_bad_row(x: np.ndarray) -> int | None:
@@ -55,8 +63,31 @@ def first_bad_row(x: np.ndarray) -> int | None:
     return int(idx[0]) if idx.size else None
 
 
+SHAPES = {  # the D4RL layout of each field, N transitions (D4RL offline_env.py get_dataset checks N per field)
+    "observations": (2, "(N, obs_dim)"),
+    "next_observations": (2, "(N, obs_dim)"),
+    "actions": (2, "(N, act_dim)"),
+    "rewards": (1, "(N,)"),
+    "terminals": (1, "(N,)"),
+}
+
+
+def check_shapes(dataset, where: str) -> None:
+    """Observations and actions are (N, d), rewards and terminals (N,), every field the same N: a (N, 11, 1)
+    observation array would otherwise end in a JAX traceback inside the compiled update."""
+    n = len(dataset.rewards)
+    for field, (ndim, layout) in SHAPES.items():
+        shape = np.shape(getattr(dataset, field))
+        if len(shape) != ndim or shape[0] != n:
+            raise OffbenchError(
+                f"dataset {where}: field {field!r} has shape {shape}; expected {layout} with N = {n} "
+                "(flatten the extra axes or fix the file)"
+            )
+
+
 def check_dataset(dataset, where: str) -> None:
-    """Every array finite; the first bad row is named."""
+    """Shapes as D4RL's; every array finite; the first bad row is named."""
+    check_shapes(dataset, where)
     for field in ("observations", "actions", "rewards", "next_observations", "terminals"):
         x = np.asarray(getattr(dataset, field))
         row = first_bad_row(x)

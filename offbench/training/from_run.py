@@ -49,7 +49,8 @@ def from_checkpoint(from_dir: str, seeds: list[int]) -> Path:
 def check_from_config(prep, info: dict, where) -> None:
     """``--from``: same algorithm, data and config as the offline run, except the fine-tuning layers
     (``finetune:`` in configs/<algo>.yaml) and the online-only keys."""
-    from offbench.config import resolve, yaml_layers
+    from offbench.config import yaml_layers
+    from offbench.runs.identity import identify
 
     a, o = prep.algorithm, prep.opts
     if info.get("algo") != a.name:
@@ -59,10 +60,14 @@ def check_from_config(prep, info: dict, where) -> None:
             f"--from {where} was trained on other data (fingerprint {info.get('fingerprint')}, "
             f"this data {prep.fingerprint})"
         )
-    ds_key = Path(o.dataset).stem if o.dataset.endswith((".hdf5", ".h5")) else o.dataset
-    offline = resolve(a.default_config, a.name, o.suite, ds_key, o.overrides, finetune=False)
+    # the offline run's config: this run's identity without the fine-tuning layers (offbench.runs.identity)
+    offline_run = identify(a.name, o.suite, o.dataset, o.results, overrides=o.overrides, steps=o.steps, finetune=False)
+    offline = offline_run.config
     ft_keys = {
-        k for name, layer in yaml_layers(a.name, o.suite, ds_key, True) if name.startswith("finetune.") for k in layer
+        k
+        for name, layer in yaml_layers(a.name, o.suite, offline_run.dataset, True)
+        if name.startswith("finetune.")
+        for k in layer
     }
     old = info.get("config") or {}
     diffs = [

@@ -31,11 +31,13 @@ import numpy as np
 
 from offbench.config import config_hash
 from offbench.envs import ObsAdapter
+from offbench.errors import OffbenchError
 from offbench.evaluation.evaluator import make_act_fn, make_evaluator, normalized_score
-from offbench.records import checkpoint, faults
+from offbench.records import checkpoint, faults, trackers
 from offbench.records import store as records
 from offbench.records.jsonio import unwritable
-from offbench.training.identity import check_compatible, claim, quiet_mujoco  # noqa: F401 (re-exported)
+from offbench.records.metrics_log import MetricsLog
+from offbench.training.identity import check_compatible, claim, quiet_mujoco, run_identity  # noqa: F401
 from offbench.training.prepare import Prepared, RunOptions, prepare  # noqa: F401 (re-exported)
 from offbench.training.step import ChunkCache, init_seeds, make_train_step
 
@@ -73,6 +75,13 @@ class Run:
         self.started = time.time()
         self.last_metrics: dict = {}
         self.diverged = [False] * len(self.seeds)
+        info = dict(algo=prep.algorithm.name, suite=prep.opts.suite, dataset=prep.source.name, variant=prep.variant)
+        self.metrics_log = MetricsLog(  # seed_<s>.metrics.csv: every logged step (offbench.records.metrics_log)
+            prep.directory,
+            self.seeds,
+            max(1, min(int(prep.config["log_every"]), prep.opts.eval_every)),
+            trackers.make(prep.opts.log, prep.directory, self.seeds, {**info, "config": prep.config}),
+        )
 
     # -- state ---------------------------------------------------------------------------------
     def init_states(self):
@@ -83,18 +92,8 @@ class Run:
         return records.checkpoint_dir(self.p.directory, self.seeds)
 
     def identity(self) -> dict:
-        """What a checkpoint must share with the run that resumes it."""
-        o = self.p.opts
-        return {
-            "algo": self.p.algorithm.name,
-            "seeds": self.seeds,
-            "fingerprint": self.p.fingerprint,
-            "steps": o.steps,
-            "online_steps": o.online_steps,
-            "eval_every": o.eval_every,
-            "eval_episodes": self.p.eval_episodes,
-            "config_hash": config_hash(self.p.config),
-        }
+        """What a checkpoint must share with the run that resumes it (the run's identity and its seeds)."""
+        return {**run_identity(self.p), "seeds": self.seeds}
 
     def checkpoint_info(self) -> dict:
         return {
@@ -109,6 +108,7 @@ class Run:
 
     def save(self, tree: dict, extra_info: dict | None = None):
         """Checkpoint ``tree`` (states, keys and whatever else a phase needs) with the run's bookkeeping."""
+        self.metrics_log.flush(self.curves)  # the log's rows up to this step are on disk before the checkpoint
         checkpoint.save(self.ckpt_dir, tree, {**self.checkpoint_info(), **(extra_info or {})})
 
     def try_resume(self, template: dict):
@@ -123,6 +123,7 @@ class Run:
         self.curves = info["curves"]
         self.train_s = float(info.get("train_s", 0.0))
         self.diverged = list(info.get("diverged", self.diverged))
+        self.metrics_log.resume(self.step)  # rows after the checkpoint's step go
         self.say(f"resumed from step {self.step}")
         return jax.device_put(tree), info
 
@@ -161,6 +162,7 @@ class Run:
                 "env_kwargs": p.source.env_kwargs,
                 "max_episode_steps": p.source.max_episode_steps,
                 "from_dataset_spec": bool(p.source.eval_env_spec),
+                "note": p.source.env_note,
             },
             "reference": {"min": p.source.ref_min, "max": p.source.ref_max, "source": p.source.ref_source},
             "score_type": p.score_type,
@@ -196,9 +198,15 @@ class Run:
             records.write_record(self.p.directory, s, self.record(i, status, **extra))
 
     # -- evaluation ----------------------------------------------------------------------------
-    def evaluate(self, states, phase: str = "offline", env_steps: int = 0) -> list[float]:
+    def evaluate(self, states, phase: str = "offline", env_steps: int = 0, bar=None) -> list[float]:
+        """Evaluate every seed and append a curve point; ``bar`` (the run's progress bar) shows the episodes done
+        while it runs (an AntMaze evaluation of 100 episodes per seed takes minutes on a CPU)."""
         p = self.p
+        shown = bar.postfix if bar is not None else None  # what the bar showed: kept beside the episodes, restored
+        self.evaluator.progress = _episodes_shown_on(bar, shown) if bar is not None else None
         res = self.evaluator(states)
+        if bar is not None:
+            bar.set_postfix_str(shown or "", refresh=False)
         faults.point("evaluate")
         scores = normalized_score(res.returns, res.successes, p.score_type, p.source.ref_min, p.source.ref_max)
         out = []
@@ -221,8 +229,10 @@ class Run:
             out.append(score)
         return out
 
-    def note_metrics(self, metrics):
+    def note_metrics(self, metrics, n: int = 1):
+        """The mean metrics (one value per seed) of the ``n`` steps that ended at ``self.step``."""
         self.last_metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        self.metrics_log.note(self.step, self.last_metrics, n)
         for i in range(len(self.seeds)):
             if any(not np.isfinite(v[i]) for v in self.last_metrics.values()):
                 self.diverged[i] = True
@@ -253,12 +263,12 @@ class Run:
                 dt = time.time() - t0
                 self.train_s += dt
                 self.step += n
-                self.note_metrics(metrics)
+                self.note_metrics(metrics, n)
                 faults.point("train")
                 if bar is not None:
                     bar.update(n)
                     bar.set_postfix(self._postfix(), refresh=False)
-            self.evaluate(states)
+            self.evaluate(states, bar=bar)
             if bar is not None:
                 bar.set_postfix(self._postfix(), refresh=True)
             self.save({"states": states, "keys": keys})
@@ -294,6 +304,7 @@ def run_offline(prep: Prepared, say: Callable[[str], None] = print) -> list[dict
             states, keys = runner.train_offline(states, keys, bar)
     finally:
         runner.evaluator.close()
+        runner.metrics_log.close()
     return finish(runner)
 
 
@@ -306,7 +317,15 @@ def begin_fresh(prep: Prepared, runner: Run, opts: RunOptions, say) -> None:
         raise unwritable(prep.directory, exc) from exc
     if opts.resume and checkpoint.exists(runner.ckpt_dir):
         return
-    if runner.ckpt_dir.exists():
+    if runner.ckpt_dir.exists():  # deleted only with --overwrite, or when nothing in it was ever committed
+        damage = checkpoint.damage(runner.ckpt_dir)
+        if (damage or checkpoint.exists(runner.ckpt_dir)) and not opts.overwrite:
+            raise OffbenchError(
+                f"checkpoint {runner.ckpt_dir} "
+                + (f"is damaged ({damage})" if damage else "exists but this run's records do not")
+                + f"; --overwrite deletes it and starts seeds {runner.seeds} over"
+                + ("" if damage or opts.resume else ", --resume continues it")
+            )
         shutil.rmtree(runner.ckpt_dir)
     runner.write_records("running")
     say(
@@ -330,6 +349,22 @@ def finish(runner: Run) -> list[dict]:
         rec = runner.record(i, "finished", **extra, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
         out.append(records.write_record(runner.p.directory, s, rec))
     return out
+
+
+def _episodes_shown_on(bar, shown: str | None, every_s: float = 0.5):
+    """An evaluator's progress callback that adds "evaluating d/n episodes" to the bar's postfix ``shown`` (at most
+    every ``every_s`` seconds, and at the end)."""
+    last = [0.0]
+
+    def show(done: int, total: int):
+        now = time.time()
+        if done >= total or now - last[0] >= every_s:
+            last[0] = now
+            bar.set_postfix_str(
+                ", ".join(x for x in (shown, f"evaluating: {done}/{total} episodes") if x), refresh=True
+            )
+
+    return show
 
 
 @contextlib.contextmanager

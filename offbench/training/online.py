@@ -15,7 +15,7 @@ training while interacting with the environment:
   1 - success over the online *exploration* episodes, CORL ``algorithms/finetune/*.py``) and
   ``eval_regret`` (mean of 1 - score/100 over the online evaluations; not CORL's quantity);
 * checkpoints hold the state, the online rows of the buffers (the offline rows are the dataset, referenced by
-  its fingerprint, not copied) and the environments' positions. Every episode's reset seed is
+  its fingerprint, not copied) and the environments' positions (offbench.training.online_envs). Every episode's reset seed is
   derived from the run seed, and the actions since the last reset are kept, so a resumed run rebuilds each
   environment by replaying them: it continues identically wherever the simulator is deterministic.
 """
@@ -29,109 +29,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from offbench.envs import reset_seed
 from offbench.errors import OffbenchError
 from offbench.evaluation.episodes import env_factory_for
-from offbench.evaluation.evaluator import episode_success
 from offbench.records import checkpoint
 from offbench.training.from_run import check_from_config, from_checkpoint, load_offline_from  # noqa: F401
 from offbench.training.offline import Prepared, Run, begin_fresh, finish, progress_bar
+from offbench.training.online_envs import OnlineEnvs
 from offbench.training.step import make_train_step
 
 STANDARD_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals")
-
-
-# --------------------------------------------------------------------------------------------------
-# Environments with replayable positions
-
-
-class OnlineEnvs:
-    """``n_seeds x n_envs`` environments; reset seeds are a function of (run seed, env, episode number)."""
-
-    def __init__(self, factory, seeds: list[int], n_envs: int, adapter):
-        self.factory, self.seeds, self.n_envs, self.adapter = factory, list(seeds), int(n_envs), adapter
-        self.envs = [[factory() for _ in range(self.n_envs)] for _ in self.seeds]
-        self.episode = np.zeros((len(self.seeds), self.n_envs), np.int64)
-        self.actions: list[list[list]] = [[[] for _ in range(self.n_envs)] for _ in self.seeds]
-        self.ep_return = np.zeros((len(self.seeds), self.n_envs))
-        self.ep_success = np.zeros((len(self.seeds), self.n_envs), bool)
-        self.reports_success = False  # the environment's info has a success flag (AntMaze, Adroit, Kitchen)
-        self.obs = None
-
-    def _seed(self, i: int, j: int) -> int:
-        # from the run seed's value, the env and its episode number, hashed (offbench.envs.reset_seed): no
-        # two seeds' episodes share a reset seed, nor do they share one with the evaluation's
-        return reset_seed("online", self.seeds[i], j, int(self.episode[i, j]))
-
-    def reset_all(self) -> np.ndarray:
-        rows = []
-        for i in range(len(self.seeds)):
-            rows.append([self.adapter(self.envs[i][j].reset(seed=self._seed(i, j))[0]) for j in range(self.n_envs)])
-        self.obs = np.asarray(rows, np.float32)
-        return self.obs
-
-    def step(self, actions: np.ndarray):
-        """Steps every environment; returns (obs, next_obs, raw rewards, terminals) of the transitions and
-        resets finished episodes (``self.obs`` then holds the new episodes' first observations)."""
-        n, m = len(self.seeds), self.n_envs
-        next_obs = np.zeros_like(self.obs)
-        rewards = np.zeros((n, m), np.float32)
-        terminals = np.zeros((n, m), np.float32)
-        prev = self.obs.copy()
-        finished_returns = []
-        for i in range(n):
-            for j in range(m):
-                a = actions[i, j]
-                o, r, term, trunc, info = self.envs[i][j].step(a)
-                self.reports_success |= "success" in info or "is_success" in info
-                self.ep_success[i, j] |= episode_success(info)
-                self.actions[i][j].append(np.asarray(a, np.float32).tolist())
-                next_obs[i, j] = self.adapter(o)
-                rewards[i, j] = r
-                terminals[i, j] = float(term)
-                self.ep_return[i, j] += r
-                if term or trunc:
-                    finished_returns.append((i, self.ep_return[i, j], bool(self.ep_success[i, j])))
-                    self.ep_return[i, j] = 0.0
-                    self.ep_success[i, j] = False
-                    self.episode[i, j] += 1
-                    self.actions[i][j] = []
-                    self.obs[i, j] = self.adapter(self.envs[i][j].reset(seed=self._seed(i, j))[0])
-                else:
-                    self.obs[i, j] = next_obs[i, j]
-        return prev, next_obs, rewards, terminals, finished_returns
-
-    def snapshot(self) -> dict:
-        return {
-            "episode": self.episode.tolist(),
-            "actions": self.actions,
-            "ep_return": self.ep_return.tolist(),
-            "ep_success": self.ep_success.tolist(),
-            "reports_success": self.reports_success,
-        }
-
-    def restore(self, snap: dict) -> np.ndarray:
-        self.episode = np.asarray(snap["episode"], np.int64)
-        self.actions = snap["actions"]
-        self.ep_return = np.asarray(snap["ep_return"], np.float64)
-        self.ep_success = np.asarray(snap["ep_success"], bool)
-        self.reports_success = bool(snap["reports_success"])
-        rows = []
-        for i in range(len(self.seeds)):
-            row = []
-            for j in range(self.n_envs):
-                o = self.envs[i][j].reset(seed=self._seed(i, j))[0]
-                for a in self.actions[i][j]:
-                    o = self.envs[i][j].step(np.asarray(a, np.float32))[0]
-                row.append(self.adapter(o))
-            rows.append(row)
-        self.obs = np.asarray(rows, np.float32)
-        return self.obs
-
-    def close(self):
-        for row in self.envs:
-            for env in row:
-                env.close()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -332,7 +238,7 @@ class FinetuneRun(Run):
             self.online_updates += n_updates
             steps_since += 1
             if n_updates:
-                self.note_metrics(metrics)
+                self.note_metrics(metrics, n_updates)
             if bar is not None:
                 bar.update(1)
                 if time.time() - t_last > 1.0:
@@ -341,7 +247,7 @@ class FinetuneRun(Run):
                     )
                     t_last, steps_since = time.time(), 0
             if self.env_steps % every == 0 or self.env_steps == total:
-                self.evaluate(states, phase="online", env_steps=self.env_steps)
+                self.evaluate(states, phase="online", env_steps=self.env_steps, bar=bar)
                 rows = self.online_rows(sizes)
                 self.save(
                     {
@@ -418,4 +324,5 @@ def run_finetune(prep: Prepared, say) -> list[dict]:
     finally:
         envs.close()
         run.evaluator.close()
+        run.metrics_log.close()
     return finish(run)

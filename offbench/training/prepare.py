@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from offbench import registry
-from offbench.config import resolve as resolve_config
+from offbench.config import reward_transform
 from offbench.data.loaders import obs_normalizer, reward_scale_for
 from offbench.data.sources import Source
 from offbench.data.sources import resolve as resolve_source
@@ -19,7 +19,7 @@ from offbench.data.suites import get_suite
 from offbench.envs import ObsAdapter
 from offbench.errors import OffbenchError
 from offbench.evaluation.evaluator import check_options as check_eval_options
-from offbench.records import store as records
+from offbench.runs.identity import identify
 from offbench.training import checks
 from offbench.training.identity import check_compatible, claim, quiet_mujoco  # noqa: F401 (re-exported)
 from offbench.training.step import SAMPLED_DROP
@@ -49,9 +49,14 @@ class RunOptions:
     eval_workers: int | None = None  # host evaluation workers; None: cores - 1 (0 on <= 2 cores), 0: serial
     eval_backend: str = "auto"  # auto | host | mjx (offbench.evaluation.evaluator.choose_backend)
     preset: str | None = None  # `--preset NAME` (configs/presets.yaml): not the paper's protocol
+    log: tuple = ()  # `--log tensorboard|wandb`: trackers beside the always-written CSV log (records.trackers)
+
+    only_seeds: tuple | None = None  # the seeds that train now (claim: finished seeds of the run are skipped)
 
     @property
     def seed_list(self) -> list[int]:
+        if self.only_seeds is not None:
+            return list(self.only_seeds)
         return list(range(self.seed, self.seed + self.seeds))
 
 
@@ -88,15 +93,16 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
     quiet_mujoco()
     algorithm = registry.get(opts.algo)
     suite = get_suite(opts.suite)
-    ds_key = Path(opts.dataset).stem if opts.dataset.endswith((".hdf5", ".h5")) else opts.dataset
-    finetuning = bool(opts.online_steps or opts.from_run)
-    config = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, opts.overrides, finetuning)
-    checks.check_config(config)
-    base = resolve_config(algorithm.default_config, algorithm.name, suite.name, ds_key, {}, finetuning)
-    variant = records.variant_name(records.changed_config(config, base), opts.steps, opts.online_steps, opts.name)
+    ident = identify_run(opts)  # config, variant and run directory: offbench.runs.identity, as sweeps plan them
+    config = ident.config
+    checks.check_config(config, algorithm.ranges)
     source = resolve_source(suite, opts.dataset, config)
+    if source.recipe_size is not None:  # a rebuild smaller than its recipe's: its size names the variant
+        ident = identify_run(opts, source.recipe_size)
     if source.note:
         say(source.note)
+    if source.env_note:  # which evaluation env, and why it is not the suite's map or the dataset's eval_env_spec
+        say(f"{source.name}: evaluation env {source.env_id}: {source.env_note}")
     dataset = source.dataset
     check_eval_options(opts.eval_backend, opts.eval_workers, source.env_id)  # before anything is written
     checks.check_dataset(dataset, opts.dataset)
@@ -107,8 +113,7 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
         env.close()
     fingerprint = dataset.fingerprint()
 
-    transform = config["reward_transform"] if config["reward_transform"] is not None else suite.reward_transform
-    scale, shift = reward_scale_for(dataset, transform)
+    scale, shift = reward_scale_for(dataset, reward_transform(config, suite))
     arrays = dataset.arrays()
     arrays["rewards"] = (arrays["rewards"] * scale + shift).astype(np.float32)
     mean = std = None
@@ -134,8 +139,8 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
     )
     agent = algorithm.make(config, spec)
     episodes = opts.eval_episodes if opts.eval_episodes is not None else suite.eval_episodes
-    algo_dir = algorithm.name + ("-online" if finetuning else "")
-    directory = records.run_dir(opts.results, suite.name, source.name, algo_dir, variant)
+    if ident.folder != source.name:  # one naming rule (offbench.data.naming.results_name) for runs and sweeps
+        raise OffbenchError(f"internal: dataset {opts.dataset!r} resolves to {source.name!r}, not {ident.folder!r}")
     return Prepared(
         opts,
         algorithm,
@@ -151,6 +156,24 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
         suite.score,
         int(episodes),
         fingerprint,
-        directory,
-        variant,
+        ident.run_dir,
+        ident.variant,
+    )
+
+
+def identify_run(opts: RunOptions, data_size: int | None = None):
+    """The identity (:func:`offbench.runs.identity.identify`) of the run ``opts`` describe."""
+    return identify(
+        opts.algo,
+        opts.suite,
+        opts.dataset,
+        opts.results,
+        overrides=opts.overrides,
+        steps=opts.steps,
+        online_steps=opts.online_steps,
+        finetune=bool(opts.online_steps or opts.from_run),
+        seeds=opts.seed_list,
+        name=opts.name,
+        preset=opts.preset,
+        data_size=data_size,
     )
