@@ -7,7 +7,10 @@ Per update:
   Q_target <- Polyak(tau)
 Policy and networks as CORL's AWAC (algorithms/offline/awac.py, Actor / Critic): 3 x 256 MLPs, a Gaussian with a
 *linear* mean and a state-independent log-std clipped to [-20, 2], samples clipped to the action box;
-states normalised (``normalize_obs``, CORL compute_mean_std / normalize_states).
+states normalised (``normalize_obs``, CORL compute_mean_std / normalize_states). Every layer keeps PyTorch's
+default nn.Linear initialisation, as CORL's (awac.py:126-135, 178-186 set none; ``init_scheme="torch"``).
+The evaluation action is the policy's *unclipped* mean, as CORL's Actor.act in eval mode (awac.py:159-167,
+``policy.mean``); the environment's actuators clamp it (MuJoCo ctrlrange) and its control cost sees it unclipped.
 """
 
 from __future__ import annotations
@@ -37,6 +40,17 @@ DEFAULT_CONFIG = {
     "normalize_obs": True,  # CORL awac.py train(): states always normalised
     "exploration_noise": None,  # fine-tuning: None samples the Gaussian
 }
+# The allowed interval of each value above (offbench.config.parse_range); every run checks them first.
+RANGES = {
+    "actor_lr": "(0, inf)",
+    "critic_lr": "(0, inf)",
+    "discount": "(0, 1)",
+    "tau": "(0, 1]",
+    "awac_lambda": "(0, inf)",
+    "max_weight": "(0, inf)",
+    "value_samples": "[1, inf)",
+    "exploration_noise": "[0, inf)",
+}
 
 
 def awac_weights(advantage, awac_lambda: float, max_weight: float):
@@ -45,8 +59,10 @@ def awac_weights(advantage, awac_lambda: float, max_weight: float):
 
 def make(config: dict, spec: Spec) -> Agent:
     hidden = tuple(config["hidden_dims"])
-    actor = GaussianActor(spec.act_dim, hidden, log_std_min=float(config["log_std_min"]), tanh_mean=False)
-    critic = critic_ensemble(hidden, 2)
+    actor = GaussianActor(
+        spec.act_dim, hidden, log_std_min=float(config["log_std_min"]), tanh_mean=False, init_scheme="torch"
+    )
+    critic = critic_ensemble(hidden, 2, init_scheme="torch")  # CORL awac.py Actor / Critic: PyTorch's default init
     discount, tau, lam, max_w = config["discount"], config["tau"], config["awac_lambda"], config["max_weight"]
     n_samples = int(config["value_samples"])
     low, high = spec.act_low, spec.act_high
@@ -104,11 +120,17 @@ def make(config: dict, spec: Spec) -> Agent:
 
     def act(state, observations, key, deterministic: bool = True):
         mean, log_std = actor.apply(state["actor"].params, observations)
-        return gaussian_policy_act(key, mean, log_std, deterministic, low, high, config["exploration_noise"])
+        if deterministic:  # CORL awac.py:165 Actor.act in eval mode: policy.mean, not clipped
+            return mean
+        return gaussian_policy_act(key, mean, log_std, False, low, high, config["exploration_noise"])
 
     return Agent(init, update, act)
 
 
 register(
-    "awac", make=make, default_config=DEFAULT_CONFIG, description="Advantage-Weighted Actor-Critic (Nair et al., 2020)"
+    "awac",
+    make=make,
+    default_config=DEFAULT_CONFIG,
+    description="Advantage-Weighted Actor-Critic (Nair et al., 2020)",
+    ranges=RANGES,
 )

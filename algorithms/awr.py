@@ -10,7 +10,9 @@ last next observation s_end and gamma^(T - t + 1) (0 when the episode ends in a 
   A  =  y - V(s), standardised over the batch ((A - mean) / std; the AWR code's _calc_adv does so over its
         buffer) unless ``normalize_advantage`` is off
   pi <- argmax E[ min(exp(A / awr_temperature), max_weight) * log pi(a | s) ]   (AWR eq. 9, weight clipping)
-Only a truncated episode's end value links it to others; a terminated one is pure Monte Carlo. Policy: IQL's Gaussian, as for BC.
+Only a truncated episode's end value links it to others; a terminated one is pure Monte Carlo. Policy: IQL's Gaussian, as for BC,
+whose std is learned; ``fixed_std: 0.2`` holds it at AWR's fixed 0.2 instead (xbpeng/awr awr_agent.py action_std=0.2,
+learning/rl_agent.py _build_action_pd: the log-std is a non-trainable log(action_std)).
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ DEFAULT_CONFIG = {
     "bootstrap_truncations": True,  # AWR code _compute_return: truncated paths end in r + gamma * V(s_T)
     "cosine_decay": False,  # AWR uses a constant step size
     "exploration_noise": None,
+    "fixed_std": None,  # None: IQL's learned std (as BC); 0.2: AWR's fixed action_std (xbpeng/awr awr_agent.py)
+}
+# The allowed interval of each value above (offbench.config.parse_range); every run checks them first.
+RANGES = {
+    "actor_lr": "(0, inf)",
+    "value_lr": "(0, inf)",
+    "discount": "(0, 1)",
+    "awr_temperature": "(0, inf)",
+    "max_weight": "(0, inf)",
+    "exploration_noise": "[0, inf)",
+    "fixed_std": "(0, inf)",
 }
 
 
@@ -91,6 +104,12 @@ def make(config: dict, spec: Spec) -> Agent:
     normalize_adv, bootstrap = bool(config["normalize_advantage"]), bool(config["bootstrap_truncations"])
     lr = config["actor_lr"]
     actor_tx = optax.adam(optax.cosine_decay_schedule(lr, max(1, spec.total_steps)) if config["cosine_decay"] else lr)
+    fixed_std = config["fixed_std"]
+
+    def policy(params, obs):
+        """(mean, log_std); with ``fixed_std`` the log-std is the constant log(fixed_std) (AWR)."""
+        mean, log_std = actor.apply(params, obs)
+        return mean, log_std if fixed_std is None else jnp.full_like(mean, jnp.log(float(fixed_std)))
 
     def init(key):
         k_a, k_v = jax.random.split(key)
@@ -117,7 +136,7 @@ def make(config: dict, spec: Spec) -> Agent:
         weights = exp_advantage_weights(jax.lax.stop_gradient(adv), temperature, max_w)
 
         def actor_loss(params):
-            mean, log_std = actor.apply(params, obs)
+            mean, log_std = policy(params, obs)
             return -(weights * gaussian_log_prob(batch["actions"], mean, log_std)).mean()
 
         a_loss, ga = jax.value_and_grad(actor_loss)(state["actor"].params)
@@ -131,7 +150,7 @@ def make(config: dict, spec: Spec) -> Agent:
         }
 
     def act(state, observations, key, deterministic: bool = True):
-        mean, log_std = actor.apply(state["actor"].params, observations)
+        mean, log_std = policy(state["actor"].params, observations)
         return gaussian_policy_act(
             key, mean, log_std, deterministic, spec.act_low, spec.act_high, config["exploration_noise"]
         )
@@ -146,4 +165,5 @@ register(
     preprocess=preprocess,
     finetune=False,
     description="Advantage-Weighted Regression with Monte-Carlo returns (Peng et al., 2019)",
+    ranges=RANGES,
 )

@@ -16,6 +16,12 @@ Per update (tanh-Gaussian policy pi, twin Q, automatic entropy tuning of alpha):
   alpha' >= 0 maximises it (gap = ``target_action_gap``; log alpha' starts at ``log_alpha_prime_init``).
   Q_target <- Polyak(tau)
 All N sampled actions are drawn in one batched call and Q is evaluated on (N, B) at once (no loops).
+Networks as CORL builds them (cql.py at tinkoff-ai/CORL 6afec90): the policy is TanhGaussianPolicy
+(:class:`ScaledTanhGaussianActor`: log_std = clip(m * raw + o, -20, 2), m and o learnable scalars trained with
+the actor, starting at 1 and -1, cql.py:349-350,360,374 and ReparameterizedTanhGaussian :276,299; PyTorch-default
+hidden layers, xavier-uniform gain-1e-2 output layer, :347 init_module_weights without orthogonal_init, :256-271);
+the critics are FullyConnectedQFunction with orthogonal_init (every config sets it): orthogonal gain sqrt 2
+hidden layers, orthogonal gain 1e-2 output layer, zero biases (:410, :256-271).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from jax.scipy.special import logsumexp
 
 from offbench.registry import Agent, Spec, register
 from offbench.training.networks import (
-    TanhGaussianActor,
+    ScaledTanhGaussianActor,
     critic_ensemble,
     polyak,
     tanh_gaussian_log_prob,
@@ -61,6 +67,24 @@ DEFAULT_CONFIG = {
     "bc_steps": 0,  # CORL: bc_steps 0
     "normalize_obs": True,  # CORL: normalize true (false on AntMaze: suite layer)
     "exploration_noise": None,  # act(deterministic=False) samples the tanh-Gaussian
+    "log_std_multiplier": 1.0,  # CORL: policy_log_std_multiplier 1.0 (the initial m; m is learned)
+    "log_std_offset": -1.0,  # CORL TanhGaussianPolicy: log_std_offset -1.0 (the initial o; o is learned)
+    "log_std_min": -20.0,  # CORL ReparameterizedTanhGaussian: log_std_min -20
+    "log_std_max": 2.0,  # CORL ReparameterizedTanhGaussian: log_std_max 2
+}
+# The allowed interval of each value above (offbench.config.parse_range); every run checks them first.
+RANGES = {
+    "actor_lr": "(0, inf)",
+    "critic_lr": "(0, inf)",
+    "alpha_lr": "(0, inf)",
+    "alpha_prime_lr": "(0, inf)",
+    "discount": "(0, 1)",
+    "tau": "(0, 1]",
+    "cql_alpha": "[0, inf)",
+    "cql_n_actions": "[1, inf)",
+    "cql_temp": "(0, inf)",
+    "bc_steps": "[0, inf)",
+    "exploration_noise": "[0, inf)",
 }
 
 
@@ -74,8 +98,15 @@ def cql_logsumexp(q_rand, q_pi_s, logp_pi_s, q_pi_next, logp_pi_next, act_dim: i
 def make(config: dict, spec: Spec) -> Agent:
     hidden = tuple(config["hidden_dims"])
     critic_hidden = tuple(config["critic_hidden_dims"] or hidden)
-    actor = TanhGaussianActor(spec.act_dim, hidden)
-    critic = critic_ensemble(critic_hidden, 2)
+    actor = ScaledTanhGaussianActor(
+        spec.act_dim,
+        hidden,
+        log_std_min=float(config["log_std_min"]),
+        log_std_max=float(config["log_std_max"]),
+        log_std_multiplier=float(config["log_std_multiplier"]),
+        log_std_offset=float(config["log_std_offset"]),
+    )
+    critic = critic_ensemble(critic_hidden, 2, out_scheme="orthogonal_1e-2")  # CORL: orthogonal_init true
     discount, tau = config["discount"], config["tau"]
     cql_alpha, n, temp = config["cql_alpha"], int(config["cql_n_actions"]), config["cql_temp"]
     lagrange, gap = bool(config["lagrange"]), config["target_action_gap"]
@@ -212,4 +243,5 @@ register(
     make=make,
     default_config=DEFAULT_CONFIG,
     description="Conservative Q-Learning, CQL(H) on SAC (Kumar et al., 2020)",
+    ranges=RANGES,
 )

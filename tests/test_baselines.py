@@ -165,8 +165,9 @@ def test_prepare_hands_10pct_bc_the_raw_rewards(tmp_path):
         progress=False,
     )
     prep = prepare(opts, say=lambda _: None)
-    assert prep.size == 100 and "dataset_rewards" not in prep.data
-    np.testing.assert_allclose(np.asarray(prep.data["rewards"]), raw[:100] - 1.0, rtol=1e-6)
+    # the best episode, as qlearning_dataset keeps it: its timeout step (the 100th) has no next step in the data
+    assert prep.size == 99 and "dataset_rewards" not in prep.data
+    np.testing.assert_allclose(np.asarray(prep.data["rewards"]), raw[:99] - 1.0, rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -453,17 +454,19 @@ def test_cql_follows_corl_per_suite():
 def test_cql_max_target_backup_and_diff_clip():
     """CORL _q_loss: the target takes the max over N sampled a' of min_j Q_target,j(s', a'); the penalty's
     per-sample difference is clipped to [cql_clip_diff_min, cql_clip_diff_max] before the mean."""
-    from offbench.training.networks import TanhGaussianActor, tanh_gaussian_sample
+    from offbench.training.networks import ScaledTanhGaussianActor, tanh_gaussian_sample
 
     batch = hand_batch()
     algo, cfg = config_of("cql", max_target_backup=True, cql_n_actions=4, critic_hidden_dims=[8, 8, 8])
     agent = algo.make(cfg, registry.Spec(3, 2, total_steps=10))
     state = agent.init(jax.random.PRNGKey(0))
+    # CORL's gain-1e-2 output layer starts Q near 0; scaled weights give the sampled a' distinct values
+    state["target_critic"] = jax.tree_util.tree_map(lambda x: 3.0 * x, state["target_critic"])
     key = jax.random.PRNGKey(1)
     _, m = agent.update(state, batch, key)
     k_next = jax.random.split(key, 5)[1]
     nobs = batch["next_observations"]
-    mean, log_std = TanhGaussianActor(2, (16, 16)).apply(state["actor"].params, nobs)
+    mean, log_std = ScaledTanhGaussianActor(2, (16, 16)).apply(state["actor"].params, nobs)
     a, _ = tanh_gaussian_sample(k_next, *(jnp.broadcast_to(x, (4,) + x.shape) for x in (mean, log_std)))
     critic = critic_ensemble((8, 8, 8), 2)
     next_q = np.asarray(critic.apply(state["target_critic"], jnp.broadcast_to(nobs, (4,) + nobs.shape), a)).min(0)

@@ -116,7 +116,7 @@ def test_medium_replay_is_the_sac_replay_buffer_in_order():
     np.testing.assert_array_equal(ds.rewards, buf["rewards"])
     np.testing.assert_array_equal(ds.terminals, buf["terminations"])
     curve = json.loads((sac_cache_dir("hopper", 0, small=True) / "curve.json").read_text())
-    assert curve["recipe_version"] == get_recipe("hopper-medium-replay-v2").version == 2
+    assert curve["recipe_version"] == get_recipe("hopper-medium-replay-v2").version == 3  # 3: stable SAC stop
     assert curve["curve"] and curve["curve"][-1]["env_steps"] == common.SMALL_SIZE
     prov = json.loads(ds.metadata["provenance"])
     assert prov["behaviour_policies"][0]["policy"].startswith("offbench SAC replay buffer")
@@ -244,7 +244,7 @@ def test_walker2d_evaluation_env_by_data_kind(tmp_path):
     src = resolve(suite, "walker2d-random-v2", {})
     assert src.kind == "rebuilt" and src.env_id == "Walker2d-v5"
     assert json.loads(src.eval_env_spec)["id"] == "Walker2d-v5"
-    # an original D4RL file of walker2d is evaluated in v4
+    # an original D4RL file of walker2d is evaluated in D4RL's own task: the v3 model as Gymnasium's v4 ships it
     import h5py
 
     path = tmp_path / "walker2d-random-v2.hdf5"
@@ -259,7 +259,9 @@ def test_walker2d_evaluation_env_by_data_kind(tmp_path):
         ):
             f[k] = v
     src = resolve(suite, str(path), {})
-    assert src.kind == "file" and src.env_id == "Walker2d-v4" and src.env_factory()().spec.id == "Walker2d-v4"
+    assert src.kind == "file" and src.env_id == "D4RL-Walker2d-v2" and src.env_family == "d4rl"
+    env = src.env_factory()()
+    assert env.spec.id == "D4RL-Walker2d-v2" and type(env.unwrapped).__module__.endswith("walker2d_v4")
 
 
 def test_data_info_prints_the_card():
@@ -307,11 +309,12 @@ def test_pointmaze_stitching_never_goes_from_start_to_goal():
     from offbench.data.build.maze2d import MAZES
     from offbench.envs import make_env
 
-    get_recipe("pointmaze-umaze-diverse-v0").build(size=3000, seed=1, behavior_dir=BDIR)
-    ds = load_minari("rebuilt/pointmaze-umaze-diverse-v0", ("achieved_goal",))
-    env = make_env("PointMaze_UMaze-v3")
+    # medium-play: umaze's goal is a dead end that no path crosses once the goal is never commanded (recipe v2)
+    get_recipe("pointmaze-medium-play-v0").build(size=20_000, seed=1, behavior_dir=BDIR)
+    ds = load_minari("rebuilt/pointmaze-medium-play-v0", ("achieved_goal",))
+    env = make_env("PointMaze_Medium-v3")
     maze = env.unwrapped.maze
-    _, _, _, start, goal = MAZES["umaze"]
+    _, _, _, start, goal = MAZES["medium"]
     reached = 0
     for sl in ds.episode_slices():
         pos = np.concatenate([ds.observations[sl], ds.next_observations[sl][-1:]])

@@ -66,24 +66,18 @@ def calibrate(protocol: Protocol, seconds: float = 3.0) -> dict[str, float]:
         "next_observations": rng.normal(size=(n, 17)),
         "terminals": np.zeros(n),
         "masks": np.ones(n),
-        "timeouts": np.zeros(n),
+        "timeouts": (np.arange(n) % 1000 == 999).astype(float),
     }
+    ends = np.arange(n) % 1000 == 999  # episodes of 1000 steps, for preprocessing that needs them (one-step, 10%BC)
     out = {}
     algos = dict.fromkeys(a for spec in protocol.groups.values() for a in spec["algos"])
     for name in algos:
         algo = registry.get(name)
         config = resolve(algo.default_config, name, "locomotion")
         agent = algo.make(config, Spec(obs_dim=17, act_dim=6, total_steps=1_000_000))
-        batch = {k: jnp.asarray(v, jnp.float32) for k, v in data.items()}
-        if algo.preprocess is not None:
-            try:
-                batch = {
-                    k: jnp.asarray(v, jnp.float32)
-                    for k, v in algo.preprocess(dict(data), config).items()
-                    if k != "episode_ends"
-                }
-            except Exception:  # a preprocess that needs real episodes (e.g. 10%BC): calibrate on the raw data
-                pass
+        raw = algo.preprocess({**data, "episode_ends": ends}, config) if algo.preprocess is not None else data
+        batch = {k: jnp.asarray(v, jnp.float32) for k, v in raw.items() if k != "episode_ends"}
+        size = int(batch["rewards"].shape[0])
         length = 200
         states, keys = init_seeds(agent.init, list(range(protocol.seeds)))
         chunk = make_train_chunk(
@@ -91,11 +85,11 @@ def calibrate(protocol: Protocol, seconds: float = 3.0) -> dict[str, float]:
             length,
             n_seeds=protocol.seeds,
         )
-        states, keys, _ = chunk(states, keys, batch, n)  # compile
+        states, keys, _ = chunk(states, keys, batch, size)  # compile
         jax.block_until_ready(states)
         t0, done = time.perf_counter(), 0
         while time.perf_counter() - t0 < seconds:
-            states, keys, _ = chunk(states, keys, batch, n)
+            states, keys, _ = chunk(states, keys, batch, size)
             jax.block_until_ready(states)
             done += length
         out[name] = done / (time.perf_counter() - t0)
@@ -179,7 +173,7 @@ def write_outputs(protocol: Protocol, results: Path, say=_say) -> Path:
 @click.option(
     "--estimate/--no-estimate",
     default=None,
-    help="Calibrate each algorithm's speed here and print the expected wall time first. [default: on for tier full]",
+    help="Calibrate each algorithm's speed here and print the expected wall time first. [default: on]",
 )
 @click.option("--verdicts-only", is_flag=True, help="Only (re)write the verdicts from the records there.")
 def validate_command(tier, results, max_parallel, dry_run, estimate, verdicts_only):
@@ -188,12 +182,24 @@ def validate_command(tier, results, max_parallel, dry_run, estimate, verdicts_on
     results = Path(results or os.path.join("results", "validation", protocol.tier)).expanduser().resolve()
     _say(protocol.label)
     n_runs = len(protocol.group_runs())
+    for c in protocol.claims:
+        need = c.planned_seeds(protocol.alpha, protocol.power)
+        _say(
+            f"  claim {c.id}: {c.relation} margin {c.margin:g}, {protocol.groups[c.group]['seeds']} seeds run; "
+            + (
+                f"{need} needed for {protocol.power:.0%} power at the expected effect ({c.expect['from']})"
+                if need
+                else "the expected effect does not exceed the margin: no number of seeds gives that power"
+                if c.expect
+                else "no expected effect stated"
+            )
+        )
     _say(
         f"{len(protocol.claims)} claims, {len(protocol.groups)} run groups, {n_runs} (algorithm, dataset) runs "
         f"of {protocol.seeds} seeds; results in {results}"
     )
     if not verdicts_only:
-        if estimate or (estimate is None and not protocol.reduced):
+        if estimate or estimate is None:
             for line in estimate_lines(protocol, calibrate(protocol)):
                 _say(line)
         if dry_run:
@@ -201,7 +207,12 @@ def validate_command(tier, results, max_parallel, dry_run, estimate, verdicts_on
                 _say(f"  {g:16s} {a:12s} {d}")
             return
         build_missing(protocol)
+        t0 = time.time()
         run_groups(protocol, results, max_parallel)
+        wall = time.time() - t0
+        _say(f"measured: the run groups took {wall / 60:.1f} min (training and evaluation; data builds before)")
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "wall_time.json").write_text(json.dumps({"run_groups_s": round(wall, 1), "device": _device()}))
     out = write_outputs(protocol, results)
     summary = json.loads((out / "verdicts.json").read_text())
     for cid, v in summary["claims"].items():

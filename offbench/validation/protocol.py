@@ -10,6 +10,12 @@ import yaml
 from offbench.errors import OffbenchError
 
 RELATIONS = (">=", ">", ">>", "after>before")
+# The margin each relation tests, in normalised points (a claim's ``margin:`` overrides it; rules in verdicts.py):
+# ">": Delta > 0; ">>": Delta > 25 (a quarter of the normalised range; in IQL Table 1 IQL leads the best of BC,
+# 10%BC, AWAC and one-step on AntMaze medium/large by 39.6-65.8 points, ../shared/reference/iql_paper_offline.csv); ">=": non-inferiority, Delta > -10 (about
+# the seed spread of the published locomotion scores: CORL's README reports +-0.2 to +-27 over 4 seeds);
+# "after>before": the paired difference > 0.
+MARGINS = {">": 0.0, ">>": 25.0, ">=": 10.0, "after>before": 0.0}
 GROUP_KEYS = {
     "name",
     "algos",
@@ -34,6 +40,31 @@ class Claim:
     b: list  # algorithms A is compared with (one verdict row each); empty for after>before
     relation: str
     datasets: list
+    margin: float = 0.0  # the relation's margin (MARGINS unless the claim states one)
+    expect: dict | None = None  # {effect, sd, from}: the effect and per-run sd the source leads one to expect
+    last_evals: int = 1  # a run's score: the mean of its last this-many evaluations (1: the final score)
+
+    @property
+    def null(self) -> float:
+        """The boundary of H0 (normalised points): pass rejects Delta <= null, fail rejects Delta >= null."""
+        return -self.margin if self.relation == ">=" else self.margin
+
+    def planned_seeds(self, alpha: float, power: float) -> int | None:
+        """Seeds per algorithm for ``power`` at ``alpha`` under the claim's expected effect and sd (None: no
+        expectation stated, or the expected effect does not exceed the margin)."""
+        if not self.expect:
+            return None
+        from offbench.validation.rules import seeds_for_power
+
+        return seeds_for_power(
+            float(self.expect["effect"]),
+            float(self.expect["sd"]),
+            self.null,
+            len(self.datasets),
+            alpha,
+            power,
+            paired=self.relation == "after>before",
+        )
 
 
 @dataclasses.dataclass
@@ -47,6 +78,9 @@ class Protocol:
     claims: list
     path: Path
     reps: int = 2000
+    alpha: float = 0.05  # one-sided level of every test
+    power: float = 0.8  # the power the planned seeds are computed for
+    saturation_band: float = 5.0  # all scores within this of 0 or 100: "saturated"
 
     def group_runs(self) -> list[tuple[str, str, str]]:
         """(group, algorithm, dataset) of every run the protocol needs."""
@@ -55,7 +89,9 @@ class Protocol:
 
 def dataset_key(dataset: str) -> str:
     """The name runs record for a dataset: a D4RL hdf5 file is named after its stem (as `offbench run` does)."""
-    return Path(dataset).stem if str(dataset).endswith((".hdf5", ".h5")) else str(dataset)
+    from offbench.data.naming import dataset_name  # the one file test (is_dataset_file) and naming
+
+    return dataset_name(str(dataset))
 
 
 def protocol_path(tier_or_path: str) -> Path:
@@ -104,6 +140,9 @@ def load_protocol(tier_or_path: str) -> Protocol:
             b=b,
             relation=str(c["relation"]),
             datasets=list(c["datasets"]),
+            margin=float(c.get("margin", MARGINS.get(str(c["relation"]), 0.0))),
+            expect=dict(c["expect"]) if c.get("expect") else None,
+            last_evals=int(c.get("last_evals", 1)),
         )
         if claim.relation not in RELATIONS:
             raise OffbenchError(f"{path}: claim {claim.id}: relation {claim.relation!r} is not one of {RELATIONS}")
@@ -121,6 +160,18 @@ def load_protocol(tier_or_path: str) -> Protocol:
             )
         if claim.relation != "after>before" and not claim.b:
             raise OffbenchError(f"{path}: claim {claim.id} needs b (the algorithms A is compared with)")
+        if claim.expect and not {"effect", "sd", "from"} <= set(claim.expect):
+            raise OffbenchError(f"{path}: claim {claim.id}: expect needs effect, sd and from (where they come from)")
+        from offbench.validation.rules import min_exact_seeds
+
+        floor = min_exact_seeds(len(claim.datasets), float(doc.get("alpha", 0.05)), claim.relation == "after>before")
+        if int(grp["seeds"]) < floor:
+            raise OffbenchError(
+                f"{path}: claim {claim.id}: with {grp['seeds']} seeds the exact test can never reach "
+                f"p <= {doc.get('alpha', 0.05)}; run at least {floor} seeds"
+            )
+        if claim.margin < 0:
+            raise OffbenchError(f"{path}: claim {claim.id}: margin must be >= 0 (>= tests Delta > -margin)")
         claims.append(claim)
     return Protocol(
         tier=str(doc["tier"]),
@@ -132,4 +183,7 @@ def load_protocol(tier_or_path: str) -> Protocol:
         claims=claims,
         path=path,
         reps=int(doc.get("reps", 2000)),
+        alpha=float(doc.get("alpha", 0.05)),
+        power=float(doc.get("power", 0.8)),
+        saturation_band=float(doc.get("saturation_band", 5.0)),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from offbench.validation.protocol import Protocol
+from offbench.validation.rules import EXACT_LIMIT, RESAMPLES
 from offbench.validation.verdicts import all_rows, claim_verdicts
 
 
@@ -19,6 +20,14 @@ def _poi(v, ci) -> str:
     return "" if v is None or (isinstance(v, float) and pd.isna(v)) else f"{v:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
+def _seeds(v) -> str:
+    return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(int(v))
+
+
+def _num(v, fmt) -> str:
+    return "" if v is None or (isinstance(v, float) and pd.isna(v)) else format(v, fmt)
+
+
 def table(rows: list[dict]) -> pd.DataFrame:
     shown = []
     for r in rows:
@@ -28,10 +37,16 @@ def table(rows: list[dict]) -> pd.DataFrame:
                 "statement": r["statement"],
                 "source": r["source"],
                 "datasets": r["datasets"],
+                "data": r.get("data", ""),
                 "A": r["a"],
                 "B": r["b"],
                 "relation": r["relation"],
                 "seeds": r["seeds"],
+                "H0 (pass rejects Δ ≤)": _num(r.get("null"), "+.0f"),
+                "Δ = A − B": _num(r.get("delta"), "+.1f"),
+                "p": _num(r.get("p"), ".3f") + ("" if r.get("exact", True) else " (MC)"),
+                "p against": _num(r.get("p_against"), ".3f"),
+                "seeds for power (observed)": _seeds(r.get("seeds_for_power")) if "delta" in r else "",
                 "IQM A [95% CI]": _ci(r.get("iqm_a"), r.get("iqm_a_ci")),
                 "IQM B [95% CI]": _ci(r.get("iqm_b"), r.get("iqm_b_ci")),
                 "P(A>B) [95% CI]": _poi(r.get("poi"), r.get("poi_ci")),
@@ -89,9 +104,30 @@ def render(protocol: Protocol, results: Path, out: Path) -> None:
         "returns of the data used (rebuilt data where a dataset is rebuilt); rules in "
         "`offbench/validation/verdicts.py`.",
         "",
+        f"Rules: Δ = mean over datasets of (mean A − mean B); one-sided exact stratified permutation tests at "
+        f"α = {protocol.alpha} (MC: {RESAMPLES} random relabellings where there are more than {EXACT_LIMIT}); "
+        "pass: Δ ≤ margin rejected; fail: Δ ≥ margin rejected; `>` margin 0, `>>` +25, `>=` −10 "
+        f"(non-inferiority) unless a claim states one; saturated: all scores within {protocol.saturation_band:g} "
+        "points of 100 or of 0. IQM and P(A>B) (rliable, 95% bootstrap CIs) describe, they do not decide.",
+        "",
     ]
     overview = pd.DataFrame(
-        [{"claim": c.id, "statement": c.claim, "source": c.source, "verdict": verdicts[c.id]} for c in protocol.claims]
+        [
+            {
+                "claim": c.id,
+                "statement": c.claim,
+                "source": c.source,
+                "margin": c.margin,
+                "seeds run": int(protocol.groups[c.group]["seeds"]),
+                f"seeds for {protocol.power:.0%} power (expected)": _seeds(
+                    c.planned_seeds(protocol.alpha, protocol.power)
+                )
+                or "—",
+                "expected from": (c.expect or {}).get("from", ""),
+                "verdict": verdicts[c.id],
+            }
+            for c in protocol.claims
+        ]
     )
     md = (
         "\n".join(header)

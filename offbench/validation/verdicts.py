@@ -1,15 +1,21 @@
-"""Verdicts of a protocol's claims from the run records: rliable IQM and probability of improvement, each with
-a 95% stratified-bootstrap CI (Agarwal et al., NeurIPS 2021; rliable ``library.get_interval_estimates``).
+"""Verdicts of a protocol's claims from the run records.
 
-Decision rules, per (claim, comparison), with P = P(A > B) (rliable ``probability_of_improvement``, paired by task):
-- ``>=`` (A at least as good): fail if the CI of P lies below 0.5; pass if P >= 0.5; else inconclusive.
-- ``>`` (A better): pass if the CI of P lies above 0.5; fail if its upper end is <= 0.5; else inconclusive.
-- ``>>`` (A much better): pass if A's IQM CI lies above B's and the CI of P lies above 0.5; fail if P <= 0.5;
-  else inconclusive.
-- ``after>before`` (fine-tuning helps): ``>`` with A = the score after the online phase and B = the score at the
-  end of the offline phase, of the same runs.
-A claim with several comparisons takes the worst verdict of its rows (fail < inconclusive < pass); missing or
-unfinished runs make it ``not run``."""
+Decision rules, per (claim, comparison). Delta = the mean over the claim's datasets of (mean score of A's seeds -
+mean score of B's seeds), normalised points; d = the claim's null boundary (protocol.MARGINS: 0 for ">", +25 for
+">>", -10 for ">=" (non-inferiority), 0 for "after>before"); p-values are one-sided exact stratified permutation
+tests (``rules.two_sample_p``; paired sign-flip test ``rules.paired_p`` for "after>before"), level alpha (0.05):
+- ``saturated``: every score of A and of B lies within the protocol's band (5 points) of the ceiling (100) or of
+  the floor (0): the data cannot separate them, whatever the relation (checked first);
+- ``pass``: H0: Delta <= d is rejected (p <= alpha): A beats B by more than the margin (">=": A is not worse
+  than B by the margin or more);
+- ``fail``: H0: Delta >= d is rejected (p_against <= alpha): the data show the claim's effect is absent;
+- ``inconclusive``: neither.
+Beside each row: the seeds per algorithm a rerun needs for 80% power at the observed Delta and pooled sd; beside
+each claim: the seeds its stated expectation (``expect:`` effect and sd from its source) needs.
+rliable's IQM and probability of improvement P(A > B), each with a stratified-bootstrap 95% CI (Agarwal et al.,
+NeurIPS 2021), are reported for the figures; they do not decide.
+A claim with several comparisons takes the worst verdict of its rows (fail < not run < saturated < inconclusive <
+pass); missing or unfinished runs make it ``not run``."""
 
 from __future__ import annotations
 
@@ -17,8 +23,10 @@ import numpy as np
 
 from offbench.records.store import is_finished, read_records
 from offbench.validation.protocol import Claim, Protocol, dataset_key
+from offbench.validation.rules import paired_p, seeds_for_power, two_sample_p
 
-ORDER = {"fail": 0, "not run": 1, "inconclusive": 2, "pass": 3}
+ORDER = {"fail": 0, "not run": 1, "saturated": 2, "inconclusive": 3, "pass": 4}
+CEILING, FLOOR = 100.0, 0.0
 
 
 def select_records(protocol: Protocol, results) -> dict:
@@ -50,19 +58,45 @@ def offline_end_score(rec: dict) -> float | None:
     return off[-1] if off else None
 
 
-def score_matrix(cells: dict, group: str, algo: str, datasets: list, seeds: int, before: bool = False):
-    """(seeds x datasets) of final normalised scores, or None with the reason when runs are missing."""
+def run_score(rec: dict, last_evals: int = 1) -> float | None:
+    """The run's final score, or the mean of its last ``last_evals`` evaluations (of its last phase)."""
+    if last_evals <= 1:
+        return rec["final_score"]
+    curve = rec.get("curve") or []
+    phase = curve[-1].get("phase", "offline") if curve else "offline"
+    scores = [c["score"] for c in curve if c.get("phase", "offline") == phase]
+    return float(np.mean(scores[-last_evals:])) if len(scores) >= last_evals else None
+
+
+def score_matrix(cells: dict, group: str, algo: str, datasets: list, seeds: int, before: bool = False, last: int = 1):
+    """(seeds x datasets) of normalised scores (``run_score``), or None with the reason when runs are missing."""
     cols = []
     for d in datasets:
         cell = cells.get((group, algo, d), {})
         missing = [s for s in range(seeds) if s not in cell]
         if missing:
             return None, f"{algo} on {d}: seeds {missing} not finished"
-        col = [offline_end_score(cell[s]) if before else cell[s]["final_score"] for s in range(seeds)]
+        col = [offline_end_score(cell[s]) if before else run_score(cell[s], last) for s in range(seeds)]
         if any(v is None for v in col):
-            return None, f"{algo} on {d}: no offline-phase score"
+            return None, f"{algo} on {d}: no offline-phase score" if before else f"{algo} on {d}: < {last} evaluations"
         cols.append(col)
     return np.asarray(cols, dtype=float).T, ""
+
+
+def data_label(cells: dict, group: str, algos: list, datasets: list) -> str:
+    """What data the runs used: "original", or "rebuilt (recipe vN)", one entry per distinct kind."""
+    seen = set()
+    for algo in algos:
+        for d in datasets:
+            for rec in cells.get((group, algo, d), {}).values():
+                data = rec.get("data") or {}
+                if not data:
+                    seen.add("unknown")
+                elif data.get("rebuilt"):
+                    seen.add(f"rebuilt (recipe v{data.get('recipe_version', 1)})")
+                else:
+                    seen.add(str(data.get("label") or data.get("kind") or "original"))
+    return ", ".join(sorted(seen))
 
 
 def _iqm(x):
@@ -90,16 +124,39 @@ def compare(a: np.ndarray, b: np.ndarray, reps: int, seed: int = 0) -> dict:
     }
 
 
-def decide(relation: str, st: dict) -> str:
-    p, (lo, hi) = st["poi"], st["poi_ci"]
-    if relation == ">=":
-        return "fail" if hi < 0.5 else "pass" if p >= 0.5 else "inconclusive"
-    if relation in (">", "after>before"):
-        return "pass" if lo > 0.5 else "fail" if hi <= 0.5 else "inconclusive"
-    if relation == ">>":
-        separated = st["iqm_a_ci"][0] > st["iqm_b_ci"][1]
-        return "pass" if separated and lo > 0.5 else "fail" if p <= 0.5 else "inconclusive"
-    raise ValueError(relation)
+def saturated(a: np.ndarray, b: np.ndarray, band: float) -> bool:
+    """Every score of both within ``band`` of the ceiling, or every score of both within ``band`` of the floor."""
+    both = np.concatenate([np.ravel(a), np.ravel(b)])
+    return bool(np.all(both >= CEILING - band) or np.all(both <= FLOOR + band))
+
+
+def decision_stats(claim: Claim, a: np.ndarray, b: np.ndarray, alpha: float, power: float) -> dict:
+    """Delta, the p-values for and against the claim, and the seeds for ``power`` at the observed effect."""
+    paired = claim.relation == "after>before"
+    test = paired_p if paired else two_sample_p
+    pro, con = test(a, b, claim.null, greater=True), test(a, b, claim.null, greater=False)
+    if paired:
+        sd = float(np.std(np.ravel(a - b), ddof=1)) if a.size > 1 else 0.0
+    else:
+        resid = np.concatenate([np.ravel(a - a.mean(axis=0)), np.ravel(b - b.mean(axis=0))])
+        dof = max(resid.size - 2 * a.shape[1], 1)
+        sd = float(np.sqrt(np.sum(resid**2) / dof))
+    need = seeds_for_power(pro["delta"], max(sd, 1e-6), claim.null, a.shape[1], alpha, power, paired)
+    return {
+        "delta": pro["delta"],
+        "null": claim.null,
+        "p": pro["p"],
+        "p_against": con["p"],
+        "exact": pro["exact"],
+        "sd": sd,
+        "seeds_for_power": need,
+    }
+
+
+def decide(st: dict, alpha: float, is_saturated: bool = False) -> str:
+    if is_saturated:
+        return "saturated"
+    return "pass" if st["p"] <= alpha else "fail" if st["p_against"] <= alpha else "inconclusive"
 
 
 def claim_rows(protocol: Protocol, claim: Claim, cells: dict) -> list[dict]:
@@ -111,23 +168,28 @@ def claim_rows(protocol: Protocol, claim: Claim, cells: dict) -> list[dict]:
         "datasets": ", ".join(claim.datasets),
         "seeds": seeds,
         "relation": claim.relation,
+        "margin": claim.margin,
+        "alpha": protocol.alpha,
+        "planned_seeds": claim.planned_seeds(protocol.alpha, protocol.power),
     }
     pairs = [("after online", "before online")] if claim.relation == "after>before" else [(claim.a, b) for b in claim.b]
     rows = []
     for name_a, name_b in pairs:
         if claim.relation == "after>before":
-            a, why_a = score_matrix(cells, claim.group, claim.a, claim.datasets, seeds)
+            a, why_a = score_matrix(cells, claim.group, claim.a, claim.datasets, seeds, last=claim.last_evals)
             b, why_b = score_matrix(cells, claim.group, claim.a, claim.datasets, seeds, before=True)
             name_a, name_b = f"{claim.a} after online", f"{claim.a} before online"
         else:
-            a, why_a = score_matrix(cells, claim.group, name_a, claim.datasets, seeds)
-            b, why_b = score_matrix(cells, claim.group, name_b, claim.datasets, seeds)
-        row = dict(base, a=name_a, b=name_b)
+            a, why_a = score_matrix(cells, claim.group, name_a, claim.datasets, seeds, last=claim.last_evals)
+            b, why_b = score_matrix(cells, claim.group, name_b, claim.datasets, seeds, last=claim.last_evals)
+        algos = [claim.a] if claim.relation == "after>before" else [claim.a, name_b]
+        row = dict(base, a=name_a, b=name_b, data=data_label(cells, claim.group, algos, claim.datasets))
         if a is None or b is None:
             rows.append(dict(row, verdict="not run", note=why_a or why_b))
             continue
-        st = compare(a, b, protocol.reps)
-        rows.append(dict(row, **st, verdict=decide(claim.relation, st), note=""))
+        st = {**compare(a, b, protocol.reps), **decision_stats(claim, a, b, protocol.alpha, protocol.power)}
+        sat = saturated(a, b, protocol.saturation_band)
+        rows.append(dict(row, **st, verdict=decide(st, protocol.alpha, sat), note=""))
     return rows
 
 

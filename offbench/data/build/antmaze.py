@@ -19,7 +19,7 @@ so only the data that happens to pass the evaluation goal is rewarded (the stitc
 does not cut the trajectory (D4RL's Ant keeps moving after it). The commanded goal stays in the stored
 ``desired_goal`` (not read by the antmaze suite, whose observation is ``achieved_goal`` + ``observation``,
 D4RL's 29-D layout: the goal is in D4RL's ``infos/goal`` only). The evaluation environment is D4RL's: fixed
-start to the evaluation goal (see ``suites._antmaze``).
+start to the evaluation goal (see ``tasks.antmaze_tasks``).
 """
 
 from __future__ import annotations

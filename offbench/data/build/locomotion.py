@@ -31,6 +31,11 @@ from offbench.data.build.recipes import builder, register_recipe
 from offbench.errors import OffbenchError
 
 VERSION = 2  # 1: mean actions of SB3 SAC/TRPO policies, a TRPO ladder as medium-replay, 10/5 reference episodes
+# the version of the SAC-made sets (medium, medium-replay, medium-expert) and of the SAC cache; 3: the SAC stops when
+# the mean of 50 sampled episodes is at the medium level (sac.CONFIG["stop_episodes"]; 2: the first 10-episode
+# evaluation at the level, which stopped hopper at 40k steps on one noisy reading)
+SAC_VERSION = 3
+SAC_KINDS = ("medium", "medium-replay", "medium-expert")
 ENVS = {  # d4rl name: (env id, expert policy, D4RL's medium-replay size)
     "hopper": ("Hopper-v5", "hopper-tqc", 402_000),
     "halfcheetah": ("HalfCheetah-v5", "halfcheetah-tqc", 202_000),
@@ -70,7 +75,7 @@ def medium_return(env: str) -> float:
 def sac_cache_dir(env: str, seed: int, small: bool) -> Path:
     from offbench.data.suites import data_dir
 
-    return data_dir() / "sac" / f"{env}-recipe{VERSION}-seed{seed}{'-small' if small else ''}"
+    return data_dir() / "sac" / f"{env}-recipe{SAC_VERSION}-seed{seed}{'-small' if small else ''}"
 
 
 def medium_sac(env: str, seed: int, small: bool, progress: bool = False) -> tuple[MLPPolicy, dict, dict]:
@@ -105,12 +110,13 @@ def medium_sac(env: str, seed: int, small: bool, progress: bool = False) -> tupl
         info = {
             "env_id": env_id,
             "seed": seed,
-            "recipe_version": VERSION,
+            "recipe_version": SAC_VERSION,
             "stop_return": stop,
             "medium_level": None if small else MEDIUM_LEVEL[env],
             "reached": res.reached,
             "env_steps": res.env_steps,
             "seconds": round(res.seconds, 1),
+            "compute": sac.compute_conditions(),  # a rebuild elsewhere may differ: see compute_conditions
             "config": {**sac.CONFIG, **(SAC_SMALL if small else {})},
             "curve": res.curve,
             "note": "small build: a tiny SAC budget, not the medium level" if small else "",
@@ -250,7 +256,7 @@ def _register():
                 builder(build, env, kind),
                 size,
                 description=f"{kind} data in {env_id} (D4RL recipe)",
-                version=VERSION,
+                version=SAC_VERSION if kind in SAC_KINDS else VERSION,
             )
 
 

@@ -13,15 +13,10 @@ is the 4-D ``observation`` (position, velocity), and rewards are relabelled to t
 (a truncation at each target change: the next segment starts where the last one ended; no terminals).
 Evaluation as D4RL's: a random start cell (the map has no "r" cell), the fixed goal cell.
 
-pointmaze stitching sets (``pointmaze-{umaze,medium,large}-{play,diverse}-v0``, offbench's own, in the
-spirit of AntMaze, *not* AntMaze data): the same planner/controller navigates to many intermediate goals
-(diverse: any free cell; play: a fixed set of hand-picked cells and the evaluation goal cell), and a
-trajectory never goes from the evaluation start cell to the evaluation goal cell: where one would, it is
-split there into two episodes. Observations carry the evaluation goal; rewards are the sparse reward
-for the evaluation goal (1 within 0.45 of it); no terminals. 1M transitions, episodes of 1000 steps.
+The pointmaze stitching sets, built with this planner/controller, are in ``pointmaze.py``.
 
 Reference returns (maze2d): uniform-random actions and the noise-free planner/controller in the
-evaluation environment (fixed start and goal), seeded. The stitching sets are scored by success rate.
+evaluation environment (fixed start and goal), seeded.
 """
 
 from __future__ import annotations
@@ -38,13 +33,7 @@ MAZES = {  # name: (env id, horizon, D4RL size, reset cell, goal cell)
     "medium": ("PointMaze_Medium-v3", 600, 2_000_000, (1, 1), (6, 6)),
     "large": ("PointMaze_Large-v3", 800, 4_000_000, (1, 1), (7, 9)),
 }
-PLAY_CELLS = {  # hand-picked goal cells of the "play" sets (corridor ends and junctions)
-    "umaze": [(1, 3), (3, 3), (2, 3), (3, 2), (1, 2)],
-    "medium": [(1, 1), (1, 5), (2, 4), (3, 3), (4, 1), (5, 4), (6, 1), (4, 6), (2, 6)],
-    "large": [(1, 1), (1, 4), (1, 6), (1, 10), (3, 1), (3, 5), (3, 9), (5, 2), (5, 8), (7, 1), (7, 5), (3, 10)],
-}
 P_GAIN, D_GAIN, ACTION_NOISE = 10.0, -1.0, 0.5
-STITCH_SIZE, STITCH_EPISODE = 1_000_000, 1000
 # PointMaze's reward radius (Gymnasium-Robotics point_maze.py: sparse reward 1 within 0.45 of the goal); the
 # data is relabelled with the evaluation environment's own rule (D4RL: 0.5 in maze_model.py and in its relabel)
 GOAL_RADIUS = 0.45
@@ -155,35 +144,6 @@ class WaypointController(common.Behavior):
         if self.noise:
             out = out + self.noise * rng.standard_normal(out.shape)
         return out
-
-
-class SubgoalController(WaypointController):
-    """Navigates to goals it draws itself (the stitching sets): from ``cells`` (play) or any free cell
-    (diverse); a new one on arrival."""
-
-    def __init__(self, maze_map, cells, seed, noise=ACTION_NOISE):
-        super().__init__(maze_map, noise)
-        self.cells = [tuple(c) for c in cells]
-        self.rng = np.random.default_rng(seed + 17)
-        self.goals: dict = {}
-
-    def _draw(self, slot):
-        maze = self.mazes[slot]
-        cell = self.cells[self.rng.integers(len(self.cells))]
-        self.goals[slot] = (
-            maze.cell_rowcol_to_xy(np.array(cell)) + self.rng.uniform(-0.25, 0.25, 2) * maze.maze_size_scaling
-        )
-
-    def start(self, slot, obs, env):
-        super().start(slot, obs, env)
-        self._draw(slot)
-
-    def observe(self, slot, obs, env):
-        if np.linalg.norm(obs["achieved_goal"] - self.goals[slot]) <= GOAL_RADIUS:
-            self._draw(slot)
-
-    def target(self, slot):
-        return self.goals[slot]
 
 
 def refs_for(maze: str, n: int) -> dict:
@@ -308,98 +268,6 @@ def build_maze2d(maze: str, size, seed: int, progress: bool = False) -> str:
     )
 
 
-# --------------------------------------------------------------------------------------------------
-# stitching sets
-
-
-def split_stitching(ep: dict, maze_obj, start_cell: tuple, goal_cell: tuple) -> list[dict]:
-    """Split an episode wherever it would enter the goal cell after having been in the start cell."""
-    pos = ep["observations"]["achieved_goal"]
-    cells = [tuple(int(v) for v in maze_obj.cell_xy_to_rowcol(p)) for p in pos]
-    pieces, begin, seen_start = [], 0, cells[0] == start_cell
-    for t in range(1, len(cells)):
-        if cells[t] == goal_cell and seen_start and t - 1 > begin:
-            pieces.append((begin, t - 1))  # observations begin..t-1, actions begin..t-2
-            begin, seen_start = t - 1, cells[t - 1] == start_cell
-        if cells[t] == start_cell:
-            seen_start = True
-    pieces.append((begin, len(cells) - 1))
-    out = []
-    for a, b in pieces:
-        if b <= a:
-            continue
-        obs = {k: v[a : b + 1] for k, v in ep["observations"].items()}
-        term = np.zeros(b - a, bool)
-        trunc = np.zeros(b - a, bool)
-        trunc[-1] = True
-        rew = ep["rewards"][a:b]
-        out.append(
-            {
-                "observations": obs,
-                "actions": ep["actions"][a:b],
-                "rewards": rew,
-                "terminations": term,
-                "truncations": trunc,
-                "return": float(np.sum(rew)),
-                "complete": True,
-            }
-        )
-    return out
-
-
-def build_stitch(maze: str, kind: str, size, seed: int, progress: bool = False) -> str:
-    env_id, _, _, start_cell, goal_cell = MAZES[maze]
-    name = f"pointmaze-{maze}-{kind}-v0"
-    n = common.resolve_size(size, STITCH_SIZE)
-    free = [(r, c) for r, row in enumerate(base_map(maze)) for c, v in enumerate(row) if v != 1]
-    # the evaluation goal cell is among the intermediate goals (else no reward is ever seen); the split
-    # below keeps any trajectory from reaching it from the evaluation start cell
-    cells = sorted(set(PLAY_CELLS[maze]) | {goal_cell}) if kind == "play" else free
-    assert set(cells) <= set(free), f"play cells of {maze} must be free cells"
-    kwargs = {"maze_map": base_map(maze), "continuing_task": True, "reset_target": False}
-    factory = _factory(maze, kwargs, STITCH_EPISODE)
-    ctrl = SubgoalController(base_map(maze), cells, seed)
-    raw = common.collect(factory, ctrl, n, seed, progress=progress, desc=name)
-    env = factory()
-    maze_obj = env.unwrapped.maze
-    goal_xy = maze_obj.cell_rowcol_to_xy(np.array(goal_cell))
-    env.close()
-    eps = []
-    for ep in raw:
-        obs = ep["observations"]
-        reached = np.linalg.norm(obs["achieved_goal"][1:] - goal_xy, axis=-1) <= GOAL_RADIUS
-        obs["desired_goal"] = np.broadcast_to(goal_xy, obs["desired_goal"].shape).copy()
-        ep = {**ep, "rewards": reached.astype(np.float64), "terminations": np.zeros(len(reached), bool)}
-        eps += split_stitching(ep, maze_obj, start_cell, goal_cell)
-    refs = {"ref_min_score": 0.0, "ref_max_score": 1.0, "note": "scored by success rate"}
-    prov = {
-        "seed": seed,
-        "size": n,
-        "env_id": env_id,
-        "kind": kind,
-        "episode_steps": STITCH_EPISODE,
-        "eval_start_cell": list(start_cell),
-        "eval_goal_cell": list(goal_cell),
-        "behaviour": {
-            "controller": "BFS waypoints + PD control, action noise std 0.5",
-            "intermediate_goals": [list(c) for c in cells] if kind == "play" else "any free cell",
-            "split": "a trajectory never goes from the evaluation start cell to the evaluation goal cell",
-            "reward": "sparse, 1 within 0.45 of the evaluation goal",
-            **common.episode_stats(eps),
-        },
-        "label": "offbench pointmaze stitching set (not AntMaze, not D4RL)",
-    }
-    return common.write(
-        name,
-        eps,
-        env_id,
-        eval_spec(maze),
-        refs,
-        prov,
-        f"{name}: offbench's point-mass stitching set ({kind}) in {env_id}, built locally",
-    )
-
-
 def _register():
     for maze, (env_id, _horizon, size, *_r) in MAZES.items():
         register_recipe(
@@ -414,21 +282,6 @@ def _register():
             description=f"D4RL maze2d recipe in {env_id} (planner + PD controller)",
             version=MAZE2D_VERSION,
         )
-        for kind in ("play", "diverse"):
-            register_recipe(
-                f"pointmaze-{maze}-{kind}-v0",
-                "pointmaze",
-                (
-                    lambda m, k: (
-                        lambda size=None, seed=0, behavior_dir=None, progress=False: build_stitch(
-                            m, k, size, seed, progress
-                        )
-                    )
-                )(maze, kind),
-                STITCH_SIZE,
-                description=f"point-mass stitching set ({kind}) in {env_id}",
-                label="rebuilt (scripted)",
-            )
 
 
 _register()
