@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 
@@ -27,3 +29,23 @@ class SetCommand(click.Command):
 
     def parse_args(self, ctx, args):
         return super().parse_args(ctx, expand_set(list(args)))
+
+
+class _EchoHandler(logging.Handler):
+    """Writes a record's message to the current stderr through click (as the CLI always wrote its messages)."""
+
+    def emit(self, record):
+        click.echo(self.format(record), err=True)
+
+
+def cli_logging(level: int) -> None:
+    """The CLI's messages go through the ``offbench`` logger (library users route or silence them with
+    ``logging``); on the command line they are printed to stderr as before, at ``level`` (``-q``: warnings,
+    ``-v``: debug)."""
+    log = logging.getLogger("offbench")
+    if not any(isinstance(h, _EchoHandler) for h in log.handlers):
+        handler = _EchoHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.propagate = False  # printed once, by the CLI's handler
+    log.setLevel(level)

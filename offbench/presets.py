@@ -12,7 +12,7 @@ from offbench.errors import OffbenchError
 from offbench.resources import configs_dir
 
 FILE = "presets.yaml"
-KEYS = ("steps", "eval_every", "eval_episodes", "seeds", "build_size", "datasets", "note")
+KEYS = ("steps", "eval_every", "eval_episodes", "seeds", "build_size", "datasets", "note", "expect")
 
 
 def _load() -> dict:
@@ -37,7 +37,8 @@ def resolve(name: str, suite: str) -> dict:
         raise OffbenchError(f"unknown preset {name!r}; known presets: {', '.join(sorted(data)) or 'none'}")
     p = data[name] or {}
     values = {**(p.get("default") or {}), **((p.get("suites") or {}).get(suite) or {})}
-    values["note"] = p.get("note") or f"preset {name}: not the paper's protocol"
+    expect = values.pop("expect", None)  # what to expect at this budget, said with the note
+    values["note"] = (p.get("note") or f"preset {name}: not the paper's protocol") + (f". {expect}" if expect else "")
     unknown = sorted(set(values) - set(KEYS))
     if unknown:
         raise OffbenchError(f"preset {name!r} ({FILE}) has unknown keys {', '.join(unknown)}; known: {', '.join(KEYS)}")

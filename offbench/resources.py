@@ -39,3 +39,27 @@ def configs_dir() -> Path:
 
 def reference_dir() -> Path:
     return _package_dir("offbench.reference", "published_scores.csv")
+
+
+CONFIGS_ENTRY_POINT = "offbench.configs"
+
+
+def plugin_config_dirs() -> list[Path]:
+    """Folders of YAML config layers (``<algo>.yaml``: suites, datasets, finetune) shipped by installed plug-ins
+    through the entry-point group ``offbench.configs``: the entry point names a package (its folder holds the
+    files) or a callable returning a folder. They serve the plug-ins' own algorithms only: a built-in
+    algorithm's YAML always comes from :func:`configs_dir`, so a plug-in never hides or changes it."""
+    from importlib import metadata
+
+    out = []
+    for ep in metadata.entry_points(group=CONFIGS_ENTRY_POINT):
+        try:
+            obj = ep.load()
+            folder = Path(str(importlib.resources.files(obj.__name__))) if hasattr(obj, "__path__") else Path(obj())
+        except Exception as exc:
+            raise OffbenchError(
+                f"the {CONFIGS_ENTRY_POINT} entry point {ep.name} ({ep.value}) failed: {type(exc).__name__}: {exc}; "
+                "reinstall or remove that plug-in"
+            ) from exc
+        out.append(folder)
+    return out

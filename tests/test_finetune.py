@@ -122,6 +122,10 @@ def test_resume_mid_online_matches_uninterrupted(hopper_file, tmp_path, monkeypa
         assert b["metrics"] == a["metrics"]
         assert b["online_episode_returns"] == a["online_episode_returns"]
         assert b["env_steps"] == 60 and b["status"] == "finished"
+    # the training logs (offline rows, then one per log_every=20 online updates) equal the uninterrupted run's
+    logs = [{p.name: p.read_text() for p in Path(r[0]["run_dir"]).glob("seed_*.metrics.csv")} for r in (full, resumed)]
+    assert logs[0] == logs[1] and sorted(logs[0]) == ["seed_0.metrics.csv", "seed_1.metrics.csv"]
+    assert [int(line.split(",")[0]) for line in logs[0]["seed_1.metrics.csv"].splitlines()[1:]] == [20, 40, 60, 80, 100]
 
 
 def test_from_offline_run_and_offline_only_algorithms(hopper_file, tmp_path, monkeypatch):

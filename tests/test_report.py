@@ -334,15 +334,17 @@ def test_per_dataset_numbers_and_labels(built):
         line = rows[(label, algo)]
         assert int(line["n_seeds"]) == len(vals)
         assert float(line["mean"]) == pytest.approx(vals.mean(), abs=1e-3)
-        assert float(line["std"]) == pytest.approx(vals.std(), abs=1e-3)
+        assert float(line["std"]) == pytest.approx(vals.std(ddof=1), abs=1e-3)  # pandas' default, said in the notes
+        per_seed = {k[2]: v for k, v in finals.items() if k[:2] == (label, algo)}
+        assert {s: float(line[f"seed_{s}"]) for s in range(3) if line[f"seed_{s}"]} == pytest.approx(per_seed)
     # the unfinished and the diverged runs are not averaged
     assert int(rows[("hopper-medium-v2", row("cql"))]["n_seeds"]) == 2
     assert int(rows[("walker2d-medium-v2", row("cql"))]["n_seeds"]) == 2
     # best per row
     for label in ("walker2d-medium-v2", "antmaze-umaze-v2"):
         best = max((r for (lb, _), r in rows.items() if lb == label), key=lambda r: float(r["mean"]))
-        assert best["best"] == "True"
-        assert sum(r["best"] == "True" for (lb, _), r in rows.items() if lb == label) == 1
+        assert best["highest_mean"] == "True"
+        assert sum(r["highest_mean"] == "True" for (lb, _), r in rows.items() if lb == label) == 1
     md = (out / "per_dataset.md").read_text()
     assert "halfcheetah-medium-v2 (rebuilt)" in md and "locomotion total" in md and "antmaze average" in md
     assert "**" in md
@@ -887,3 +889,128 @@ def test_cells_are_escaped_in_every_format():
     tex = t.tex()
     assert r"d\_1" in tex and r"\&" in tex and r"50\%" in tex and r"\bfseries 1.0 $\pm$ 0.1 \ldots{}" in tex
     assert "**1.0 ± 0.1 …**" in t.md() and t.csv().startswith("Dataset,x\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 30: tidy results, best beside final, speed per run, training logs, a report that opens on what matters
+
+
+def test_tidy_results_runs_and_training_metrics(built):
+    import pandas as pd
+
+    res, out, finals, _ = built
+    recs = read_records(res)
+    tidy = pd.read_csv(out / "results_tidy.csv")
+    assert len(tidy) == sum(len(r["curve"]) for r in recs)  # one row per run x seed x evaluation step
+    final = tidy[tidy["final"]]
+    got = {
+        (d + (" (rebuilt)" if k == "rebuilt" else ""), row, s): v
+        for d, k, row, s, v in zip(final.dataset, final.data, final.row, final.seed, final.score)
+    }
+    assert got == pytest.approx(finals)
+    assert tidy.groupby(["row", "dataset", "data", "seed"])["best"].sum().max() == 1
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == len(recs)
+    done = runs.dropna(subset=["final_score"])
+    assert (done.best_score >= done.final_score - 1e-9).all() and (runs.updates_per_s > 0).all()
+    md = (out / "runs.md").read_text()
+    assert "Final (headline)" in md and "Best evaluation" in md and "Updates/s" in md
+    # the real run's training log is drawn; the page opens on the scores and lists what was not averaged last
+    assert (out / "training_metrics_locomotion.png").exists()
+    page = (out / "index.html").read_text()
+    assert page.index("id='per_dataset'") < page.index("id='runs'") < page.index("id='not_averaged'")
+    assert "20 steps (protocol: 1M)" in page and "1 evaluation episodes (protocol: 10)" in page
+    assert "Not averaged: " in page and "(listed at the end)" in page
+    # antmaze aggregates rest on 1 dataset x 3 runs: their CIs are marked as carrying no information
+    agg = read_csv(out / "aggregates.csv")
+    assert {r["ci_informative"] for r in agg if r["scope"] == "antmaze"} == {"False"}
+    assert "‡" in (out / "aggregates.md").read_text()
+
+
+def test_missing_runs_by_design_are_one_line_per_row(tmp_path):
+    for ds in ("hopper-medium-v2", "walker2d-medium-v2", "halfcheetah-medium-v2"):
+        for s in (0, 1):
+            synth(tmp_path, dataset=ds, seed=s)
+    for s in (0, 1):
+        synth(tmp_path, algo="bc", seed=s)
+    r = report_of(tmp_path, tmp_path / "rep")
+    assert r.exit_code == 0, r.output
+    missing = [i for i in read_csv(tmp_path / "rep" / "not_averaged.csv") if i["kind"] == "missing run"]
+    assert len(missing) == 1 and missing[0]["algo"] == "bc"
+    assert "2 dataset(s)" in missing[0]["detail"] and "walker2d-medium-v2" in missing[0]["detail"]
+
+
+def test_step_labels_and_distinct_colours():
+    from offbench.report import plots
+
+    assert [plots.step_label(x) for x in (500, 2500, 10_000, 1_000_000)] == ["500", "2.5k", "10k", "1M"]
+    pal = plots.colors(list(plots.ALGO_ORDER))
+    rgb = np.array([pal[a] for a in plots.ALGO_ORDER])
+    dist = np.linalg.norm(rgb[:, None] - rgb[None], axis=-1)[np.triu_indices(len(rgb), 1)]
+    assert dist.min() > 0.25  # seaborn's colorblind palette had bc/awr at 0.20
+
+
+def _overlapping_text(fig) -> list:
+    """Pairs of drawn texts (titles, labels, legend entries, tick labels inside the view) whose boxes overlap."""
+    import itertools
+
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ticks, shown = set(), set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            pairs = [*zip(axis.get_major_ticks(), axis.get_majorticklocs())]
+            pairs += [*zip(axis.get_minor_ticks(), axis.get_minorticklocs())]
+            for tick, loc in pairs:
+                for label in (tick.label1, tick.label2):
+                    ticks.add(id(label))
+                    if lo - 1e-9 * max(1.0, abs(hi)) <= loc <= hi + 1e-9 * max(1.0, abs(hi)):
+                        shown.add(id(label))
+    boxes = [
+        (t.get_text(), t.get_window_extent(renderer))
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and (id(t) not in ticks or id(t) in shown)
+    ]
+    return [(a, b) for (a, x), (b, y) in itertools.combinations(boxes, 2) if x.width and y.width and x.overlaps(y)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 8])
+def test_figures_have_no_overlapping_text(n, tmp_path, monkeypatch):
+    from offbench.report import plots, stats
+
+    found, save = {}, plots._save
+    monkeypatch.setattr(
+        plots, "_save", lambda fig, stem: (found.update({stem.name: _overlapping_text(fig)}), save(fig, stem))[1]
+    )
+    rows, rng = list(plots.ALGO_ORDER[:n]), np.random.default_rng(0)
+    pal = plots.colors(rows)
+    point = {r: rng.uniform(0.9, 0.95, 4) for r in rows}
+    ci = {r: np.stack([point[r] - 0.02, point[r] + 0.02]) for r in rows}
+    plots.interval_plot(point, ci, rows, stats.METRICS, tmp_path / "agg", "antmaze: 1 dataset(s)", pal)
+    for points in (1, 5):
+        steps = np.arange(1, points + 1) * 10_000
+        curve = stats.Curve(steps, rng.uniform(40, 60, points), np.full(points, 35.0), np.full(points, 65.0), None, 3)
+        panels = {name: {r: curve for r in rows} for name in ("locomotion (IQM)", "hopper-medium-v2", "walker2d")}
+        plots.curves_plot(panels, tmp_path / f"curves{points}", "Learning curves, locomotion", pal)
+    logs = {m: {r: (np.arange(1, 11) * 1000, rng.uniform(0.5, 1, 10)) for r in rows} for m in ("critic_loss", "q")}
+    plots.metrics_plot(logs, tmp_path / "metrics", "Training metrics, locomotion", pal)
+    assert set(found) == {"agg", "curves1", "curves5", "metrics"}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_a_quick_look_says_what_to_expect(tmp_path):
+    from offbench import presets
+
+    assert "success rates of 0" in presets.resolve("quick", "antmaze")["note"]
+    for s in (0, 1):
+        synth(
+            tmp_path, suite="antmaze", dataset="antmaze-umaze-v2", seed=s, steps=5000, preset="quick", eval_episodes=10
+        )
+    r = report_of(tmp_path, tmp_path / "rep")
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "preset quick: 5k steps (protocol: 1M); 10 evaluation episodes (protocol: 100)" in page
+    assert "Preset on antmaze: quick look (--preset quick)" in page and "success rates of 0" in page

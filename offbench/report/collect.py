@@ -11,10 +11,10 @@ import dataclasses
 from collections import defaultdict
 from pathlib import Path
 
+from offbench.data.suites import report_rank
 from offbench.errors import OffbenchError
 from offbench.records.store import is_finished, read_records
 
-SUITE_ORDER = ("locomotion", "antmaze", "kitchen", "adroit")
 PAPER_STEPS = 1_000_000  # the IQL paper's and CORL's offline run length
 
 
@@ -388,7 +388,7 @@ def run_issues(groups: dict) -> list[dict]:
 
 
 def suite_sort_key(suite: str):
-    return (SUITE_ORDER.index(suite) if suite in SUITE_ORDER else len(SUITE_ORDER), suite)
+    return (report_rank(suite), suite)  # each suite's registration gives its rank (Suite.report_rank)
 
 
 def row_sort_key(row: str):

@@ -79,10 +79,11 @@ def build(opts: Options, say=lambda m: None) -> dict:
     """Write the report; returns {'files': [...], 'issues': [...], 'tables': {...}, ...}."""
     import numpy as np
 
-    from offbench.report import plots, stats, tables
+    from offbench.report import plots, runs, stats, tables
     from offbench.report.collect import collect, ordered
     from offbench.report.html import Block, Section, render_html, render_md
     from offbench.report.reference import load_reference, reference_dir, reference_tables
+    from offbench.report.tidy import curves_frame
 
     if opts.reps < 1:
         raise OffbenchError("--reps must be at least 1 (bootstrap replications; 2000 is a good default)")
@@ -90,6 +91,8 @@ def build(opts: Options, say=lambda m: None) -> dict:
         opts.results, opts.suites, opts.algos, opts.datasets, skip=[opts.results / "reference", opts.out]
     )
     suites, rows, tasks = ordered(groups)
+    n_recs = sum(len(c.records) for c in groups.values())
+    say(f"read {n_recs} record(s): {len(groups)} cell(s), {len(rows)} row(s); bootstrap {opts.reps} replications")
     pairs = parse_pairs(opts.pairs, rows)
     target = None if opts.target is None else resolve_row(opts.target, rows, f"--target {opts.target}")
     reference = load_reference(reference_dir(opts.reference_dir, opts.results)) if opts.reference else None
@@ -97,28 +100,34 @@ def build(opts: Options, say=lambda m: None) -> dict:
     palette = plots.colors(rows)
 
     tbl = {
-        "not_averaged": tables.issues_table(issues),
+        "not_averaged": runs.issues_table(runs.compact_missing(issues)),
         "per_dataset": tables.per_dataset_table(groups, suites, rows, tasks),
+        "runs": runs.runs_table(groups, suites, rows, tasks),
     }
-    figs = {"aggregates": [], "profiles": [], "poi": [], "curves": []}
+    figs = {"aggregates": [], "profiles": [], "poi": [], "curves": [], "metrics": []}
     files, agg, poi, notes = [], {}, {}, []
-    for scope in stats.scopes(groups):
+    all_scopes = stats.scopes(groups)
+    for k, scope in enumerate(all_scopes, 1):
         ss = stats.score_set(groups, scope, rows)
-        notes += [f"{scope.name}: {what} left out of the aggregates ({why})" for what, why in ss.excluded]
+        notes += [("Left out of the aggregates", f"{scope.name}: {what} left out ({why})") for what, why in ss.excluded]
         notes += [
-            f"{scope.name}: {r} on {t}: seeds {dropped} left out so every dataset has the same number of runs"
-            for r, t, dropped in ss.truncated
+            ("Seeds left out so every dataset has the same number of runs", f"{scope.name}: {r} on {t}: seeds {d}")
+            for r, t, d in ss.truncated
         ]
         if not ss.scores:
-            notes.append(f"{scope.name}: no dataset on which every row has a finished run; no aggregates")
+            notes.append(("No aggregates (no dataset on which every row has a finished run)", scope.name))
             continue
-        say(f"aggregates for {scope.name}: {len(ss.tasks)} dataset(s), {len(ss.scores)} row(s)")
+        say(f"[{k}/{len(all_scopes)}] {scope.name}: aggregates, profiles and P(X > Y) over {len(ss.tasks)} dataset(s)")
         point, ci = stats.aggregates(ss.scores, opts.reps, opts.seed)
         agg[scope] = (ss, point, ci)
         where = f"{scope.name}: {len(ss.tasks)} dataset(s)"
         stem = f"aggregates_{scope.slug}"
-        files += plots.interval_plot(point, ci, list(ss.scores), stats.METRICS, opts.out / stem, where, palette)
-        figs["aggregates"].append(Block(title=f"Aggregate metrics, {where}", stem=stem))
+        few = runs.few_scores(ss)
+        shown = where + (f" (‡ CI from {min(few.values())} scores: uninformative)" if few else "")
+        files += plots.interval_plot(point, ci, list(ss.scores), stats.METRICS, opts.out / stem, shown, palette)
+        figs["aggregates"].append(
+            Block(title=f"Aggregate metrics, {where}", stem=stem, notes=[runs.UNINFORMATIVE] if few else [])
+        )
         values = np.concatenate([v.ravel() for v in ss.scores.values()])
         taus = np.linspace(min(0.0, float(values.min())), max(1.0, float(values.max()) * 1.05), 81)
         prof, prof_ci = stats.performance_profiles(ss.scores, taus, opts.reps, opts.seed)
@@ -131,13 +140,19 @@ def build(opts: Options, say=lambda m: None) -> dict:
             stem = f"probability_of_improvement_{scope.slug}"
             files += plots.poi_plot(*poi[scope], opts.out / stem, f"Probability of improvement, {where}", palette)
             figs["poi"].append(Block(title=f"Probability of improvement, {where}", stem=stem))
+    grouped = {}  # one note per kind, its cases after it: not a screenful of near-identical lines
+    for kind, case in notes:
+        grouped.setdefault(kind, []).append(case)
+    notes = [f"{kind}: " + "; ".join(cases) + "." for kind, cases in grouped.items()]
     if agg:
         tbl["aggregates"] = tables.aggregates_table(agg)
+        runs.mark_uninformative(tbl["aggregates"], agg)
         tbl["aggregates"].notes += notes
     else:
         tbl["per_dataset"].notes += notes
     if poi:
         tbl["probability_of_improvement"] = tables.poi_table(poi)
+    say("learning curves ...")
     curves, curve_notes = stats.learning_curves(groups, rows, opts.reps, opts.seed)
     for scope, panels in curves.items():
         stem = f"learning_curves_{scope.slug}"
@@ -153,6 +168,14 @@ def build(opts: Options, say=lambda m: None) -> dict:
                 + [n for n in curve_notes if n.startswith(scope.name + ":")],
             )
         )
+    say("training logs (seed_<s>.metrics.csv) ...")
+    for suite, panels in runs.training_logs(groups, rows).items():
+        panels = {m: lines for m, lines in panels.items() if lines}
+        if panels:
+            stem = f"training_metrics_{tables.slug(suite)}"
+            files += plots.metrics_plot(panels, opts.out / stem, f"Training metrics, {suite}", palette)
+            note = "From each run's training log (seed_<s>.metrics.csv): mean over seeds and datasets per row."
+            figs["metrics"].append(Block(title=f"Training metrics, {suite}", stem=stem, notes=[note]))
     ft = tables.finetune_table(groups, suites, rows, tasks)
     if ft is not None:
         tbl["offline_to_online"] = ft
@@ -165,13 +188,15 @@ def build(opts: Options, say=lambda m: None) -> dict:
         f"{', '.join(suites)}; rows {', '.join(rows)}; {sum(len(v) for v in tasks.values())} dataset(s). "
         f"Bootstrap: {opts.reps} replications, seed {opts.seed}."
     )
+    summary = " ".join([summary, *runs.protocol_notes(groups), *not_averaged_note(issues)])
     layout = (
-        ("not_averaged", "Runs not averaged", ["not_averaged"], None),
         ("per_dataset", "Per-dataset scores", ["per_dataset"], None),
         ("aggregates", "Aggregate metrics (rliable)", ["aggregates"], "aggregates"),
         ("profiles", "Performance profiles", [], "profiles"),
         ("poi", "Probability of improvement", ["probability_of_improvement"], "poi"),
         ("curves", "Learning curves", [], "curves"),
+        ("metrics", "Training metrics", [], "metrics"),
+        ("runs", "Runs: final and best score, wall time, speed", ["runs"], None),
         ("online", "Offline → online", ["offline_to_online"], None),
     )
     sections = []
@@ -185,11 +210,15 @@ def build(opts: Options, say=lambda m: None) -> dict:
                 "Published reference numbers (not offbench runs)", "reference", [Block(table=t) for t in ref_tables]
             )
         )
+    sections.append(Section("Runs not averaged", "not_averaged", [Block(table=tbl["not_averaged"])]))  # last
     all_tables = list(tbl.values()) + ref_tables
     for t in all_tables:
         for fmt, text in (("csv", t.csv), ("tex", t.tex), ("md", lambda t=t: t.md() + "\n")):
             if fmt in opts.formats:
                 files.append(_write(opts.out / f"{t.name}.{fmt}", text()))
+    if "csv" in opts.formats:
+        for name, text in runs.tidy_csvs(groups, curves_frame(groups)).items():
+            files.append(_write(opts.out / f"{name}.csv", text))
     if "md" in opts.formats:
         files.append(_write(opts.out / "README.md", render_md("offbench report", summary, sections)))
     if "html" in opts.formats:
@@ -209,6 +238,15 @@ def build(opts: Options, say=lambda m: None) -> dict:
         "palette": palette,
         "groups": groups,
     }
+
+
+def not_averaged_note(issues: list[dict]) -> list[str]:
+    if not issues:
+        return []
+    kinds = {}
+    for i in issues:
+        kinds[i["kind"]] = kinds.get(i["kind"], 0) + 1
+    return ["Not averaged: " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + " (listed at the end)."]
 
 
 def _write(path: Path, text: str) -> Path:
@@ -296,7 +334,9 @@ def report_command(results, suites, algos, datasets, out, formats, target, pairs
         reference=reference,
         reference_dir=reference_dir,
     )
-    res = build(opts, say=lambda m: click.echo(m, err=True))
+    import logging
+
+    res = build(opts, say=logging.getLogger("offbench").info)  # progress; `offbench -q report` silences it
     for i in res["issues"]:
         click.echo(
             f"not averaged: {i['kind']}: {i['suite']} {i['dataset']} {i['algo']}"

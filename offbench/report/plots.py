@@ -25,14 +25,15 @@ def _plt():
 
 
 def colors(rows) -> dict:
-    """One colour per row for every figure: a registered algorithm's plain row has its fixed colour (seaborn's
-    colorblind palette, rliable's default); other rows (variants, fine-tuning, other algorithms) take the next
-    free colours in order."""
+    """One colour per row for every figure: a registered algorithm's plain row has its fixed colour (matplotlib's
+    tab10, whose first eight hues stay apart from each other, unlike seaborn's colorblind palette, where bc's
+    orange and awr's vermillion, awac's and td3bc's pinks were hard to tell apart); other rows (variants,
+    fine-tuning, other algorithms) take the next free colours in order. Learning curves also give each row its
+    own marker (:data:`MARKERS`)."""
     import seaborn as sns
 
-    palette = [tuple(c) for c in sns.color_palette("colorblind", 10)] + [
-        tuple(c) for c in sns.color_palette("tab20", 20)
-    ]
+    palette = [tuple(c) for c in sns.color_palette("tab10", 10)] + [tuple(c) for c in sns.color_palette("tab20", 20)]
+    palette = palette[:10] + palette[11::2]  # tab20's darker hues repeat tab10's; keep its lighter ones
     out, taken = {}, set()
     for r in rows:  # the first row of a registered algorithm takes that algorithm's colour
         algo = r.split(" [")[0]
@@ -46,6 +47,30 @@ def colors(rows) -> dict:
     return out
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def step_label(x: float, _=None) -> str:
+    """Gradient steps as people write them: 500, 10k, 2.5k, 1M."""
+    for unit, size in (("M", 1_000_000), ("k", 1000)):
+        if abs(x) >= size:
+            return f"{x / size:.3g}{unit}"
+    return f"{x:.0f}"
+
+
+def steps_axis(ax, steps) -> None:
+    """An x axis of gradient steps labelled 10k / 1M; with few distinct steps (a one- or two-point curve) the
+    ticks are exactly those steps and the axis spans them with a margin, never a 0.96-1.04 range."""
+    from matplotlib.ticker import FuncFormatter
+
+    steps = sorted({float(x) for x in steps})
+    if 0 < len(steps) <= 3:
+        ax.set_xticks(steps)
+        pad = max(steps[-1] - steps[0], steps[-1]) * 0.15 or 1.0
+        ax.set_xlim(steps[0] - pad, steps[-1] + pad)
+    ax.xaxis.set_major_formatter(FuncFormatter(step_label))
+
+
 def _save(fig, stem: Path) -> list[Path]:
     plt = _plt()
     with warnings.catch_warnings():
@@ -57,24 +82,33 @@ def _save(fig, stem: Path) -> list[Path]:
 
 
 def interval_plot(point: dict, ci: dict, rows: list, metric_names, stem: Path, title: str, palette: dict):
-    """IQM / median / mean / optimality gap with 95% CIs (rliable's ``plot_interval_estimates``)."""
-    _plt()
+    """IQM / median / mean / optimality gap with 95% CIs (rliable's ``plot_interval_estimates``). The layout is
+    redone after rliable's (its fixed offsets overlap the title, panel titles and labels for one or two rows):
+    at least 2.6 inches tall, three ticks per panel, title and axis label in their own margins."""
+    plt = _plt()
+    from matplotlib.ticker import MaxNLocator
     from rliable import plot_utils
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fig, _ = plot_utils.plot_interval_estimates(
+        fig, axes = plot_utils.plot_interval_estimates(
             {r: np.asarray(point[r]) for r in rows},
             {r: np.asarray(ci[r]) for r in rows},
             metric_names=[m + (" (lower is better)" if "gap" in m.lower() else "") for m in metric_names],
             algorithms=list(rows),
             colors=palette,
-            xlabel="normalised score / 100 (95% stratified-bootstrap CI)",
-            subfigure_width=3.6,
-            row_height=0.6,
-            xlabel_y_coordinate=-0.45 / max(1, len(rows)) - 0.1,
+            xlabel="",
+            subfigure_width=3.8,
+            row_height=max(0.55, 2.6 / max(1, len(rows))),
         )
-    fig.suptitle(title, y=1.0 + 0.5 / max(1, len(rows)))
+    for ax in np.atleast_1d(axes):
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+        ax.tick_params(axis="x", labelsize=12)
+        ax.title.set_fontsize(13)
+    plt.setp(np.atleast_1d(axes)[0].get_yticklabels(), fontsize=12)
+    fig.supxlabel("normalised score / 100 (95% stratified-bootstrap CI)", fontsize=12)
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
     return _save(fig, stem)
 
 
@@ -97,7 +131,7 @@ def profile_plot(profiles: dict, cis: dict, taus: np.ndarray, stem: Path, title:
             labelsize="large",
             ticklabelsize="medium",
         )
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the axes, never over a curve
     ax.set_title(title)
     return _save(fig, stem)
 
@@ -151,9 +185,14 @@ def curves_plot(panels: dict, stem: Path, title: str, palette: dict):
             ax.axvline(start, color="0.4", linestyle="--", linewidth=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for r, c in curves.items():
+            for k, (r, c) in enumerate(curves.items()):
+                x = np.asarray(c.steps, np.float64)
+                if len(x) == 1:  # one evaluation: a point with its CI as an error bar, rows dodged apart by 2%
+                    x = x * (1 + 0.02 * (k - (len(curves) - 1) / 2))
+                    yerr = np.abs(np.array([[c.point[0] - c.low[0]], [c.high[0] - c.point[0]]]))
+                    ax.errorbar(x, c.point, yerr=yerr, fmt="none", ecolor=palette[r], capsize=4)
                 plot_utils.plot_sample_efficiency_curve(
-                    c.steps,
+                    x,
                     {r: c.point},
                     {r: np.stack([c.low, c.high])},
                     algorithms=[r],
@@ -163,25 +202,61 @@ def curves_plot(panels: dict, stem: Path, title: str, palette: dict):
                     ylabel="normalised score",
                     labelsize="medium",
                     ticklabelsize="small",
-                    marker="o" if len(c.steps) < 12 else "",
+                    marker=MARKERS[list(palette).index(r) % len(MARKERS)] if len(c.steps) < 12 else "",
                     linewidth=1.8,
                 )
         if online:
             ax.text(min(online), ax.get_ylim()[1], " online", va="top", ha="left", fontsize=9, color="0.3")
         ax.set_title(name, fontsize=11)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+        steps_axis(ax, [x for c in curves.values() for x in c.steps])
         for h, lb in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(lb, h)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.legend(
-        list(seen.values()),
-        list(seen),
-        loc="upper center",
-        ncol=min(len(seen), 5),
-        bbox_to_anchor=(0.5, 1.0 + 0.04 / nrows),
-        frameon=False,
-    )
-    fig.suptitle(title, y=1.0 + 0.1 / nrows)
-    fig.tight_layout()
+    _head(fig, title, list(seen.values()), list(seen), 5)
+    return _save(fig, stem)
+
+
+def _head(fig, title: str, handles, labels, ncol: int) -> None:
+    """The title, then the legend under it, then the panels: each in its own band (sized in inches), so neither
+    covers a panel's title or the other, whatever the number of rows."""
+    height = fig.get_figheight()
+    lines = -(-len(labels) // ncol) if labels else 0
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.45 + 0.27 * lines) / height))
+    fig.suptitle(title, y=1 - 0.06 / height, va="top", fontsize=13)
+    if labels:
+        fig.legend(
+            handles, labels, loc="upper center", ncol=ncol, bbox_to_anchor=(0.5, 1 - 0.4 / height), frameon=False
+        )
+
+
+def metrics_plot(panels: dict, stem: Path, title: str, palette: dict):
+    """Training metrics over gradient steps from the runs' logs ({metric: {row: (steps, values)}}): one panel
+    per metric, a line per row (mean over seeds and datasets); losses on a log scale when all positive."""
+    plt = _plt()
+    n = len(panels)
+    ncols = min(3, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.4 * nrows), squeeze=False)
+    for ax, (metric, lines) in zip(axes.flat, panels.items()):
+        for r, (steps, values) in lines.items():
+            marker = MARKERS[list(palette).index(r) % len(MARKERS)] if r in palette and len(steps) < 12 else ""
+            ax.plot(steps, values, color=palette.get(r), label=r, marker=marker, linewidth=1.6)
+        if metric.endswith("loss") and all((v > 0).all() for _, v in lines.values()):
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            ax.set_yscale("log")  # ticks at 1, 2, 5 x 10^k written plainly (0.2, 0.5, 1), no minor labels
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(metric, fontsize=11)
+        ax.set_xlabel("gradient steps")
+        steps_axis(ax, [x for steps, _ in lines.values() for x in steps])
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    seen = {}
+    for ax in axes.flat:
+        for h, lb in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lb, h)
+    _head(fig, title, list(seen.values()), list(seen), 5)
     return _save(fig, stem)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from offbench.errors import OffbenchError
 from offbench.report.collect import PAPER_STEPS
-from offbench.report.tables import Table, frame, mean_std
+from offbench.report.tables import Table, frame, mean_std, pm
 
 
 def canon(name: str) -> str:
@@ -115,15 +115,14 @@ def side_by_side(groups, cells, by_source, labels, kind: str, srcs) -> Table | N
         if kind == "offline":
             if c.finetune or not len(c.scores):
                 continue
-            m, sd = mean_std(c.scores)
-            mine = f"{m:.1f} ± {sd:.1f} (n={len(c.scores)})"
+            mine = f"{pm(*mean_std(c.scores))} (n={len(c.scores)})"
         else:
             recs = [r for r in c.finished if r.get("online_score") is not None and r.get("offline_score") is not None]
             if not recs:
                 continue
             off = np.array([float(r["offline_score"]) for r in recs])
             on = np.array([float(r["online_score"]) for r in recs])
-            mine = f"{off.mean():.1f} ± {off.std():.1f} → {on.mean():.1f} ± {on.std():.1f} (n={len(recs)})"
+            mine = f"{pm(*mean_std(off))} → {pm(*mean_std(on))} (n={len(recs)})"
         line = [c.dataset, c.row, _length(c), "" if c.rebuilt else mine, mine if c.rebuilt else ""]
         for src in srcs:
             cand = [r for r in _match(by_source[src], c.dataset) if canon(r["method"]) == canon(c.algo)]

@@ -12,6 +12,7 @@ import pandas as pd
 
 from offbench.report.collect import PAPER_STEPS
 from offbench.report.stats import METRICS
+from offbench.report.tidy import best_point
 
 TEX_SYMBOLS = (
     ("±", r"$\pm$"),
@@ -138,7 +139,13 @@ def frame(columns, rows) -> pd.DataFrame:
 
 
 def mean_std(x: np.ndarray) -> tuple[float, float]:
-    return float(np.mean(x)), float(np.std(x))
+    """Mean and sample standard deviation over seeds (ddof=1, pandas' default; NaN for a single seed)."""
+    x = np.asarray(x, np.float64)
+    return float(np.mean(x)), (float(np.std(x, ddof=1)) if len(x) > 1 else float("nan"))
+
+
+def pm(m: float, sd: float, d: int = 1) -> str:
+    return f"{m:.{d}f} ± {sd:.{d}f}" if math.isfinite(sd) else f"{m:.{d}f} (1 seed)"
 
 
 def _finite(x) -> bool:
@@ -196,7 +203,7 @@ def per_dataset_table(groups, suites, rows, tasks) -> Table:
                         means[j] = m
                         sums[r].append(m)
                         dagger |= len(sc) < most
-                        line.append(f"{m:.1f} ± {sd:.1f}" + ("†" if len(sc) < most else ""))
+                        line.append(pm(m, sd) + ("†" if len(sc) < most else ""))
                     else:
                         line.append("–")
                     if c is not None:
@@ -208,10 +215,11 @@ def per_dataset_table(groups, suites, rows, tasks) -> Table:
                                 "algo": r,
                                 **cell_fields(c),
                                 "n_seeds": len(sc),
-                                "seeds": " ".join(str(x.get("seed")) for x in c.finished),
-                                "mean": round(float(np.mean(sc)), 4) if len(sc) else None,
-                                "std": round(float(np.std(sc)), 4) if len(sc) else None,
-                                "best": False,
+                                "mean": round(mean_std(sc)[0], 4) if len(sc) else None,
+                                "std": round(mean_std(sc)[1], 4) if len(sc) > 1 else None,
+                                **{f"seed_{x.get('seed')}": float(x["final_score"]) for x in c.finished},
+                                "best_eval_mean": _best_mean(c.finished) if len(sc) else None,  # beside "mean"
+                                "highest_mean": False,  # the bold cell of its dataset line
                                 "_line": len(lines),
                                 "_col": j,
                             }
@@ -231,10 +239,10 @@ def per_dataset_table(groups, suites, rows, tasks) -> Table:
                 rules.update({len(lines)} if what == "total" else set())
                 lines.append(line)
     for t in tidy:
-        t["best"] = (t.pop("_line"), t.pop("_col") + 1) in bold
+        t["highest_mean"] = (t.pop("_line"), t.pop("_col") + 1) in bold
     notes = [
-        "Final D4RL-normalised score, mean ± standard deviation over seeds (numpy std, ddof=0); only "
-        "finished, non-diverged runs. Best mean per row in bold.",
+        "Final D4RL-normalised score (the last evaluation), mean ± sample standard deviation over seeds (ddof=1, "
+        "as pandas); only finished, non-diverged runs. Best mean per row in bold. The CSV has one column per seed.",
         "A column pools only comparable runs: same algorithm, data (and recipe version), config, variant, run "
         "length and evaluation; anything that differs is its own column, named by what differs.",
         "A total/average marked (k/n) covers only k of the n datasets and is not ranked.",
@@ -244,15 +252,22 @@ def per_dataset_table(groups, suites, rows, tasks) -> Table:
     notes += run_length_notes(groups, rows)
     if dagger:
         notes.append(f"†: fewer seeds than the {most} of the best-covered cell (see 'Runs not averaged').")
+    tidy = pd.DataFrame(tidy)
+    seeds = sorted((k for k in tidy.columns if k.startswith("seed_")), key=lambda k: int(k[5:]))
     return Table(
         "per_dataset",
         "Final normalised score per dataset",
         frame(["Dataset"] + rows, lines),
         notes,
-        pd.DataFrame(tidy),
+        tidy[[k for k in tidy.columns if k not in seeds] + seeds],
         bold,
         rules,
     )
+
+
+def _best_mean(recs) -> float:
+    """Mean over seeds of each seed's highest evaluation (``best``; the headline stays the final score)."""
+    return round(float(np.mean([b["score"] for b in map(best_point, recs) if b])), 4)
 
 
 def run_length_notes(groups, rows) -> list[str]:
@@ -356,7 +371,7 @@ def finetune_table(groups, suites, rows, tasks) -> Table | None:
                 vals = {}
                 for k in ("offline_score", "online_score", "corl_regret"):
                     x = np.array([float(rec[k]) for rec in recs if _finite(rec.get(k))])
-                    vals[k] = (float(x.mean()), float(x.std())) if len(x) else None
+                    vals[k] = mean_std(x) if len(x) else None
                 off, on = vals["offline_score"], vals["online_score"]
                 lines.append(
                     [
@@ -397,37 +412,7 @@ def finetune_table(groups, suites, rows, tasks) -> Table | None:
 
 
 def _ms(v, d=1) -> str:
-    return "–" if v is None else f"{v[0]:.{d}f} ± {v[1]:.{d}f}"
-
-
-ISSUE_ORDER = {"unfinished": 0, "diverged": 1, "no score": 2, "missing seeds": 3, "missing run": 4, "unreadable": 5}
-ISSUE_KEYS = ("kind", "suite", "dataset", "algo", "seed", "detail", "path")
-
-
-def issues_table(issues: list[dict]) -> Table:
-    issues = sorted(
-        issues, key=lambda i: (ISSUE_ORDER.get(i["kind"], 9), i["suite"], i["dataset"], i["algo"], str(i["seed"]))
-    )
-    lines = [
-        [
-            i["kind"],
-            i["suite"],
-            i["dataset"],
-            i["algo"],
-            "" if i["seed"] in (None, "") else str(i["seed"]),
-            i["detail"],
-            i["path"],
-        ]
-        for i in issues
-    ]
-    return Table(
-        "not_averaged",
-        "Runs not averaged (unfinished, diverged, missing)",
-        frame(["Kind", "Suite", "Dataset", "Row", "Seed", "Detail", "Record"], lines),
-        [] if lines else ["None: every dataset x row has the same number of finished seeds."],
-        pd.DataFrame([{k: i[k] for k in ISSUE_KEYS} for i in issues], columns=list(ISSUE_KEYS)),
-        numeric=False,
-    )
+    return "–" if v is None else pm(v[0], v[1], d)
 
 
 def slug(s: str) -> str:
