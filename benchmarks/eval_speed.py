@@ -24,6 +24,7 @@ start and end, and ``--repeat N`` times each backend N times, interleaved, and r
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -35,7 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+if importlib.util.find_spec("offbench") is None:  # a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from offbench import registry  # noqa: E402
 from offbench.config import resolve  # noqa: E402
@@ -119,7 +121,7 @@ def train_updates_per_s(agent, config, states, obs_dim, act_dim, chunk: int, n: 
     return chunk / (time.perf_counter() - t0)
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--tasks",
@@ -137,6 +139,11 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=1_000_000, help="run length for the evaluation share")
     ap.add_argument("--train-chunk", type=int, default=0, help="measure training with this chunk (0: skip)")
     ap.add_argument("--json", default=None)
+    return ap
+
+
+def main(argv=None):
+    ap = parser()
     args = ap.parse_args(argv)
     print(
         f"# {platform.node()} jax {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} cpus; "

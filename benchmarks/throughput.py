@@ -9,9 +9,10 @@ the median [range] of the per-round ratios (slices of one round are adjacent in 
 
 offbench's contestants run exactly the pipeline's compiled program (``make_train_step`` -> ``lax.scan``
 over ``--chunk`` steps -> ``vmap`` over seeds -> ``jit``, compiled ahead of time by ``ChunkCache``) on a
-synthetic, device-resident dataset. The anchors (benchmarks/anchors/) are the update code of Unifloral,
-JAX-CORL and the original IQL implementation, each in its own loop; they train one seed per process, so
-their total is their per-seed rate.
+synthetic, device-resident dataset. The anchors (benchmarks/anchors/) run Unifloral's, JAX-CORL's and the
+original IQL implementation's own files from checkouts you provide (``--anchor-src`` / $OFFBENCH_ANCHOR_SRC /
+``.anchors/``; ``bash benchmarks/gpu/anchors.sh`` fetches them), each in its own loop; they train one seed per
+process, so their total is their per-seed rate. An anchor whose checkout is absent is skipped with a note.
 
     python benchmarks/throughput.py                                   # CPU-sized: IQL 1 and 2 seeds + anchors
     python benchmarks/throughput.py --algos td3bc,iql --seeds 1,2 --anchors none
@@ -23,6 +24,7 @@ Compare numbers from one invocation only; absolute times only from a quiet machi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -33,10 +35,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+if importlib.util.find_spec("offbench") is None:  # a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from anchors import ANCHORS, Contestant  # noqa: E402
+from anchors import ANCHORS, AnchorMissing, Contestant, source_dir  # noqa: E402
 from anchors import get as get_anchor  # noqa: E402
 
 from offbench import registry  # noqa: E402
@@ -143,11 +146,15 @@ def time_startup(algo_name: str, seeds: int, obs_dim: int, act_dim: int, suite: 
     return {"algo": algo_name, "seeds": seeds, "init_seeds_s": time.perf_counter() - t0}
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algos", default="iql", help="comma-separated offbench algorithms, or 'all'")
     ap.add_argument("--seeds", default="1,2", help="comma-separated seed counts (vmapped)")
     ap.add_argument("--anchors", default=",".join(ANCHORS), help=f"comma-separated of {', '.join(ANCHORS)}, or 'none'")
+    ap.add_argument("--anchor-src", default=None, metavar="NAME=DIR,...", help="the anchors' checkouts")
+    ap.add_argument(
+        "--anchor-scan", type=int, default=None, help="unifloral: updates per scan call (default its 2500; smoke runs)"
+    )
     ap.add_argument("--chunk", type=int, default=1000, help="offbench: gradient steps per compiled call")
     ap.add_argument("--slice", type=float, default=6.0, help="seconds per timed slice")
     ap.add_argument("--rounds", type=int, default=5)
@@ -158,6 +165,11 @@ def main(argv=None):
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--startup", action="store_true", help="also time seed initialisation")
     ap.add_argument("--json", default=None, help="also write every slice here")
+    return ap
+
+
+def main(argv=None):
+    ap = parser()
     args = ap.parse_args(argv)
 
     overrides = parse_overrides(args.overrides)
@@ -177,7 +189,14 @@ def main(argv=None):
     contestants = [
         offbench_contestant(n, arrays, s, args.chunk, args.suite, overrides) for n in names for s in seed_counts
     ]
-    contestants += [(get_anchor(a).make(arrays), 1) for a in anchors]
+    for a in anchors:
+        try:
+            src = source_dir(a, args.anchor_src)
+        except AnchorMissing as e:
+            print(f"skipped: {e}", flush=True)
+            continue
+        extra = {"eval_interval": args.anchor_scan} if a == "unifloral" and args.anchor_scan else {}
+        contestants.append((get_anchor(a).make(arrays, src, **extra), 1))
     compile_s = []
     for c, _ in contestants:
         compile_s.append(c.compile())
