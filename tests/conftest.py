@@ -72,6 +72,27 @@ def tiny_overrides(**extra):
     return {**TINY, **extra}
 
 
+def run_options(data, results, **kw):
+    """RunOptions of a tiny IQL run on ``data`` (2 seeds, 40 steps, an evaluation of 1 episode every 20, logged
+    every 20): the reliability, metrics-log and run-identity tests' run; ``kw`` replaces any field."""
+    from offbench.training.offline import RunOptions
+
+    base = dict(
+        algo="iql",
+        suite="locomotion",
+        dataset=data,
+        seeds=2,
+        steps=40,
+        eval_every=20,
+        eval_episodes=1,
+        overrides=tiny_overrides(log_every=20),
+        results=str(results),
+        progress=False,
+    )
+    base.update(kw)
+    return RunOptions(**base)
+
+
 # --------------------------------------------------------------------------------------------------
 # Killing runs, resuming them, and a watchdog for what could hang (test_reliability, test_pipeline, test_sweep)
 

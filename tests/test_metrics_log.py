@@ -9,30 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import interrupted_after_evaluation, tiny_overrides
+from conftest import interrupted_after_evaluation, run_options, tiny_overrides
 
 from offbench.errors import OffbenchError
 from offbench.records import trackers
 from offbench.records.metrics_log import MetricsLog, metrics_path, read_rows
-from offbench.training import offline as pipeline
 from offbench.training import run as run_module
 
 
 def _opts(data, results, **kw):
-    base = dict(
-        algo="iql",
-        suite="locomotion",
-        dataset=data,
-        seeds=2,
-        steps=40,
-        eval_every=20,
-        eval_episodes=1,
-        overrides=tiny_overrides(log_every=10),
-        results=str(results),
-        progress=False,
-    )
-    base.update(kw)
-    return pipeline.RunOptions(**base)
+    return run_options(data, results, **{"overrides": tiny_overrides(log_every=10), **kw})
 
 
 def _quiet(_):

@@ -12,7 +12,15 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import assert_same_records, offbench, private_env, strict_load, tiny_overrides, write_hopper_hdf5
+from conftest import (
+    assert_same_records,
+    offbench,
+    private_env,
+    run_options,
+    strict_load,
+    tiny_overrides,
+    write_hopper_hdf5,
+)
 
 from offbench.cli import main
 from offbench.errors import OffbenchError
@@ -21,22 +29,7 @@ from offbench.records.lock import RunLock
 from offbench.training import offline as pipeline
 from offbench.training import run as run_module
 
-
-def _opts(data, results, **kw):
-    base = dict(
-        algo="iql",
-        suite="locomotion",
-        dataset=data,
-        seeds=2,
-        steps=40,
-        eval_every=20,
-        eval_episodes=1,
-        overrides=tiny_overrides(log_every=20),
-        results=str(results),
-        progress=False,
-    )
-    base.update(kw)
-    return pipeline.RunOptions(**base)
+_opts = run_options
 
 
 def _quiet(_):

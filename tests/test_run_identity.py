@@ -11,31 +11,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import tiny_overrides
+from conftest import run_options
 
 from offbench.cli import main
 from offbench.errors import OffbenchError
 from offbench.records.store import variant_name
-from offbench.training import offline as pipeline
 from offbench.training import run as run_module
 
 
 def _opts(data, results, **kw):
-    base = dict(
-        algo="iql",
-        suite="locomotion",
-        dataset=data,
-        seeds=1,
-        steps=40,
-        eval_every=20,
-        eval_episodes=1,
-        overrides=tiny_overrides(log_every=20),
-        results=str(results),
-        progress=False,
-        eval_workers=0,
-    )
-    base.update(kw)
-    return pipeline.RunOptions(**base)
+    return run_options(data, results, **{"seeds": 1, "eval_workers": 0, **kw})
 
 
 def _quiet(_):
