@@ -72,7 +72,7 @@ def test_small_build_loads_through_minari(name):
     same = ~ds.episode_ends[:-1]
     np.testing.assert_array_equal(ds.next_observations[:-1][same], ds.observations[1:][same])
     spec = json.loads(ds.metadata["eval_env_spec"])
-    assert spec["id"] == task.env_for("rebuilt")
+    assert spec["id"] == task.eval_env("rebuilt")[0]
 
 
 def test_builds_are_deterministic_given_the_seed():
@@ -237,9 +237,9 @@ def test_walker2d_evaluation_env_by_data_kind(tmp_path):
 
     suite = get_suite("locomotion")
     task = suite.task("walker2d-medium-v2")
-    assert task.env_for("original") == task.env_for("file") == "Walker2d-v4"
-    assert task.env_for("rebuilt") == "Walker2d-v5"
-    assert suite.task("hopper-medium-v2").env_for("original") == "Hopper-v5"
+    assert task.eval_env("original")[0] == task.eval_env("file")[0] == "Walker2d-v4"
+    assert task.eval_env("rebuilt")[0] == "Walker2d-v5"
+    assert suite.task("hopper-medium-v2").eval_env("original")[0] == "Hopper-v5"
     get_recipe("walker2d-random-v2").build(size="small", seed=0, behavior_dir=BDIR)
     src = resolve(suite, "walker2d-random-v2", {})
     assert src.kind == "rebuilt" and src.env_id == "Walker2d-v5"

@@ -44,10 +44,6 @@ class Task:
         env_id = self.rebuilt_env_id if kind == "rebuilt" and self.rebuilt_env_id else self.env_id
         return env_id, dict(self.env_kwargs), env_family(env_id)
 
-    def env_for(self, kind: str) -> str:
-        """The evaluation environment id for Minari-format data of ``kind`` (original / file / rebuilt)."""
-        return self.eval_env(kind)[0]
-
     @property
     def rebuilt_id(self) -> str:
         return f"{REBUILT_NAMESPACE}/{self.name}"
