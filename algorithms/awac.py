@@ -20,9 +20,15 @@ import jax.numpy as jnp
 import optax
 
 from offbench.registry import Agent, Spec, register
-from offbench.training.losses import regress_critics
-from offbench.training.networks import GaussianActor, critic_ensemble, gaussian_log_prob, gaussian_policy_act, polyak
-from offbench.training.train_state import TrainState
+from offbench.training.kit.losses import regress_critics
+from offbench.training.kit.networks import (
+    GaussianActor,
+    critic_ensemble,
+    gaussian_log_prob,
+    gaussian_policy_act,
+    polyak,
+)
+from offbench.training.kit.train_state import TrainState
 
 # The defaults (one source; configs/awac.yaml holds the suite layers): CORL's offline AWAC
 # (tinkoff-ai/CORL algorithms/offline/awac.py TrainConfig and configs/offline/awac/*/*.yaml), the

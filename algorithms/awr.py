@@ -23,8 +23,8 @@ import numpy as np
 import optax
 
 from offbench.registry import Agent, Spec, register
-from offbench.training.networks import GaussianActor, ValueNet, gaussian_log_prob, gaussian_policy_act
-from offbench.training.train_state import TrainState
+from offbench.training.kit.networks import GaussianActor, ValueNet, gaussian_log_prob, gaussian_policy_act
+from offbench.training.kit.train_state import TrainState
 
 # The defaults (one source; configs/awr.yaml holds the suite layers). Peng et al. 2019, Table 3 and the code
 # xbpeng/awr (learning/awr_agent.py) for the algorithm's values; IQL App. B for the optimiser and networks.

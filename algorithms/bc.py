@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import optax
 
 from offbench.registry import Agent, Spec, register
-from offbench.training.networks import GaussianActor, gaussian_log_prob, gaussian_policy_act
-from offbench.training.train_state import TrainState
+from offbench.training.kit.networks import GaussianActor, gaussian_log_prob, gaussian_policy_act
+from offbench.training.kit.train_state import TrainState
 
 # The defaults (one source; configs/bc.yaml holds only the suite layers). The IQL paper compares against BC
 # with IQL's policy and optimiser (Kostrikov et al. 2022, App. B), so these are IQL's values.

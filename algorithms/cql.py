@@ -32,14 +32,14 @@ import optax
 from jax.scipy.special import logsumexp
 
 from offbench.registry import Agent, Spec, register
-from offbench.training.networks import (
+from offbench.training.kit.networks import (
     ScaledTanhGaussianActor,
     critic_ensemble,
     polyak,
     tanh_gaussian_log_prob,
     tanh_gaussian_sample,
 )
-from offbench.training.train_state import TrainState
+from offbench.training.kit.train_state import TrainState
 
 # The defaults (one source; configs/cql.yaml holds the suite / dataset layers): CORL's CQL (tinkoff-ai/CORL
 # algorithms/offline/cql.py TrainConfig and configs/offline/cql/{hopper,halfcheetah,walker2d}/*.yaml), the

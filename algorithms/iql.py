@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import optax
 
 from offbench.registry import Agent, Spec, register
-from offbench.training.losses import awr_weights, expectile_loss, regress_critics
-from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
-from offbench.training.train_state import TrainState
+from offbench.training.kit.losses import awr_weights, expectile_loss, regress_critics
+from offbench.training.kit.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
+from offbench.training.kit.train_state import TrainState
 
 # The defaults (one source; configs/iql.yaml holds the suite layers): Kostrikov, Nair & Levine, ICLR 2022,
 # App. B, and the original code github.com/ikostrikov/implicit_q_learning (configs/mujoco_config.py).

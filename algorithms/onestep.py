@@ -29,8 +29,8 @@ import numpy as np
 import optax
 
 from offbench.registry import Agent, Spec, register
-from offbench.training.losses import awr_weights, regress_critics
-from offbench.training.networks import (
+from offbench.training.kit.losses import awr_weights, regress_critics
+from offbench.training.kit.networks import (
     GaussianActor,
     ValueNet,
     critic_ensemble,
@@ -38,7 +38,7 @@ from offbench.training.networks import (
     gaussian_policy_act,
     polyak,
 )
-from offbench.training.train_state import TrainState
+from offbench.training.kit.train_state import TrainState
 
 # The defaults (one source; configs/onestep.yaml holds the suite layers). Reference for the procedure:
 # Brandfonbrener et al. 2021 and davidbrandfonbrener/onestep-rl (q_learner.py SarsaLearner, policy_learner.py

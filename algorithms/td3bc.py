@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import optax
 
 from offbench.registry import Agent, Spec, register
-from offbench.training.losses import regress_critics
-from offbench.training.networks import DeterministicActor, critic_ensemble, polyak
-from offbench.training.train_state import TrainState
+from offbench.training.kit.losses import regress_critics
+from offbench.training.kit.networks import DeterministicActor, critic_ensemble, polyak
+from offbench.training.kit.train_state import TrainState
 
 # The defaults (one source; configs/td3bc.yaml holds the suite layers): Fujimoto & Gu, NeurIPS 2021 (Sec. 5,
 # App. C) and its code sfujim/TD3_BC (main.py); CORL's td3_bc.py / configs/offline/td3_bc agree on every value.

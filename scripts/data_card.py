@@ -95,8 +95,8 @@ def minari_dir(path):
 def _load(name: str, where: dict):
     """(card, recipe, dataset metadata) of ``rebuilt/name`` read from the folder ``where`` names for it."""
     from offbench.cli.data_card import load_local
-    from offbench.data.build.recipes import get_recipe
     from offbench.data.card import card
+    from offbench.recipes.recipes import get_recipe
 
     with minari_dir(where.get(name)):
         ds, task, suite, _kind = load_local(f"rebuilt/{name}")
@@ -182,13 +182,13 @@ def locate(dirs: list) -> dict:
 
 
 def local_names(where: dict, suites=("locomotion", "adroit")) -> list[str]:
-    from offbench.data.build.recipes import all_recipes
+    from offbench.recipes.recipes import all_recipes
 
     return [n for n, r in all_recipes().items() if r.suite in suites and n in where]  # the recipes' order
 
 
 def main(argv=None) -> int:
-    from offbench.data.build.recipes import all_recipes
+    from offbench.recipes.recipes import all_recipes
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*")

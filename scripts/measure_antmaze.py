@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from offbench import envs
-from offbench.data.build import ant_controller as ac
-from offbench.data.build.recipes import behavior_dir_or_error
 from offbench.data.suites import get_suite
+from offbench.recipes import ant_controller as ac
+from offbench.recipes.recipes import behavior_dir_or_error
 
 TASKS = {"umaze": "antmaze-umaze-v2", "medium": "antmaze-medium-play-v2", "large": "antmaze-large-play-v2"}
 
@@ -201,7 +201,7 @@ def run_values(
     it marks flips as dead ends."""
     import jax
 
-    from offbench.training.networks import ValueNet
+    from offbench.training.kit.networks import ValueNet
     from offbench.training.offline import Run, RunOptions, prepare
 
     opts = RunOptions(

@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from offbench.data.build.kitchen_demo import SUBTASKS
-from offbench.data.build.kitchen_rollout import make_env, run_tasks
+from offbench.recipes.kitchen_demo import SUBTASKS
+from offbench.recipes.kitchen_rollout import make_env, run_tasks
 
 SEQUENCES = {
     "complete": ["microwave", "kettle", "light switch", "slide cabinet"],

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from offbench.data.build import ant_controller as ac
 from offbench.errors import OffbenchError
+from offbench.recipes import ant_controller as ac
 
 BEHAVIOR = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_expert = pytest.mark.skipif(
@@ -121,7 +121,7 @@ def test_frame_rotation_equals_a_physically_turned_state(ant, rot):
 
 
 def test_planner_path_and_aim_point():
-    from offbench.data.build.antmaze import maze_layout
+    from offbench.recipes.antmaze import maze_layout
 
     plain, start, goal = maze_layout("antmaze-umaze-v2")
     grid = ac.MazeGrid(plain)
@@ -172,7 +172,7 @@ def test_steered_expert_reaches_the_umaze_goal(seed):
 
 
 def test_all_six_recipes_are_registered():
-    from offbench.data.build.recipes import get_recipe
+    from offbench.recipes.recipes import get_recipe
 
     for k in ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse"):
         r = get_recipe(f"antmaze-{k}-v2")
@@ -198,7 +198,7 @@ def test_eval_goal_is_the_centre_of_the_goal_cell_and_radius_is_d4rls(name, cell
 
 def test_relabel_rewards_only_within_the_radius_of_the_evaluation_goal():
     """D4RL's relabel: reward = terminal = ||xy' - g_eval|| <= 0.5, whatever the commanded goal was."""
-    from offbench.data.build.antmaze import Collector
+    from offbench.recipes.antmaze import Collector
 
     col = Collector.__new__(Collector)  # only the relabel: no environment, no policy
     col.eval_goal_xy = np.array([-4.0, -4.0])
@@ -213,9 +213,9 @@ def test_relabel_rewards_only_within_the_radius_of_the_evaluation_goal():
 )
 def test_tiny_build_reads_back_through_minari(name):
     from offbench.data import sources
-    from offbench.data.build.antmaze import EPISODE_STEPS, PLAY_GOALS
-    from offbench.data.build.recipes import get_recipe
     from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_xy, get_suite
+    from offbench.recipes.antmaze import EPISODE_STEPS, PLAY_GOALS
+    from offbench.recipes.recipes import get_recipe
 
     d4rl = f"antmaze-{name}-v2"
     assert EPISODE_STEPS == 1001  # D4RL: the timeout after 1001 steps
@@ -264,7 +264,7 @@ def test_tiny_build_reads_back_through_minari(name):
 
 @needs_expert
 def test_a_flipped_ant_stays_in_the_data_until_the_timeout():
-    from offbench.data.build.antmaze import Collector
+    from offbench.recipes.antmaze import Collector
 
     col = Collector("umaze-diverse", ac.load_expert(BEHAVIOR), seed=0, episode_steps=50)
     reset = col._reset
@@ -286,7 +286,7 @@ def test_a_flipped_ant_stays_in_the_data_until_the_timeout():
 
 
 def test_unknown_antmaze_dataset_is_a_clear_error():
-    from offbench.data.build.antmaze import Collector
+    from offbench.recipes.antmaze import Collector
 
     with pytest.raises(OffbenchError, match="known"):
         Collector("umaze-tiny", policy=None)

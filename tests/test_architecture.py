@@ -16,15 +16,28 @@ ALLOWED = {
     "evaluation": {"base", "data"},
     "records": {"base"},
     "runs": {"base", "data", "records"},  # a run's identity (issue 26): what run, sweeps, --from, validate share
-    "training": {"base", "data", "evaluation", "records", "runs"},
-    "algorithms": {"base", "training", "data"},
-    "rebuild": {"base", "data", "training", "evaluation", "records", "algorithms"},
+    "kit": {"base"},  # offbench/training/kit: networks, losses, train state (what the algorithms build on)
+    "training": {"base", "data", "kit", "evaluation", "records", "runs"},
+    "algorithms": {"base", "kit", "data"},
+    "recipes": {"base", "data", "kit", "training", "evaluation", "records", "algorithms"},
     "report": {"base", "records", "data"},
     "sweeps": {"base", "records", "data", "config", "runs"},
     "validation": {"base", "records", "data", "training", "sweeps", "report", "runs"},
-    "cli": {"base", "data", "rebuild", "training", "evaluation", "records", "report", "sweeps", "validation", "runs"},
+    "cli": {
+        "base",
+        "data",
+        "recipes",
+        "kit",
+        "training",
+        "evaluation",
+        "records",
+        "report",
+        "sweeps",
+        "validation",
+        "runs",
+    },
     # offbench.api (issue 30)
-    "api": {"base", "data", "rebuild", "training", "evaluation", "records", "report", "runs"},
+    "api": {"base", "data", "recipes", "kit", "training", "evaluation", "records", "report", "runs"},
 }
 LIMIT = 450  # lines; the brief's "~400"
 
@@ -48,13 +61,13 @@ BASE = ("errors", "resources", "config", "presets", "options", "registry", "envs
 PLACED = {
     "offbench.__main__": "cli",
     "offbench.sweeps.child": "cli",  # the process a sweep job runs: `offbench run` in a child
-    "offbench.data.build.recipes": "data",  # the recipe registry (names, labels, versions): metadata of data
-    "offbench.data.fetch": "rebuild",  # obtains data: downloads or runs a recipe
+    "offbench.recipes.recipes": "data",  # the recipe registry (names, labels, versions): metadata of data
+    "offbench.data.fetch": "recipes",  # obtains data: downloads or runs a recipe
 }
 # (importer, imported): why the edge is not a use of a higher stage
 EXCEPTIONS = {
     ("offbench.registry", "offbench.algorithms"): "discovery: iterates the package's modules to import them",
-    ("offbench.data.build.recipes", "offbench.data.build"): "discovery: iterates the recipe modules to import them",
+    ("offbench.recipes.recipes", "offbench.recipes"): "discovery: iterates the recipe modules to import them",
 }
 
 
@@ -64,8 +77,8 @@ def stage(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1 or parts[1] in BASE:
         return "base"
-    if parts[1] == "data" and len(parts) > 2 and parts[2] == "build":
-        return "rebuild"
+    if parts[1] == "training" and len(parts) > 2 and parts[2] == "kit":
+        return "kit"
     return parts[1]
 
 

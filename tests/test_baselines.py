@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from offbench import registry
 from offbench.config import resolve
 from offbench.errors import OffbenchError
-from offbench.training.networks import DeterministicActor, GaussianActor, ValueNet, critic_ensemble
+from offbench.training.kit.networks import DeterministicActor, GaussianActor, ValueNet, critic_ensemble
 
 BASELINES = ["bc", "filtered_bc", "awr", "awac", "onestep", "td3bc", "cql"]
 TINY = {"hidden_dims": [16, 16]}
@@ -454,7 +454,7 @@ def test_cql_follows_corl_per_suite():
 def test_cql_max_target_backup_and_diff_clip():
     """CORL _q_loss: the target takes the max over N sampled a' of min_j Q_target,j(s', a'); the penalty's
     per-sample difference is clipped to [cql_clip_diff_min, cql_clip_diff_max] before the mean."""
-    from offbench.training.networks import ScaledTanhGaussianActor, tanh_gaussian_sample
+    from offbench.training.kit.networks import ScaledTanhGaussianActor, tanh_gaussian_sample
 
     batch = hand_batch()
     algo, cfg = config_of("cql", max_target_backup=True, cql_n_actions=4, critic_hidden_dims=[8, 8, 8])

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from offbench.data.build.recipes import default_behavior_dir, get_recipe
 from offbench.data.loaders import load_minari
+from offbench.recipes.recipes import default_behavior_dir, get_recipe
 
 BDIR = default_behavior_dir()
 pytestmark = pytest.mark.skipif(not (BDIR / "policies").exists(), reason=f"no behaviour data at {BDIR}")
@@ -24,7 +24,7 @@ def _isolated(tmp_path, monkeypatch):
 
 
 def test_a_small_sac_build_twice_from_scratch_has_the_same_fingerprint():
-    from offbench.data.build.locomotion import sac_cache_dir
+    from offbench.recipes.locomotion import sac_cache_dir
 
     rec = get_recipe("hopper-medium-replay-v2")
     fps = []
@@ -40,8 +40,8 @@ def test_a_small_sac_build_twice_from_scratch_has_the_same_fingerprint():
 
 
 def test_the_sac_stops_only_on_a_confirmed_level():
-    from offbench.data.build import sac
     from offbench.envs import make_env
+    from offbench.recipes import sac
 
     cfg = {
         "hidden_dims": (32, 32),

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from offbench.cli import main
-from offbench.data.build import ant_controller as ac
 from offbench.data.card import card, trajectory_ends
 from offbench.data.loaders import Dataset, load_minari
 from offbench.data.suites import eval_goal_xy, get_suite
+from offbench.recipes import ant_controller as ac
 
 BEHAVIOR = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_expert = pytest.mark.skipif(
@@ -82,7 +82,7 @@ def test_the_goal_fraction_is_measured_on_positions_not_on_the_labels():
 
 @needs_expert
 def test_card_of_a_tiny_antmaze_build_counts_each_trajectory_once():
-    from offbench.data.build.recipes import get_recipe
+    from offbench.recipes.recipes import get_recipe
 
     size = 1300  # one 1001-step trajectory and a cut one
     get_recipe("antmaze-umaze-v2").build(size, 3, BEHAVIOR, False)
@@ -115,7 +115,7 @@ def _script():
 
 @needs_expert
 def test_card_script_reads_each_dataset_from_the_folder_that_has_it(tmp_path, monkeypatch, capsys):
-    from offbench.data.build.recipes import get_recipe
+    from offbench.recipes.recipes import get_recipe
 
     dirs = [tmp_path / "a", tmp_path / "b"]
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(dirs[0]))

@@ -134,7 +134,7 @@ def test_one_meaning_per_key_name():
     assert "awr_temperature" in registry.get("awr").default_config
     import offbench.algorithms.awr as awr
 
-    assert not hasattr(awr, "awr_weights")  # offbench.training.losses.awr_weights is exp(beta * A)
+    assert not hasattr(awr, "awr_weights")  # offbench.training.kit.losses.awr_weights is exp(beta * A)
     with pytest.raises(OffbenchError, match="unknown config key 'temperature'"):
         resolve(registry.get("iql").default_config, "iql", None, None, {"temperature": 3.0})
 

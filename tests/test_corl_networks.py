@@ -36,7 +36,7 @@ def test_cql_networks_as_corl_builds_them():
     """CORL cql.py TanhGaussianPolicy (m = 1, o = -1 learnable, log-std clipped to [-20, 2], PyTorch-default hidden
     layers, xavier gain-1e-2 output layer of 2|A| units, zero bias) and FullyConnectedQFunction with orthogonal_init
     (orthogonal gain sqrt 2 hidden layers, gain 1e-2 output, zero biases)."""
-    from offbench.training.networks import ScaledTanhGaussianActor
+    from offbench.training.kit.networks import ScaledTanhGaussianActor
 
     agent = _make("cql", hidden_dims=[64, 64, 64])
     state = agent.init(jax.random.PRNGKey(0))

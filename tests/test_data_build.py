@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from offbench.cli import main
-from offbench.data.build import common
-from offbench.data.build.recipes import all_recipes, default_behavior_dir, get_recipe, unbuildable_reason
 from offbench.data.loaders import load_minari
 from offbench.data.suites import get_suite
+from offbench.recipes import common
+from offbench.recipes.recipes import all_recipes, default_behavior_dir, get_recipe, unbuildable_reason
 
 BDIR = default_behavior_dir()
 pytestmark = pytest.mark.skipif(not (BDIR / "policies").exists(), reason=f"no behaviour data at {BDIR}")
@@ -85,8 +85,8 @@ def test_builds_are_deterministic_given_the_seed():
 
 
 def test_sac_learns_on_a_tiny_budget():
-    from offbench.data.build import sac
     from offbench.envs import make_env
+    from offbench.recipes import sac
 
     cfg = {
         "hidden_dims": (64, 64),
@@ -104,7 +104,7 @@ def test_sac_learns_on_a_tiny_budget():
 
 
 def test_medium_replay_is_the_sac_replay_buffer_in_order():
-    from offbench.data.build.locomotion import sac_cache_dir
+    from offbench.recipes.locomotion import sac_cache_dir
 
     get_recipe("hopper-medium-replay-v2").build(size="small", seed=0, behavior_dir=BDIR)
     ds = load_minari("rebuilt/hopper-medium-replay-v2")
@@ -123,8 +123,8 @@ def test_medium_replay_is_the_sac_replay_buffer_in_order():
 
 
 def test_medium_is_the_sac_sampled_and_medium_expert_is_medium_cut_at_an_episode_end_then_expert():
-    from offbench.data.build.locomotion import sac_cache_dir
-    from offbench.data.build.policy import MLPPolicy
+    from offbench.recipes.locomotion import sac_cache_dir
+    from offbench.recipes.policy import MLPPolicy
 
     get_recipe("hopper-medium-v2").build(size="small", seed=0, behavior_dir=BDIR)
     ds = load_minari("rebuilt/hopper-medium-v2")
@@ -143,7 +143,7 @@ def test_medium_is_the_sac_sampled_and_medium_expert_is_medium_cut_at_an_episode
 
 
 def test_expert_actions_are_sampled_through_the_log_std_head():
-    from offbench.data.build.policy import load_policy
+    from offbench.recipes.policy import load_policy
 
     pol = load_policy(BDIR, "hopper-tqc")
     obs = np.random.default_rng(0).normal(size=(64, 11))
@@ -163,7 +163,7 @@ def test_expert_actions_are_sampled_through_the_log_std_head():
 def test_reference_episode_counts_and_spread(monkeypatch):
     assert common.ref_episodes(1_000_000) == (100, 100) and common.ref_episodes(common.SMALL_SIZE) == (2, 2)
     monkeypatch.setattr(common, "ref_episodes", lambda n: (7, 3))  # the counts reach the metadata as measured
-    from offbench.data.build.locomotion import refs_for
+    from offbench.recipes.locomotion import refs_for
 
     refs = refs_for("hopper", BDIR, 10_000)
     assert refs["ref_min_episodes"] == 7 and refs["ref_max_episodes"] == 3
@@ -173,7 +173,7 @@ def test_reference_episode_counts_and_spread(monkeypatch):
 
 
 def test_recipe_version_is_stored_and_older_builds_are_stale():
-    from offbench.data.build.recipes import stale_reason
+    from offbench.recipes.recipes import stale_reason
 
     get_recipe("hopper-random-v2").build(size="small", seed=0, behavior_dir=BDIR)
     meta = load_minari("rebuilt/hopper-random-v2").metadata
@@ -306,8 +306,8 @@ def test_door_human_replays_the_demos_from_their_start_states():
 
 
 def test_pointmaze_stitching_never_goes_from_start_to_goal():
-    from offbench.data.build.maze2d import MAZES
     from offbench.envs import make_env
+    from offbench.recipes.maze2d import MAZES
 
     # medium-play: umaze's goal is a dead end that no path crosses once the goal is never commanded (recipe v2)
     get_recipe("pointmaze-medium-play-v0").build(size=20_000, seed=1, behavior_dir=BDIR)

@@ -151,7 +151,7 @@ CHILD = r"""
 import os, signal, sys, time
 import minari
 from offbench.data import fetch
-from offbench.data.build import writer
+from offbench.recipes import writer
 mode = sys.argv[1]
 original = minari.create_dataset_from_buffers
 def patched(*a, **k):

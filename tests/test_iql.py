@@ -7,8 +7,8 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 from offbench import registry
-from offbench.training.losses import awr_weights, expectile_loss
-from offbench.training.networks import gaussian_log_prob
+from offbench.training.kit.losses import awr_weights, expectile_loss
+from offbench.training.kit.networks import gaussian_log_prob
 
 
 def expectile_numeric(values, tau):
@@ -76,7 +76,7 @@ def test_q_target_uses_value_of_next_state_and_no_policy_action():
     batch = _batch()
     _, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
 
-    from offbench.training.networks import ValueNet, critic_ensemble
+    from offbench.training.kit.networks import ValueNet, critic_ensemble
 
     v_next = ValueNet((16, 16)).apply(state["value"].params, batch["next_observations"])
     target = batch["rewards"] + cfg["discount"] * (1 - batch["terminals"]) * v_next
@@ -108,7 +108,7 @@ def test_actor_loss_is_weighted_log_likelihood_of_dataset_actions():
     state = agent.init(jax.random.PRNGKey(0))
     batch = _batch()
     new_state, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
-    from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble
+    from offbench.training.kit.networks import GaussianActor, ValueNet, critic_ensemble
 
     tq = critic_ensemble((16, 16)).apply(state["target_critic"], batch["observations"], batch["actions"]).min(0)
     v = ValueNet((16, 16)).apply(new_state["value"].params, batch["observations"])
@@ -128,7 +128,7 @@ def test_policy_is_gaussian_with_tanh_mean_not_squashed():
     log_std = state["actor"].params["params"]["log_std"]
     assert log_std.shape == (2,)
     # log-likelihood of an action at the mean is the plain Gaussian density (no tanh Jacobian)
-    from offbench.training.networks import GaussianActor
+    from offbench.training.kit.networks import GaussianActor
 
     mean, ls = GaussianActor(2, (16, 16)).apply(state["actor"].params, obs)
     lp = gaussian_log_prob(mean, mean, ls)

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from offbench.cli import main
-from offbench.data.build import kitchen
-from offbench.data.build.kitchen_rollout import make_env, run_tasks
-from offbench.data.build.recipes import get_recipe
 from offbench.data.loaders import load_minari
+from offbench.recipes import kitchen
+from offbench.recipes.kitchen_rollout import make_env, run_tasks
+from offbench.recipes.recipes import get_recipe
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ def _episodes():
 
 
 def test_minari_loader_terminations_vs_truncations():
-    from offbench.data.build.writer import write_minari
+    from offbench.recipes.writer import write_minari
 
     eps = _episodes()
     write_minari("test/toy-v0", eps, "Hopper-v5", ref_min_score=-1.0, ref_max_score=2.0, provenance={"seed": 3})
@@ -146,8 +146,8 @@ def test_minari_missing_dataset_says_how_to_get_it():
 
 
 def test_writer_stores_the_recipe_version_of_any_rebuilt_id():
-    from offbench.data.build.recipes import get_recipe
-    from offbench.data.build.writer import write_minari
+    from offbench.recipes.recipes import get_recipe
+    from offbench.recipes.writer import write_minari
 
     write_minari("rebuilt/kitchen-mixed-v0", _episodes(), "Hopper-v5", ref_min_score=0.0, ref_max_score=1.0)
     meta = load_minari("rebuilt/kitchen-mixed-v0").metadata

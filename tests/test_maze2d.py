@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from offbench.data.build import maze2d
+from offbench.recipes import maze2d
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +39,8 @@ def test_collection_is_one_continuous_trajectory_with_a_single_reset(monkeypatch
 
 def test_build_relabels_to_the_fixed_goal_with_4d_observations_and_random_eval_start():
     from offbench.data import sources
-    from offbench.data.build.recipes import get_recipe
     from offbench.data.suites import eval_goal_cell, get_suite, maze_cell_xy
+    from offbench.recipes.recipes import get_recipe
 
     assert get_recipe("maze2d-umaze-v1").version >= 2
     get_recipe("maze2d-umaze-v1").build(size=2500, seed=1, behavior_dir=None, progress=False)

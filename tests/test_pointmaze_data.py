@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from offbench.data.build.pointmaze import (
+from offbench.errors import OffbenchError
+from offbench.recipes.pointmaze import (
     MAZES,
     PLAY_CELLS,
     STITCH_VERSION,
@@ -17,7 +18,6 @@ from offbench.data.build.pointmaze import (
     split_stitching,
     start_region,
 )
-from offbench.errors import OffbenchError
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,7 @@ def test_a_rewarded_episode_from_the_start_region_is_refused():
 def test_small_build_passes_the_check_and_says_so():
     import minari
 
-    from offbench.data.build.recipes import get_recipe
+    from offbench.recipes.recipes import get_recipe
 
     rec = get_recipe("pointmaze-medium-play-v0")
     assert rec.version == STITCH_VERSION >= 2
@@ -93,7 +93,7 @@ def test_small_build_passes_the_check_and_says_so():
     assert check["rewarded_episodes"] > 0  # the goal is crossed on the way to the dead end behind it
     assert list(MAZES["medium"][4]) not in prov["behaviour"]["intermediate_goals"]
     # read back from the stored data, with the environment's own cell map: no rewarded episode starts in the region
-    from offbench.data.build.maze2d import _factory, base_map
+    from offbench.recipes.maze2d import _factory, base_map
 
     env = _factory("medium", {"maze_map": base_map("medium")}, 10)()
     maze = env.unwrapped.maze

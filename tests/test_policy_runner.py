@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from offbench.data.build.policy import MLPPolicy, evaluate_policy, load_policy
-from offbench.data.build.recipes import default_behavior_dir
 from offbench.errors import OffbenchError
+from offbench.recipes.policy import MLPPolicy, evaluate_policy, load_policy
+from offbench.recipes.recipes import default_behavior_dir
 
 BDIR = default_behavior_dir()
 needs_data = pytest.mark.skipif(not (BDIR / "policies").exists(), reason=f"no behaviour data at {BDIR}")

@@ -13,8 +13,8 @@ import pytest
 from offbench import registry
 from offbench.config import resolve
 from offbench.errors import OffbenchError
-from offbench.training.losses import awr_weights, expectile_loss, regress_critics
-from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
+from offbench.training.kit.losses import awr_weights, expectile_loss, regress_critics
+from offbench.training.kit.networks import GaussianActor, ValueNet, critic_ensemble, gaussian_log_prob, polyak
 from offbench.training.step import ChunkCache, init_seeds, make_train_chunk, make_train_step, split_chunk
 
 OBS, ACT = 5, 3

@@ -21,7 +21,7 @@ import pytest
 
 from offbench import registry
 from offbench.config import resolve
-from offbench.training.networks import GaussianActor, ValueNet, critic_ensemble
+from offbench.training.kit.networks import GaussianActor, ValueNet, critic_ensemble
 from offbench.training.step import make_train_chunk, make_train_step
 
 L, R, GAMMA, STEPS = 4, 10.0, 0.9, 1000

@@ -13,7 +13,7 @@ import pytest
 
 from offbench import registry
 from offbench.config import resolve
-from offbench.training.train_state import TrainState
+from offbench.training.kit.train_state import TrainState
 
 OBS, ACT, B = 3, 2, 6
 HIDDEN = [4, 4]

@@ -70,8 +70,8 @@ def data_command():
 @click.option("--suite", default=None, help="Only this suite.")
 def list_cmd(suite):
     """Every dataset a suite names: source (download / local build), presence and size."""
-    from offbench.data.build.recipes import all_recipes, built_version, unbuildable_reason
     from offbench.data.suites import SUITES, get_suite, hdf5_path
+    from offbench.recipes.recipes import all_recipes, built_version, unbuildable_reason
 
     local = _local_minari()
     root = _minari_root()
@@ -116,7 +116,7 @@ def list_cmd(suite):
 
 
 def _no_network(name: str, what: str, exc: Exception | str) -> OffbenchError:
-    from offbench.data.build.recipes import get_recipe, unbuildable_reason
+    from offbench.recipes.recipes import get_recipe, unbuildable_reason
 
     alt = (
         f"build it instead with `offbench data build {name}`"
@@ -176,7 +176,7 @@ def download_cmd(name):
 
 
 def _recipe_or_error(name: str):
-    from offbench.data.build.recipes import get_recipe, unbuildable_reason
+    from offbench.recipes.recipes import get_recipe, unbuildable_reason
 
     rec = get_recipe(name)
     if rec is None:
@@ -196,8 +196,8 @@ def _recipe_or_error(name: str):
 
 def existing_build(name: str) -> str:
     """A description of the build of ``name`` already present ("" when there is none)."""
-    from offbench.data.build.recipes import built_version
     from offbench.data.suites import REBUILT_NAMESPACE
+    from offbench.recipes.recipes import built_version
 
     meta = _local_minari().get(f"{REBUILT_NAMESPACE}/{name}")
     if meta is None:
@@ -212,7 +212,7 @@ def build_one(
 ) -> str:
     """Run the recipe for ``name``; returns the Minari id written. An existing build is replaced only
     with ``overwrite`` (its reference returns normalised the runs made on it)."""
-    from offbench.data.build.recipes import behavior_dir_or_error
+    from offbench.recipes.recipes import behavior_dir_or_error
 
     rec = _recipe_or_error(name)
     have = existing_build(rec.name)
@@ -239,8 +239,8 @@ def build_one(
 @click.option("--overwrite", is_flag=True, help="Replace an existing build (of any size or recipe version).")
 def build_cmd(target, size, seed, behavior_dir, no_progress, overwrite):
     """Rebuild TARGET (a dataset name or a whole suite) locally as Minari dataset rebuilt/<name>."""
-    from offbench.data.build.recipes import all_recipes, unbuildable_reason
     from offbench.data.suites import SUITES
+    from offbench.recipes.recipes import all_recipes, unbuildable_reason
 
     if target in SUITES:
         recipes = all_recipes()

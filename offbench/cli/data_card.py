@@ -46,8 +46,8 @@ def info_cmd(name, as_json):
     behaviour score on its own and on D4RL's reference returns."""
     import json
 
-    from offbench.data.build.recipes import stale_reason
     from offbench.data.card import card, format_card
+    from offbench.recipes.recipes import stale_reason
 
     ds, task, suite, kind = load_local(name)
     c = card(ds, task, suite)

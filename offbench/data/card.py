@@ -140,7 +140,7 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
             ("commanded_goal_trajectory_fraction", "commanded_goal_episode_fraction"),
         ):
             out[key] = None if prov.get(field) is None else float(prov[field])
-    check = _provenance(meta).get("stitching_check")  # pointmaze stitching sets (data/build/pointmaze.py)
+    check = _provenance(meta).get("stitching_check")  # pointmaze stitching sets (recipes/pointmaze.py)
     if check:
         out["stitching_check"] = check
     if score_kind == "success" and success is not None:

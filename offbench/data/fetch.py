@@ -201,8 +201,8 @@ def build_locked(
 ) -> tuple[str, str, float]:
     """Build ``name`` under its lock unless it is present by then; (name, "built" | "present", seconds).
     Runs in a worker process, so it takes plain arguments."""
-    from offbench.data.build.recipes import behavior_dir_or_error, get_recipe
     from offbench.data.suites import SUITES
+    from offbench.recipes.recipes import behavior_dir_or_error, get_recipe
 
     task = next(t for s in SUITES.values() for t in s.tasks if t.name == name)
     t0 = time.time()
@@ -232,9 +232,9 @@ def obtain(
     downloaded or rebuilt (``size`` transitions, default the recipe's). A named dataset that cannot be
     obtained is an error; of the whole suite, those are skipped with one line each. ``rebuild=False``
     (``offbench run --no-rebuild``): a dataset that cannot be downloaded is an error naming why, never rebuilt."""
-    from offbench.data.build.common import resolve_size
-    from offbench.data.build.recipes import get_recipe, unbuildable_reason
     from offbench.data.loaders import minari_local_ids
+    from offbench.recipes.common import resolve_size
+    from offbench.recipes.recipes import get_recipe, unbuildable_reason
 
     explicit = bool(names)
     names = list(names) if explicit else [t.name for t in suite.tasks]

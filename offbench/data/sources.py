@@ -60,7 +60,7 @@ class Source:
         "rebuilt (scripted)"), else the kind (original / file)."""
         if not self.rebuilt:
             return self.kind
-        from offbench.data.build.recipes import get_recipe
+        from offbench.recipes.recipes import get_recipe
 
         recipe = get_recipe(self.task.name) if self.task is not None else None
         return recipe.label if recipe is not None else "rebuilt"
@@ -113,7 +113,7 @@ def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) ->
     how = []
     if task.minari_id or task.url:
         how.append(f"download it with `offbench data download {task.name}` (needs a network)")
-    from offbench.data.build.recipes import get_recipe, unbuildable_reason
+    from offbench.recipes.recipes import get_recipe, unbuildable_reason
 
     if get_recipe(task.name) is not None:
         how.append(f"rebuild it with `offbench data build {task.name}`")
@@ -158,7 +158,7 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
         spec = json.dumps(spec)
     recipe, version, size = None, None, None
     if kind == "rebuilt":
-        from offbench.data.build.recipes import built_version
+        from offbench.recipes.recipes import built_version
 
         recipe, version = meta.get("recipe") or (task.name if task else None), built_version(meta)
         if meta.get("recipe_size") is not None and meta.get("recipe_size") != meta.get("recipe_default_size"):

@@ -119,7 +119,7 @@ def eval_goal_xy(task: Task) -> tuple[float, float]:
 def antmaze_tasks() -> tuple:
     # Evaluation as D4RL's: from the fixed start cell "r" to the fixed goal cell "g" of D4RL's *_TEST maps
     # (offbench/d4rl_envs/mazes.py; 1 = wall), sparse reward, no goal resets, D4RL's time limits. The rebuilt
-    # datasets (offbench/data/build/antmaze.py) use these maps too.
+    # datasets (offbench/recipes/antmaze.py) use these maps too.
     env_ids = {"umaze": "AntMaze_UMaze-v4", "medium": "AntMaze_Medium-v4", "large": "AntMaze_Large-v4"}
     kinds = ("umaze", "umaze-diverse", "medium-play", "medium-diverse", "large-play", "large-diverse")
     return tuple(
@@ -185,7 +185,7 @@ def adroit_tasks() -> tuple:
 
 # maze2d (D4RL) and offbench's pointmaze stitching sets, in Gymnasium-Robotics PointMaze-v3 (tables: data/maps.py).
 # The evaluation env has the fixed target ("g") cell, and for the stitching sets a fixed start ("r")
-# (offbench/data/build/maze2d.py); maze2d's reference returns: D4RL's (infos.py), else the dataset's own.
+# (offbench/recipes/maze2d.py); maze2d's reference returns: D4RL's (infos.py), else the dataset's own.
 def _pointmaze_kwargs(maze: str, fixed_start: bool = True) -> dict:
     grid = [[int(ch) for ch in row] for row in maps.MAZE_GRIDS[maze]]
     _, _, (rr, rc), (gr, gc), _, _ = maps.POINTMAZES[maze]

@@ -145,8 +145,8 @@ def protocol_notes(groups) -> list[str]:
     """One sentence per suite and kind of run that is not the protocol's: the preset (and what to expect from
     it, configs/presets.yaml), evaluation episodes, run length and rebuilt-data size where they differ."""
     from offbench import presets
-    from offbench.data.build.recipes import get_recipe
     from offbench.data.suites import SUITES
+    from offbench.recipes.recipes import get_recipe
     from offbench.report.collect import PAPER_STEPS
 
     notes: dict[tuple, list[str]] = {}

@@ -2,7 +2,7 @@
 
 A recipe module in ``offbench/build/`` calls :func:`register_recipe` at import time for each dataset it
 can rebuild (by the D4RL name papers use). ``build(size, seed, behavior_dir, progress)`` writes the
-Minari dataset ``rebuilt/<name>`` (with :func:`offbench.data.build.writer.write_minari`) and returns its id.
+Minari dataset ``rebuilt/<name>`` (with :func:`offbench.recipes.writer.write_minari`) and returns its id.
 """
 
 from __future__ import annotations

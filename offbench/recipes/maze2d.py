@@ -25,8 +25,8 @@ from collections import deque
 
 import numpy as np
 
-from offbench.data.build import common
-from offbench.data.build.recipes import register_recipe
+from offbench.recipes import common
+from offbench.recipes.recipes import register_recipe
 
 MAZES = {  # name: (env id, horizon, D4RL size, reset cell, goal cell)
     "umaze": ("PointMaze_UMaze-v3", 300, 1_000_000, (3, 1), (1, 1)),

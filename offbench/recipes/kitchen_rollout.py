@@ -1,4 +1,4 @@
-"""Rolling out the scripted Kitchen demonstrator (:mod:`offbench.data.build.kitchen_demo`) in
+"""Rolling out the scripted Kitchen demonstrator (:mod:`offbench.recipes.kitchen_demo`) in
 ``FrankaKitchen-v1``: the environment it is measured in, and episodes of a list of subtasks."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from offbench.data.build.kitchen_demo import ARM, SUBTASKS, Demonstrator  # noqa: F401
+from offbench.recipes.kitchen_demo import ARM, SUBTASKS, Demonstrator  # noqa: F401
 
 
 def make_env(tasks, max_episode_steps=280, **kw):

@@ -1,4 +1,4 @@
-"""Kitchen datasets rebuilt with the scripted demonstrator (:mod:`offbench.data.build.kitchen_demo`).
+"""Kitchen datasets rebuilt with the scripted demonstrator (:mod:`offbench.recipes.kitchen_demo`).
 
 D4RL's kitchen datasets are human teleoperation data (Relay Policy Learning's demos) that cannot be
 downloaded here, so these are "rebuilt (scripted)": every demo is the demonstrator running four subtask
@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from offbench.data.build.recipes import register_recipe
+from offbench.recipes.recipes import register_recipe
 
 LABEL = "rebuilt (scripted)"
 RECIPE_VERSION = 2  # 2: partial = complete's target, one relabelled pool, terminal at each demo's end
@@ -50,7 +50,7 @@ VERSION = "kitchen-demo/1"
 
 
 def _env(targets, terminate=True):
-    from offbench.data.build.kitchen_rollout import make_env
+    from offbench.recipes.kitchen_rollout import make_env
 
     return make_env(list(targets), max_episode_steps=EPISODE_STEPS, terminate_on_tasks_completed=terminate)
 
@@ -65,7 +65,7 @@ def undirected_order(rng) -> list[str]:
 
 def demo(order, seed: int, rng: np.random.Generator, env) -> dict:
     """One recorded demo of ``order`` with the step at which each of the seven subtasks was first done."""
-    from offbench.data.build.kitchen_rollout import run_tasks
+    from offbench.recipes.kitchen_rollout import run_tasks
 
     out = run_tasks(
         env,
@@ -210,8 +210,8 @@ def _order_counts(demos) -> dict:
 
 def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool = False) -> str:
     """Write the Minari dataset ``rebuilt/kitchen-<kind>-v0`` and return its id."""
-    from offbench.data.build.common import resolve_size
-    from offbench.data.build.writer import write_minari
+    from offbench.recipes.common import resolve_size
+    from offbench.recipes.writer import write_minari
 
     name = f"kitchen-{kind}-v0"
     n = resolve_size(size, SIZES[kind])

@@ -74,7 +74,7 @@ def write_minari(
             ref_max_score=ref_max_score,
         )
     if recipe is None and dataset_id.startswith("rebuilt/"):  # every recipe's build carries its version
-        from offbench.data.build.recipes import get_recipe
+        from offbench.recipes.recipes import get_recipe
 
         rec = get_recipe(dataset_id.split("/", 1)[1])
         if rec is not None:

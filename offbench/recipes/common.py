@@ -379,11 +379,11 @@ def _versions() -> dict:
 
 
 def write(name: str, episodes: list[dict], env, eval_env, refs: dict, provenance: dict, description: str) -> str:
-    """Write ``rebuilt/<name>`` through :func:`offbench.data.build.writer.write_minari` with the recipe's
+    """Write ``rebuilt/<name>`` through :func:`offbench.recipes.writer.write_minari` with the recipe's
     name and version (``recipe``, ``recipe_version``) in its metadata; returns the id."""
-    from offbench.data.build.recipes import get_recipe
-    from offbench.data.build.writer import write_minari
     from offbench.data.suites import REBUILT_NAMESPACE
+    from offbench.recipes.recipes import get_recipe
+    from offbench.recipes.writer import write_minari
 
     if not episodes:
         raise OffbenchError(f"the recipe for {name} collected no episodes")

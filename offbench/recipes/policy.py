@@ -137,7 +137,7 @@ def evaluate_policy(
 ) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes, episode ``i`` reset with seed ``seed + i`` (as the
     README's ``measured_return``: seeds 0..n-1); all episodes run together, one batched forward per step."""
-    from offbench.data.build.common import one_blas_thread
+    from offbench.recipes.common import one_blas_thread
 
     env_id = env_id or policy.env_id
     kwargs = policy.env_kwargs if env_kwargs is None else env_kwargs

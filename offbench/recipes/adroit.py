@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from offbench.data.build import common
-from offbench.data.build.policy import load_policy
-from offbench.data.build.recipes import builder, mark_unbuildable, register_recipe
+from offbench.recipes import common
+from offbench.recipes.policy import load_policy
+from offbench.recipes.recipes import builder, mark_unbuildable, register_recipe
 
 VERSION = 2  # 1: mean-action expert references (10/5 episodes), cloned 1M for pen, demos before BC rollouts
 EXPERT_LABEL = "rebuilt (expert demos)"  # cloned sets whose "human" half is expert episodes

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from offbench.data.build import common
-from offbench.data.build.maze2d import (
+from offbench.errors import OffbenchError
+from offbench.recipes import common
+from offbench.recipes.maze2d import (
     ACTION_NOISE,
     GOAL_RADIUS,
     MAZES,
@@ -28,8 +29,7 @@ from offbench.data.build.maze2d import (
     base_map,
     eval_spec,
 )
-from offbench.data.build.recipes import register_recipe
-from offbench.errors import OffbenchError
+from offbench.recipes.recipes import register_recipe
 
 PLAY_CELLS = {  # hand-picked goal cells of the "play" sets (corridor ends and junctions); never the evaluation
     # goal cell; medium (6, 5) and large (7, 10) are the dead ends behind the evaluation goal, so paths to them cross it
@@ -143,7 +143,7 @@ def check_stitching(eps: list[dict], maze_obj, region: set, name: str) -> dict:
     if bad:
         raise OffbenchError(
             f"{name}: {bad} rewarded episodes start in the first half of the start -> goal path, so the set needs no "
-            "stitching; this is a bug in the recipe's split (offbench/data/build/maze2d.py), report it"
+            "stitching; this is a bug in the recipe's split (offbench/recipes/maze2d.py), report it"
         )
     return {
         "start_region": [list(c) for c in sorted(region)],

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from offbench.data.build import ant_controller as ac
-from offbench.data.build.common import one_blas_thread
-from offbench.data.build.recipes import register_recipe
 from offbench.data.suites import ANTMAZE_GOAL_RADIUS, MAZE_SCALING, eval_goal_xy
 from offbench.errors import OffbenchError
+from offbench.recipes import ant_controller as ac
+from offbench.recipes.common import one_blas_thread
+from offbench.recipes.recipes import register_recipe
 
 EPISODE_STEPS = 1001  # D4RL: timeout when ts >= 1000 after the step, ts counted from 0
 ACTION_NOISE = 0.2
@@ -254,8 +254,8 @@ def data_card(episodes: list[dict]) -> dict:
 
 def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: bool = False) -> str:
     """Write the Minari dataset ``rebuilt/antmaze-<name>-v2`` and return its id."""
-    from offbench.data.build.common import resolve_size
-    from offbench.data.build.writer import write_minari
+    from offbench.recipes.common import resolve_size
+    from offbench.recipes.writer import write_minari
 
     size = resolve_size(size, DEFAULT_SIZE)
     policy_path = Path(behavior_dir) / ac.POLICY_FILE

@@ -47,7 +47,7 @@ RUN_YAW_DEG = 36.0
 
 
 # --------------------------------------------------------------------------------------------------
-# the expert (an offbench-mlp-policy/1 file, run by offbench.data.build.policy)
+# the expert (an offbench-mlp-policy/1 file, run by offbench.recipes.policy)
 
 
 class PinnedPolicy:
@@ -74,7 +74,7 @@ class PinnedPolicy:
 
 def load_expert(behavior_dir: str | Path) -> PinnedPolicy:
     """``policies/ant-expert.npz`` of the behaviour folder, dead inputs pinned."""
-    from offbench.data.build.policy import load_policy
+    from offbench.recipes.policy import load_policy
 
     return PinnedPolicy(load_policy(behavior_dir, Path(POLICY_FILE).name))
 

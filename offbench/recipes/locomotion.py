@@ -3,7 +3,7 @@ expert}-v2``) rebuilt in ``Hopper-v5`` / ``HalfCheetah-v5`` / ``Walker2d-v5``, b
 (Fu et al. 2020, section 5; ``scripts/generation/mujoco/*``).
 
 * random: uniform actions (``collect_data.py --random``: ``env.action_space.sample()``), 1M transitions.
-* medium: offbench's SAC (``offbench/data/build/sac.py``, rlkit's hyperparameters) trained online until the
+* medium: offbench's SAC (``offbench/recipes/sac.py``, rlkit's hyperparameters) trained online until the
   mean return of its *sampled* actions reaches the level of D4RL's medium data (:data:`MEDIUM_LEVEL`), then
   1M transitions of that policy's sampled actions (``collect_data.py``: ``a = distr.sample()``).
 * medium-replay: that SAC's replay buffer up to the stop, in collection order (``convert_buffer.py``).
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from offbench.data.build import common
-from offbench.data.build.policy import MLPPolicy, load_policy
-from offbench.data.build.recipes import builder, register_recipe
 from offbench.errors import OffbenchError
+from offbench.recipes import common
+from offbench.recipes.policy import MLPPolicy, load_policy
+from offbench.recipes.recipes import builder, register_recipe
 
 VERSION = 2  # 1: mean actions of SB3 SAC/TRPO policies, a TRPO ladder as medium-replay, 10/5 reference episodes
 # the version of the SAC-made sets (medium, medium-replay, medium-expert) and of the SAC cache; 3: the SAC stops when
@@ -80,7 +80,7 @@ def sac_cache_dir(env: str, seed: int, small: bool) -> Path:
 
 def medium_sac(env: str, seed: int, small: bool, progress: bool = False) -> tuple[MLPPolicy, dict, dict]:
     """The medium SAC for ``env`` (trained once, then read from its cache): (policy, info, replay buffer)."""
-    from offbench.data.build import sac
+    from offbench.recipes import sac
 
     env_id = ENVS[env][0]
     folder = sac_cache_dir(env, seed, small)
@@ -200,7 +200,7 @@ def build(env: str, kind: str, size, seed: int, behavior_dir: Path, progress: bo
         if kind == "medium":
             eps, part = _sampled(env_id, pol, n, seed, progress, name, {"policy": "offbench SAC", **info})
         else:
-            from offbench.data.build.sac import buffer_episodes
+            from offbench.recipes.sac import buffer_episodes
 
             eps = buffer_episodes(buffer)
             if size is not None:

@@ -20,7 +20,7 @@ uses the critics after this update's critic step (rlkit computes all three losse
 
 Pipeline style: the update is a pure jitted function, the replay buffer lives on the device (a block of
 ``loop`` transitions is written in place per loop), the ``loop`` updates run as one ``lax.scan``; the
-environment is stepped on the host with the policy's NumPy copy (:class:`~offbench.data.build.policy.MLPPolicy`
+environment is stepped on the host with the policy's NumPy copy (:class:`~offbench.recipes.policy.MLPPolicy`
 built from the actor's parameters, sampled through its state-dependent log-std head).
 """
 
@@ -100,8 +100,8 @@ def make_sac(obs_dim: int, act_dim: int, config: dict):
     import jax.numpy as jnp
     import optax
 
-    from offbench.training.networks import TanhGaussianActor, critic_ensemble, polyak, tanh_gaussian_sample
-    from offbench.training.train_state import TrainState
+    from offbench.training.kit.networks import TanhGaussianActor, critic_ensemble, polyak, tanh_gaussian_sample
+    from offbench.training.kit.train_state import TrainState
 
     hidden = tuple(config["hidden_dims"])
     lo, hi = config["log_std_clip"]
@@ -188,7 +188,7 @@ def policy_arrays(actor_params, act_low, act_high, config: dict, env_id: str, me
         "env_id": env_id,
         "log_std_head": "state-dependent",
         "log_std_clip": list(config["log_std_clip"]),
-        "source": "offbench SAC (offbench/data/build/sac.py)",
+        "source": "offbench SAC (offbench/recipes/sac.py)",
         **(meta_extra or {}),
     }
     out["meta"] = np.array(json.dumps(meta))
@@ -209,8 +209,8 @@ def train(
     ``stop_return`` (checked every ``eval_every`` steps) or ``max_env_steps`` are collected."""
     import jax
 
-    from offbench.data.build import common
-    from offbench.data.build.policy import MLPPolicy
+    from offbench.recipes import common
+    from offbench.recipes.policy import MLPPolicy
     from offbench.training.step import make_train_step
 
     cfg = {**CONFIG, **(config or {})}
