@@ -123,8 +123,11 @@ def antmaze_rows(names: list[str], where: dict | None = None) -> list[str]:
         "| dataset | build | transitions | trajectories | mean length | rewarded steps | steps near eval goal "
         "| trajectories reaching eval goal | reaching commanded goal | flipped trajectories | behaviour score "
         "| D4RL transitions "
-        "| D4RL trajectories (mean length) | D4RL rewarded steps | D4RL reaching eval goal |"
+        "| D4RL trajectories (mean length) | D4RL rewarded steps | D4RL reaching eval goal "
+        "| BC on this data (steps, seeds) | BC published (D4RL's data) |"
     )
+    from offbench.data.card import bc_summary  # issue 28: BC measured on the build beside BC published on D4RL's
+
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for name in names:
         c, rec, meta = _load(name, where or {})
@@ -135,7 +138,7 @@ def antmaze_rows(names: list[str], where: dict | None = None) -> list[str]:
             f"| {c['episode_length_mean']:.1f} | {_pct(c['rewarded_step_fraction'])} "
             f"| {_pct(c.get('eval_goal_step_fraction'))} | {_pct(c.get('eval_goal_trajectory_fraction'))} "
             f"| {_pct(c.get('commanded_goal_trajectory_fraction'))} | {_pct(c.get('flipped_trajectory_fraction'))} "
-            f"| {_f(c['score_own_refs'])} {d4rl}| — | — |"
+            f"| {_f(c['score_own_refs'])} {d4rl}| — | — | {' | '.join(bc_summary(c))} |"
         )
     return out
 

@@ -136,5 +136,75 @@ def test_card_script_reads_each_dataset_from_the_folder_that_has_it(tmp_path, mo
     assert "| 1,300 | 2 | 650.0 |" in rows["antmaze-umaze-v2"] and "small build" in rows["antmaze-umaze-v2"]
     assert "| 1,100 | 2 | 550.0 |" in rows["antmaze-umaze-diverse-v2"]
     assert "| 1,000,000 | 1,000 (1000.0) |" in rows["antmaze-umaze-v2"]  # D4RL's, from its generator
+    head = next(line for line in text.splitlines() if line.startswith("| dataset"))
+    assert "BC on this data (steps, seeds)" in head  # issue 28: BC on the build beside BC published
+    assert all(r.count("|") == head.count("|") for r in rows.values())
     assert mod.main([*args, "antmaze-large-play-v2"]) == 2  # in none of the folders: one clear line
     assert "antmaze-large-play-v2" in capsys.readouterr().err
+
+
+def test_return_distribution_beside_what_d4rl_publishes_of_its_buffer():
+    """Dense-reward cards: return quantiles on D4RL's references and the last tenth of the episodes (where a replay
+    buffer's SAC stopped); medium-replay cards name D4RL's buffer size and say that no distribution is published."""
+    from offbench.data.card import format_card
+
+    suite = get_suite("locomotion")
+    task = suite.task("hopper-medium-replay-v2")
+    n_eps, length = 20, 5
+    rewards = np.repeat(np.arange(n_eps, dtype=np.float32), length)  # episode k returns 5 k, collection order
+    ends = np.zeros(n_eps * length, bool)
+    ends[length - 1 :: length] = True
+    obs = np.zeros((n_eps * length, 11))
+    ds = Dataset(obs, np.zeros((n_eps * length, 3)), rewards, obs, np.zeros(n_eps * length), ends)
+    c = card(ds, task, suite)
+    dist = c["return_distribution"]
+    returns = 5.0 * np.arange(n_eps)
+    assert dist["return_quantiles"] == pytest.approx(np.percentile(returns, dist["percentiles"]).tolist())
+    assert dist["last_tenth_return_mean"] == pytest.approx(np.mean(returns[-2:]))  # episodes 18 and 19
+    lo, hi = task.ref_min_score, task.ref_max_score
+    assert dist["return_quantiles_d4rl"][-1] == pytest.approx(100 * (95.0 - lo) / (hi - lo))
+    assert c["d4rl_buffer"]["transitions"] == 402_000
+    text = "\n".join(format_card("hopper-medium-replay-v2", c))
+    assert "no published return distribution" in text and "402,000 transitions (here 100)" in text
+    assert "bc_on_this_data" not in c  # not a goal-reaching set
+
+
+def test_bc_on_this_data_beside_the_published_bc(tmp_path):
+    """Rebuilt goal-reaching cards read BC's score on the build from rebuilt_bc.csv by recipe version, beside BC's
+    published scores on D4RL's data; another version's row is "not measured"."""
+    import shutil
+
+    from offbench.data.card import format_card
+    from offbench.resources import reference_dir
+
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    for f in ("published_scores.csv", "sources.csv"):
+        shutil.copy(reference_dir() / f, ref / f)
+    (ref / "rebuilt_bc.csv").write_text(
+        "dataset,recipe_version,bc_score,bc_sd,steps,seeds,eval_episodes,proxy_success,command,date\n"
+        "antmaze-umaze-v2,3,57.0,6.2,100000,3,100,0.68,scripts/calibrate_antmaze.py --bc,2026-12-06\n"
+        "antmaze-medium-play-v2,3,,,,,,0.41,scripts/calibrate_antmaze.py,2026-12-06\n"
+    )
+    suite = get_suite("antmaze")
+    task = suite.task("antmaze-umaze-v2")
+    ds, _ = _antmaze_like(np.asarray(eval_goal_xy(task), np.float32))
+    ds.metadata = {"rebuilt": True, "recipe_version": 3}
+    c = card(ds, task, suite, reference=ref)
+    assert float(c["bc_on_this_data"]["bc_score"]) == 57.0
+    published = {p["source"]: p for p in c["published_bc"]}
+    assert published["IQL paper, Table 1"]["score"] == 54.6 and published["IQL paper, Table 1"]["std"] is None
+    assert published["CORL (last)"]["score"] == 55.25 and published["CORL (last)"]["dataset"] == "antmaze-umaze-v2"
+    text = "\n".join(format_card("antmaze-umaze-v2", c))
+    assert "BC on this data    57.0 +- 6.2 (100,000 steps, 3 seeds, 100 eval episodes" in text
+    assert "IQL paper, Table 1 54.6 [antmaze-umaze-v0]" in text
+    ds.metadata = {"rebuilt": True, "recipe_version": 3, "recipe_size": 20_000, "recipe_default_size": 1_000_000}
+    assert "this one is a 20,000-transition build" in "\n".join(format_card("x", card(ds, task, suite, reference=ref)))
+    ds.metadata = {"rebuilt": True, "recipe_version": 2}  # a v2 build: the v3 row is not its BC
+    assert "not measured for recipe version 2" in "\n".join(format_card("x", card(ds, task, suite, reference=ref)))
+    mp = suite.task("antmaze-medium-play-v2")
+    ds.metadata = {"rebuilt": True, "recipe_version": 3}
+    text = "\n".join(format_card("x", card(ds, mp, suite, reference=ref)))
+    assert "not measured for recipe version 3" in text and "proxy success 0.41" in text  # proxy only, BC not run
+    ds.metadata = {}  # original data: no such line
+    assert "bc_on_this_data" not in card(ds, task, suite, reference=ref)

@@ -17,15 +17,50 @@ trajectories that come within ``ANTMAZE_GOAL_RADIUS`` of the evaluation goal at 
 positions (``next_observations[:, :2]``, D4RL's relabel ``relabel_antmaze_rewards.py``) independently of the
 reward labels, and what the build's provenance records: the fractions of trajectories with a flip and of those
 reaching their commanded goal (``None`` for data without that provenance).
+
+Beside D4RL (issue 28): dense-reward cards give the episode-return distribution (quantiles, D4RL-normalised, and
+the last tenth of the episodes in collection order: where a replay buffer's SAC stopped) and, for the medium-replay
+sets, what D4RL publishes about its buffer (:data:`D4RL_REPLAY`; no return distribution is published: the card says
+so). Cards of rebuilt goal-reaching sets (AntMaze, maze2d, pointmaze, Kitchen) give BC's score measured on that
+build (``results/reference/rebuilt_bc.csv``, matched on dataset and recipe version: "not measured" otherwise)
+beside the BC scores published on D4RL's data (``results/reference/published_scores.csv``).
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 
 from offbench.data.loaders import Dataset, episode_ids, episode_returns, episode_slices
+
+QUANTILES = (0, 10, 25, 50, 75, 90, 100)  # percentiles of the episode returns shown by the card
+# D4RL's medium-replay buffers: what is published about them. Transitions: the -v2 files as loaded (the same
+# figures as scripts/data_card.py's D4RL table, with its sources); the buffer is the SAC's replay buffer up to the
+# medium level (D4RL paper, Fu et al. 2020, arXiv 2004.07219: "medium-replay"). No published return distribution
+# of these buffers was found (searched: the D4RL paper, Farama-Foundation/D4RL's README and d4rl/infos.py, the
+# TFDS catalog d4rl_mujoco_*): the card says so and shows offbench's.
+D4RL_REPLAY = {
+    "hopper-medium-replay-v2": 402_000,
+    "halfcheetah-medium-replay-v2": 202_000,
+    "walker2d-medium-replay-v2": 302_000,
+}
+NO_D4RL_DISTRIBUTION = "no published return distribution (D4RL paper, D4RL's README/infos.py, TFDS catalog)"
+REBUILT_BC_FIELDS = (
+    "dataset",
+    "recipe_version",
+    "bc_score",
+    "bc_sd",
+    "steps",
+    "seeds",
+    "eval_episodes",
+    "proxy_success",
+    "command",
+    "date",
+)
 
 # Suites whose terminals do not end the collected trajectory (``Suite.trajectory_episodes``): AntMaze (terminal =
 # reward, the Ant keeps moving); maze2d and the pointmaze sets have no terminals (so for them this changes nothing).
@@ -82,7 +117,66 @@ def _antmaze_goal(ds: Dataset, task, ids: np.ndarray, n_traj: int) -> dict:
     return {"eval_goal_step_fraction": float(near.mean()), "eval_goal_trajectory_fraction": float(reached.mean())}
 
 
-def card(ds: Dataset, task=None, suite=None) -> dict:
+def _reference_dir(reference) -> Path:
+    if reference is not None:
+        return Path(reference)
+    from offbench.resources import reference_dir
+
+    return reference_dir()
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _base(name: str) -> str:
+    return re.sub(r"-v\d+$", "", name)
+
+
+def rebuilt_bc(name: str, recipe_version, reference=None) -> dict | None:
+    """The row of ``rebuilt_bc.csv`` for this dataset and recipe version (the last one if several), else None. A
+    row may carry only the calibration proxy (``bc_score`` empty: BC not run)."""
+    rows = [
+        r
+        for r in _read_csv(_reference_dir(reference) / "rebuilt_bc.csv")
+        if r.get("dataset") == name and str(r.get("recipe_version")).strip() == str(recipe_version)
+    ]
+    return rows[-1] if rows else None
+
+
+def published_bc(name: str, reference=None) -> list[dict]:
+    """BC's published offline scores on D4RL's data of the same name (any version), one per source."""
+    folder = _reference_dir(reference)
+    labels = {r["source"]: r.get("label") or r["source"] for r in _read_csv(folder / "sources.csv")}
+    return [
+        {
+            "source": labels.get(r["source"], r["source"]),
+            "dataset": r["dataset"],
+            "score": float(r["score"]),
+            "std": float(r["std"]) if str(r.get("std") or "").strip() else None,
+        }
+        for r in _read_csv(folder / "published_scores.csv")
+        if _base(r["dataset"]) == _base(name) and r["method"] == "BC" and r["phase"] == "offline"
+    ]
+
+
+def _return_distribution(returns: np.ndarray, lo, hi) -> dict:
+    q = np.percentile(returns, QUANTILES)
+    tail = returns[-max(1, len(returns) // 10) :]  # the last tenth of the episodes, in collection order
+    norm = [_norm(float(v), lo, hi) for v in q]
+    return {
+        "percentiles": list(QUANTILES),
+        "return_quantiles": [float(v) for v in q],
+        "return_quantiles_d4rl": None if norm[0] is None else norm,
+        "last_tenth_return_mean": float(tail.mean()),
+        "last_tenth_score_d4rl": _norm(float(tail.mean()), lo, hi),
+    }
+
+
+def card(ds: Dataset, task=None, suite=None, reference=None) -> dict:
     """The data card of ``ds`` (``task``/``suite``: the suite's task of the same name, for D4RL's references)."""
     by_trajectory = bool(getattr(suite, "trajectory_episodes", False))
     ends = trajectory_ends(ds) if by_trajectory else ds.episode_ends
@@ -131,6 +225,8 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
         "ref_max_episodes": refs.get("ref_max_episodes"),
         "recipe": meta.get("recipe"),
         "recipe_version": meta.get("recipe_version"),
+        # a build of another size than the recipe's (sources.resolve's rule), else None
+        "recipe_size": meta.get("recipe_size") if meta.get("recipe_size") != meta.get("recipe_default_size") else None,
     }
     if task is not None and task.goal_radius is not None:  # AntMaze (its tasks' registration gives the radius)
         out.update(_antmaze_goal(ds, task, episode_ids(ends), len(slices)))
@@ -147,6 +243,14 @@ def card(ds: Dataset, task=None, suite=None) -> dict:
         out["score_own_refs"] = out["score_d4rl_refs"] = 100.0 * success
     else:
         out["score_own_refs"], out["score_d4rl_refs"] = _norm(mean_ret, *own), _norm(mean_ret, *d4rl)
+        out["return_distribution"] = _return_distribution(returns, *d4rl)
+    name = task.name if task is not None else None
+    if name in D4RL_REPLAY:
+        out["d4rl_buffer"] = {"transitions": D4RL_REPLAY[name], "return_distribution": NO_D4RL_DISTRIBUTION}
+    goal_reaching = by_trajectory or (suite is not None and suite.name == "kitchen")
+    if goal_reaching and meta.get("rebuilt") and name is not None:
+        out["bc_on_this_data"] = rebuilt_bc(name, meta.get("recipe_version"), reference)
+        out["published_bc"] = published_bc(name, reference)
     return out
 
 
@@ -202,4 +306,59 @@ def format_card(name: str, c: dict) -> list[str]:
         f"  behaviour score    {_fmt(c['score_d4rl_refs'])} on D4RL's references"
         + (f" ({c['d4rl_ref_min']:,.1f} / {c['d4rl_ref_max']:,.1f})" if c["d4rl_ref_min"] is not None else "")
     )
+    return lines + _distribution_lines(c) + _bc_lines(c)
+
+
+def _distribution_lines(c: dict) -> list[str]:
+    dist = c.get("return_distribution")
+    if not dist:
+        return []
+    pct = "/".join(str(p) for p in dist["percentiles"])
+    lines = [f"  return quantiles   {pct}%: " + " / ".join(f"{v:,.0f}" for v in dist["return_quantiles"])]
+    if dist["return_quantiles_d4rl"] is not None:
+        lines.append(
+            "                     on D4RL's references: "
+            + " / ".join(f"{v:.1f}" for v in dist["return_quantiles_d4rl"])
+        )
+    lines.append(
+        f"  last tenth of eps  return {dist['last_tenth_return_mean']:,.1f}, score {_fmt(dist['last_tenth_score_d4rl'])} "
+        "on D4RL's references (collection order)"
+    )
+    buf = c.get("d4rl_buffer")
+    if buf:
+        lines.append(
+            f"  D4RL's buffer      {buf['transitions']:,} transitions (here {c['transitions']:,}); "
+            f"{buf['return_distribution']}: only offbench's is shown"
+        )
     return lines
+
+
+def _bc_lines(c: dict) -> list[str]:
+    if "bc_on_this_data" not in c:
+        return []
+    mine, pub = bc_summary(c)
+    return [f"  BC on this data    {mine}", f"  BC published       {pub} (D4RL's data, not this build)"]
+
+
+def bc_summary(c: dict) -> tuple[str, str]:
+    """("BC on this data" as text, BC's published scores as text) of a card that has them."""
+    bc = c.get("bc_on_this_data")
+    if bc is None or not str(bc.get("bc_score") or "").strip():
+        mine = f"not measured for recipe version {c.get('recipe_version')} (results/reference/rebuilt_bc.csv)"
+        if bc is not None and str(bc.get("proxy_success") or "").strip():
+            mine += f"; calibration proxy success {bc['proxy_success']}"
+    else:
+        sd = f" +- {float(bc['bc_sd']):.1f}" if str(bc.get("bc_sd") or "").strip() else ""
+        mine = (
+            f"{float(bc['bc_score']):.1f}{sd} ({int(float(bc['steps'])):,} steps, {bc['seeds']} seeds, "
+            f"{bc['eval_episodes']} eval episodes; {bc.get('date', '')})"
+        )
+    pub = "; ".join(
+        f"{p['source']} {p['score']:.1f}"
+        + (f" +- {p['std']:.1f}" if p["std"] is not None else "")
+        + f" [{p['dataset']}]"
+        for p in c.get("published_bc") or []
+    )
+    if bc is not None and c.get("recipe_size") is not None:
+        mine += f"; measured on the calibration's build, this one is a {c['recipe_size']:,}-transition build"
+    return mine, pub or "none in results/reference"

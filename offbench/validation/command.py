@@ -131,7 +131,8 @@ def _device() -> str:
 
 
 def run_groups(protocol: Protocol, results: Path, max_parallel: int, say=_say) -> None:
-    from offbench.sweeps.sweep import make_spec, run_sweep
+    from offbench.sweeps.spec import make_spec
+    from offbench.sweeps.sweep import run_sweep
 
     for name, group in protocol.groups.items():
         keys = {k: v for k, v in group.items() if k != "name"}
@@ -160,7 +161,8 @@ def write_outputs(protocol: Protocol, results: Path, say=_say) -> Path:
     "--tier",
     default="cpu",
     show_default=True,
-    help="Protocol: cpu (reduced, ~30 min on 2 CPU cores), full (the paper's), or a protocol .yaml.",
+    help="Protocol: cpu (reduced, designed for <= 90 min of training on an idle 2-core machine; the calibrated "
+    "estimate is printed first), cpu-finetune (optional), full (the paper's, a GPU), or a protocol .yaml.",
 )
 @click.option(
     "--results",

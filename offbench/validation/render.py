@@ -1,4 +1,5 @@
-"""The verdict table (pandas: Markdown, CSV, JSON) and one rliable interval-estimate figure per claim."""
+"""The verdict table (pandas: Markdown, CSV, JSON), the absolute-score table beside the published numbers
+(``absolute.py``) and one rliable interval-estimate figure per claim."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from offbench.validation.absolute import absolute_rows, absolute_table
 from offbench.validation.protocol import Protocol
 from offbench.validation.rules import EXACT_LIMIT, RESAMPLES
 from offbench.validation.verdicts import all_rows, claim_verdicts
@@ -136,6 +138,18 @@ def render(protocol: Protocol, results: Path, out: Path) -> None:
         + df.drop(columns=["statement", "source"]).to_markdown(index=False)
         + "\n"
     )
+    absolute = absolute_rows(protocol, results)
+    absolute_table(absolute).to_csv(out / "absolute.csv", index=False)
+    md += (
+        "\n## Absolute scores beside the published ones\n\n"
+        "offbench's mean over its seeds beside each published number for the same algorithm and dataset; rules in "
+        "`offbench/validation/absolute.py`: only runs on D4RL's own files at the published run length and dataset "
+        'version are compared (rebuilt data: "not comparable: rebuilt"); where the source gives an sd, the '
+        "comparison is whether offbench's mean lies in the published 95% CI of the mean (t interval over the "
+        "source's seeds); Welch's p describes.\n\n"
+        + (absolute_table(absolute).to_markdown(index=False) if absolute else "No finished run has a published number.")
+        + "\n"
+    )
     pics = figures(protocol, rows, out)
     if pics:
         md += "\n## Figures\n\n" + "\n".join(f"![{p}]({p})" for p in pics) + "\n"
@@ -148,6 +162,7 @@ def render(protocol: Protocol, results: Path, out: Path) -> None:
                 "label": protocol.label,
                 "claims": verdicts,
                 "rows": rows,
+                "absolute": absolute,
             },
             indent=1,
             allow_nan=False,
