@@ -61,8 +61,10 @@ def td3bc_actor_loss(q_pi, pi_actions, data_actions, alpha: float):
 
 def make(config: dict, spec: Spec) -> Agent:
     hidden = tuple(config["hidden_dims"])
-    actor = DeterministicActor(spec.act_dim, hidden)
-    critic = critic_ensemble(hidden, 2)
+    # PyTorch's default nn.Linear initialisation, as the author's code and CORL's (sfujim/TD3_BC TD3_BC.py Actor /
+    # Critic and CORL td3_bc.py set none): the reference whose numbers sit beside offbench's (issue 28).
+    actor = DeterministicActor(spec.act_dim, hidden, init_scheme="torch")
+    critic = critic_ensemble(hidden, 2, init_scheme="torch")
     discount, tau, alpha = config["discount"], config["tau"], config["alpha"]
     noise, noise_clip, freq = config["policy_noise"], config["noise_clip"], int(config["policy_freq"])
     low, high = spec.act_low, spec.act_high

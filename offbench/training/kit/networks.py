@@ -248,11 +248,12 @@ class DeterministicActor(nn.Module):
 
     act_dim: int
     hidden_dims: Sequence[int] = (256, 256)
+    init_scheme: str = "orthogonal"  # every layer (INIT_SCHEMES)
 
     @nn.compact
     def __call__(self, observations, training: bool = False):
-        h = MLP(self.hidden_dims, activate_final=True)(observations)
-        return jnp.tanh(nn.Dense(self.act_dim, kernel_init=default_init())(h))
+        h = MLP(self.hidden_dims, activate_final=True, init_scheme=self.init_scheme)(observations)
+        return jnp.tanh(dense(self.act_dim, self.init_scheme, h.shape[-1])(h))
 
 
 def polyak(target, online, tau: float):
