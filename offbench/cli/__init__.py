@@ -4,7 +4,7 @@ other subcommands live with their stage (data, report, sweeps) and are attached 
 from offbench.cli.data import data_command
 from offbench.cli.data_card import check_cmd, info_cmd
 from offbench.cli.main import main
-from offbench.report.report import report_command
+from offbench.report.command import report_command
 from offbench.sweeps.command import sweep_command
 from offbench.sweeps.status import status_command
 from offbench.validation.command import validate_command
