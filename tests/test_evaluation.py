@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from offbench import envs
-from offbench.data.suites import ANTMAZE_GOAL_RADIUS, get_suite
+from offbench.data.suites import get_suite
+from offbench.data.tasks import ANTMAZE_GOAL_RADIUS
 from offbench.envs import EnvFactory, ObsAdapter
 from offbench.errors import OffbenchError
 from offbench.evaluation import episodes as ep
@@ -124,7 +125,7 @@ def test_reset_seeds_come_from_the_seed_value():
 
 
 def test_online_reset_seeds_of_neighbouring_seeds_do_not_collide():
-    from offbench.training.online import OnlineEnvs
+    from offbench.training.online_envs import OnlineEnvs
 
     class Fake(OnlineEnvs):
         def __init__(self, seeds, n_envs):
@@ -242,10 +243,10 @@ def test_suite_schedules_follow_their_references():
 def test_run_records_say_how_they_were_evaluated(hopper_file, tmp_path):
     from conftest import tiny_overrides
 
-    from offbench.training import offline
+    from offbench.training import prepare as preparing
     from offbench.training import run as run_module
 
-    opts = offline.RunOptions(
+    opts = preparing.RunOptions(
         algo="bc",
         suite="locomotion",
         dataset=hopper_file,
@@ -261,13 +262,13 @@ def test_run_records_say_how_they_were_evaluated(hopper_file, tmp_path):
     )
     par = run_module.run(opts, say=lambda m: None)
     serial = run_module.run(
-        offline.RunOptions(**{**opts.__dict__, "eval_workers": 0, "results": str(tmp_path / "s")}), say=lambda m: None
+        preparing.RunOptions(**{**opts.__dict__, "eval_workers": 0, "results": str(tmp_path / "s")}), say=lambda m: None
     )
     assert par[0]["eval"] == {"backend": "host", "episodes": 2, "every": 10, "workers": 2}
     assert serial[0]["eval"]["workers"] == 0
     assert [r["curve"] for r in par] == [r["curve"] for r in serial]
-    default = offline.prepare(
-        offline.RunOptions(
+    default = preparing.prepare(
+        preparing.RunOptions(
             algo="bc", suite="locomotion", dataset=hopper_file, overrides=tiny_overrides(), progress=False
         ),
         say=lambda m: None,

@@ -13,7 +13,9 @@ from offbench.errors import OffbenchError
 from offbench.records import checkpoint
 from offbench.training import offline as pipeline
 from offbench.training import run as run_module
-from offbench.training.online import FinetuneRun, OnlineEnvs, corl_regret, eval_regret, make_buffer
+from offbench.training.online import OnlineEnvs, OnlineSettings, make_buffer, train_online
+from offbench.training.prepare import RunOptions, prepare
+from offbench.training.recording import corl_regret, eval_regret, finish
 
 
 def _opts(hopper_file, tmp_path, **kw):
@@ -31,7 +33,7 @@ def _opts(hopper_file, tmp_path, **kw):
         progress=False,
     )
     base.update(kw)
-    return pipeline.RunOptions(**base)
+    return RunOptions(**base)
 
 
 def _quiet(_):
@@ -44,35 +46,36 @@ def test_finetune_bookkeeping_buffer_growth_and_reward_transform(hopper_file, tm
         tmp_path,
         overrides=tiny_overrides(log_every=20, reward_transform="antmaze", online_updates_per_step=2.0, online_envs=2),
     )
-    prep = pipeline.prepare(opts, say=_quiet)
+    prep = prepare(opts, say=_quiet)
     assert prep.directory.parent.name == "iql-online"  # fine-tuning runs are their own algorithm directory
-    run = FinetuneRun(prep, _quiet)
+    run = pipeline.Run(prep, _quiet, online=OnlineSettings.of(prep))
     states, keys = run.init_states()
-    pipeline.begin_fresh(prep, run, opts, _quiet)
+    book = run.fresh()
+    pipeline.begin_fresh(run, book)
     n_off = prep.size
-    buffer, sizes = make_buffer(prep.data, 2, run.capacity)
-    assert run.capacity == n_off + 60 * 2
-    states, keys = run.train_offline(states, keys)
-    envs = OnlineEnvs(prep.source.env_factory(), run.seeds, run.n_envs, run.obs_adapter)
+    buffer, sizes = make_buffer(prep.data, 2, run.online.capacity)
+    assert run.online.capacity == n_off + 60 * 2
+    states, keys = pipeline.train_offline(run, book, states, keys)
+    envs = OnlineEnvs(prep.source.env_factory(), run.seeds, run.online.n_envs, run.obs_adapter)
     envs.reset_all()
-    states, keys, buffer, sizes = run.train_online(states, keys, buffer, sizes, envs)
+    states, keys, buffer, sizes = train_online(run, book, states, keys, buffer, sizes, envs)
     envs.close()
 
-    assert run.env_steps == 60 and run.online_updates == 60 * 2 * 2  # 2 updates per env step, 2 envs
-    assert run.step == 40 + 240
+    assert book.env_steps == 60 and book.online_updates == 60 * 2 * 2  # 2 updates per env step, 2 envs
+    assert book.step == 40 + 240
     np.testing.assert_array_equal(np.asarray(sizes), [n_off + 120, n_off + 120])  # buffer grew by every transition
     buf = jax.tree_util.tree_map(np.asarray, buffer)
     # the offline rows are untouched and the online rows carry the same reward transform (r - 1)
     np.testing.assert_array_equal(buf["rewards"][0, :n_off], np.asarray(prep.data["rewards"]))
     online_rewards = buf["rewards"][:, n_off : n_off + 120].sum(1)
     np.testing.assert_allclose(
-        online_rewards, run.raw_reward_sum * prep.reward_scale + 120 * prep.reward_shift, rtol=1e-4
+        online_rewards, book.raw_reward_sum * prep.reward_scale + 120 * prep.reward_shift, rtol=1e-4
     )
     assert prep.reward_shift == -1.0
     # seeds explore differently with their own environments
     assert not np.array_equal(buf["actions"][0, n_off:], buf["actions"][1, n_off:])
 
-    recs = pipeline.finish(run)
+    recs = finish(run, book)
     r = recs[0]
     phases = [c["phase"] for c in r["curve"]]
     assert phases == ["offline", "offline", "online", "online", "online"]
@@ -85,29 +88,29 @@ def test_finetune_bookkeeping_buffer_growth_and_reward_transform(hopper_file, tm
 
 
 def test_finetune_config_layer_turns_off_cosine_decay(hopper_file, tmp_path):
-    prep = pipeline.prepare(_opts(hopper_file, tmp_path), say=_quiet)
+    prep = prepare(_opts(hopper_file, tmp_path), say=_quiet)
     assert prep.config["cosine_decay"] is False
     assert prep.spec.total_steps == 40 + 60  # the schedule horizon spans both phases
-    off = pipeline.prepare(_opts(hopper_file, tmp_path, online_steps=0), say=_quiet)
+    off = prepare(_opts(hopper_file, tmp_path, online_steps=0), say=_quiet)
     assert off.config["cosine_decay"] is True
 
 
 def test_resume_mid_online_matches_uninterrupted(hopper_file, tmp_path, monkeypatch):
     full = run_module.run(_opts(hopper_file, tmp_path / "full"), say=_quiet)
-    original = pipeline.Run.evaluate
+    original = pipeline.evaluate
     calls = {"n": 0}
 
-    def dying(self, *a, **kw):
-        out = original(self, *a, **kw)
+    def dying(*a, **kw):
+        out = original(*a, **kw)
         calls["n"] += 1
         if calls["n"] == 4:  # second online evaluation (env step 40), before its checkpoint
             raise KeyboardInterrupt
         return out
 
-    monkeypatch.setattr(pipeline.Run, "evaluate", dying)
+    monkeypatch.setattr(pipeline, "evaluate", dying)
     with pytest.raises(KeyboardInterrupt):
         run_module.run(_opts(hopper_file, tmp_path / "cut"), say=_quiet)
-    monkeypatch.setattr(pipeline.Run, "evaluate", original)
+    monkeypatch.setattr(pipeline, "evaluate", original)
     (d,) = (tmp_path / "cut" / "results" / "locomotion" / "hopper-random-v2" / "iql-online").iterdir()
     info = checkpoint.read_info(d / "checkpoint-seeds0-1")
     assert info["phase"] == "online" and info["env_steps"] == 20
@@ -133,7 +136,7 @@ def test_from_offline_run_and_offline_only_algorithms(hopper_file, tmp_path, mon
     run_dir = Path(off[0]["run_dir"])
     assert off[0]["config"]["cosine_decay"] is True  # the offline run decayed its actor learning rate to 0
     # checked first: another --seeds fails before anything is loaded or compiled
-    monkeypatch.setattr(pipeline, "prepare", lambda *a, **k: pytest.fail("prepared before checking --seeds"))
+    monkeypatch.setattr(run_module, "prepare", lambda *a, **k: pytest.fail("prepared before checking --seeds"))
     with pytest.raises(OffbenchError, match=r"no checkpoint of seeds 0-2 \(it has seeds0-1\)"):
         run_module.run(_opts(hopper_file, tmp_path, seeds=3, from_run=str(run_dir), online_steps=20), say=_quiet)
     monkeypatch.undo()

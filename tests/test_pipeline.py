@@ -13,6 +13,8 @@ from offbench.cli import main
 from offbench.errors import OffbenchError
 from offbench.training import offline as pipeline
 from offbench.training import run as run_module
+from offbench.training.prepare import RunOptions, prepare
+from offbench.training.recording import finish
 
 
 def _opts(hopper_file, tmp_path, **kw):
@@ -29,7 +31,7 @@ def _opts(hopper_file, tmp_path, **kw):
         progress=False,
     )
     base.update(kw)
-    return pipeline.RunOptions(**base)
+    return RunOptions(**base)
 
 
 def _quiet(_msg):
@@ -53,15 +55,16 @@ def test_same_seed_same_numbers_and_seeds_differ(hopper_file, tmp_path):
 
 
 def test_n_seeds_compile_once_and_give_n_results(hopper_file, tmp_path):
-    prep = pipeline.prepare(_opts(hopper_file, tmp_path, seeds=5, steps=90), say=_quiet)
+    prep = prepare(_opts(hopper_file, tmp_path, seeds=5, steps=90), say=_quiet)
     runner = pipeline.Run(prep, say=_quiet)
     states, keys = runner.init_states()
-    pipeline.begin_fresh(prep, runner, prep.opts, _quiet)
-    runner.train_offline(states, keys)
+    book = runner.fresh()
+    pipeline.begin_fresh(runner, book)
+    pipeline.train_offline(runner, book, states, keys)
     assert runner.chunks.compiles() == 1
-    losses = runner.last_metrics["critic_loss"]
+    losses = book.last_metrics["critic_loss"]
     assert losses.shape == (5,) and len(set(np.round(losses, 6))) == 5
-    recs = pipeline.finish(runner)
+    recs = finish(runner, book)
     assert len({json.dumps(r["metrics"], sort_keys=True) for r in recs}) == 5
 
 

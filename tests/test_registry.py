@@ -10,6 +10,8 @@ import pytest
 from offbench import registry
 from offbench.errors import OffbenchError
 from offbench.training import offline as pipeline
+from offbench.training.prepare import RunOptions, prepare
+from offbench.training.recording import finish
 
 
 def make_haiku_bc(config, spec):
@@ -48,7 +50,7 @@ def haiku_bc():
 
 
 def test_haiku_algorithm_runs_through_the_pipeline(haiku_bc, hopper_file, tmp_path):
-    opts = pipeline.RunOptions(
+    opts = RunOptions(
         algo=haiku_bc,
         suite="locomotion",
         dataset=hopper_file,
@@ -61,10 +63,11 @@ def test_haiku_algorithm_runs_through_the_pipeline(haiku_bc, hopper_file, tmp_pa
         progress=False,
         resume=False,
     )
-    prep = pipeline.prepare(opts, say=lambda m: None)
+    prep = prepare(opts, say=lambda m: None)
     runner = pipeline.Run(prep, say=lambda m: None)
     states, keys = runner.init_states()
-    pipeline.begin_fresh(prep, runner, opts, lambda m: None)
+    book = runner.fresh()
+    pipeline.begin_fresh(runner, book)
 
     # loss before training, on the whole dataset
     obs, act = prep.data["observations"], prep.data["actions"]
@@ -72,10 +75,10 @@ def test_haiku_algorithm_runs_through_the_pipeline(haiku_bc, hopper_file, tmp_pa
         lambda s: jnp.mean((make_haiku_bc({"hidden": [32, 32], "lr": 0}, prep.spec).act(s, obs, None) - act) ** 2)
     )
     before = np.asarray(net_loss(states))
-    states, keys = runner.train_offline(states, keys)
+    states, keys = pipeline.train_offline(runner, book, states, keys)
     after = np.asarray(net_loss(states))
     assert np.all(after < before * 0.9)  # it learned
-    recs = pipeline.finish(runner)
+    recs = finish(runner, book)
     assert [r["status"] for r in recs] == ["finished", "finished"]
     assert all(np.isfinite(r["final_score"]) for r in recs)
     assert recs[0]["metrics"]["bc_loss"] != recs[1]["metrics"]["bc_loss"]

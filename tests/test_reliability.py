@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -19,15 +20,15 @@ from conftest import (
     run_options,
     strict_load,
     tiny_overrides,
-    write_hopper_hdf5,
 )
 
 from offbench.cli import main
+from offbench.envs import quiet_mujoco
 from offbench.errors import OffbenchError
 from offbench.records import checkpoint
 from offbench.records.lock import RunLock
-from offbench.training import offline as pipeline
 from offbench.training import run as run_module
+from offbench.training.prepare import prepare
 
 _opts = run_options
 
@@ -102,7 +103,7 @@ def test_unfinished_seeds_are_refused_unless_resume_or_overwrite(hopper_file, tm
 
 
 def test_a_plain_run_takes_the_run_directorys_lock(hopper_file, tmp_path):
-    prep = pipeline.prepare(_opts(hopper_file, tmp_path / "r"), say=_quiet)
+    prep = prepare(_opts(hopper_file, tmp_path / "r"), say=_quiet)
     lock = RunLock(prep.directory)
     assert lock.acquire(tries=1)
     try:
@@ -284,7 +285,7 @@ def test_divergence_is_named_and_records_are_strict_json(hopper_file, tmp_path, 
         assert rec["diverged"] is True and rec["final_score"] is None and "diverged" in rec["final_score_reason"]
     st = _cli("status", "--results", str(results))
     assert st.exit_code == 0 and "diverged" in st.output.splitlines()[1] and "seeds [0, 1] diverged" in st.output
-    from offbench.records.store import is_finished
+    from offbench.records.record import is_finished
 
     assert not is_finished(strict_load(paths[0]))
 
@@ -293,7 +294,7 @@ def test_no_mujoco_log_in_the_working_folder(tmp_path, monkeypatch):
     import mujoco
 
     monkeypatch.chdir(tmp_path)
-    pipeline.quiet_mujoco()
+    quiet_mujoco()
     model = mujoco.MjModel.from_xml_string(
         "<mujoco><worldbody><body><freejoint/><geom size='1'/></body></worldbody></mujoco>"
     )
@@ -365,9 +366,9 @@ def _cli_run(data, results, env, resume=False):
 
 
 @pytest.fixture(scope="module")
-def fault_env(tmp_path_factory):
+def fault_env(tmp_path_factory, hopper_file):
     root = tmp_path_factory.mktemp("faults")
-    data = str(write_hopper_hdf5(root / "hopper-random-v2.hdf5", steps=400))
+    data = shutil.copy(hopper_file, root / "hopper-random-v2.hdf5")  # the session's data
     env = private_env(root)
     ref = _cli_run(data, root / "reference", env)
     assert ref.returncode == 0, ref.stderr[-2000:]

@@ -108,16 +108,16 @@ def test_a_damaged_latest_is_named_and_never_deletes_the_checkpoint(hopper_file,
 def test_ctrl_c_says_where_the_run_stopped_and_how_to_resume(hopper_file, tmp_path, monkeypatch):
     from offbench.training import offline
 
-    original, calls = offline.Run.evaluate, {"n": 0}
+    original, calls = offline.evaluate, {"n": 0}
 
-    def interrupted(self, *a, **k):
-        out = original(self, *a, **k)
+    def interrupted(*a, **k):
+        out = original(*a, **k)
         calls["n"] += 1
         if calls["n"] == 2:  # after the second evaluation, before its checkpoint
             raise KeyboardInterrupt
         return out
 
-    monkeypatch.setattr(offline.Run, "evaluate", interrupted)
+    monkeypatch.setattr(offline, "evaluate", interrupted)
     args = ["run", "--algo", "iql", "--suite", "locomotion", "--dataset", hopper_file, "--steps", "40"]
     args += ["--eval-every", "20", "--eval-episodes", "1", "--set", "hidden_dims=[32,32]", "batch_size=64"]
     args += ["--results", str(tmp_path), "--no-progress", "--overwrite"]

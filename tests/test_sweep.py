@@ -5,6 +5,7 @@ on the sweep's folder. Jobs are real `offbench run` processes on a tiny Hopper d
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -31,10 +32,11 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def sweep_env(tmp_path_factory):
-    """A tiny D4RL-format dataset and an environment whose data folders are private to the tests."""
+def sweep_env(tmp_path_factory, hopper_file):
+    """The session's tiny D4RL-format dataset (a copy; the same shapes as the other tiny runs, whose compiled
+    programs conftest's opt-in compilation cache shares) and an environment whose data folders are private."""
     root = tmp_path_factory.mktemp("sweep")
-    data = write_hopper_hdf5(root / "hopper-random-v2.hdf5", steps=500)
+    data = shutil.copy(hopper_file, root / "hopper-random-v2.hdf5")
     return {"root": root, "data": str(data), "env": private_env(root)}
 
 
@@ -55,7 +57,8 @@ def finished(run_dir: Path, seeds=(0, 1)) -> bool:
 
 
 def test_plan_yaml_and_bad_input(tmp_path):
-    from offbench.sweeps.sweep import load_spec_file, make_spec, plan
+    from offbench.sweeps.spec import load_spec_file, make_spec
+    from offbench.sweeps.sweep import plan
 
     data = write_hopper_hdf5(tmp_path / "hopper-random-v2.hdf5", steps=60)
     f = tmp_path / "s.yaml"
@@ -91,7 +94,7 @@ def test_plan_yaml_and_bad_input(tmp_path):
     assert iql.command(False)[iql.command(False).index("--name") + 1] == iql.variant
     # the plan agrees with what `offbench run` resolves for the job's command: config, variant, directory
     from offbench.config import config_hash, parse_overrides
-    from offbench.training.offline import RunOptions, prepare
+    from offbench.training.prepare import RunOptions, prepare
 
     prep = prepare(
         RunOptions(
@@ -126,7 +129,8 @@ def test_plan_yaml_and_bad_input(tmp_path):
 
 
 def test_run_lock_is_exclusive_and_a_locked_job_is_left_alone(tmp_path):
-    from offbench.sweeps.jobs import Job, RunLock, execute_job, is_locked
+    from offbench.records.lock import RunLock, is_locked
+    from offbench.sweeps.jobs import Job, execute_job
 
     run_dir = tmp_path / "locomotion" / "x" / "iql"
     first = RunLock(run_dir)
@@ -184,7 +188,7 @@ def test_resume_only_from_a_matching_checkpoint(tmp_path):
 
     assert not can_resume(dataclasses.replace(job, fresh=True))
     assert not can_resume(dataclasses.replace(job, seed=2))  # seeds 2-3 have no checkpoint of their own
-    # finished = every seed a finished run (store.is_finished), with this job's steps and config
+    # finished = every seed a finished run (records.record.is_finished), with this job's steps and config
     from offbench.config import config_hash
 
     cfg = {"a": 1}
@@ -204,8 +208,9 @@ def test_a_finished_job_settles_a_state_file_left_running(tmp_path):
     the finished job and corrects its state file; a state already 'done' is left untouched."""
     import dataclasses
 
-    from offbench.records.checkpoint import write_json_atomic
-    from offbench.sweeps.jobs import Job, config_hash, execute_job
+    from offbench.config import config_hash
+    from offbench.records.jsonio import write_json_atomic
+    from offbench.sweeps.jobs import Job, execute_job
 
     run_dir = tmp_path / "locomotion" / "d" / "iql"
     cfg = {"a": 1}
@@ -310,7 +315,7 @@ def local_sweep(sweep_env):
     assert finished(first), "the first job did not finish before the kill"
     second_was_finished = finished(second)
     # the job process running when the sweep died goes with it and gives the run directory's lock back
-    from offbench.sweeps.jobs import is_locked
+    from offbench.records.lock import is_locked
 
     deadline = time.time() + 30
     while is_locked(second) and time.time() < deadline:

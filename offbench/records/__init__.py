@@ -1,1 +1,1 @@
-"""Stage 4: what runs leave behind. Per-seed records and checkpoints."""
+"""What runs leave behind: per-seed records (their schema), run directories, checkpoints, locks."""

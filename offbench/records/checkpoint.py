@@ -24,7 +24,7 @@ import numpy as np
 
 from offbench.errors import OffbenchError
 from offbench.records import faults
-from offbench.records.jsonio import read_json, unwritable, write_json_atomic  # noqa: F401  (re-exported)
+from offbench.records.jsonio import read_json, unwritable, write_json_atomic
 
 LATEST = "LATEST"
 HINT = "--overwrite deletes it and starts the run over"  # what a damaged checkpoint's error tells the user

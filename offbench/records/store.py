@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import platform
 import re
 import time
@@ -22,8 +21,8 @@ from pathlib import Path
 
 from offbench.errors import OffbenchError
 from offbench.records.jsonio import read_json, write_json_atomic
+from offbench.records.record import SCHEMA, SCHEMA_VERSION, RunRecord
 
-SCHEMA = "offbench-run/1"
 PACKAGES = (
     "offbench",
     "jax",
@@ -116,8 +115,24 @@ def changed_config(config: dict, base: dict) -> dict:
     return {k: v for k, v in config.items() if base.get(k) != v}
 
 
+RUN_DIRS = "*/*/*/*"  # a results folder's run directories: <suite>/<dataset>/<algo>/<variant> (run_dir)
+CHECKPOINTS = "checkpoint-seeds*"  # a run directory's checkpoints, one per set of seeds (checkpoint_dir)
+
+
 def run_dir(results: str | Path, suite: str, dataset: str, algo: str, variant: str = "default") -> Path:
     return Path(results) / suite / dataset / algo / variant
+
+
+def run_dir_parts(results: str | Path, directory: str | Path, previous: bool = False) -> dict:
+    """The parts of :func:`run_dir` (suite, dataset, algo, variant) of a run directory under ``results``, ``"?"``
+    where the path has none; a directory of the layout before variants (``<suite>/<dataset>/<algo>``) is given
+    ``previous=True`` and has variant ``"-"``."""
+    d, root = Path(directory).resolve(), Path(results).resolve()
+    parts = list(d.relative_to(root).parts if d.is_relative_to(root) else d.parts)
+    if previous:
+        parts.append("-")
+    parts = ["?"] * max(0, 4 - len(parts)) + parts[-4:]
+    return dict(zip(("suite", "dataset", "algo", "variant"), parts))
 
 
 def checkpoint_dir(directory: str | Path, seeds: list[int]) -> Path:
@@ -157,11 +172,16 @@ def record_path(directory: Path, seed: int) -> Path:
     return Path(directory) / f"seed_{seed}.json"
 
 
-def write_record(directory: Path, seed: int, record: dict) -> dict:
-    """Write one seed's record atomically as strict JSON; returns it as written (as a reader sees it)."""
+def write_record(directory: Path, seed: int, record: RunRecord | dict) -> dict:
+    """Write one seed's record (:class:`offbench.records.record.RunRecord`) atomically as strict JSON; returns it as
+    written (as a reader sees it)."""
     from offbench.records.jsonio import strict
 
-    record = strict(dict(record, schema=SCHEMA, updated_at=time.strftime("%Y-%m-%dT%H:%M:%S")))
+    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if isinstance(record, RunRecord):
+        record = strict(record.replace(schema_version=SCHEMA_VERSION, updated_at=now).to_json())
+    else:  # a record as a dict (tests, tools): written with the same schema fields
+        record = strict(dict(record, schema=SCHEMA, schema_version=SCHEMA_VERSION, updated_at=now))
     write_json_atomic(record_path(directory, seed), record)
     return record
 
@@ -172,15 +192,6 @@ def read_record(directory: Path, seed: int) -> dict | None:
         return read_json(record_path(directory, seed))
     except (OSError, ValueError):
         return None
-
-
-def is_finished(record: dict | None) -> bool:
-    """The one definition of a finished run's record: it reached its last step, did not diverge, and has a
-    finite final score. The report, sweeps and status all use this."""
-    if not record or record.get("status") != "finished" or record.get("diverged"):
-        return False
-    score = record.get("final_score")
-    return isinstance(score, (int, float)) and math.isfinite(score)
 
 
 def read_records(results: str | Path) -> list[dict]:

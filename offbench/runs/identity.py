@@ -16,6 +16,7 @@ from offbench.config import config_hash, resolve
 from offbench.data.naming import canonical_name, results_name
 from offbench.data.suites import get_suite
 from offbench.records import store
+from offbench.runs.spec import RunSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,32 +47,18 @@ def algo_dir(algo: str, finetune: bool) -> str:
     return algo + ("-online" if finetune else "")
 
 
-def identify(
-    algo: str,
-    suite: str,
-    dataset: str,
-    results: str | Path,
-    *,
-    overrides: dict | None = None,
-    steps: int,
-    online_steps: int = 0,
-    finetune: bool | None = None,
-    seeds=(0,),
-    name: str | None = None,
-    preset: str | None = None,
-    data_size: int | None = None,
-) -> RunIdentity:
-    """The identity of a run of ``algo`` on ``dataset`` of ``suite``. ``finetune`` defaults to ``online_steps > 0``
-    (``--from`` fine-tunes too); ``data_size``: transitions of a rebuilt dataset built smaller than its recipe's
-    (known once the data is resolved; it names the variant so a quick build never answers for a full one)."""
-    algorithm = registry.get(algo)
-    s = get_suite(suite)
-    finetune = bool(online_steps) if finetune is None else bool(finetune)
-    key = canonical_name(dataset)
-    config = resolve(algorithm.default_config, algorithm.name, s.name, key, overrides or {}, finetune)
-    base = resolve(algorithm.default_config, algorithm.name, s.name, key, {}, finetune)
+def identify(spec: RunSpec) -> RunIdentity:
+    """The identity of the run ``spec`` (offbench.runs.spec.RunSpec) describes: the one place it is derived."""
+    algorithm = registry.get(spec.algo)
+    s = get_suite(spec.suite)
+    key = canonical_name(spec.dataset)
+    config = resolve(algorithm.default_config, algorithm.name, s.name, key, spec.overrides, spec.finetune)
+    base = resolve(algorithm.default_config, algorithm.name, s.name, key, {}, spec.finetune)
     changed = store.changed_config(config, base)
-    variant = store.variant_name(changed, steps, online_steps, name, preset, data_size)
-    folder = results_name(s, dataset)
-    directory = store.run_dir(results, s.name, folder, algo_dir(algorithm.name, finetune), variant)
-    return RunIdentity(algorithm.name, s.name, key, folder, config, changed, variant, directory, tuple(seeds), finetune)
+    sched = spec.schedule
+    variant = store.variant_name(changed, sched.steps, sched.online_steps, spec.name, spec.preset, spec.data_size)
+    folder = results_name(s, spec.dataset)
+    directory = store.run_dir(spec.results, s.name, folder, algo_dir(algorithm.name, spec.finetune), variant)
+    return RunIdentity(
+        algorithm.name, s.name, key, folder, config, changed, variant, directory, spec.seeds, spec.finetune
+    )

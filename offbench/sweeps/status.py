@@ -43,12 +43,13 @@ def _last_line(text) -> str:
 
 def _previous_layout(record_path: Path) -> bool:
     """A record of the layout before variant directories (``<suite>/<dataset>/<algo>/seed_<s>.json``, commit
-    a056776): it has no ``variant`` (every record since has one)."""
+    a056776): it has no ``variant`` (every record since has one; offbench.records.record.RunRecord)."""
     from offbench.records.jsonio import read_json
+    from offbench.records.record import RunRecord
 
     try:
-        return "variant" not in read_json(record_path)
-    except (OSError, ValueError):
+        return RunRecord.from_json(read_json(record_path)).variant is None
+    except (OSError, ValueError, TypeError, AttributeError):
         return True
 
 
@@ -64,10 +65,11 @@ def _unfinished(path: Path, recs: list[dict]) -> tuple[str, str]:
     """A run directory that is neither running nor done: ``damaged`` (an unreadable record or checkpoint),
     ``resumable`` (a checkpoint to continue from), or ``pending`` (nothing to continue: it starts from step 0)."""
     from offbench.records import checkpoint
+    from offbench.records.store import CHECKPOINTS
 
     names = sorted(p.name for p in path.glob("seed_*.json"))  # in the order collect_status read them
     bad = [name for name, r in zip(names, recs) if r.get("status") == "unreadable"]
-    for ck in sorted(path.glob("checkpoint-seeds*")):
+    for ck in sorted(path.glob(CHECKPOINTS)):
         what = checkpoint.damage(ck)
         if what:
             return "damaged", f"checkpoint {ck.name}: {what}; --overwrite starts the run over"
@@ -77,7 +79,7 @@ def _unfinished(path: Path, recs: list[dict]) -> tuple[str, str]:
             f"{', '.join(bad)} cannot be read; --resume rewrites it from the checkpoint, --overwrite starts over",
         )
     live = [r for r in recs if r.get("status") not in (None, "finished")]
-    resumable = [ck for ck in path.glob("checkpoint-seeds*") if checkpoint.exists(ck)]
+    resumable = [ck for ck in path.glob(CHECKPOINTS) if checkpoint.exists(ck)]
     if live and resumable:
         info = checkpoint.read_info(resumable[0])
         return "resumable", f"interrupted at step {info.get('step')}; {_with_resume(live[0].get('command'))}"
@@ -88,10 +90,11 @@ def _unfinished(path: Path, recs: list[dict]) -> tuple[str, str]:
 
 def collect_status(results: str | Path) -> list[dict]:
     """One row per run directory (and per planned job not started yet): done, diverged, running, failed,
-    pending. Done means every seed is a finished run (``offbench.records.store.is_finished``); diverged, that
+    pending. Done means every seed is a finished run (``offbench.records.record.is_finished``); diverged, that
     every seed ran to its end and some diverged."""
     from offbench.records.jsonio import read_json
-    from offbench.records.store import is_finished
+    from offbench.records.record import is_finished
+    from offbench.records.store import RUN_DIRS, run_dir_parts
     from offbench.sweeps.jobs import STATE_NAME, is_locked, mean_score, read_state
 
     results = Path(results)
@@ -104,8 +107,8 @@ def collect_status(results: str | Path) -> list[dict]:
             continue
         for j in doc.get("jobs", []):
             planned[str(Path(j["run_dir"]).resolve())] = j
-    dirs = {str(p.parent.resolve()) for p in results.glob("*/*/*/*/seed_*.json")}  # suite/dataset/algo/variant
-    dirs |= {str(p.parent.resolve()) for p in results.glob(f"*/*/*/*/{STATE_NAME}")}
+    dirs = {str(p.parent.resolve()) for p in results.glob(f"{RUN_DIRS}/seed_*.json")}  # suite/dataset/algo/variant
+    dirs |= {str(p.parent.resolve()) for p in results.glob(f"{RUN_DIRS}/{STATE_NAME}")}
     dirs |= set(planned)
     previous = {str(p.parent.resolve()) for p in results.glob("*/*/*/seed_*.json") if _previous_layout(p)}
     dirs |= previous
@@ -152,17 +155,13 @@ def collect_status(results: str | Path) -> list[dict]:
             note = _last_line(state.get("error"))
         elif diverged:
             note = f"seeds {diverged} diverged (no final score)"
-        rel = path.relative_to(results.resolve()) if path.is_relative_to(results.resolve()) else path
-        parts = (*rel.parts, "-") if d in previous else rel.parts
+        where = run_dir_parts(results, path, previous=d in previous)  # offbench.records.store.run_dir, inverted
         if d in previous:
             note = PREVIOUS_LAYOUT + (f"; {note}" if note and status != "pending" else "")
         rows.append(
             {
                 "status": status,
-                "suite": parts[-4] if len(parts) >= 4 else "?",
-                "dataset": parts[-3] if len(parts) >= 3 else "?",
-                "algo": parts[-2] if len(parts) >= 2 else "?",
-                "variant": parts[-1],
+                **where,
                 "seeds_done": sum(1 for r in mine if is_finished(r)),
                 "seeds": len(seeds) or len(recs),
                 "step": step,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -10,6 +11,7 @@ import jax
 from offbench.errors import OffbenchError
 from offbench.records import checkpoint
 from offbench.records import store as records
+from offbench.runs.bookkeeping import Bookkeeping
 
 ONLINE_KEYS = ("online_updates_per_step", "replay_capacity", "online_envs", "log_every")
 
@@ -18,8 +20,8 @@ def from_checkpoint(from_dir: str, seeds: list[int]) -> Path:
     """The checkpoint of ``seeds`` in the earlier run directory ``from_dir`` (checked before anything loads):
     a run directory ``<algo>/<variant>``, or an algorithm directory holding exactly one variant."""
     d = Path(from_dir)
-    if not list(d.glob("checkpoint-seeds*")):
-        variants = sorted(v for v in d.glob("*") if v.is_dir() and list(v.glob("checkpoint-seeds*")))
+    if not list(d.glob(records.CHECKPOINTS)):
+        variants = sorted(v for v in d.glob("*") if v.is_dir() and list(v.glob(records.CHECKPOINTS)))
         if len(variants) == 1:
             d = variants[0]
         elif variants:
@@ -33,7 +35,7 @@ def from_checkpoint(from_dir: str, seeds: list[int]) -> Path:
             )
     ck = records.checkpoint_dir(d, seeds)
     if not checkpoint.exists(ck):
-        have = ", ".join(sorted(c.name.removeprefix("checkpoint-") for c in d.glob("checkpoint-seeds*")))
+        have = ", ".join(sorted(c.name.removeprefix("checkpoint-") for c in d.glob(records.CHECKPOINTS)))
         raise OffbenchError(
             f"--from {d} has no checkpoint of seeds {seeds[0]}-{seeds[-1]} (it has {have}); run "
             "with the same --seed/--seeds as the offline run"
@@ -51,6 +53,7 @@ def check_from_config(prep, info: dict, where) -> None:
     (``finetune:`` in configs/<algo>.yaml) and the online-only keys."""
     from offbench.config import yaml_layers
     from offbench.runs.identity import identify
+    from offbench.runs.spec import RunSpec
 
     a, o = prep.algorithm, prep.opts
     if info.get("algo") != a.name:
@@ -61,7 +64,7 @@ def check_from_config(prep, info: dict, where) -> None:
             f"this data {prep.fingerprint})"
         )
     # the offline run's config: this run's identity without the fine-tuning layers (offbench.runs.identity)
-    offline_run = identify(a.name, o.suite, o.dataset, o.results, overrides=o.overrides, steps=o.steps, finetune=False)
+    offline_run = identify(RunSpec.of(a.name, o.suite, o.dataset, o.results, overrides=o.overrides, steps=o.steps))
     offline = offline_run.config
     ft_keys = {
         k
@@ -83,7 +86,8 @@ def check_from_config(prep, info: dict, where) -> None:
 
 
 def load_offline_from(run, from_dir: str, states, keys):
-    """States of the final checkpoint of an earlier offline run (same algorithm, seeds, data and config).
+    """``(states, keys, bookkeeping)`` of the final checkpoint of an earlier offline run (same algorithm, seeds, data
+    and config): the bookkeeping continues its step count and curve (as the offline phase of this run).
 
     The optimiser states continue, but the schedules are this run's: the fine-tuning layer's (IQL: constant
     actor learning rate, ``opt_decay_schedule = None`` in ikostrikov/implicit_q_learning
@@ -91,13 +95,17 @@ def load_offline_from(run, from_dir: str, states, keys):
     so the actor does not continue at the rate the offline cosine schedule had decayed to 0."""
     ck = from_checkpoint(from_dir, run.seeds)
     info = checkpoint.read_info(ck)
-    check_from_config(run.p, info, ck.parent)
+    check_from_config(run.prep, info, ck.parent)
     tree, info = checkpoint.load(
         ck,
         {"states": states, "keys": keys},
         hint="the offline run's networks or optimiser differ from this run's config",
     )
-    run.step = run.offline_steps = int(info["step"])
-    run.curves = [[dict(c, phase="offline") for c in curve] for curve in info["curves"]]
-    run.say(f"continuing from the offline run in {ck.parent} (step {run.step})")
-    return jax.device_put(tree["states"]), jax.device_put(tree["keys"])
+    step = int(info["step"])
+    book = dataclasses.replace(
+        Bookkeeping.fresh(run.seeds, step),
+        step=step,
+        curves=[[dict(c, phase="offline") for c in curve] for curve in info["curves"]],
+    )
+    run.say(f"continuing from the offline run in {ck.parent} (step {step})")
+    return jax.device_put(tree["states"]), jax.device_put(tree["keys"]), book

@@ -9,7 +9,6 @@ import os
 from collections.abc import Callable
 
 from offbench.config import config_hash
-from offbench.envs import quiet_mujoco  # noqa: F401 (re-exported for offline.py)
 from offbench.errors import OffbenchError
 from offbench.records import store as records
 from offbench.records.jsonio import unwritable
@@ -108,7 +107,7 @@ def _plan(prep, seeds: list[int], say) -> Claim:
         if rec is not None:
             existing[s] = rec
     mine = run_identity(prep)
-    checkpointed = opts.resume and any(directory.glob("checkpoint-seeds*"))  # its own check names what differs
+    checkpointed = opts.resume and any(directory.glob(records.CHECKPOINTS))  # its own check names what differs
     for s, rec in sorted(existing.items()):
         if checkpointed and rec.get("status") != "finished":
             continue

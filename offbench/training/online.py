@@ -11,17 +11,19 @@ training while interacting with the environment:
   (``online_updates_per_step`` per environment step) with ``lax.scan`` and returns the next exploration
   actions (the algorithm's ``act(..., deterministic=False)``);
 * evaluation every ``--eval-every`` environment steps; the curve covers both phases (gradient steps and
-  environment steps); records get ``offline_score``, ``online_score``, CORL's ``corl_regret`` (mean of
-  1 - success over the online *exploration* episodes, CORL ``algorithms/finetune/*.py``) and
-  ``eval_regret`` (mean of 1 - score/100 over the online evaluations; not CORL's quantity);
+  environment steps); records (offbench.training.recording) get ``offline_score``, ``online_score``, CORL's
+  ``corl_regret`` (mean of 1 - success over the online *exploration* episodes, CORL ``algorithms/finetune/*.py``)
+  and ``eval_regret`` (mean of 1 - score/100 over the online evaluations; not CORL's quantity);
 * checkpoints hold the state, the online rows of the buffers (the offline rows are the dataset, referenced by
-  its fingerprint, not copied) and the environments' positions (offbench.training.online_envs). Every episode's reset seed is
-  derived from the run seed, and the actions since the last reset are kept, so a resumed run rebuilds each
-  environment by replaying them: it continues identically wherever the simulator is deterministic.
+  its fingerprint, not copied), the environments' positions (offbench.training.online_envs) and the run's
+  bookkeeping (offbench.runs.bookkeeping). Every episode's reset seed is derived from the run seed, and the actions
+  since the last reset are kept, so a resumed run rebuilds each environment by replaying them: it continues
+  identically wherever the simulator is deterministic.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -32,9 +34,13 @@ import numpy as np
 from offbench.errors import OffbenchError
 from offbench.evaluation.episodes import env_factory_for
 from offbench.records import checkpoint
-from offbench.training.from_run import check_from_config, from_checkpoint, load_offline_from  # noqa: F401
-from offbench.training.offline import Prepared, Run, begin_fresh, finish, progress_bar
+from offbench.runs.bookkeeping import Bookkeeping
+from offbench.training import offline  # called through the module: a test may replace offline.evaluate
+from offbench.training.from_run import load_offline_from
+from offbench.training.offline import Run, progress_bar
 from offbench.training.online_envs import OnlineEnvs
+from offbench.training.prepare import Prepared
+from offbench.training.recording import finish, write_records
 from offbench.training.step import make_train_step
 
 STANDARD_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals")
@@ -87,32 +93,22 @@ def make_explore_act(agent):
 
 
 # --------------------------------------------------------------------------------------------------
-# The run
+# The run: functions over its bookkeeping (offbench.runs.bookkeeping), as the offline phase's
 
 
-def corl_regret(successes: list[bool]) -> float | None:
-    """CORL's regret: the mean over the online *exploration* episodes of (1 - success), CORL
-    ``algorithms/finetune/iql.py`` (``train_successes``; ``regret = mean(1 - successes)``)."""
-    if not successes:
-        return None
-    return float(np.mean([1.0 - float(s) for s in successes]))
+@dataclasses.dataclass(frozen=True)
+class OnlineSettings:
+    """The online phase's settings, from the config (checked before anything is built)."""
 
+    n_envs: int  # environments per seed (``online_envs``)
+    ratio: float  # gradient updates per environment step (``online_updates_per_step``)
+    capacity: int  # replay rows per seed: the offline data plus every online transition (``replay_capacity``)
 
-def eval_regret(online_scores: list[float]) -> float | None:
-    """Not CORL's quantity: the mean over the online *evaluations* of (1 - normalised score / 100)."""
-    scores = [s for s in online_scores if s is not None and math.isfinite(s)]
-    if not scores:
-        return None
-    return float(np.mean([1.0 - s / 100.0 for s in scores]))
-
-
-class FinetuneRun(Run):
-    def __init__(self, prep: Prepared, say):
-        super().__init__(prep, say)
+    @classmethod
+    def of(cls, prep: Prepared) -> OnlineSettings:
         cfg, opts = prep.config, prep.opts
-        self.n_envs = int(cfg["online_envs"])
-        self.ratio = float(cfg["online_updates_per_step"])
-        if self.n_envs < 1 or self.ratio < 0:
+        n_envs, ratio = int(cfg["online_envs"]), float(cfg["online_updates_per_step"])
+        if n_envs < 1 or ratio < 0:
             raise OffbenchError("online_envs must be >= 1 and online_updates_per_step >= 0")
         extra = sorted(set(prep.data) - set(STANDARD_FIELDS))
         if extra:
@@ -120,152 +116,97 @@ class FinetuneRun(Run):
                 f"{prep.algorithm.name} samples dataset fields {extra} that online transitions do not "
                 "have, so it cannot fine-tune online"
             )
-        need = prep.size + opts.online_steps * self.n_envs
-        self.capacity = int(cfg["replay_capacity"] or need)
-        if self.capacity < need:
+        need = prep.size + opts.online_steps * n_envs
+        capacity = int(cfg["replay_capacity"] or need)
+        if capacity < need:
             raise OffbenchError(
-                f"replay_capacity {self.capacity} is smaller than the offline data plus all online "
+                f"replay_capacity {capacity} is smaller than the offline data plus all online "
                 f"transitions ({need}); set --set replay_capacity={need} or more"
             )
-        self.env_steps = 0
-        self.owed = 0.0
-        self.online_updates = 0
-        self.offline_steps = opts.steps
-        self.raw_reward_sum = np.zeros(len(self.seeds))
-        self.online_fns: dict[int, object] = {}
-        self.returns_log: list[list[float]] = [[] for _ in self.seeds]
-        self.success_log: list[list[bool]] = [[] for _ in self.seeds]
-        self.reports_success = False
+        return cls(n_envs, ratio, capacity)
 
-    def online_fn(self, n_updates: int):
-        if n_updates not in self.online_fns:
-            self.online_fns[n_updates] = make_online_step(self.p.agent, int(self.p.config["batch_size"]), n_updates)
-        return self.online_fns[n_updates]
 
-    def checkpoint_info(self) -> dict:
-        info = super().checkpoint_info()
-        info.update(
-            phase="online" if self.env_steps or self.step > self.offline_steps else "offline",
-            env_steps=self.env_steps,
-            owed=self.owed,
-            online_updates=self.online_updates,
-            raw_reward_sum=self.raw_reward_sum.tolist(),
-            offline_steps=self.offline_steps,
-            returns_log=self.returns_log,
-            success_log=self.success_log,
-            reports_success=self.reports_success,
+def online_rows(run: Run, sizes) -> int:
+    sizes = np.asarray(sizes)
+    if not (sizes == sizes[0]).all():  # every seed steps its environments in lockstep
+        raise OffbenchError(f"replay buffers of different sizes {sizes.tolist()}")
+    return int(sizes[0]) - run.prep.size
+
+
+def transitions(prep: Prepared, prev, next_obs, rewards, terminals, actions) -> dict:
+    """The online transitions as the buffer stores them: the offline data's reward transform applied."""
+    return {
+        "observations": prev,
+        "actions": actions,
+        "next_observations": next_obs,
+        "rewards": (rewards * prep.reward_scale + prep.reward_shift).astype(np.float32),
+        "terminals": terminals,
+    }
+
+
+def train_online(run: Run, book: Bookkeeping, states, keys, buffer, sizes, envs: OnlineEnvs, actions=None, bar=None):
+    """The online phase from ``book.env_steps``: ``actions`` are the pending exploration actions for ``envs.obs``
+    (from a checkpoint), else sampled. Returns ``(states, keys, buffer, sizes)``; ``book`` is updated."""
+    p, cfg = run.prep, run.online
+    total, every = p.opts.online_steps, p.opts.eval_every
+    fns: dict[int, object] = {}  # one compiled online step per number of updates owed
+    if actions is None:
+        actions = make_explore_act(p.agent)(states, keys, jnp.asarray(envs.obs))
+    actions = np.asarray(actions)
+    t_last, steps_since = time.time(), 0
+    while book.env_steps < total:
+        actions = np.clip(actions, p.spec.act_low, p.spec.act_high)
+        prev, next_obs, rewards, terms, finished = envs.step(actions)
+        for i, ret, success in finished:
+            book.returns_log[i].append(float(ret))
+            book.success_log[i].append(success)
+        book.reports_success |= envs.reports_success
+        book.raw_reward_sum += rewards.sum(1)
+        trans = transitions(p, prev, next_obs, rewards, terms, actions)
+        book.owed += cfg.ratio * cfg.n_envs
+        n_updates = int(math.floor(book.owed + 1e-9))
+        book.owed -= n_updates
+        if n_updates not in fns:
+            fns[n_updates] = make_online_step(p.agent, int(p.config["batch_size"]), n_updates)
+        fn = fns[n_updates]
+        first = fn._cache_size() == 0
+        t0 = time.time()
+        states, keys, buffer, sizes, actions, metrics = fn(
+            states, keys, buffer, sizes, jax.tree_util.tree_map(jnp.asarray, trans), jnp.asarray(envs.obs)
         )
-        return info
-
-    def record(self, i: int, status: str, **extra) -> dict:
-        rec = super().record(i, status, **extra)
-        off = [c["score"] for c in self.curves[i] if c["phase"] == "offline"]
-        on = [c["score"] for c in self.curves[i] if c["phase"] == "online"]
-        rec.update(
-            finetune=True,
-            offline_steps=self.offline_steps,
-            online_steps=self.p.opts.online_steps,
-            env_steps=self.env_steps,
-            online_updates=self.online_updates,
-            updates_per_env_step=self.ratio,
-            online_envs=self.n_envs,
-            replay_capacity=self.capacity,
-            offline_score=off[-1] if off else None,
-            online_score=on[-1] if on else None,
-            eval_regret=eval_regret(on),
-            online_episode_returns=self.returns_log[i][-100:],
-            online_episodes=len(self.success_log[i]),
-        )
-        if self.reports_success:
-            rec.update(corl_regret=corl_regret(self.success_log[i]), online_successes=int(sum(self.success_log[i])))
-            if rec["corl_regret"] is None:
-                rec["corl_regret_reason"] = "no online episode ended"
-        else:
-            rec.update(
-                corl_regret=None,
-                corl_regret_reason="the environment reports no success (CORL computes regret for AntMaze and Adroit)",
-            )
-        return rec
-
-    def online_rows(self, sizes) -> int:
-        sizes = np.asarray(sizes)
-        if not (sizes == sizes[0]).all():  # every seed steps its environments in lockstep
-            raise OffbenchError(f"replay buffers of different sizes {sizes.tolist()}")
-        return int(sizes[0]) - self.p.size
-
-    def transitions(self, prev, next_obs, rewards, terminals, actions) -> dict:
-        """The online transitions as the buffer stores them: the offline data's reward transform applied."""
-        p = self.p
-        return {
-            "observations": prev,
-            "actions": actions,
-            "next_observations": next_obs,
-            "rewards": (rewards * p.reward_scale + p.reward_shift).astype(np.float32),
-            "terminals": terminals,
-        }
-
-    def train_online(self, states, keys, buffer, sizes, envs: OnlineEnvs, actions=None, bar=None):
-        """``actions``: the pending exploration actions for ``envs.obs`` (from a checkpoint), else sampled."""
-        p = self.p
-        total, every = p.opts.online_steps, p.opts.eval_every
-        if actions is None:
-            actions = make_explore_act(p.agent)(states, keys, jnp.asarray(envs.obs))
         actions = np.asarray(actions)
-        t_last, steps_since = time.time(), 0
-        while self.env_steps < total:
-            actions = np.clip(actions, p.spec.act_low, p.spec.act_high)
-            prev, next_obs, rewards, terms, finished = envs.step(actions)
-            for i, ret, success in finished:
-                self.returns_log[i].append(float(ret))
-                self.success_log[i].append(success)
-            self.reports_success |= envs.reports_success
-            self.raw_reward_sum += rewards.sum(1)
-            trans = self.transitions(prev, next_obs, rewards, terms, actions)
-            self.owed += self.ratio * self.n_envs
-            n_updates = int(math.floor(self.owed + 1e-9))
-            self.owed -= n_updates
-            fn = self.online_fn(n_updates)
-            first = fn._cache_size() == 0
-            t0 = time.time()
-            states, keys, buffer, sizes, actions, metrics = fn(
-                states, keys, buffer, sizes, jax.tree_util.tree_map(jnp.asarray, trans), jnp.asarray(envs.obs)
-            )
-            actions = np.asarray(actions)
-            if first:
-                self.compile_s += time.time() - t0
-            self.env_steps += 1
-            self.step += n_updates
-            self.online_updates += n_updates
-            steps_since += 1
-            if n_updates:
-                self.note_metrics(metrics, n_updates)
-            if bar is not None:
-                bar.update(1)
-                if time.time() - t_last > 1.0:
-                    bar.set_postfix(
-                        {**self._postfix(), "env steps/s": f"{steps_since / (time.time() - t_last):.0f}"}, refresh=False
-                    )
-                    t_last, steps_since = time.time(), 0
-            if self.env_steps % every == 0 or self.env_steps == total:
-                self.evaluate(states, phase="online", env_steps=self.env_steps, bar=bar)
-                rows = self.online_rows(sizes)
-                self.save(
-                    {
-                        "states": states,
-                        "keys": keys,
-                        "online": {k: v[:, self.p.size : self.p.size + rows] for k, v in buffer.items()},
-                        "sizes": sizes,
-                        "actions": jnp.asarray(actions),
-                    },
-                    {"envs": envs.snapshot(), "online_rows": rows},
-                )
-                self.write_records("running")
-        return states, keys, buffer, sizes
+        if first:
+            book.compile_s += time.time() - t0
+        book.env_steps += 1
+        book.step += n_updates
+        book.online_updates += n_updates
+        steps_since += 1
+        if n_updates:
+            offline.note_metrics(run, book, metrics, n_updates)
+        if bar is not None:
+            bar.update(1)
+            if time.time() - t_last > 1.0:
+                rate = f"{steps_since / (time.time() - t_last):.0f}"
+                bar.set_postfix({**offline.postfix(book), "env steps/s": rate}, refresh=False)
+                t_last, steps_since = time.time(), 0
+        if book.env_steps % every == 0 or book.env_steps == total:
+            offline.evaluate(run, book, states, phase="online", env_steps=book.env_steps, bar=bar)
+            rows = online_rows(run, sizes)
+            tree = {
+                "states": states,
+                "keys": keys,
+                "online": {k: v[:, p.size : p.size + rows] for k, v in buffer.items()},
+                "sizes": sizes,
+                "actions": jnp.asarray(actions),
+            }
+            offline.save(run, book, tree, {"envs": envs.snapshot(), "online_rows": rows})
+            write_records(run, book, "running")
+    return states, keys, buffer, sizes
 
 
-def _resume_online(run: FinetuneRun, states, keys, buffer, sizes, envs):
-    """The checkpointed phase and tree of an interrupted fine-tuning run (its online rows put back into the
-    buffers built from the offline data), or the offline phase from scratch."""
+def _resume_online(run: Run, states, keys, buffer, sizes, envs):
+    """The checkpointed bookkeeping and tree of an interrupted fine-tuning run (its online rows put back into the
+    buffers built from the offline data): ``(book, states, keys, buffer, sizes, pending actions)``."""
     info = checkpoint.read_info(run.ckpt_dir)
     phase = info.get("phase", "offline")
     template = {"states": states, "keys": keys}
@@ -274,21 +215,16 @@ def _resume_online(run: FinetuneRun, states, keys, buffer, sizes, envs):
         template.update(
             online={k: jnp.zeros((v.shape[0], rows) + v.shape[2:], v.dtype) for k, v in buffer.items()},
             sizes=sizes,
-            actions=jnp.zeros((len(run.seeds), run.n_envs, run.p.spec.act_dim), jnp.float32),
+            actions=jnp.zeros((len(run.seeds), run.online.n_envs, run.prep.spec.act_dim), jnp.float32),
         )
-    tree, info = run.try_resume(template)
-    run.env_steps, run.owed = int(info["env_steps"]), float(info["owed"])
-    run.online_updates, run.offline_steps = int(info["online_updates"]), int(info["offline_steps"])
-    run.raw_reward_sum = np.asarray(info["raw_reward_sum"])
-    run.returns_log, run.success_log = info["returns_log"], info["success_log"]
-    run.reports_success = bool(info["reports_success"])
+    tree, info, book = offline.resume(run, template)
     pending = None
     if phase == "online":
-        n = run.p.size
+        n = run.prep.size
         buffer = {k: buffer[k].at[:, n : n + rows].set(tree["online"][k]) for k in buffer}
         sizes, pending = jax.device_put(tree["sizes"]), tree["actions"]
         envs.restore(info["envs"])
-    return phase, tree["states"], tree["keys"], buffer, sizes, pending
+    return book, tree["states"], tree["keys"], buffer, sizes, pending
 
 
 def run_finetune(prep: Prepared, say) -> list[dict]:
@@ -299,30 +235,30 @@ def run_finetune(prep: Prepared, say) -> list[dict]:
         )
     if opts.online_steps < 1:
         raise OffbenchError("--from needs --online-steps N (N >= 1)")
-    run = FinetuneRun(prep, say)
+    run = Run(prep, say, online=OnlineSettings.of(prep))
     states, keys = run.init_states()
-    buffer, sizes = make_buffer(prep.data, len(run.seeds), run.capacity)
-    begin_fresh(prep, run, opts, say)
-    envs = OnlineEnvs(env_factory_for(prep.source), run.seeds, run.n_envs, run.obs_adapter)  # AntMaze: ends at the goal
-    phase, pending = "offline", None
+    book = run.fresh()
+    buffer, sizes = make_buffer(prep.data, len(run.seeds), run.online.capacity)
+    offline.begin_fresh(run, book)
+    envs = OnlineEnvs(
+        env_factory_for(prep.source), run.seeds, run.online.n_envs, run.obs_adapter
+    )  # AntMaze: ends at the goal
+    pending = None
     if opts.resume and checkpoint.exists(run.ckpt_dir):
-        phase, states, keys, buffer, sizes, pending = _resume_online(run, states, keys, buffer, sizes, envs)
+        book, states, keys, buffer, sizes, pending = _resume_online(run, states, keys, buffer, sizes, envs)
     elif opts.from_run:
-        states, keys = load_offline_from(run, opts.from_run, states, keys)
-        phase = "online"
+        states, keys, book = load_offline_from(run, opts.from_run, states, keys)
     try:
-        if phase == "offline":
-            run.offline_steps = opts.steps
-            with progress_bar(opts, run.step, opts.steps, f"{prep.algorithm.name} {prep.source.name} offline") as bar:
-                states, keys = run.train_offline(states, keys, bar)
-        if run.env_steps == 0:
+        if book.phase == "offline" and not opts.from_run:
+            with progress_bar(opts, book.step, opts.steps, f"{prep.algorithm.name} {prep.source.name} offline") as bar:
+                states, keys = offline.train_offline(run, book, states, keys, bar)
+        if book.env_steps == 0:
             envs.reset_all()
         with progress_bar(
-            opts, run.env_steps, opts.online_steps, f"{prep.algorithm.name} {prep.source.name} online"
+            opts, book.env_steps, opts.online_steps, f"{prep.algorithm.name} {prep.source.name} online"
         ) as bar:
-            run.train_online(states, keys, buffer, sizes, envs, pending, bar)
+            train_online(run, book, states, keys, buffer, sizes, envs, pending, bar)
     finally:
         envs.close()
-        run.evaluator.close()
-        run.metrics_log.close()
-    return finish(run)
+        run.close()
+    return finish(run, book)

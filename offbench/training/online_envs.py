@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from offbench.envs import reset_seed
-from offbench.evaluation.evaluator import episode_success
+from offbench.evaluation.episodes import episode_success
 
 
 class OnlineEnvs:

@@ -16,12 +16,12 @@ from offbench.data.loaders import obs_normalizer, reward_scale_for
 from offbench.data.sources import Source
 from offbench.data.sources import resolve as resolve_source
 from offbench.data.suites import get_suite
-from offbench.envs import ObsAdapter
+from offbench.envs import ObsAdapter, quiet_mujoco
 from offbench.errors import OffbenchError
 from offbench.evaluation.evaluator import check_options as check_eval_options
 from offbench.runs.identity import identify
+from offbench.runs.spec import RunSpec
 from offbench.training import checks
-from offbench.training.identity import check_compatible, claim, quiet_mujoco  # noqa: F401 (re-exported)
 from offbench.training.step import SAMPLED_DROP
 
 # --------------------------------------------------------------------------------------------------
@@ -163,17 +163,4 @@ def prepare(opts: RunOptions, say: Callable[[str], None] = print) -> Prepared:
 
 def identify_run(opts: RunOptions, data_size: int | None = None):
     """The identity (:func:`offbench.runs.identity.identify`) of the run ``opts`` describe."""
-    return identify(
-        opts.algo,
-        opts.suite,
-        opts.dataset,
-        opts.results,
-        overrides=opts.overrides,
-        steps=opts.steps,
-        online_steps=opts.online_steps,
-        finetune=bool(opts.online_steps or opts.from_run),
-        seeds=opts.seed_list,
-        name=opts.name,
-        preset=opts.preset,
-        data_size=data_size,
-    )
+    return identify(RunSpec.from_options(opts, data_size))

@@ -9,9 +9,11 @@ from offbench import registry
 from offbench.errors import OffbenchError
 from offbench.records import checkpoint
 from offbench.records import store as records
+from offbench.training.from_run import check_from_config, from_checkpoint
 from offbench.training.identity import claim
-from offbench.training.offline import RunOptions, prepare, run_offline
-from offbench.training.online import check_from_config, from_checkpoint, run_finetune
+from offbench.training.offline import run_offline
+from offbench.training.online import run_finetune
+from offbench.training.prepare import RunOptions, prepare
 
 
 def run(opts: RunOptions, say: Callable[[str], None] = print) -> list[dict]:
