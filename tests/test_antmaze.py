@@ -290,3 +290,80 @@ def test_unknown_antmaze_dataset_is_a_clear_error():
 
     with pytest.raises(OffbenchError, match="known"):
         Collector("umaze-tiny", policy=None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# recipe v3: per-episode perturbations (issue 29)
+
+
+@needs_expert
+def test_perturbation_is_constant_within_an_episode_and_differs_between_episodes():
+    from offbench.recipes.antmaze import Collector
+
+    col = Collector("umaze", ac.load_expert(BEHAVIOR), seed=0, episode_steps=15)
+    seen = []
+    act = col.controller.act
+
+    def recording_act(data, goal):
+        seen[-1].append((col.controller.heading_bias, col.controller.speed_factor))
+        return act(data, goal)
+
+    col.controller.act = recording_act
+    draws, actions = [], []
+    for _ in range(3):
+        seen.append([])
+        actions.append(col.episode()["actions"])
+        draws.append(dict(col.perturbation))
+    col.close()
+    for ep, d in zip(seen, draws):
+        assert len(ep) == 15 and len(set(ep)) == 1  # one bias and one speed factor for the whole episode
+        assert ep[0] == pytest.approx((np.radians(d["heading_bias_deg"]), d["speed_factor"]))
+        assert abs(d["heading_bias_deg"]) <= 30.0 and 0.5 <= d["speed_factor"] <= 1.5
+    assert len({ep[0] for ep in seen}) == 3  # each episode its own draw
+    # the same seed draws the same perturbations (and so builds the same data)
+    col2 = Collector("umaze", ac.load_expert(BEHAVIOR), seed=0, episode_steps=15)
+    for d, a in zip(draws, actions):
+        np.testing.assert_array_equal(col2.episode()["actions"], a)
+        assert col2.perturbation == d
+    col2.close()
+
+
+def test_detour_aims_at_its_cell_from_its_start_step_until_reached():
+    from offbench.recipes.antmaze import DETOUR_REACHED_M, Detour
+
+    grid = ac.MazeGrid([[1, 1, 1, 1], [1, 0, 0, 1], [1, 1, 1, 1]])
+    goal = np.array([9.0, 9.0])
+    d = Detour(grid, {"detour_cell": (1, 2), "detour_step": 5})
+    cell = grid.cell_xy((1, 2))
+    far = cell + [3.0, 0.0]
+    assert d.aim(0, far, goal) is goal and d.aim(4, far, goal) is goal  # not begun yet
+    np.testing.assert_array_equal(d.aim(5, far, goal), cell)
+    np.testing.assert_array_equal(d.aim(50, far, goal), cell)  # persists until reached
+    assert d.aim(51, cell + [DETOUR_REACHED_M * 0.9, 0.0], goal) is goal and d.done
+    assert d.aim(52, far, goal) is goal  # over for good
+    none = Detour(grid, {"detour_cell": None, "detour_step": None})
+    assert none.done and none.aim(100, far, goal) is goal
+
+
+def test_detour_draws_never_pick_the_goal_cell_and_follow_p():
+    from offbench.recipes.antmaze import DETOUR_LATEST_START, Perturbations
+
+    free = [(1, 1), (1, 2), (1, 3)]
+    rng = np.random.default_rng(0)
+    draws = [Perturbations(detour_p=0.3).draw(rng, free, (1, 3)) for _ in range(2000)]
+    with_detour = [d for d in draws if d["detour_cell"] is not None]
+    assert 0.27 < len(with_detour) / len(draws) < 0.33
+    assert {d["detour_cell"] for d in with_detour} == {(1, 1), (1, 2)}
+    assert all(0 <= d["detour_step"] <= DETOUR_LATEST_START for d in with_detour)
+    assert Perturbations(detour_p=0.0).draw(rng, free, (1, 3))["detour_cell"] is None
+
+
+def test_recipe_v3_marks_a_v2_build_stale():
+    from offbench.recipes.antmaze import VERSION
+    from offbench.recipes.recipes import get_recipe, stale_reason
+
+    assert VERSION == 3 and get_recipe("antmaze-umaze-v2").version == 3
+    meta = {"rebuilt": True, "recipe_version": 2}
+    why = stale_reason("antmaze-umaze-v2", meta)
+    assert "version 2" in why and "version 3" in why and "--overwrite" in why
+    assert stale_reason("antmaze-umaze-v2", {**meta, "recipe_version": 3}) == ""

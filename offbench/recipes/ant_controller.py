@@ -14,6 +14,8 @@ changing what it *sees*, never its weights:
   the expert corrects its heading toward the wanted direction; the perceived error is clipped to +-45 deg.
 * **speed control** -- a desired velocity toward the aim point (2 m/s, slower near the goal); the expert
   is steered along ``v_des + gain (v_des - v)``, so overspeed turns into braking.
+* **per-episode perturbation** (recipe v3) -- ``perturb(heading_bias_deg, speed_factor)``: every desired
+  heading is turned by a fixed bias and the desired speed scaled by a fixed factor until the next call.
 * **planner** -- breadth-first search over the maze grid (4-connected), re-planned when the cell changes;
   the aim point lies 2 m ahead along the path through cell centres (the goal itself in the last cell).
 
@@ -301,7 +303,12 @@ class SteeredAnt:
         self.max_error = math.radians(max_error_deg)
         self.hysteresis = math.radians(hysteresis_deg)
         self.blend_steps = int(blend_steps)
+        self.heading_bias, self.speed_factor = 0.0, 1.0
         self.reset()
+
+    def perturb(self, heading_bias_deg: float = 0.0, speed_factor: float = 1.0):
+        """A persistent perturbation (kept by :meth:`reset`): desired heading + bias, desired speed x factor."""
+        self.heading_bias, self.speed_factor = math.radians(heading_bias_deg), float(speed_factor)
 
     def reset(self):
         self.k = None
@@ -332,8 +339,9 @@ class SteeredAnt:
         d = aim - pos
         n = float(np.linalg.norm(d))
         direction = d / n if n > 1e-9 else np.zeros(2)
-        speed = min(self.speed, max(self.min_speed, self._remaining + 0.5))
-        v_des = speed * direction
+        speed = self.speed_factor * min(self.speed, max(self.min_speed, self._remaining + 0.5))
+        c, s = math.cos(self.heading_bias), math.sin(self.heading_bias)
+        v_des = speed * np.array([c * direction[0] - s * direction[1], s * direction[0] + c * direction[1]])
         u = v_des + self.speed_gain * (v_des - vel)
         return math.atan2(u[1], u[0])
 

@@ -20,10 +20,20 @@ does not cut the trajectory (D4RL's Ant keeps moving after it). The commanded go
 ``desired_goal`` (not read by the antmaze suite, whose observation is ``achieved_goal`` + ``observation``,
 D4RL's 29-D layout: the goal is in D4RL's ``infos/goal`` only). The evaluation environment is D4RL's: fixed
 start to the evaluation goal (see ``tasks.antmaze_tasks``).
+
+Recipe version 3 (issue 29) adds **per-episode persistent perturbations** (:class:`Perturbations`), drawn
+at each reset: a heading bias (every desired heading turned by the same angle for the whole episode), a
+speed factor (the desired speed scaled for the whole episode), and with probability ``detour_p`` a detour
+(first to the centre of a random free cell other than the commanded goal's, then to the commanded goal).
+D4RL's data came from a learned, stochastic goal-reacher: it is sub-optimal *in the mean*. A deterministic
+navigator plus i.i.d. noise is not (BC learns E[a|s], which is the navigator again: BC scored 80 on v2's
+umaze against D4RL's 54.6); episodes that visit the same state with different intentions make E[a|s] an
+average of them. The constants come from ``scripts/calibrate_antmaze.py`` (``docs/antmaze.md``, recipe v3).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -37,10 +47,44 @@ from offbench.recipes.common import one_blas_thread
 from offbench.recipes.recipes import register_recipe
 
 EPISODE_STEPS = 1001  # D4RL: timeout when ts >= 1000 after the step, ts counted from 0
-ACTION_NOISE = 0.2
+ACTION_NOISE = 0.2  # D4RL generate_ant_maze_datasets.py: N(0, 0.2) action noise, then clip
 DEFAULT_SIZE = 1_000_000
 LABEL = "rebuilt (steered expert)"
-VERSION = 2  # 2: relabelled to the evaluation goal, terminals, resets, 1001 steps, no flip cut
+VERSION = 3  # 2: relabelled to the evaluation goal, terminals, resets, 1001 steps, no flip cut;
+# 3: per-episode perturbations (issue 29)
+
+# recipe v3, per-episode perturbations. The bias and speed ranges are issue 29's (kept: alone they average away,
+# proxy 100%); p was chosen by the calibration in docs/antmaze.md ("Recipe version 3": scripts/calibrate_antmaze.py
+# on umaze, proxy = success of the data's conditional-mean policy, 20 episodes; rows in results/reference/rebuilt_bc.csv)
+HEADING_BIAS_DEG = 30.0  # heading bias ~ U(-30, 30) deg (issue 29)
+SPEED_RANGE = (0.5, 1.5)  # speed factor ~ U(0.5, 1.5) (issue 29)
+DETOUR_P = 0.55  # P(detour to a random free cell before the commanded goal): proxy 75% at 0.5, 60% at 0.6
+DETOUR_REACHED_M = 1.0  # the detour is over within 1 m of its cell's centre (a quarter of a 4 m cell)
+# it starts at a step ~ U{0..500}, in the first half of the 1001 steps, so it can leave the path midway or the
+# goal once reached (umaze's start-time detours would all lie on the forward path): same states, other aims
+DETOUR_LATEST_START = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class Perturbations:
+    """The distribution of the per-episode perturbations (recipe v3)."""
+
+    heading_bias_deg: float = HEADING_BIAS_DEG
+    speed_range: tuple[float, float] = SPEED_RANGE
+    detour_p: float = DETOUR_P
+
+    def draw(self, rng: np.random.Generator, free_cells, goal_cell) -> dict:
+        """One episode's perturbation: ``heading_bias_deg``, ``speed_factor``, ``detour_cell`` (None: none) and
+        ``detour_step`` (the step it begins). Three draws from ``rng``, two more for a detour."""
+        bias = float(rng.uniform(-self.heading_bias_deg, self.heading_bias_deg))
+        speed = float(rng.uniform(*self.speed_range))
+        detour, start = None, None
+        if rng.uniform() < self.detour_p:
+            cells = [tuple(c) for c in free_cells if tuple(c) != tuple(goal_cell)]
+            detour = cells[int(rng.integers(len(cells)))]
+            start = int(rng.integers(DETOUR_LATEST_START + 1))
+        return {"heading_bias_deg": bias, "speed_factor": speed, "detour_cell": detour, "detour_step": start}
+
 
 # D4RL's hand-picked goal cells of the *-play datasets (row, col)
 PLAY_GOALS = {"medium": [(2, 6), (5, 1), (6, 5)], "large": [(1, 6), (3, 5), (3, 10), (5, 2), (7, 4), (7, 6), (7, 9)]}
@@ -52,6 +96,25 @@ DATASETS = {
     "large-play": ("large", "play"),
     "large-diverse": ("large", "diverse"),
 }
+
+
+class Detour:
+    """One episode's detour: from step ``detour_step`` on, aim at the centre of ``detour_cell`` until the Ant is
+    within :data:`DETOUR_REACHED_M` of it, then (and before) at the commanded goal."""
+
+    def __init__(self, grid: ac.MazeGrid, perturbation: dict):
+        cell = perturbation.get("detour_cell")
+        self.xy = None if cell is None else grid.cell_xy(cell)
+        self.step = int(perturbation.get("detour_step") or 0)
+        self.done = self.xy is None
+
+    def aim(self, t: int, xy, goal):
+        if self.done or t < self.step:
+            return goal
+        if np.linalg.norm(np.asarray(xy) - self.xy) <= DETOUR_REACHED_M:
+            self.done = True
+            return goal
+        return self.xy
 
 
 def task_for(name: str):
@@ -90,6 +153,7 @@ class Collector:
         seed: int = 0,
         noise: float = ACTION_NOISE,
         episode_steps: int = EPISODE_STEPS,
+        perturbations: Perturbations | None = None,
     ):
         import gymnasium as gym
 
@@ -122,6 +186,8 @@ class Collector:
         self.u = self.env.unwrapped
         self.eval_goal_xy = np.asarray(eval_goal_xy(self.task), np.float64)
         self.controller = ac.SteeredAnt(policy, self.plain, MAZE_SCALING)
+        self.perturbations = Perturbations() if perturbations is None else perturbations
+        self.perturbation: dict = {}
         self.stats = {
             "episodes": 0,
             "flipped_episodes": 0,
@@ -130,6 +196,8 @@ class Collector:
             "commanded_goals_reached": 0,
             "eval_goal_episodes": 0,
             "rewarded_steps": 0,
+            "detour_episodes": 0,
+            "detours_completed": 0,
         }
         self._resets = 0
 
@@ -147,12 +215,15 @@ class Collector:
             start = self.start
         else:
             start = tuple(self.free[self.rng.integers(len(self.free))])
+        goal = self._pick_goal()
         obs, _ = self.env.reset(
             seed=self.seed * 100_003 + self._resets,
-            options={"reset_cell": np.array(start), "goal_cell": np.array(self._pick_goal())},
+            options={"reset_cell": np.array(start), "goal_cell": np.array(goal)},
         )
         self._resets += 1
         self.controller.reset()
+        self.perturbation = self.perturbations.draw(self.rng, self.free, goal)
+        self.controller.perturb(self.perturbation["heading_bias_deg"], self.perturbation["speed_factor"])
         return obs
 
     def relabel(self, achieved_next: np.ndarray) -> np.ndarray:
@@ -170,8 +241,10 @@ class Collector:
         obs_l = {k: [np.asarray(v)] for k, v in obs.items()}
         A = []
         flipped_steps = 0
-        for _ in range(min(self.episode_steps, max_steps or self.episode_steps)):
-            a = self.controller.act(data, self.u.goal)
+        detour = Detour(self.controller.grid, self.perturbation)
+        self.stats["detour_episodes"] += int(not detour.done)
+        for t in range(min(self.episode_steps, max_steps or self.episode_steps)):
+            a = self.controller.act(data, detour.aim(t, data.qpos[:2], self.u.goal))
             a = np.clip(a + self.rng.normal(0.0, self.noise, a.shape), -1.0, 1.0).astype(np.float32)
             obs, _r, _term, _, _info = self.u.step(a)
             for k, v in obs.items():
@@ -188,6 +261,7 @@ class Collector:
         self.stats["flipped_episodes"] += int(flipped_steps > 0)
         self.stats["flipped_steps"] += flipped_steps
         self.stats["commanded_goals_reached"] += int(reached)
+        self.stats["detours_completed"] += int(detour.done and detour.xy is not None)
         self.stats["eval_goal_episodes"] += int(rewards.any())
         self.stats["rewarded_steps"] += int(rewards.sum())
         trunc = np.zeros(T, bool)
@@ -266,7 +340,10 @@ def build(name: str, size: int | None, seed: int, behavior_dir: Path, progress: 
         "recipe_version": VERSION,
         "recipe": f"D4RL antmaze ({col.kind}): steered Ant expert, {EPISODE_STEPS}-step episodes, reset at each "
         f"timeout, N(0, {ACTION_NOISE}) action noise then clip, no flip check; rewards and terminals "
-        f"relabelled to the evaluation goal (radius {ANTMAZE_GOAL_RADIUS})",
+        f"relabelled to the evaluation goal (radius {ANTMAZE_GOAL_RADIUS}); per-episode perturbations: "
+        f"heading bias U(-{HEADING_BIAS_DEG:g}, {HEADING_BIAS_DEG:g}) deg, speed factor U{SPEED_RANGE}, "
+        f"detour to a random free cell with p {DETOUR_P:g} from a step U{{0..{DETOUR_LATEST_START}}}",
+        "perturbations": dataclasses.asdict(col.perturbations),
         "policy": str(ac.POLICY_FILE),
         "policy_sha256": hashlib.sha256(policy_path.read_bytes()).hexdigest()[:16],
         "seed": int(seed),
