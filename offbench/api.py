@@ -183,8 +183,8 @@ def evaluate(policy, dataset: str | None = None, *, suite: str | None = None, ep
     from offbench.data.sources import resolve as resolve_source
     from offbench.data.suites import SUITES, get_suite
     from offbench.envs import ObsAdapter
-    from offbench.evaluation.episodes import env_factory_for
-    from offbench.evaluation.evaluator import Evaluator, normalized_score
+    from offbench.evaluation.episodes import env_factory_for, normalized_score
+    from offbench.evaluation.evaluator import Evaluator
 
     own = isinstance(policy, Policy)
     if dataset is None and not own:

@@ -122,17 +122,25 @@ def load_yaml_layers(algo: str, suite: str | None, dataset: str | None, finetune
     return out
 
 
-# A suite without its own section in an algorithm's YAML takes this suite's: Minari's MuJoCo datasets
-# (``mujoco/<env>/<level>-v0``, Gymnasium v5 locomotion) have no published settings; the locomotion ones apply.
-# (A table of YAML layers, here because config is a base module and cannot read the suites' registrations; a new
-# suite needs no entry: without a YAML section it runs with the algorithm's defaults and its Suite.reward_transform.)
-SUITE_LAYER_FALLBACK = {"mujoco": "locomotion"}
+# suite -> the suite whose section of an algorithm's YAML it applies when the YAML has none of its own: each suite
+# registration's ``Suite.config_layer`` (offbench/data/suites.py), recorded here as the suite registers (config is a
+# base module and never imports the suites, as offbench.registry never imports the algorithms). A suite without a
+# ``config_layer`` and without a YAML section runs with the algorithm's defaults and its ``Suite.reward_transform``.
+SUITE_LAYERS: dict[str, str] = {}
+
+
+def use_suite_layer(suite: str, layer: str | None) -> None:
+    """Record (or, with ``layer`` None, forget) which suite's YAML section ``suite`` applies where it has none."""
+    if layer:
+        SUITE_LAYERS[suite] = layer
+    else:
+        SUITE_LAYERS.pop(suite, None)
 
 
 def _named_layers(doc: dict, suite, dataset, prefix: str) -> list[tuple[str, dict]]:
     out = [(f"{prefix}default", dict(doc.get("default") or {}))]
     suites = doc.get("suites") or {}
-    fallback = SUITE_LAYER_FALLBACK.get(suite) if suite and suite not in suites else None
+    fallback = SUITE_LAYERS.get(suite) if suite and suite not in suites else None
     if fallback in suites:
         out.append((f"{prefix}suite:{fallback} (for {suite})", dict(suites[fallback] or {})))
     elif suite:

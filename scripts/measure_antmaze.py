@@ -93,7 +93,8 @@ def run_progress(
 ) -> list[dict]:
     import jax.numpy as jnp
 
-    from offbench.training.offline import Run, RunOptions, prepare
+    from offbench.training.offline import Run, resume
+    from offbench.training.prepare import RunOptions, prepare
 
     opts = RunOptions(
         algo=algo,
@@ -109,7 +110,7 @@ def run_progress(
     prep = prepare(opts, say=lambda s: None)
     run = Run(prep, say=lambda s: None)
     states, keys = run.init_states()
-    tree, _ = run.try_resume({"states": states, "keys": keys})
+    tree, _, _ = resume(run, {"states": states, "keys": keys})
     if tree is None:
         raise SystemExit(f"no checkpoint of {algo} on {dataset} under {results}")
     from offbench.evaluation.episodes import env_factory_for, episode_success, eval_reset_seed
@@ -156,7 +157,7 @@ def run_progress(
 def data_figures(dataset: str, gamma: float = 0.99) -> dict:
     import minari
 
-    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_xy
+    from offbench.data.tasks import ANTMAZE_GOAL_RADIUS, eval_goal_xy
 
     task = get_suite("antmaze").task(dataset)
     goal = np.asarray(eval_goal_xy(task))
@@ -202,7 +203,8 @@ def run_values(
     import jax
 
     from offbench.training.kit.networks import ValueNet
-    from offbench.training.offline import Run, RunOptions, prepare
+    from offbench.training.offline import Run, resume
+    from offbench.training.prepare import RunOptions, prepare
 
     opts = RunOptions(
         algo="iql",
@@ -218,7 +220,7 @@ def run_values(
     prep = prepare(opts, say=lambda s: None)
     run = Run(prep, say=lambda s: None)
     states, keys = run.init_states()
-    tree, _ = run.try_resume({"states": states, "keys": keys})
+    tree, _, _ = resume(run, {"states": states, "keys": keys})
     params = jax.tree_util.tree_map(lambda x: x[0], tree["states"]["value"].params)  # the first seed
     value = ValueNet(tuple(prep.config["hidden_dims"]))
     ds = prep.source.dataset

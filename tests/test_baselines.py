@@ -140,7 +140,7 @@ def test_filtered_bc_ranks_on_dataset_rewards_not_the_antmaze_shift():
 
 def test_prepare_hands_10pct_bc_the_raw_rewards(tmp_path):
     """End to end through the pipeline's prepare: an AntMaze-style r - 1 transform does not change the choice."""
-    from offbench.training.offline import RunOptions, prepare
+    from offbench.training.prepare import RunOptions, prepare
 
     rng = np.random.default_rng(0)
     lengths, returns = [100, 10, 95], [50.0, 5.0, 0.0]

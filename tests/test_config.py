@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from offbench import registry
 from offbench.config import (
     OPTIONAL_TYPES,
-    SUITE_LAYER_FALLBACK,
     read_config_file,
     resolve,
     resolve_with_sources,
@@ -78,7 +77,7 @@ def test_reward_transform_is_the_yamls_else_the_suites(name):
     algo = registry.get(name)
     for suite, s in SUITES.items():
         config, sources = resolve_with_sources(algo.default_config, name, suite)
-        layer = f"{SUITE_LAYER_FALLBACK[suite]} (for {suite})" if suite in SUITE_LAYER_FALLBACK else suite
+        layer = f"{s.config_layer} (for {suite})" if s.config_layer and suite not in _yaml(name)["suites"] else suite
         if config["reward_transform"] is not None:
             assert sources["reward_transform"] == f"configs/{name}.yaml:suite:{layer}", (name, suite)
         else:
@@ -89,6 +88,29 @@ def test_reward_transform_is_the_yamls_else_the_suites(name):
     toy = dataclasses.replace(SUITES["locomotion"], name="toy-suite-no-yaml", reward_transform="antmaze")
     config = resolve(algo.default_config, name, toy.name)  # no YAML names it: the suite's default applies
     assert config["reward_transform"] is None and reward_transform(config, toy) == "antmaze"
+
+
+def test_a_suite_registration_names_its_config_layer():
+    """Which YAML section a suite without its own applies is the suite's registration (``Suite.config_layer``), so
+    adding a suite touches its registration and configs only; a layer that is not a suite is refused."""
+    from offbench.data import suites
+
+    assert suites.SUITES["mujoco"].config_layer == "locomotion"
+    iql = registry.get("iql")
+    toy = dataclasses.replace(SUITES["locomotion"], name="toy-suite-layer", config_layer="antmaze")
+    try:
+        suites.register(toy)
+        config, sources = resolve_with_sources(iql.default_config, "iql", toy.name)
+        assert sources["reward_transform"] == "configs/iql.yaml:suite:antmaze (for toy-suite-layer)"
+        assert config == resolve(iql.default_config, "iql", "antmaze")  # exactly the antmaze section applies
+        suites.register(dataclasses.replace(toy, config_layer=None), replace=True)  # re-registered without one
+        assert resolve_with_sources(iql.default_config, "iql", toy.name)[1]["reward_transform"] == "pipeline"
+    finally:
+        suites.SUITES.pop(toy.name, None)
+        suites.use_suite_layer(toy.name, None)
+    with pytest.raises(OffbenchError, match="config_layer 'nope' is not a registered suite"):
+        suites.register(dataclasses.replace(toy, config_layer="nope"))
+    assert toy.name not in suites.SUITES
 
 
 def test_reward_transforms_follow_each_reference():

@@ -39,7 +39,8 @@ def test_collection_is_one_continuous_trajectory_with_a_single_reset(monkeypatch
 
 def test_build_relabels_to_the_fixed_goal_with_4d_observations_and_random_eval_start():
     from offbench.data import sources
-    from offbench.data.suites import eval_goal_cell, get_suite, maze_cell_xy
+    from offbench.data.suites import get_suite
+    from offbench.data.tasks import eval_goal_cell, maze_cell_xy
     from offbench.recipes.recipes import get_recipe
 
     assert get_recipe("maze2d-umaze-v1").version >= 2

@@ -19,7 +19,8 @@ from offbench.config import resolve as resolve_config
 from offbench.data import fetch, hosted
 from offbench.data.naming import canonical_name, suite_of
 from offbench.data.sources import resolve
-from offbench.data.suites import get_suite, maze_cell_xy
+from offbench.data.suites import get_suite
+from offbench.data.tasks import maze_cell_xy
 from offbench.errors import OffbenchError
 
 

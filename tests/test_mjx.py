@@ -13,7 +13,8 @@ import pytest
 
 pytest.importorskip("mujoco.mjx")
 
-from offbench.data.suites import ANTMAZE_GOAL_RADIUS, get_suite  # noqa: E402
+from offbench.data.suites import get_suite  # noqa: E402
+from offbench.data.tasks import ANTMAZE_GOAL_RADIUS  # noqa: E402
 from offbench.envs import EnvFactory, ObsAdapter, make_env  # noqa: E402
 from offbench.errors import OffbenchError  # noqa: E402
 from offbench.evaluation import mjx_tasks  # noqa: E402

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from offbench.errors import OffbenchError
+from offbench.recipes.maze2d import MAZES
 from offbench.recipes.pointmaze import (
-    MAZES,
     PLAY_CELLS,
     STITCH_VERSION,
     check_stitching,

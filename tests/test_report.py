@@ -881,7 +881,7 @@ def test_tables_are_rendered_by_pandas(built):
 
 
 def test_cells_are_escaped_in_every_format():
-    from offbench.report.tables import Table, frame
+    from offbench.report.render import Table, frame
 
     t = Table("t", "a <b> & 50%", frame(["Dataset", "x"], [["d_1 <i>", "1.0 ± 0.1 …"]]), ["note & more"], bold={(0, 1)})
     page = t.html()

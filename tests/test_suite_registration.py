@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from offbench.cli import main
 from offbench.data import fetch, suites
-from offbench.data.suites import SUITES, Suite, Task, get_suite, goal_radius, register, report_rank
+from offbench.data.suites import SUITES, Suite, get_suite, goal_radius, register, report_rank
+from offbench.data.tasks import Task
 from offbench.errors import OffbenchError
 from offbench.report.collect import suite_sort_key
 

@@ -394,3 +394,18 @@ def test_calibration_runs_algorithms_whose_preprocessing_needs_episodes(tmp_path
     prot.groups = {"g": {**prot.groups["g"], "algos": ["onestep", "filtered_bc"]}}
     rates = calibrate(prot, seconds=0.05)
     assert set(rates) == {"onestep", "filtered_bc"} and all(r > 0 for r in rates.values())
+
+
+def test_runs_that_did_not_finish_make_validate_fail(tmp_path, monkeypatch):
+    """Every job failed (e.g. an algorithm that cannot import): the verdicts say 'not run' and the command exits
+    non-zero naming the runs, instead of reporting success."""
+    from offbench.cli import main
+    from offbench.validation import command
+
+    monkeypatch.setattr(command, "build_missing", lambda protocol: None)
+    monkeypatch.setattr(command, "run_groups", lambda *a, **k: ["g/hopper-random-v2/iql"])
+    _protocol(tmp_path)  # writes tmp_path / "p.yaml"
+    path = tmp_path / "p.yaml"
+    res = CliRunner().invoke(main, ["validate", "--tier", str(path), "--no-estimate", "--results", str(tmp_path / "r")])
+    assert res.exit_code == 1, res.output
+    assert "did not finish (g/hopper-random-v2/iql)" in res.output and "not run" in res.output

@@ -1,6 +1,6 @@
 """Runs ``offbench ...`` for one sweep job so that it dies with the process that started it.
 
-``python -m offbench.sweeps.child PARENT_PID run --algo ...`` asks the kernel (Linux ``PR_SET_PDEATHSIG``) to
+``python -m offbench.cli.child PARENT_PID run --algo ...`` asks the kernel (Linux ``PR_SET_PDEATHSIG``) to
 send SIGTERM when the launching thread goes away, e.g. a sweep killed with ``kill -9``: a later sweep then
 resumes the job from its checkpoint instead of finding it still owned by an orphan. Elsewhere it simply
 runs the command.

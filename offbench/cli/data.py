@@ -196,7 +196,7 @@ def _recipe_or_error(name: str):
 
 def existing_build(name: str) -> str:
     """A description of the build of ``name`` already present ("" when there is none)."""
-    from offbench.data.suites import REBUILT_NAMESPACE
+    from offbench.data.tasks import REBUILT_NAMESPACE
     from offbench.recipes.recipes import built_version
 
     meta = _local_minari().get(f"{REBUILT_NAMESPACE}/{name}")

@@ -10,7 +10,7 @@ from click.core import ParameterSource
 
 from offbench import presets
 from offbench.errors import OffbenchError
-from offbench.options import SetCommand, expand_set  # noqa: F401 (expand_set: tests)
+from offbench.options import SetCommand
 
 
 class Group(click.Group):
@@ -168,7 +168,7 @@ def run(
     from offbench import registry
     from offbench.config import parse_overrides
     from offbench.data.suites import get_suite
-    from offbench.training.offline import RunOptions
+    from offbench.training.prepare import RunOptions
     from offbench.training.run import run as run_one
 
     algorithm = registry.get(algo)  # fail early on an unknown algorithm
@@ -291,7 +291,7 @@ def run(
         scores = [r.get("final_score") for r in recs]
         label = f" ({recs[0]['data']['label']} data)" if recs and recs[0]["data"]["rebuilt"] else ""
         shown = ", ".join("n/a" if x is None else f"{x:.1f}" for x in scores)
-        from offbench.records.store import is_finished
+        from offbench.records.record import is_finished
 
         mean = [r["final_score"] for r in recs if is_finished(r)]  # the one definition of a finished run
         diverged = [r["seed"] for r in recs if r.get("diverged")]

@@ -36,13 +36,13 @@ def register() -> None:
         return
     import gymnasium as gym
 
-    from offbench.d4rl_envs import adroit, antmaze, kitchen
+    from offbench.d4rl_envs import adroit, kitchen, mazes
 
     for maze, env_id in ANTMAZE_IDS.items():
         gym.register(
             env_id,
             entry_point="offbench.d4rl_envs.antmaze:D4RLAntMazeEnv",
-            max_episode_steps=antmaze.MAX_EPISODE_STEPS[maze],
+            max_episode_steps=mazes.MAX_EPISODE_STEPS[maze],
             kwargs={"maze": maze},
         )
     for task, env_id in ADROIT_IDS.items():

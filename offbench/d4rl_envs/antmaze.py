@@ -24,7 +24,7 @@ import mujoco
 import numpy as np
 
 import offbench.d4rl_envs.ant_model as ant_model
-from offbench.d4rl_envs.mazes import MAX_EPISODE_STEPS, MAZES, maze_map  # noqa: F401 (re-exported)
+from offbench.d4rl_envs.mazes import MAZES, maze_map
 
 GOAL_RADIUS = 0.5  # goal_reaching_env.py:42, 46
 

@@ -1,1 +1,2 @@
-"""Stage 1: datasets. Loaders (D4RL hdf5, Minari), suites and their tasks, sources, and rebuild recipes."""
+"""Datasets: the suites and their tasks (the registrations), names and sources, loaders (D4RL hdf5, Minari).
+Rebuilding data is the ``offbench.recipes`` stage (docs/architecture.md)."""

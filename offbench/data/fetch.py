@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 from offbench.data.naming import is_dataset_file
 from offbench.data.staging import Staging, minari_root, remove_stale_stages
-from offbench.data.suites import Suite, Task, hdf5_path
+from offbench.data.suites import Suite, hdf5_path
+from offbench.data.tasks import Task
 from offbench.errors import OffbenchError
 
 NETWORK_TIMEOUT = 8.0  # seconds; a machine without a network must fail fast (also `offbench data download`)

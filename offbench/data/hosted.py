@@ -25,7 +25,7 @@ from collections import Counter
 import numpy as np
 
 from offbench import envs
-from offbench.data.suites import MAZE_SCALING, Task, maze_cell_xy
+from offbench.data.tasks import MAZE_SCALING, Task, maze_cell_xy
 
 DOMINANT = 0.9  # share of the data in one cell that makes it the data's fixed start / goal
 RELABEL_RADIUS = 0.5  # D4RL relabel_maze2d_rewards.py / relabel_antmaze_rewards.py: ||xy - goal|| <= 0.5

@@ -20,7 +20,8 @@ from offbench import envs
 from offbench.data import hosted
 from offbench.data import loaders as datamod
 from offbench.data.naming import dataset_name, is_dataset_file
-from offbench.data.suites import FROM_SPEC, Suite, Task, env_family, hdf5_path
+from offbench.data.suites import Suite, hdf5_path
+from offbench.data.tasks import FROM_SPEC, Task, env_family
 from offbench.errors import OffbenchError
 
 
@@ -39,7 +40,7 @@ class Source:
     ref_source: str
     obs_keys: tuple | None
     note: str = ""
-    env_family: str = "gymnasium"  # gymnasium | gymnasium-robotics | d4rl (suites.env_family)
+    env_family: str = "gymnasium"  # gymnasium | gymnasium-robotics | d4rl (tasks.env_family)
     recipe: str | None = None  # rebuilt data: the recipe's name (metadata ``recipe``)
     recipe_version: int | None = None  # rebuilt data: the recipe version it was built by (``recipe_version``)
     recipe_size: int | None = None  # rebuilt data: transitions built when not the recipe's default size

@@ -13,6 +13,7 @@ from offbench.data import maps
 
 D4RL_GYM_URL = "http://rail.eecs.berkeley.edu/datasets/offline_rl/gym_mujoco_v2/{file}-v2.hdf5"
 REBUILT_NAMESPACE = "rebuilt"
+MAZE2D_GOAL_RADIUS = 0.5  # D4RL d4rl/pointmaze/maze_model.py: sparse reward 1 when ||xy - target|| <= 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,9 @@ class Task:
     # Evaluation episodes end within this distance of the goal (AntMaze: ANTMAZE_GOAL_RADIUS, D4RL's evaluation);
     # None: the environment ends them. Applies to env_id / rebuilt_env_id, never to D4RL's own task (it ends them).
     goal_radius: float | None = None
+    # Minari's ports of this task (its minari_id, evaluated in Gymnasium-Robotics' PointMaze) are evaluated to D4RL's
+    # fixed goal, the map's "g" cell, with this reward radius (maze2d: MAZE2D_GOAL_RADIUS); None: no fixed goal.
+    fixed_goal_radius: float | None = None
 
     def eval_env(self, kind: str, data_format: str | None = None) -> tuple[str, dict, str]:
         """(env id, env kwargs, env family) evaluating data of ``kind`` (original / file / rebuilt) stored in
@@ -209,6 +213,7 @@ def maze2d_tasks() -> tuple:
             env_kwargs=_pointmaze_kwargs(m, fixed_start=False),
             max_episode_steps=steps,
             obs_keys=("observation",),
+            fixed_goal_radius=MAZE2D_GOAL_RADIUS,
         )
         for m, (env_id, steps, _r, _g, lo, hi) in maps.POINTMAZES.items()
     )

@@ -1,1 +1,1 @@
-"""Stage 3: evaluation of policies in environments."""
+"""Evaluation of policies in environments (host and MJX backends)."""

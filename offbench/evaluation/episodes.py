@@ -59,24 +59,21 @@ def success_radius(source) -> float | None:
     return None if radius is None else float(radius)
 
 
-MAZE2D_GOAL_RADIUS = 0.5  # D4RL d4rl/pointmaze/maze_model.py: sparse reward 1 when ||xy - target|| <= 0.5
-
-
 def maze2d_goal(source) -> tuple | None:
-    """(x, y, radius) of D4RL maze2d's fixed goal for Minari's maze2d ports (D4RL/pointmaze/*) evaluated in
-    Gymnasium-Robotics' PointMaze: the centre of the map's "g" cell (PointMaze's default maze_size_scaling, 1 m),
-    the goal their rewards are relabelled to (offbench.data.hosted). None for every other task (rebuilt data keeps
-    the evaluation its reference returns were measured in)."""
+    """(x, y, radius) of D4RL's fixed goal for Minari's ports of a task with a ``fixed_goal_radius`` (maze2d:
+    D4RL/pointmaze/*) evaluated in Gymnasium-Robotics' PointMaze: the centre of the map's "g" cell (PointMaze's
+    default maze_size_scaling, 1 m), the goal their rewards are relabelled to (offbench.data.hosted). None for every
+    other task (rebuilt data keeps the evaluation its reference returns were measured in)."""
     task = source.task
-    if task is None or not task.name.startswith("maze2d-") or not str(source.env_id).startswith("PointMaze"):
+    if task is None or task.fixed_goal_radius is None or not str(source.env_id).startswith("PointMaze"):
         return None
     if source.kind == "rebuilt" or source.dataset.metadata.get("source") != "minari":
         return None
-    from offbench.data.suites import maze_cell_xy
+    from offbench.data.tasks import maze_cell_xy
 
     maze = source.env_kwargs["maze_map"]
     cell = next((i, j) for i, row in enumerate(maze) for j, c in enumerate(row) if c == "g")
-    return (*maze_cell_xy(maze, cell, 1.0), MAZE2D_GOAL_RADIUS)
+    return (*maze_cell_xy(maze, cell, 1.0), task.fixed_goal_radius)
 
 
 def env_factory_for(source) -> envs.EnvFactory:

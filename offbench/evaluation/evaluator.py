@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from offbench.errors import OffbenchError
-from offbench.evaluation.episodes import (  # noqa: F401 (re-exported)
+from offbench.evaluation.episodes import (
     DEFAULT_WIDTH,
     EvalResult,
     episode_success,
     eval_reset_seed,
-    normalized_score,
+    normalized_score,  # noqa: F401 (imported from here by training/offline.py)
 )
 
 

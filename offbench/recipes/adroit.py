@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offbench.recipes import common
+from offbench.recipes import common, references, writer
 from offbench.recipes.policy import load_policy
 from offbench.recipes.recipes import builder, mark_unbuildable, register_recipe
 
@@ -63,7 +63,7 @@ def _factory(task: str, max_episode_steps: int | None = None):
 def refs_for(task: str, behavior_dir: Path, n: int) -> dict:
     env_id, horizon, expert = TASKS[task]
     pol = load_policy(behavior_dir, expert)
-    return common.reference_returns(
+    return references.reference_returns(
         {"env_id": env_id, "horizon": horizon},
         _factory(task),
         common.PolicyBehavior(pol, True),
@@ -263,7 +263,7 @@ def build(task: str, kind: str, size, seed: int, behavior_dir: Path, progress: b
             "mix": "BC rollouts to the first episode end at or after N/2, then the "
             "demonstrations tiled in order (hand_dapg_combined.py)",
         }
-    return common.write(
+    return writer.write(
         name,
         eps,
         env_id,

@@ -1,4 +1,5 @@
-"""Shared pieces of the recipes: sizes, a vectorised collector, cached reference returns, writing.
+"""Shared pieces of the recipes: sizes, behaviours and a vectorised collector of episodes (the reference returns
+are in :mod:`offbench.recipes.references`, writing a build in :mod:`offbench.recipes.writer`).
 
 The collector steps ``n_envs`` environments together and asks the behaviour for all their actions in
 one call (one batched NumPy forward pass per step). It is deterministic given the seed: episode ``k``
@@ -10,9 +11,6 @@ generator seeded with ``seed``; episodes are stored in start order and the datas
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,12 +21,6 @@ from offbench.errors import OffbenchError
 SMALL = "small"
 SMALL_SIZE = 2000  # transitions of a `--size small` build (tests, smoke checks)
 N_ENVS = 16  # environments stepped together
-# Reference returns (issue 13): ref_min from 100 uniform-random episodes, as D4RL's REF_MIN_SCORE ("the
-# average returns of a random policy ... over 100 episodes", D4RL paper, Appendix); ref_max from 100 episodes
-# of the expert *as the data samples it* (sampled actions), both stored with their spread and count.
-RANDOM_REF_EPISODES = 100
-EXPERT_REF_EPISODES = 100
-SMALL_REF_EPISODES = 2  # the same for `--size small` builds (tests, smoke runs; said in the metadata)
 
 
 def resolve_size(size, default_size: int) -> int:
@@ -49,11 +41,6 @@ def resolve_size(size, default_size: int) -> int:
 
 def is_small(size, default_size: int) -> bool:
     return resolve_size(size, default_size) <= SMALL_SIZE
-
-
-def ref_episodes(n: int) -> tuple[int, int]:
-    """(random, expert) episodes for reference returns of a build of ``n`` transitions."""
-    return (SMALL_REF_EPISODES, SMALL_REF_EPISODES) if n <= SMALL_SIZE else (RANDOM_REF_EPISODES, EXPERT_REF_EPISODES)
 
 
 def reset_seed(seed: int, k: int) -> int:
@@ -279,156 +266,6 @@ def episode_stats(episodes: list[dict]) -> dict:
         "return_mean": float(np.mean(rets)) if rets else None,
         "return_std": float(np.std(rets)) if rets else None,
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# Reference returns (random and expert policy in the evaluation environment), cached per env
-
-
-def cache_dir() -> Path:
-    """``$OFFBENCH_CACHE_DIR`` (default ``~/.offbench/cache``)."""
-    return Path(os.environ.get("OFFBENCH_CACHE_DIR", Path.home() / ".offbench" / "cache")).expanduser()
-
-
-def cached(key: dict, compute: Callable[[], dict]) -> dict:
-    """``compute()`` once per ``key`` (a JSON-able dict: env, policy, episodes, seed, ...), kept on disk."""
-    h = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    path = cache_dir() / "refs" / f"{h}.json"
-    if path.exists():
-        try:
-            return json.loads(path.read_text())["value"]
-        except (ValueError, KeyError):
-            pass
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "value": value}, default=float))
-    os.replace(tmp, path)
-    return value
-
-
-def returns_of(env_factory: Callable, behavior: Behavior, episodes: int, seed: int) -> list[float]:
-    """Returns of ``episodes`` whole episodes (reset seeds from ``seed``), all stepped together."""
-    eps = collect(env_factory, behavior, size=10**9, seed=seed, n_envs=episodes, max_episodes=episodes)
-    return [e["return"] for e in eps]
-
-
-def reference_returns(
-    env_key: dict,
-    env_factory: Callable,
-    expert: Behavior,
-    expert_name: str,
-    n: int,
-    seed: int = 0,
-    expert_action: str | None = None,
-) -> dict:
-    """``{"ref_min_score", "ref_max_score", ...}``: mean return of uniform-random actions and of the
-    expert behaviour (``expert_action`` says how it acts, e.g. sampled) in the evaluation environment, seeded
-    (random: seed, expert: seed + 1), with each side's std and episode count; cached on disk."""
-    n_rand, n_exp = ref_episodes(n)
-
-    def compute():
-        env = env_factory()
-        low, high = env.action_space.low, env.action_space.high
-        env.close()
-        rand = returns_of(env_factory, UniformBehavior(low, high), n_rand, seed)
-        exp = returns_of(env_factory, expert, n_exp, seed + 1)
-        return {
-            "ref_min_score": float(np.mean(rand)),
-            "ref_max_score": float(np.mean(exp)),
-            "ref_min_std": float(np.std(rand)),
-            "ref_max_std": float(np.std(exp)),
-            "ref_min_episodes": len(rand),
-            "ref_max_episodes": len(exp),
-            "random_returns": rand,
-            "expert_returns": exp,
-            "expert": expert_name,
-            "expert_action": expert_action,
-            "seed": seed,
-        }
-
-    key = {
-        "what": "refs",
-        **env_key,
-        "expert": expert_name,
-        "n_random": n_rand,
-        "n_expert": n_exp,
-        "seed": seed,
-        "expert_action": expert_action,
-        "versions": _versions(),
-    }
-    if isinstance(expert, PolicyBehavior):  # a changed policy file is a different expert
-        key["expert_sha256"] = policy_file_info(expert.policy)["sha256"]
-    return cached(key, compute)
-
-
-def _versions() -> dict:
-    from importlib import metadata
-
-    out = {}
-    for pkg in ("gymnasium", "gymnasium-robotics", "mujoco"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Writing
-
-
-def write(name: str, episodes: list[dict], env, eval_env, refs: dict, provenance: dict, description: str) -> str:
-    """Write ``rebuilt/<name>`` through :func:`offbench.recipes.writer.write_minari` with the recipe's
-    name and version (``recipe``, ``recipe_version``) in its metadata; returns the id."""
-    from offbench.data.suites import REBUILT_NAMESPACE
-    from offbench.recipes.recipes import get_recipe
-    from offbench.recipes.writer import write_minari
-
-    if not episodes:
-        raise OffbenchError(f"the recipe for {name} collected no episodes")
-    dataset_id = f"{REBUILT_NAMESPACE}/{name}"
-    prov = {
-        "recipe": name,
-        **provenance,
-        "dataset_episodes": episode_stats(episodes),
-        "reference": {k: v for k, v in refs.items()},
-    }
-    clean = [{k: v for k, v in e.items() if k not in ("return", "complete")} for e in episodes]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rec = get_recipe(name)
-        write_minari(
-            dataset_id,
-            clean,
-            env,
-            eval_env,
-            ref_min_score=refs["ref_min_score"],
-            ref_max_score=refs["ref_max_score"],
-            description=description,
-            provenance=prov,
-            recipe=name,
-            recipe_version=rec.version if rec is not None else None,
-            size=provenance.get("requested_size", provenance.get("size")),
-            default_size=rec.default_size if rec is not None else None,
-            references=reference_summary(refs),
-        )
-    return dataset_id
-
-
-def reference_summary(refs: dict) -> dict:
-    """The references' means, spreads and episode counts (what the metadata and the data card show)."""
-    keys = (
-        "ref_min_score",
-        "ref_max_score",
-        "ref_min_std",
-        "ref_max_std",
-        "ref_min_episodes",
-        "ref_max_episodes",
-        "expert",
-        "expert_action",
-    )
-    return {k: refs.get(k) for k in keys}
 
 
 def policy_file_info(policy) -> dict:

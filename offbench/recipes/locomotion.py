@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from offbench.errors import OffbenchError
-from offbench.recipes import common
+from offbench.recipes import common, references, writer
 from offbench.recipes.policy import MLPPolicy, load_policy
 from offbench.recipes.recipes import builder, register_recipe
 
@@ -142,7 +142,7 @@ def medium_sac(env: str, seed: int, small: bool, progress: bool = False) -> tupl
 def refs_for(env: str, behavior_dir: Path, n: int) -> dict:
     env_id, expert, _ = ENVS[env]
     pol = load_policy(behavior_dir, expert)
-    return common.reference_returns(
+    return references.reference_returns(
         {"env_id": env_id},
         _factory(env_id),
         common.PolicyBehavior(pol, True),
@@ -235,7 +235,7 @@ def build(env: str, kind: str, size, seed: int, behavior_dir: Path, progress: bo
         "behaviour_policies": parts,
         "construction": __doc__.split("\n\n")[1].strip(),
     }
-    return common.write(
+    return writer.write(
         name,
         eps,
         env_id,

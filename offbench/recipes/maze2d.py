@@ -25,7 +25,7 @@ from collections import deque
 
 import numpy as np
 
-from offbench.recipes import common
+from offbench.recipes import common, references, writer
 from offbench.recipes.recipes import register_recipe
 
 MAZES = {  # name: (env id, horizon, D4RL size, reset cell, goal cell)
@@ -148,7 +148,7 @@ class WaypointController(common.Behavior):
 
 def refs_for(maze: str, n: int) -> dict:
     env_id, horizon, *_ = MAZES[maze]
-    return common.reference_returns(
+    return references.reference_returns(
         {"env_id": env_id, "maze": maze, "horizon": horizon, "kwargs": "eval-random-start"},
         _factory(maze, eval_kwargs(maze, fixed_start=False), horizon),
         WaypointController(eval_map(maze), noise=0.0),
@@ -257,7 +257,7 @@ def build_maze2d(maze: str, size, seed: int, progress: bool = False) -> str:
             **common.episode_stats(eps),
         },
     }
-    return common.write(
+    return writer.write(
         name,
         eps,
         env_id,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from offbench.errors import OffbenchError
-from offbench.recipes import common
+from offbench.recipes import common, writer
 from offbench.recipes.maze2d import (
     ACTION_NOISE,
     GOAL_RADIUS,
@@ -203,7 +203,7 @@ def build_stitch(maze: str, kind: str, size, seed: int, progress: bool = False) 
         },
         "label": "offbench pointmaze stitching set (not AntMaze, not D4RL)",
     }
-    return common.write(
+    return writer.write(
         name,
         eps,
         env_id,

@@ -54,7 +54,7 @@ def discover() -> None:
     if _DISCOVERED:
         return
     _DISCOVERED = True
-    from offbench.data import build as pkg
+    from offbench import recipes as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name not in ("recipes", "writer") and not info.name.startswith("_"):
@@ -104,7 +104,7 @@ def default_behavior_dir() -> Path:
     env = os.environ.get(BEHAVIOR_DIR_ENV)
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def builder(build, *key):

@@ -209,7 +209,7 @@ def train(
     ``stop_return`` (checked every ``eval_every`` steps) or ``max_env_steps`` are collected."""
     import jax
 
-    from offbench.recipes import common
+    from offbench.recipes import common, references
     from offbench.recipes.policy import MLPPolicy
     from offbench.training.step import make_train_step
 
@@ -284,7 +284,7 @@ def train(
                 if bar is not None:
                     bar.update(loop)
                 if n % int(cfg["eval_every"]) == 0 or n >= capacity:
-                    rets = common.returns_of(
+                    rets = references.returns_of(
                         env_factory,
                         common.PolicyBehavior(pol, True),
                         int(cfg["eval_episodes"]),
@@ -306,7 +306,7 @@ def train(
                     if stop_return is not None and point["eval_return_mean"] >= stop_return:
                         extra = int(cfg.get("stop_episodes", 0)) - len(rets)
                         more = (
-                            common.returns_of(
+                            references.returns_of(
                                 env_factory,
                                 common.PolicyBehavior(pol, True),
                                 extra,

@@ -1,5 +1,6 @@
 """Writing a rebuilt dataset as a real Minari dataset, so it is read through the same Minari loader
-a downloaded dataset goes through."""
+a downloaded dataset goes through: :func:`write` (a recipe's build, with its name, version, provenance and
+reference returns in the metadata) on top of :func:`write_minari`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,46 @@ import warnings
 import numpy as np
 
 from offbench.data.staging import Staging
+from offbench.errors import OffbenchError
+from offbench.recipes.common import episode_stats
+from offbench.recipes.references import reference_summary
+
+
+def write(name: str, episodes: list[dict], env, eval_env, refs: dict, provenance: dict, description: str) -> str:
+    """Write ``rebuilt/<name>`` through :func:`write_minari` with the recipe's
+    name and version (``recipe``, ``recipe_version``) in its metadata; returns the id."""
+    from offbench.data.tasks import REBUILT_NAMESPACE
+    from offbench.recipes.recipes import get_recipe
+
+    if not episodes:
+        raise OffbenchError(f"the recipe for {name} collected no episodes")
+    dataset_id = f"{REBUILT_NAMESPACE}/{name}"
+    prov = {
+        "recipe": name,
+        **provenance,
+        "dataset_episodes": episode_stats(episodes),
+        "reference": {k: v for k, v in refs.items()},
+    }
+    clean = [{k: v for k, v in e.items() if k not in ("return", "complete")} for e in episodes]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = get_recipe(name)
+        write_minari(
+            dataset_id,
+            clean,
+            env,
+            eval_env,
+            ref_min_score=refs["ref_min_score"],
+            ref_max_score=refs["ref_max_score"],
+            description=description,
+            provenance=prov,
+            recipe=name,
+            recipe_version=rec.version if rec is not None else None,
+            size=provenance.get("requested_size", provenance.get("size")),
+            default_size=rec.default_size if rec is not None else None,
+            references=reference_summary(refs),
+        )
+    return dataset_id
 
 
 def write_minari(

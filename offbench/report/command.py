@@ -79,7 +79,7 @@ def build(opts: Options, say=lambda m: None) -> dict:
     """Write the report; returns {'files': [...], 'issues': [...], 'tables': {...}, ...}."""
     import numpy as np
 
-    from offbench.report import plots, runs, stats, tables
+    from offbench.report import plots, render, runs, stats, tables
     from offbench.report.collect import collect, ordered
     from offbench.report.html import Block, Section, render_html, render_md
     from offbench.report.reference import load_reference, reference_dir, reference_tables
@@ -172,7 +172,7 @@ def build(opts: Options, say=lambda m: None) -> dict:
     for suite, panels in runs.training_logs(groups, rows).items():
         panels = {m: lines for m, lines in panels.items() if lines}
         if panels:
-            stem = f"training_metrics_{tables.slug(suite)}"
+            stem = f"training_metrics_{render.slug(suite)}"
             files += plots.metrics_plot(panels, opts.out / stem, f"Training metrics, {suite}", palette)
             note = "From each run's training log (seed_<s>.metrics.csv): mean over seeds and datasets per row."
             figs["metrics"].append(Block(title=f"Training metrics, {suite}", stem=stem, notes=[note]))

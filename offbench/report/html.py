@@ -26,7 +26,7 @@ TEMPLATE = """<!doctype html>
 
 @dataclasses.dataclass
 class Block:
-    table: object = None  # a tables.Table
+    table: object = None  # a render.Table
     title: str = ""  # a figure's caption
     stem: str = ""
     notes: list = dataclasses.field(default_factory=list)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from offbench.errors import OffbenchError
 from offbench.report.collect import PAPER_STEPS
-from offbench.report.tables import Table, frame, mean_std, pm
+from offbench.report.render import Table, frame, mean_std, pm
 
 
 def canon(name: str) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from offbench.records.metrics_log import metrics_path, read_rows
-from offbench.report.tables import Table, frame, mean_std, pm
+from offbench.report.render import Table, frame, mean_std, pm
 from offbench.report.tidy import best_point, runs_frame, updates_per_s
 
 # the metrics drawn from the training logs, in this order, when a run logs them (others stay in the CSV)

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from offbench.records.store import is_finished
+from offbench.records.record import is_finished
 
 CURVE_COLUMNS = (
     "row", "algorithm", "finetune", "variant", "suite", "dataset", "data", "data_label", "recipe_version",

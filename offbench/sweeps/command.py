@@ -7,7 +7,8 @@ import sys
 import click
 
 from offbench.options import SetCommand
-from offbench.sweeps.sweep import load_spec_file, make_spec, run_sweep
+from offbench.sweeps.spec import load_spec_file, make_spec
+from offbench.sweeps.sweep import run_sweep
 
 
 def _driver_jax_on_cpu() -> None:

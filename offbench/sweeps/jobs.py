@@ -6,7 +6,7 @@ a Ray task (Ray launcher). It
 1. takes the run directory's lock (``fcntl.flock`` on ``<run dir>/.sweep.lock``, the lock a plain
    ``offbench run`` takes too); if another process holds it, the job is left to it (outcome ``busy``);
 2. skips the job when every seed's run is done for the same steps and config (outcome ``skipped``): its
-   records are ``finished`` (:func:`offbench.records.store.is_finished`) or ran to the end and diverged
+   records are ``finished`` (:func:`offbench.records.record.is_finished`) or ran to the end and diverged
    (deterministic: running it again would diverge again; ``offbench status`` shows it as ``diverged``);
 3. otherwise runs it, with ``--resume`` when the run directory holds a checkpoint of the same config and
    seeds, retrying up to ``retries`` times (a retry resumes from the last checkpoint);
@@ -28,10 +28,15 @@ import threading
 import time
 from pathlib import Path
 
-from offbench.config import config_hash  # noqa: F401  JAX-free: a Ray worker must not start a JAX backend
+from offbench.config import config_hash  # JAX-free: a Ray worker must not start a JAX backend
 from offbench.records import store
 from offbench.records.jsonio import read_json, write_json_atomic
-from offbench.records.lock import HELD_ENV, LOCK_NAME, RunLock, is_locked  # noqa: F401  (one lock for runs and jobs)
+from offbench.records.lock import (  # one lock for runs and jobs
+    HELD_ENV,
+    RunLock,
+    is_locked,  # noqa: F401 (imported from here by sweeps/status.py)
+)
+from offbench.records.record import is_finished as record_finished  # the one definition of a finished run
 
 STATE_NAME = "sweep_job.json"
 LOG_NAME = "sweep_job.log"
@@ -132,21 +137,21 @@ def _same_run(job: Job, rec: dict) -> bool:
 
 
 def is_done(job: Job, recs: list | None = None) -> bool:
-    """Every seed's run of this job's steps and config is done: finished (``store.is_finished``), or it ran to
+    """Every seed's run of this job's steps and config is done: finished (``record.is_finished``), or it ran to
     its last step and diverged (running it again gives the same numbers)."""
     recs = seed_records(job) if recs is None else recs
     return all(
         rec is not None
         and _same_run(job, rec)
-        and (store.is_finished(rec) or (rec.get("status") == "finished" and rec.get("diverged")))
+        and (record_finished(rec) or (rec.get("status") == "finished" and rec.get("diverged")))
         for rec in recs
     )
 
 
 def is_finished(job: Job, recs: list | None = None) -> bool:
-    """Every seed's record is a finished run (``store.is_finished``) of this job's steps and config."""
+    """Every seed's record is a finished run (``record.is_finished``) of this job's steps and config."""
     recs = seed_records(job) if recs is None else recs
-    return all(rec is not None and _same_run(job, rec) and store.is_finished(rec) for rec in recs)
+    return all(rec is not None and _same_run(job, rec) and record_finished(rec) for rec in recs)
 
 
 def checkpoint_info(job: Job) -> dict | None:
@@ -186,8 +191,8 @@ def read_state(run_dir: str | Path) -> dict:
 
 
 def mean_score(recs: list) -> float | None:
-    """Mean final score of the finished seeds (``store.is_finished``), else of the last evaluations."""
-    done = [float(r["final_score"]) for r in recs if store.is_finished(r)]
+    """Mean final score of the finished seeds (``record.is_finished``), else of the last evaluations."""
+    done = [float(r["final_score"]) for r in recs if record_finished(r)]
     if done:
         return sum(done) / len(done)
     vals = [
@@ -256,7 +261,7 @@ def _run_attempt(job: Job, resume: bool, lock_fd: int, log_path: Path) -> tuple[
         log.flush()
         offset = log.tell()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "offbench.sweeps.child", str(os.getpid()), *args],
+            [sys.executable, "-m", "offbench.cli.child", str(os.getpid()), *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

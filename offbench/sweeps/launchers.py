@@ -6,13 +6,10 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import TYPE_CHECKING
 
 from offbench.errors import OffbenchError
+from offbench.sweeps.spec import SweepSpec
 from offbench.sweeps.status import _fmt_s, _fmt_score, _last_line
-
-if TYPE_CHECKING:
-    from offbench.sweeps.sweep import SweepSpec
 
 FORWARDED_ENV = (
     "MINARI_DATASETS_PATH",

@@ -130,10 +130,12 @@ def _device() -> str:
     return f"{d.platform} {getattr(d, 'device_kind', '')}".strip()
 
 
-def run_groups(protocol: Protocol, results: Path, max_parallel: int, say=_say) -> None:
+def run_groups(protocol: Protocol, results: Path, max_parallel: int, say=_say) -> list[str]:
+    """Run every group's sweep; returns the jobs that did not finish (failed or interrupted)."""
     from offbench.sweeps.spec import make_spec
     from offbench.sweeps.sweep import run_sweep
 
+    not_done: list[str] = []
     for name, group in protocol.groups.items():
         keys = {k: v for k, v in group.items() if k != "name"}
         spec = make_spec(keys, {"results": str(results), "max_parallel": max_parallel})
@@ -142,7 +144,9 @@ def run_groups(protocol: Protocol, results: Path, max_parallel: int, say=_say) -
             + (f" + {spec.online_steps} online" if spec.online_steps else "")
             + f", {spec.seeds} seeds)"
         )
-        run_sweep(spec, say)
+        outcomes = run_sweep(spec, say) or {}
+        not_done += [str(k) for k, o in outcomes.items() if o.get("outcome") not in ("finished", "skipped")]
+    return not_done
 
 
 def write_outputs(protocol: Protocol, results: Path, say=_say) -> Path:
@@ -210,7 +214,7 @@ def validate_command(tier, results, max_parallel, dry_run, estimate, verdicts_on
             return
         build_missing(protocol)
         t0 = time.time()
-        run_groups(protocol, results, max_parallel)
+        not_done = run_groups(protocol, results, max_parallel)
         wall = time.time() - t0
         _say(f"measured: the run groups took {wall / 60:.1f} min (training and evaluation; data builds before)")
         results.mkdir(parents=True, exist_ok=True)
@@ -219,3 +223,9 @@ def validate_command(tier, results, max_parallel, dry_run, estimate, verdicts_on
     summary = json.loads((out / "verdicts.json").read_text())
     for cid, v in summary["claims"].items():
         click.echo(f"{v:12s} {cid}")
+    if not verdicts_only and not_done:
+        raise click.ClickException(
+            f"{len(not_done)} run(s) did not finish ({', '.join(not_done[:3])}{', ...' if len(not_done) > 3 else ''}); "
+            f"their claims stay 'not run'. Fix the cause shown above and rerun `offbench validate --tier "
+            f"{protocol.tier}` (finished runs are skipped)"
+        )

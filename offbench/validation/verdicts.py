@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from offbench.records.store import is_finished, read_records
+from offbench.records.record import is_finished
+from offbench.records.store import read_records
 from offbench.validation.protocol import Claim, Protocol, dataset_key
 from offbench.validation.rules import paired_p, seeds_for_power, two_sample_p
 
