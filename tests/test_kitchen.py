@@ -97,10 +97,10 @@ def test_relabel_counts_target_tasks_done_so_far_and_ends_with_a_terminal():
 def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_path, monkeypatch):
     monkeypatch.setenv("OFFBENCH_BEHAVIOR_DIR", str(tmp_path))  # kitchen needs no behaviour files
     runner = CliRunner()
-    res = runner.invoke(main, ["data", "build", "kitchen-complete-v0", "--size", "300", "--no-progress"])
+    res = runner.invoke(main, ["data", "build", "kitchen-complete-v0", "--size", "450", "--no-progress"])
     assert res.exit_code == 0, res.output
     ds = load_minari("rebuilt/kitchen-complete-v0", ["observation"])
-    assert len(ds) == 300 and ds.obs_dim == 59 and ds.act_dim == 9
+    assert len(ds) == 450 and ds.obs_dim == 59 and ds.act_dim == 9  # > DEMO_STEPS: the first demo is whole
     assert ds.metadata["rebuilt"] is True
     assert (ds.metadata["ref_min_score"], ds.metadata["ref_max_score"]) == (0.0, 4.0)
     prov = json.loads(ds.metadata["provenance"])
@@ -201,3 +201,43 @@ def test_partial_and_mixed_are_one_pool_relabelled_for_their_targets():
         else p.metadata["eval_env_spec"]
     )
     assert sorted(spec["kwargs"]["tasks_to_complete"]) == sorted(kitchen.COMPLETE)
+
+
+def test_recipe_v3_styles_differ_between_demos_and_change_the_action_at_one_state():
+    """Recipe v3: each demo draws a persistent style (time scale, approach, grasp point, fumble, OU drift), so
+    two demos at the same state act differently on average, not only by i.i.d. noise; the same rng gives the
+    same style (same --seed, same build), and scale 0 is the version-2 demonstrator."""
+    from offbench.recipes.kitchen_demo import Demonstrator
+
+    order = list(kitchen.COMPLETE)
+    a, b = (kitchen.draw_style(np.random.default_rng([0, k]), order) for k in (0, 1))
+    assert a.time_scale != b.time_scale and all(0.5 <= f <= 1.5 for f in a.time_scale.values())
+    assert not np.allclose(a.approach["kettle"], b.approach["kettle"])
+    assert a.ou_sigma > 0 and a.ou_sigma == pytest.approx(kitchen.OU_SIGMA * kitchen.STYLE_SCALE)
+    again = kitchen.draw_style(np.random.default_rng([0, 0]), order)
+    assert again.time_scale == a.time_scale and np.array_equal(again.approach["microwave"], a.approach["microwave"])
+    plain = kitchen.draw_style(np.random.default_rng(0), order, scale=0.0)
+    assert set(plain.time_scale.values()) == {1.0} and not plain.fumble and plain.ou_sigma == 0.0
+    fumbles = [kitchen.draw_style(np.random.default_rng([1, k]), order).fumble for k in range(200)]
+    share = sum(len(f) for f in fumbles) / (200 * len(order))
+    assert abs(share - kitchen.FUMBLE_P * kitchen.STYLE_SCALE) < 0.03  # occasional failed grasps, at the recipe's rate
+
+    env = make_env(["microwave"], terminate_on_tasks_completed=False)
+    acts = []
+    for style in (a, b):
+        env.reset(seed=0)  # the same state for both
+        d = Demonstrator(env, np.random.default_rng(0), style=style)
+        gen = d.primitive("microwave")
+        acts.append(np.array([next(gen) for _ in range(8)]))
+        env.reset(seed=0)
+    env.close()
+    assert np.abs(acts[0][0] - acts[1][0]).max() > 0.05  # different intentions from the very first step
+
+
+def test_recipe_v3_marks_version_2_builds_stale():
+    from offbench.recipes.recipes import stale_reason
+
+    assert kitchen.RECIPE_VERSION == 3 and get_recipe("kitchen-partial-v0").version == 3
+    why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 2})
+    assert "version 2" in why and "version 3" in why and "--overwrite" in why
+    assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 3}) == ""

@@ -19,6 +19,8 @@ observations. Randomness (timing, speed, waypoint jitter, action noise) comes fr
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 SUBTASKS = ("microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet", "hinge cabinet")
@@ -60,6 +62,21 @@ LIMIT_MARGIN = 0.25  # joint-limit avoidance starts this far from a limit (rad)
 LIMIT_GAIN = 2.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Style:
+    """One demo's persistent variation (recipe v3): it holds for the whole demo and differs between demos
+    that pass the same state, so the data's mean action at a state averages different intentions, as human
+    operators' demos do. The default is no variation (the version-2 demonstrator). Drawn by
+    ``offbench.recipes.kitchen.draw_style``, which cites each range."""
+
+    time_scale: dict = dataclasses.field(default_factory=dict)  # subtask -> duration factor (speed 1/f)
+    approach: dict = dataclasses.field(default_factory=dict)  # subtask -> offset of the pre-grasp point (m)
+    grasp_shift: dict = dataclasses.field(default_factory=dict)  # subtask -> grasp point offset (m)
+    fumble: dict = dataclasses.field(default_factory=dict)  # subtask -> grasp offset of a missed first try
+    ou_sigma: float = 0.0  # stationary std of the end-effector target's OU perturbation (m)
+    ou_tau: float = 10.0  # its correlation time (steps)
+
+
 def rot(axis, angle) -> np.ndarray:
     axis = np.asarray(axis, float) / np.linalg.norm(axis)
     k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
@@ -69,7 +86,7 @@ def rot(axis, angle) -> np.ndarray:
 class Demonstrator:
     """IK + servo-compensated controller over a ``KitchenEnv`` (the unwrapped env)."""
 
-    def __init__(self, env, rng: np.random.Generator | None = None, speed: float = 1.0):
+    def __init__(self, env, rng: np.random.Generator | None = None, speed: float = 1.0, style: Style | None = None):
         import mujoco
 
         self.mj = mujoco
@@ -77,7 +94,9 @@ class Demonstrator:
         self.robot = self.env.robot_env
         self.m, self.d = self.env.model, self.env.data
         self.rng = rng if rng is not None else np.random.default_rng(0)
-        self.speed = speed
+        self.speed = self.base_speed = speed
+        self.style = style if style is not None else Style()
+        self.ou = np.zeros(3)  # the current OU offset of the end-effector target
         self.site = self.m.site("end_effector").id
         self.kp = self.m.actuator_gainprm[:9, 0].copy()
         self.damp = self.m.dof_damping[:9].copy()
@@ -121,7 +140,8 @@ class Demonstrator:
         vmax = VMAX if vmax is None else vmax
         kpos = KPOS if kpos is None else kpos
         p, r = self.ee()
-        v = kpos * (np.asarray(target_pos) - p)
+        target_pos = np.asarray(target_pos) + self._ou_step(np.linalg.norm(np.asarray(target_pos) - p))
+        v = kpos * min(self.speed, 1.5) * (target_pos - p)  # kpos·dt stays < 1 (no overshoot)
         n = np.linalg.norm(v)
         vm = vmax * self.speed
         if n > vm:
@@ -164,6 +184,30 @@ class Demonstrator:
         a[:ARM] = (ctrl - self.robot._last_robot_qpos[:ARM]) / (2 * DT)
         a[ARM:] = grip
         return np.clip(a, -1.0, 1.0)
+
+    def _ou_step(self, dist: float) -> np.ndarray:
+        """Advance the style's Ornstein-Uhlenbeck offset by one step; it fades within 10 cm of the target
+        (a hand is steadier when it closes in on a handle)."""
+        st = self.style
+        if st.ou_sigma <= 0:
+            return np.zeros(3)
+        a = 1.0 / st.ou_tau
+        self.ou = (1 - a) * self.ou + st.ou_sigma * np.sqrt(2 * a - a * a) * self.rng.normal(0.0, 1.0, 3)
+        return self.ou * min(1.0, dist / 0.1)
+
+    def reach(self, task, grasp, pre, r0, tol=0.03, steps=50, gtol=0.015, gsteps=25):
+        """Approach ``grasp`` through the pre-grasp point ``grasp + pre`` (shifted by the style's approach
+        offset); with the style's fumble, first close the fingers beside the handle, open and back off."""
+        pre = np.asarray(pre) + self.style.approach.get(task, 0.0)
+        miss = self.style.fumble.get(task)
+        if miss is not None:
+            yield from self.move(grasp + pre, r0, 1.0, tol=tol, max_steps=steps)
+            yield from self.move(grasp + miss, r0, 1.0, tol=gtol, max_steps=gsteps)
+            yield from self.hold(grasp + miss, r0, -1.0, steps=3)
+            yield from self.hold(grasp + miss, r0, 1.0, steps=2)
+            yield from self.move(grasp + 0.5 * pre, r0, 1.0, tol=tol, max_steps=10)
+        yield from self.move(grasp + pre, r0, 1.0, tol=tol, max_steps=steps)
+        yield from self.move(grasp, r0, 1.0, tol=gtol, max_steps=gsteps)
 
     # ---------------------------------------------------------------- motion generators
     def move(self, target, rot=None, grip=1.0, tol=0.015, rtol=0.15, max_steps=60, min_steps=0, stall=4, **kw):
@@ -210,7 +254,7 @@ class Demonstrator:
                 return
             if len(hist) > stall and (q - hist[-stall - 1]) * sign < 0.004 * stall:
                 return  # stalled (slipped off or out of reach)
-            qt = q + sign * step * lead
+            qt = q + sign * step * lead * self.speed
             if (qt - goal) * sign > 0:
                 qt = goal + sign * 0.02
             if sliding:
@@ -226,6 +270,10 @@ class Demonstrator:
     def jitter(self, scale=0.005):
         return self.rng.uniform(-scale, scale, 3)
 
+    def shift(self, task):
+        """The style's grasp point offset for ``task`` (another place on the handle)."""
+        return np.asarray(self.style.grasp_shift.get(task, np.zeros(3)), float)
+
     def door_point(self, joint, r, n, z, q=None):
         """A point in the frame of a door hinged on ``joint``: ``r`` along the closed door (+x), ``n`` across it
         (+y, into the cabinet), at height ``z``, with the door at angle ``q`` (default: now)."""
@@ -239,9 +287,8 @@ class Demonstrator:
             q = self.joint("microwave")[1]
             anchor, axis = self.joint_axis("microwave")
             r0 = rot(axis, q) @ R_FORWARD  # hand facing the door as it is now
-            grasp = self.site_pos("microhandle_site") - 0.01 * r0[:, 2] + self.jitter()
-            yield from self.move(grasp - 0.12 * r0[:, 2], r0, 1.0, tol=0.03, max_steps=50)
-            yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
+            grasp = self.site_pos("microhandle_site") - 0.01 * r0[:, 2] + self.jitter() + self.shift("microwave")
+            yield from self.reach("microwave" if _attempt == 0 else "", grasp, -0.12 * r0[:, 2], r0)
             yield from self.hold(grasp, r0, -1.0, steps=3)
             # carry the handle round the hinge, position only (the wrist follows the door by itself)
             yield from self.turn("microwave", MICROWAVE_GOAL, grasp, None, grip=-1.0, step=0.15, max_steps=40)
@@ -253,13 +300,12 @@ class Demonstrator:
         p = self.ee()[0]
         yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=RETREAT_STEPS)
 
-    def _grasp_front_handle_and_open(self, site, joint, target, keep_orientation, step, max_steps, back):
+    def _grasp_front_handle_and_open(self, task, site, joint, target, keep_orientation, step, max_steps, back):
         """Approach a handle from the front, grasp it, carry it along its joint to ``target`` (keeping the
         hand's orientation for a slide, not for a hinge), release and back off by ``back`` metres."""
         r0 = R_FORWARD
-        grasp = self.site_pos(site) + np.array([0.0, -0.005, 0.0]) + self.jitter()
-        yield from self.move(grasp + np.array([0.0, -0.12, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
-        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=25)
+        grasp = self.site_pos(site) + np.array([0.0, -0.005, 0.0]) + self.jitter() + self.shift(task)
+        yield from self.reach(task, grasp, np.array([0.0, -0.12, 0.0]), r0)
         yield from self.hold(grasp, r0, -1.0, steps=3)
         yield from self.turn(
             joint, target, grasp, r0 if keep_orientation else None, grip=-1.0, step=step, max_steps=max_steps
@@ -269,16 +315,18 @@ class Demonstrator:
         yield from self.move(p + np.array([0.0, -back, 0.0]), None, 1.0, tol=0.04, max_steps=10)
 
     def slide_cabinet(self):
-        yield from self._grasp_front_handle_and_open("slide_site", "slide_cabinet", 0.42, True, 0.06, 40, 0.12)
+        yield from self._grasp_front_handle_and_open(
+            "slide cabinet", "slide_site", "slide_cabinet", 0.42, True, 0.06, 40, 0.12
+        )
 
     def light_switch(self):
         r0 = R_FORWARD
         for _attempt in range(2):  # if the lever was missed (a finger caught on it), back off and try again
             h = self.site_pos("light_site")
             # fingers open around the lever; the one on its +x side pushes it round its hinge toward -x
-            grasp = h + np.array([LIGHT_DX, 0.0, 0.0]) + self.jitter(0.004)
-            yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.02, max_steps=50)
-            yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=LIGHT_STEPS)
+            grasp = h + np.array([LIGHT_DX, 0.0, 0.0]) + self.jitter(0.004) + self.shift("light switch")
+            task = "light switch" if _attempt == 0 else ""
+            yield from self.reach(task, grasp, np.array([0.0, -0.1, 0.0]), r0, tol=0.02, gsteps=LIGHT_STEPS)
             yield from self.turn("light_switch", -0.72, grasp, r0, grip=1.0, step=0.3, max_steps=40)
             switched = self.joint("light_switch")[1] < -0.5  # (backing out drags the lever back a little)
             p = self.ee()[0]
@@ -292,9 +340,8 @@ class Demonstrator:
         # lower finger carries its weight
         h = self.site_pos("kettle_site")
         r0 = KETTLE_ROT
-        grasp = h + np.array([0.0, KETTLE_DY, 0.0]) + self.jitter(0.004)
-        yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
-        yield from self.move(grasp, r0, 1.0, tol=0.015, max_steps=15)
+        grasp = h + np.array([0.0, KETTLE_DY, 0.0]) + self.jitter(0.004) + self.shift("kettle")
+        yield from self.reach("kettle", grasp, np.array([0.0, -0.1, 0.0]), r0, gsteps=15)
         yield from self.hold(grasp, r0, -1.0, steps=3)
         shift = np.array([-0.23, 0.75, 1.62]) - self.d.xpos[self.m.body("kettle").id]
         # lift it clear and carry it slowly, so it hangs upright under the handle
@@ -307,13 +354,12 @@ class Demonstrator:
         # back out well clear of the knob panel above before anything else
         yield from self.move(p + np.array([0.0, -KETTLE_BACK, 0.03]), r0, 1.0, tol=0.05, max_steps=10)
 
-    def _knob(self, site, joint, goal):
+    def _knob(self, task, site, joint, goal):
         h = self.site_pos(site)
         r0 = R_FORWARD
         # the blade sticks out only ~1.5 cm in front of the knob's round base: grip its front edge
-        grasp = h + np.array([0.0, -0.025, 0.0]) + self.jitter(0.003)
-        yield from self.move(grasp + np.array([0.0, -0.1, 0.0]), r0, 1.0, tol=0.03, max_steps=50)
-        yield from self.move(grasp, r0, 1.0, tol=0.02, max_steps=15)
+        grasp = h + np.array([0.0, -0.025, 0.0]) + self.jitter(0.003) + self.shift(task)
+        yield from self.reach(task, grasp, np.array([0.0, -0.1, 0.0]), r0, gtol=0.02, gsteps=15)
         yield from self.hold(grasp, r0, -1.0, steps=3)
         yield from self.turn(joint, goal, grasp, r0, grip=-1.0, step=0.3, max_steps=40)
         p, r = self.ee()
@@ -321,13 +367,15 @@ class Demonstrator:
         yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=10)
 
     def bottom_burner(self):
-        yield from self._knob("knob2_site", "knob_Joint_2", -1.0)
+        yield from self._knob("bottom burner", "knob2_site", "knob_Joint_2", -1.0)
 
     def top_burner(self):
-        yield from self._knob("knob4_site", "knob_Joint_4", -1.0)
+        yield from self._knob("top burner", "knob4_site", "knob_Joint_4", -1.0)
 
     def hinge_cabinet(self):
-        yield from self._grasp_front_handle_and_open("hinge_site2", "right_hinge_cabinet", 1.5, False, 0.15, 60, 0.1)
+        yield from self._grasp_front_handle_and_open(
+            "hinge cabinet", "hinge_site2", "right_hinge_cabinet", 1.5, False, 0.15, 60, 0.1
+        )
 
     def neutral(self, site=None, max_steps=25):
         """Back to a neutral pose in front of the kitchen, pulling the arm's posture home: run before a subtask
@@ -347,5 +395,6 @@ class Demonstrator:
 
     def primitive(self, task: str):
         """The generator of actions for ``task`` (after a move back to neutral if the arm needs it)."""
+        self.speed = self.base_speed / self.style.time_scale.get(task, 1.0)
         yield from self.neutral(SITES.get(task) if NEUTRAL_TO_SITE else None)
         yield from getattr(self, task.replace(" ", "_"))()

@@ -33,12 +33,14 @@ def run_tasks(
     pause_max: int = 0,
     record: bool = False,
     speed: float = 1.0,
+    style=None,
 ):
     """Run the primitives of ``order`` in sequence in ``env`` (a FrankaKitchen-v1 env) from ``reset(seed)``.
 
     Returns a dict: ``completed`` (subtasks of ``order`` whose goal was reached, by the env's 0.3 rule,
     in order of completion), ``steps``, and with ``record`` the episode arrays (observations T+1, actions,
-    env rewards, per-step completed-target counts, terminations, truncations).
+    env rewards, per-step completed-target counts, terminations, truncations). ``style`` (a
+    :class:`~offbench.recipes.kitchen_demo.Style`) is the demo's persistent variation (default: none).
     """
     from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
@@ -50,7 +52,7 @@ def run_tasks(
         qpos[:ARM] += rng.uniform(-start_noise, start_noise, ARM)
         u.robot_env.set_state(qpos, qvel)
         obs = u._get_obs(u.robot_env._get_obs())
-    demo = Demonstrator(env, rng, speed=speed)
+    demo = Demonstrator(env, rng, speed=speed, style=style)
     max_steps = max_steps or 10_000
     targets = list(targets) if targets is not None else list(order)
 

@@ -1,0 +1,290 @@
+"""Calibrate Kitchen recipe v3 (issue 29): how hard is the rebuilt data for imitation?
+
+    nice -n 19 .venv/bin/python scripts/calibrate_kitchen.py [--kinds complete partial mixed] [--episodes 10]
+        [--draws 8] [--scale 0 0.5 1 ...] [--demos 10] [--no-write]
+    nice -n 19 .venv/bin/python scripts/calibrate_kitchen.py --episodes 0 --bc [--bc-steps 100000]
+        [--bc-seeds 3] [--bc-eval-episodes 10] [--build-size N] --minari-dir /tmp/me/minari --results /tmp/me/results
+
+**The demonstrator** (``--demos N``): N complete-sequence demos as the recipe collects them (per-demo style,
+start-posture noise, pauses, N(0, 0.1) action noise, up to ``kitchen.DEMO_STEPS`` steps): how many do all four
+target tasks, the mean number done and the mean length. Only successful ones enter the complete subset.
+
+**The proxy** (cheap, no training): the score (100 x target tasks done / 4, evaluation env: reset without
+start noise, 280 steps) of the data's *conditional-mean policy*, the policy BC tries to recover. At each
+evaluation episode ``--draws`` K demonstrators (:class:`offbench.recipes.kitchen_demo.Demonstrator`) are made,
+each with its own rng, its own order of subtasks as the dataset draws them (complete: the complete
+sequence; partial and mixed: one order per episode drawn as the pool draws them,
+:data:`~offbench.recipes.kitchen.COMPLETE_SHARE` complete sequences, the rest undirected, shared by the K: so
+this proxy measures the styles' effect, not the mixture of orders that BC must also sort out) and its own
+style (:func:`offbench.recipes.kitchen.draw_style`, spreads x ``--scale``); at every step all K see the
+same MuJoCo state, each gives its next action (pauses and primitives as in the data; an exhausted one holds
+still), and the arm is stepped with the mean over k of
+``E[clip(a_k + e, -1, 1)]``, ``e ~ N(0, 0.1^2)`` in closed form. It averages over the styles' *prior* at every
+state, where BC averages over the demos that visited the state; it ranks settings, BC decides.
+
+**BC** (``--bc``): the suite's real pipeline on builds of the recipe *as registered* (its constants, not the
+``--scale`` sweep's): ``offbench.run("bc", "kitchen", ...)`` builds the datasets under ``--minari-dir`` when
+missing (``--build-size``: smaller than D4RL's sizes, labelled so in the run's variant; complete is capped at
+its own 3,680), trains ``--bc-seeds`` seeds for ``--bc-steps`` steps and evaluates at the end with
+``--bc-eval-episodes`` episodes per seed. Score: the mean of the seeds' final scores, spread: their sample s.d.
+
+Rows (the recipe's constants only, ``--scale`` = ``kitchen.STYLE_SCALE``) go to
+``results/reference/rebuilt_bc.csv``, replacing a row with
+the same dataset, version, steps, seeds and evaluation episodes; other rows of the table are kept.
+Targets (IQL paper Table 3, BC on D4RL's kitchen): complete 65.0, partial 38.0, mixed 51.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = ROOT / "results" / "reference" / "rebuilt_bc.csv"
+COLUMNS = [
+    "dataset",
+    "recipe_version",
+    "bc_score",
+    "bc_sd",
+    "steps",
+    "seeds",
+    "eval_episodes",
+    "proxy_success",
+    "command",
+    "date",
+]
+D4RL_BC = {"complete": 65.0, "partial": 38.0, "mixed": 51.5}  # IQL paper Table 3 (BC column)
+
+
+def expected_clip(mu: np.ndarray, sigma: float) -> np.ndarray:
+    """E[clip(mu + e, -1, 1)] for e ~ N(0, sigma^2), elementwise (moments of a clipped normal)."""
+    erf = np.vectorize(math.erf)
+
+    def cdf(z):
+        return 0.5 * (1 + erf(z / math.sqrt(2)))
+
+    def pdf(z):
+        return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+    a, b = (-1 - mu) / sigma, (1 - mu) / sigma
+    inside = mu * (cdf(b) - cdf(a)) + sigma * (pdf(a) - pdf(b))
+    return inside + (1 - cdf(b)) - cdf(a)  # the mass clipped at +1 and at -1
+
+
+def _orders(kind: str, rng, k: int, kitchen) -> list[list[str]]:
+    """complete: the complete sequence; partial/mixed: one order drawn as the pool draws them (complete with
+    probability COMPLETE_SHARE, else undirected), shared by the K draws (averaging K different orders at the
+    start state goes nowhere: 0 tasks at every setting tried, see docs/kitchen.md)."""
+    if kind == "complete":
+        return [list(kitchen.COMPLETE) for _ in range(k)]
+    order = list(kitchen.COMPLETE) if rng.uniform() < kitchen.COMPLETE_SHARE else kitchen.undirected_order(rng)
+    return [order for _ in range(k)]
+
+
+def _plan(demo, order, rng, pause_max):
+    """The actions of one demonstrator: a pause of 0..pause_max idle steps, then the primitive, per subtask
+    (as :func:`offbench.recipes.kitchen_rollout.run_tasks` plans them)."""
+    for t in order:
+        for _ in range(int(rng.integers(0, pause_max + 1))):
+            yield demo.action(demo.ee()[0], None, 1.0)
+        yield from demo.primitive(t)
+
+
+def proxy(kind: str, episodes: int, draws: int, scale: float, seed: int = 0) -> dict:
+    """Score of the K-draw conditional-mean policy on dataset ``kind``'s targets (see the module doc)."""
+    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
+
+    from offbench.recipes import kitchen
+    from offbench.recipes.kitchen_demo import Demonstrator
+
+    targets = kitchen.TARGETS[kind]
+    env = kitchen._env(targets, terminate=False)
+    t0, done_counts = time.time(), []
+    for ep in range(episodes):
+        rng = np.random.default_rng([seed, ep, 7])
+        env.reset(seed=5000 + ep)
+        u = env.unwrapped
+        gens, demos = [], []
+        for k, order in enumerate(_orders(kind, rng, draws, kitchen)):
+            r = np.random.default_rng([seed, ep, k])
+            d = Demonstrator(env, r, style=kitchen.draw_style(r, order, scale))
+            demos.append(d)
+            gens.append(_plan(d, order, r, kitchen.PAUSE_MAX))
+        done = set()
+        for _ in range(kitchen.EPISODE_STEPS):
+            acts = []
+            for d, g in zip(demos, gens):
+                a = next(g, None)
+                acts.append(d.action(d.ee()[0], None, 1.0) if a is None else a)
+            a = np.mean([expected_clip(x, kitchen.ACTION_NOISE) for x in acts], axis=0)
+            env.step(a)
+            for t in targets:
+                if np.linalg.norm(u.data.qpos[OBS_ELEMENT_INDICES[t]] - OBS_ELEMENT_GOALS[t]) < BONUS_THRESH:
+                    done.add(t)
+            if len(done) == len(targets):
+                break
+        done_counts.append(len(done))
+    env.close()
+    return {
+        "proxy_score": round(100 * float(np.mean(done_counts)) / len(targets), 1),
+        "tasks": done_counts,
+        "seconds": round(time.time() - t0, 1),
+    }
+
+
+def demonstrator(n: int, scale: float, seed: int = 0) -> dict:
+    """``n`` complete-sequence demos as the recipe collects them (see the module doc)."""
+    from offbench.recipes import kitchen
+
+    env = kitchen._env(kitchen.POOL, terminate=False, steps=kitchen.DEMO_STEPS)
+    t0, ok, tasks, lens = time.time(), 0, [], []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i, 11])
+        d = kitchen.demo(list(kitchen.COMPLETE), 3000 + i, rng, env, style_scale=scale)
+        ok += kitchen.solves(d, kitchen.COMPLETE)
+        tasks.append(sum(t in d["done_at"] for t in kitchen.COMPLETE))
+        lens.append(len(d["actions"]))
+    env.close()
+    return {"success": ok, "tasks": float(np.mean(tasks)), "length": float(np.mean(lens)), "s": time.time() - t0}
+
+
+def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, build_size) -> dict:
+    """BC through offbench's own pipeline (builds the datasets with the registered recipe when missing)."""
+    import offbench
+
+    out = {}
+    for kind in kinds:
+        size = build_size if kind != "complete" or (build_size or 3680) < 3680 else None  # complete: 3,680
+        recs = offbench.run(
+            "bc",
+            "kitchen",
+            [f"kitchen-{kind}-v0"],
+            steps=steps,
+            seeds=seeds,
+            eval_every=steps,
+            eval_episodes=eval_episodes,
+            results=results,
+            build_size=size,
+            progress=False,
+        )
+        scores = [float(r["final_score"]) for r in recs]
+        out[kind] = {
+            "bc_scores": scores,
+            "bc_score": round(float(np.mean(scores)), 2),
+            "bc_sd": round(float(np.std(scores, ddof=1)), 2) if len(scores) > 1 else "",
+            "size": size,
+        }
+    return out
+
+
+def write_row(row: dict, table: Path = TABLE):
+    """Insert or replace the row with the same (dataset, recipe_version, steps, seeds, eval_episodes)."""
+    keys = ("dataset", "recipe_version", "steps", "seeds", "eval_episodes")
+    rows = []
+    if table.exists():
+        with open(table, newline="") as f:
+            rows = [
+                r
+                for r in csv.DictReader(f)
+                if tuple(str(r.get(k, "")) for k in keys) != tuple(str(row.get(k, "")) for k in keys)
+            ]
+    rows.append({k: row.get(k, "") for k in COLUMNS})
+    rows.sort(key=lambda r: (r["dataset"], r["recipe_version"], r["steps"]))
+    tmp = table.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, table)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--kinds", nargs="+", choices=sorted(D4RL_BC), default=["complete", "partial", "mixed"])
+    p.add_argument("--episodes", type=int, default=10, help="proxy episodes per dataset and setting (0: none)")
+    p.add_argument("--draws", type=int, default=8, help="K styles averaged by the mean policy")
+    p.add_argument(
+        "--scale", type=float, nargs="+", default=None, help="style spread multiplier(s) (default: the recipe's)"
+    )
+    p.add_argument("--demos", type=int, default=0, help="complete-sequence demos to measure per setting")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bc", action="store_true", help="also train BC on builds of the registered recipe")
+    p.add_argument("--bc-steps", type=int, default=100_000)
+    p.add_argument("--bc-seeds", type=int, default=3)
+    p.add_argument("--bc-eval-episodes", type=int, default=10)
+    p.add_argument("--build-size", type=int, default=None, help="pool transitions (default: D4RL's sizes)")
+    p.add_argument("--minari-dir", default=None, help="MINARI_DATASETS_PATH for the builds (a scratch folder)")
+    p.add_argument("--results", default=None, help="results folder of the BC runs (a scratch folder)")
+    p.add_argument("--no-write", action="store_true", help=f"print only; do not update {TABLE.relative_to(ROOT)}")
+    a = p.parse_args(argv)
+    if a.bc and not (a.minari_dir and a.results):
+        p.error("--bc needs --minari-dir and --results (scratch folders: the builds and runs are written there)")
+    if a.minari_dir:
+        os.environ["MINARI_DATASETS_PATH"] = str(Path(a.minari_dir).expanduser().resolve())
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from offbench.recipes import kitchen
+
+    command = "scripts/calibrate_kitchen.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    today = datetime.date.today().isoformat()
+    proxy_of_recipe = {}
+    for scale in a.scale if a.scale is not None else [kitchen.STYLE_SCALE]:
+        if a.demos > 0:
+            r = demonstrator(a.demos, scale, a.seed)
+            print(
+                f"demonstrator, scale {scale}: {r['success']}/{a.demos} complete sequences done within "
+                f"{kitchen.DEMO_STEPS} steps, mean tasks {r['tasks']:.2f}, mean length {r['length']:.0f} "
+                f"({r['s']:.0f} s)",
+                flush=True,
+            )
+        for kind in a.kinds if a.episodes > 0 else ():
+            r = proxy(kind, a.episodes, a.draws, scale, a.seed)
+            print(
+                f"proxy {kind:8s} scale {scale:4.2f} K {a.draws} episodes {a.episodes}: {r['proxy_score']:5.1f} "
+                f"(D4RL BC {D4RL_BC[kind]}; tasks per episode {r['tasks']}; {r['seconds']} s)",
+                flush=True,
+            )
+            if scale == kitchen.STYLE_SCALE:
+                proxy_of_recipe[kind] = r["proxy_score"]
+    bc = run_bc(a.kinds, a.bc_steps, a.bc_seeds, a.bc_eval_episodes, a.results, a.build_size) if a.bc else {}
+    for kind in a.kinds:
+        row = {
+            "dataset": f"kitchen-{kind}-v0",
+            "recipe_version": kitchen.RECIPE_VERSION,
+            "proxy_success": proxy_of_recipe.get(kind, ""),
+            "command": command,
+            "date": today,
+        }
+        if kind in bc:
+            b = bc[kind]
+            print(
+                f"BC on kitchen-{kind}-v0 (recipe v{kitchen.RECIPE_VERSION}, {b['size'] or 'full'} transitions), "
+                f"{a.bc_steps} steps, {a.bc_seeds} seeds, {a.bc_eval_episodes} episodes each: {b['bc_score']} "
+                f"+- {b['bc_sd']} (seeds {b['bc_scores']}; D4RL BC {D4RL_BC[kind]})",
+                flush=True,
+            )
+            row.update(
+                bc_score=b["bc_score"],
+                bc_sd=b["bc_sd"],
+                steps=a.bc_steps,
+                seeds=a.bc_seeds,
+                eval_episodes=a.bc_eval_episodes,
+            )
+        if not a.no_write and (kind in bc or kind in proxy_of_recipe):
+            write_row(row)
+    if not a.no_write and (bc or proxy_of_recipe):
+        print(f"rows written to {TABLE.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
