@@ -86,7 +86,7 @@ class Member:
     """One controller of the mean policy, with its own perturbation draw."""
 
     def __init__(self, policy, plain, draw: dict, goal_xy=None):
-        from offbench.data.suites import MAZE_SCALING
+        from offbench.data.tasks import MAZE_SCALING
         from offbench.recipes import ant_controller as ac
         from offbench.recipes.antmaze import Detour
 

@@ -186,7 +186,8 @@ def test_all_six_recipes_are_registered():
 )
 def test_eval_goal_is_the_centre_of_the_goal_cell_and_radius_is_d4rls(name, cell):
     from offbench import envs
-    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_cell, eval_goal_xy, get_suite
+    from offbench.data.suites import get_suite
+    from offbench.data.tasks import ANTMAZE_GOAL_RADIUS, eval_goal_cell, eval_goal_xy
 
     task = get_suite("antmaze").task(name)
     assert ANTMAZE_GOAL_RADIUS == 0.5  # D4RL goal_reaching_env.py / relabel_antmaze_rewards.py
@@ -213,7 +214,8 @@ def test_relabel_rewards_only_within_the_radius_of_the_evaluation_goal():
 )
 def test_tiny_build_reads_back_through_minari(name):
     from offbench.data import sources
-    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_xy, get_suite
+    from offbench.data.suites import get_suite
+    from offbench.data.tasks import ANTMAZE_GOAL_RADIUS, eval_goal_xy
     from offbench.recipes.antmaze import EPISODE_STEPS, PLAY_GOALS
     from offbench.recipes.recipes import get_recipe
 

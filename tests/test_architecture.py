@@ -170,15 +170,7 @@ def test_modules_are_small():
 
 # (module, name): a name a module imports and others still import from it, with who (issue 26: no re-export shims;
 # each entry goes once its importers import the name from the module that defines it)
-REEXPORTS = {
-    ("offbench.data.suites", "ANTMAZE_GOAL_RADIUS"): "data/card.py, recipes/antmaze.py, tests/test_antmaze.py",
-    ("offbench.data.suites", "MAZE_SCALING"): "recipes/antmaze.py, scripts/calibrate_antmaze.py",
-    ("offbench.data.suites", "eval_goal_cell"): "data/card.py, tests/test_antmaze.py",
-    ("offbench.data.suites", "eval_goal_xy"): "data/card.py, recipes/antmaze.py, tests/test_antmaze.py, test_card.py",
-    ("offbench.evaluation.evaluator", "normalized_score"): "training/offline.py",
-    ("offbench.sweeps.jobs", "is_locked"): "sweeps/status.py",
-    ("offbench.training.online", "OnlineEnvs"): "tests/test_finetune.py",
-}
+REEXPORTS: dict = {}  # none left (issue 26); an entry names a re-export still imported and who imports it
 
 
 def _top_level_names(path: Path) -> tuple[set, set]:

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from offbench.cli import main
 from offbench.data.card import card, trajectory_ends
 from offbench.data.loaders import Dataset, load_minari
-from offbench.data.suites import eval_goal_xy, get_suite
+from offbench.data.suites import get_suite
+from offbench.data.tasks import eval_goal_xy
 from offbench.recipes import ant_controller as ac
 
 BEHAVIOR = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -13,7 +13,8 @@ from offbench.errors import OffbenchError
 from offbench.records import checkpoint
 from offbench.training import offline as pipeline
 from offbench.training import run as run_module
-from offbench.training.online import OnlineEnvs, OnlineSettings, make_buffer, train_online
+from offbench.training.online import OnlineSettings, make_buffer, train_online
+from offbench.training.online_envs import OnlineEnvs
 from offbench.training.prepare import RunOptions, prepare
 from offbench.training.recording import corl_regret, eval_regret, finish
 

@@ -99,7 +99,7 @@ def _provenance(meta: dict) -> dict:
 
 def _antmaze_goal(ds: Dataset, task, ids: np.ndarray, n_traj: int) -> dict:
     """Steps and trajectories within the goal radius of the evaluation goal, from the positions."""
-    from offbench.data.suites import ANTMAZE_GOAL_RADIUS, eval_goal_cell, eval_goal_xy
+    from offbench.data.tasks import ANTMAZE_GOAL_RADIUS, eval_goal_cell, eval_goal_xy
 
     goal = eval_goal_xy(task)
     if ds.metadata.get("source") == "d4rl-hdf5":  # D4RL's own files are in D4RL's frame (start cell at (0, 0))

@@ -14,16 +14,7 @@ from pathlib import Path
 
 from offbench.config import use_suite_layer
 from offbench.data import tasks as _t
-from offbench.data.tasks import (
-    # ANTMAZE_GOAL_RADIUS ... eval_goal_xy: still imported from here by files other work has open (data/card.py,
-    # recipes/antmaze.py, scripts/calibrate_antmaze.py, tests/test_antmaze.py, tests/test_card.py); they move to
-    # offbench.data.tasks, then these four go (issue 26: no re-export shims).
-    ANTMAZE_GOAL_RADIUS,  # noqa: F401
-    MAZE_SCALING,  # noqa: F401
-    Task,
-    eval_goal_cell,  # noqa: F401
-    eval_goal_xy,  # noqa: F401
-)
+from offbench.data.tasks import Task
 from offbench.errors import OffbenchError
 
 

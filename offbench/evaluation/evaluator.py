@@ -23,7 +23,6 @@ from offbench.evaluation.episodes import (
     EvalResult,
     episode_success,
     eval_reset_seed,
-    normalized_score,  # noqa: F401 (imported from here by training/offline.py)
 )
 
 

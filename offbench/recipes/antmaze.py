@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offbench.data.suites import ANTMAZE_GOAL_RADIUS, MAZE_SCALING, eval_goal_xy
+from offbench.data.tasks import ANTMAZE_GOAL_RADIUS, MAZE_SCALING, eval_goal_xy
 from offbench.errors import OffbenchError
 from offbench.recipes import ant_controller as ac
 from offbench.recipes.common import one_blas_thread

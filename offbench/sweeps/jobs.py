@@ -31,11 +31,7 @@ from pathlib import Path
 from offbench.config import config_hash  # JAX-free: a Ray worker must not start a JAX backend
 from offbench.records import store
 from offbench.records.jsonio import read_json, write_json_atomic
-from offbench.records.lock import (  # one lock for runs and jobs
-    HELD_ENV,
-    RunLock,
-    is_locked,  # noqa: F401 (imported from here by sweeps/status.py)
-)
+from offbench.records.lock import HELD_ENV, RunLock  # one lock for runs and jobs
 from offbench.records.record import is_finished as record_finished  # the one definition of a finished run
 
 STATE_NAME = "sweep_job.json"

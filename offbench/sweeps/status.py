@@ -93,9 +93,10 @@ def collect_status(results: str | Path) -> list[dict]:
     pending. Done means every seed is a finished run (``offbench.records.record.is_finished``); diverged, that
     every seed ran to its end and some diverged."""
     from offbench.records.jsonio import read_json
+    from offbench.records.lock import is_locked
     from offbench.records.record import is_finished
     from offbench.records.store import RUN_DIRS, run_dir_parts
-    from offbench.sweeps.jobs import STATE_NAME, is_locked, mean_score, read_state
+    from offbench.sweeps.jobs import STATE_NAME, mean_score, read_state
 
     results = Path(results)
     planned: dict[str, dict] = {}

@@ -30,7 +30,8 @@ import numpy as np
 
 from offbench.envs import ObsAdapter
 from offbench.errors import OffbenchError
-from offbench.evaluation.evaluator import make_act_fn, make_evaluator, normalized_score
+from offbench.evaluation.episodes import normalized_score
+from offbench.evaluation.evaluator import make_act_fn, make_evaluator
 from offbench.records import checkpoint, faults, trackers
 from offbench.records import store as records
 from offbench.records.jsonio import unwritable
