@@ -42,9 +42,7 @@ printed only.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
-import math
 import os
 import shlex
 import sys
@@ -52,34 +50,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT / "results" / "reference" / "rebuilt_bc.csv"
-COLUMNS = [
-    "dataset",
-    "recipe_version",
-    "bc_score",
-    "bc_sd",
-    "steps",
-    "seeds",
-    "eval_episodes",
-    "proxy_success",
-    "command",
-    "date",
-]
-
-
-def expected_clip(a: np.ndarray, sigma: float) -> np.ndarray:
-    """E[clip(a + e, -1, 1)], e ~ N(0, sigma^2), elementwise and exact."""
-    from scipy.special import ndtr
-
-    a = np.asarray(a, np.float64)
-    if sigma <= 0:
-        return np.clip(a, -1.0, 1.0)
-    lo, hi = (-1.0 - a) / sigma, (1.0 - a) / sigma
-    pdf = lambda z: np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
-    inside = a * (ndtr(hi) - ndtr(lo)) + sigma * (pdf(lo) - pdf(hi))
-    return -ndtr(lo) + (1.0 - ndtr(hi)) + inside
+from calibration import ROOT, TABLE, expected_clip, write_row  # scripts/calibration.py
 
 
 class Member:
@@ -181,23 +152,6 @@ def run_bc(dataset: str, steps: int, seeds: int, eval_episodes: int, results: st
         "bc_score": round(float(np.mean(scores)), 2),
         "bc_sd": round(float(np.std(scores, ddof=1)), 2) if len(scores) > 1 else "",
     }
-
-
-def write_row(row: dict, table: Path = TABLE):
-    """Insert or replace the row with the same (dataset, recipe_version, steps, seeds, eval_episodes)."""
-    key = lambda r: tuple(str(r.get(k, "")) for k in ("dataset", "recipe_version", "steps", "seeds", "eval_episodes"))  # noqa: E731
-    rows = []
-    if table.exists():
-        with open(table, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if key(r) != key(row)]
-    rows.append({k: row.get(k, "") for k in COLUMNS})
-    rows.sort(key=lambda r: (r["dataset"], r["recipe_version"], r["steps"]))
-    tmp = table.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, table)
 
 
 def main(argv=None):

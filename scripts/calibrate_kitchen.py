@@ -37,9 +37,7 @@ Targets (IQL paper Table 3, BC on D4RL's kitchen): complete 65.0, partial 38.0, 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
-import math
 import os
 import shlex
 import sys
@@ -47,37 +45,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from calibration import ROOT, TABLE, expected_clip, write_row  # scripts/calibration.py
 
-ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT / "results" / "reference" / "rebuilt_bc.csv"
-COLUMNS = [
-    "dataset",
-    "recipe_version",
-    "bc_score",
-    "bc_sd",
-    "steps",
-    "seeds",
-    "eval_episodes",
-    "proxy_success",
-    "command",
-    "date",
-]
 D4RL_BC = {"complete": 65.0, "partial": 38.0, "mixed": 51.5}  # IQL paper Table 3 (BC column)
-
-
-def expected_clip(mu: np.ndarray, sigma: float) -> np.ndarray:
-    """E[clip(mu + e, -1, 1)] for e ~ N(0, sigma^2), elementwise (moments of a clipped normal)."""
-    erf = np.vectorize(math.erf)
-
-    def cdf(z):
-        return 0.5 * (1 + erf(z / math.sqrt(2)))
-
-    def pdf(z):
-        return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-
-    a, b = (-1 - mu) / sigma, (1 - mu) / sigma
-    inside = mu * (cdf(b) - cdf(a)) + sigma * (pdf(a) - pdf(b))
-    return inside + (1 - cdf(b)) - cdf(a)  # the mass clipped at +1 and at -1
 
 
 def _orders(kind: str, rng, k: int, kitchen) -> list[list[str]]:
@@ -184,27 +154,6 @@ def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, buil
             "size": size,
         }
     return out
-
-
-def write_row(row: dict, table: Path = TABLE):
-    """Insert or replace the row with the same (dataset, recipe_version, steps, seeds, eval_episodes)."""
-    keys = ("dataset", "recipe_version", "steps", "seeds", "eval_episodes")
-    rows = []
-    if table.exists():
-        with open(table, newline="") as f:
-            rows = [
-                r
-                for r in csv.DictReader(f)
-                if tuple(str(r.get(k, "")) for k in keys) != tuple(str(row.get(k, "")) for k in keys)
-            ]
-    rows.append({k: row.get(k, "") for k in COLUMNS})
-    rows.sort(key=lambda r: (r["dataset"], r["recipe_version"], r["steps"]))
-    tmp = table.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, table)
 
 
 def main(argv=None):

@@ -1,0 +1,49 @@
+"""What scripts/calibrate_antmaze.py and scripts/calibrate_kitchen.py share: the table they write
+(results/reference/rebuilt_bc.csv, whose columns are the ones the data card reads: offbench.data.card.REBUILT_BC_FIELDS)
+and the exact mean of a clipped, noisy action (their conditional-mean proxies)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from offbench.data.card import REBUILT_BC_FIELDS
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = ROOT / "results" / "reference" / "rebuilt_bc.csv"
+ROW_KEY = ("dataset", "recipe_version", "steps", "seeds", "eval_episodes")
+
+
+def write_row(row: dict, table: Path = TABLE):
+    """Insert or replace the row with the same (dataset, recipe_version, steps, seeds, eval_episodes); other rows
+    are kept; the file is replaced in one step."""
+    key = lambda r: tuple(str(r.get(k, "")) for k in ROW_KEY)  # noqa: E731
+    rows = []
+    if table.exists():
+        with open(table, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if key(r) != key(row)]
+    rows.append({k: row.get(k, "") for k in REBUILT_BC_FIELDS})
+    rows.sort(key=lambda r: (r["dataset"], r["recipe_version"], r["steps"]))
+    tmp = table.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=REBUILT_BC_FIELDS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, table)
+
+
+def expected_clip(a: np.ndarray, sigma: float) -> np.ndarray:
+    """E[clip(a + e, -1, 1)], e ~ N(0, sigma^2), elementwise and exact (moments of a clipped normal)."""
+    from scipy.special import ndtr
+
+    a = np.asarray(a, np.float64)
+    if sigma <= 0:
+        return np.clip(a, -1.0, 1.0)
+    lo, hi = (-1.0 - a) / sigma, (1.0 - a) / sigma
+    pdf = lambda z: np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
+    inside = a * (ndtr(hi) - ndtr(lo)) + sigma * (pdf(lo) - pdf(hi))
+    return -ndtr(lo) + (1.0 - ndtr(hi)) + inside
