@@ -190,15 +190,7 @@ def _repeat_to(episodes: list[dict], size: int) -> list[dict]:
         e = episodes[i % len(episodes)]
         t = min(len(e["actions"]), size - total)
         if t < len(e["actions"]):
-            e = {
-                **e,
-                "observations": e["observations"][: t + 1],
-                "actions": e["actions"][:t],
-                "rewards": e["rewards"][:t],
-                "terminations": np.zeros(t, bool),
-                "truncations": np.r_[np.zeros(t - 1, bool), True],
-                "return": float(np.sum(e["rewards"][:t])),
-            }
+            e = common.cut_episode(e, t)
         out.append(e)
         total += t
         i += 1

@@ -250,6 +250,19 @@ def _cut(done_eps: dict, first: int, size: int, max_episodes: int | None) -> lis
     return out
 
 
+def cut_episode(e: dict, t: int) -> dict:
+    """Episode ``e`` cut to its first ``t`` steps: the last kept step is a truncation, never a terminal."""
+    return {
+        **e,
+        "observations": e["observations"][: t + 1],
+        "actions": e["actions"][:t],
+        "rewards": e["rewards"][:t],
+        "terminations": np.zeros(t, bool),
+        "truncations": np.r_[np.zeros(t - 1, bool), True],
+        "return": float(np.sum(e["rewards"][:t])),
+    }
+
+
 def _bar(progress: bool, total: int, desc: str):
     if not progress:
         return None

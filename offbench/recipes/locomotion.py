@@ -166,16 +166,7 @@ def _cut(episodes: list[dict], n: int) -> list[dict]:
             break
         t = min(len(e["actions"]), n - total)
         if t < len(e["actions"]):
-            e = {
-                **e,
-                "observations": e["observations"][: t + 1],
-                "actions": e["actions"][:t],
-                "rewards": e["rewards"][:t],
-                "terminations": np.zeros(t, bool),
-                "truncations": np.r_[np.zeros(t - 1, bool), True],
-                "return": float(np.sum(e["rewards"][:t])),
-                "complete": False,
-            }
+            e = {**common.cut_episode(e, t), "complete": False}
         out.append(e)
         total += t
     return out
