@@ -27,7 +27,7 @@ def write_row(row: dict, table: Path = TABLE):
         with open(table, newline="") as f:
             rows = [r for r in csv.DictReader(f) if key(r) != key(row)]
     rows.append({k: row.get(k, "") for k in REBUILT_BC_FIELDS})
-    rows.sort(key=lambda r: (r["dataset"], r["recipe_version"], r["steps"]))
+    rows.sort(key=lambda r: tuple(str(r[k]) for k in ("dataset", "recipe_version", "steps")))  # CSV rows are str
     tmp = table.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=REBUILT_BC_FIELDS, lineterminator="\n")

@@ -209,3 +209,33 @@ def test_bc_on_this_data_beside_the_published_bc(tmp_path):
     assert "not measured for recipe version 3" in text and "proxy success 0.41" in text  # proxy only, BC not run
     ds.metadata = {}  # original data: no such line
     assert "bc_on_this_data" not in card(ds, task, suite, reference=ref)
+
+
+def test_calibration_write_row_replaces_its_own_row_and_sorts_rows_read_back_as_text(tmp_path):
+    """scripts/calibration.write_row: a script's row (ints) replaces the row with the same key among rows read
+    from the CSV (text), keeps the others, and sorts without comparing int with str (it once crashed after a
+    whole BC calibration had run)."""
+    import csv
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        from calibration import write_row
+    finally:
+        sys.path.pop(0)
+    table = tmp_path / "rebuilt_bc.csv"
+    table.write_text(
+        "dataset,recipe_version,bc_score,bc_sd,steps,seeds,eval_episodes,proxy_success,command,date\n"
+        "kitchen-complete-v0,3,21.67,20.21,20000,3,10,75.0,old,2026-12-06\n"
+        "antmaze-umaze-v2,3,,,,,,70.0,proxy,2026-12-06\n"
+        "antmaze-umaze-v2,3,1.0,1.0,100000,3,100,,replaced,2026-12-06\n"
+    )
+    row = dict(dataset="antmaze-umaze-v2", recipe_version=3, bc_score=43.67, bc_sd=8.14, steps=100000, seeds=3)
+    write_row({**row, "eval_episodes": 100, "command": "new", "date": "2026-12-06"}, table)
+    rows = list(csv.DictReader(open(table)))
+    assert [(r["dataset"], r["command"]) for r in rows] == [
+        ("antmaze-umaze-v2", "proxy"),
+        ("antmaze-umaze-v2", "new"),
+        ("kitchen-complete-v0", "old"),
+    ]
+    assert rows[1]["bc_score"] == "43.67" and rows[1]["steps"] == "100000"
