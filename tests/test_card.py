@@ -229,13 +229,15 @@ def test_calibration_write_row_replaces_its_own_row_and_sorts_rows_read_back_as_
         "kitchen-complete-v0,3,21.67,20.21,20000,3,10,75.0,old,2026-12-06\n"
         "antmaze-umaze-v2,3,,,,,,70.0,proxy,2026-12-06\n"
         "antmaze-umaze-v2,3,1.0,1.0,100000,3,100,,replaced,2026-12-06\n"
+        "antmaze-umaze-v2,3,2.0,1.0,20000,3,100,,shorter,2026-12-06\n"
     )
     row = dict(dataset="antmaze-umaze-v2", recipe_version=3, bc_score=43.67, bc_sd=8.14, steps=100000, seeds=3)
     write_row({**row, "eval_episodes": 100, "command": "new", "date": "2026-12-06"}, table)
     rows = list(csv.DictReader(open(table)))
     assert [(r["dataset"], r["command"]) for r in rows] == [
         ("antmaze-umaze-v2", "proxy"),
+        ("antmaze-umaze-v2", "shorter"),  # 20,000 steps before 100,000: numbers, not text
         ("antmaze-umaze-v2", "new"),
         ("kitchen-complete-v0", "old"),
     ]
-    assert rows[1]["bc_score"] == "43.67" and rows[1]["steps"] == "100000"
+    assert rows[2]["bc_score"] == "43.67" and rows[2]["steps"] == "100000"

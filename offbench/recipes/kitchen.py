@@ -60,7 +60,9 @@ VERSION = "kitchen-demo/2"
 # calibrated on BC (scripts/calibrate_kitchen.py; docs/kitchen.md "Recipe v3" gives the runs).
 # Calibration (2026-12-06, complete, 3 BC seeds x 20k steps x 10 episodes; docs/kitchen.md "Recipe v3"):
 # proxy 100 / 75.0 / 50.0 at scale 0 / 0.5 / 1; BC 21.7 at 0.5 and 31.7 at 1 (within their seed spread), both
-# below D4RL's 65: 0.5 is the proxy's choice, not yet confirmed by BC (open, see the doc).
+# below D4RL's 65. Then (docs/kitchen.md "BC against the style scale"): BC at scale 0 (version 2's demonstrator)
+# 50.0 at 20k and 10.8 at 100k (it misses the light switch by 7-15 cm: coverage, not the mean); at 0.5, 30.8
+# at 100k. No scale brings complete's BC to 65 +- 10; 0.5 is kept: the most BC at 100k of those measured.
 STYLE_SCALE = 0.5
 TIME_SCALE = (0.5, 1.5)  # each primitive's duration x U(0.5, 1.5) (issue 29)
 APPROACH_SPREAD = 0.05  # pre-grasp point shifted U(-5, 5) cm across the approach (x, z): "a few cm" (issue 29)
