@@ -4,8 +4,9 @@
 
 RUN_DIR is a finished Kitchen run's directory (``results/kitchen/<dataset>/<algo>/<variant>``, its records
 ``seed_*.json`` and its final checkpoint ``checkpoint-seeds*``); MINARI_DATASETS_PATH must hold the dataset
-it trained on. The policy is restored with offbench's own functions (``training.prepare`` resolves the same
-run directory, data fingerprint and config hash as the run; ``records.checkpoint.load``) and rolled out
+it trained on. The policy is restored with offbench's own functions (``training.prepare`` resolves the run's
+data and config; ``training.from_run`` checks the checkpoint as ``--from`` does: a finished offline run of the
+same algorithm, data and config; ``records.checkpoint.load``) and rolled out
 deterministically from the evaluation's own resets (``episodes.eval_reset_seed``) in the evaluation env
 (``episodes.env_factory_for``). Per episode it prints the return, the step at which each subtask completed
 (FrankaKitchen-v1's ``step_task_completions``) and, for each subtask left, the end effector's closest
@@ -27,28 +28,30 @@ from offbench.recipes.kitchen_demo import SITES  # the subtasks' handle sites, a
 
 
 def restore(run_dir: Path):
-    from offbench.records import checkpoint, store
+    """The run's prepared data and agent, and its final policy states (checked as ``--from`` checks a run)."""
+    from offbench.records import checkpoint
+    from offbench.training.from_run import check_from_config, from_checkpoint
     from offbench.training.prepare import RunOptions, prepare
     from offbench.training.step import init_seeds
 
     rec = json.loads((run_dir / "seed_0.json").read_text())
     seeds = list(rec["seeds_in_run"])
-    results = str(run_dir.parents[3])
     opts = RunOptions(
         algo=rec["algo"], suite=rec["suite"], dataset=rec["data"]["metadata"]["minari_id"], seeds=len(seeds),
-        seed=seeds[0], steps=int(rec["steps"]), results=results, progress=False, eval_workers=0, eval_backend="host",
+        seed=seeds[0], steps=int(rec["steps"]), results=str(run_dir.parents[3]), progress=False, eval_workers=0,
+        eval_backend="host",
     )  # fmt: skip
     prep = prepare(opts, say=lambda s: None)
-    ck = store.checkpoint_dir(str(run_dir), seeds)
-    info = checkpoint.read_info(ck)
-    if info["fingerprint"] != prep.fingerprint or info["config_hash"] != rec["config_hash"]:
-        raise SystemExit(f"{run_dir}: its checkpoint is not of this data/config (fingerprint or config hash differ)")
+    ck = from_checkpoint(str(run_dir), seeds)  # a finished offline run's checkpoint of these seeds
+    check_from_config(prep, checkpoint.read_info(ck), ck.parent)  # same algorithm, data and config
     states, keys = init_seeds(prep.agent.init, seeds)
     tree, info = checkpoint.load(ck, {"states": states, "keys": keys})
     return prep, tree["states"], seeds, int(info["step"])
 
 
-def rollout(prep, states, seeds: list, seed: int, episode: int) -> dict:
+def roller(prep, states, seeds: list):
+    """``rollout(seed, episode) -> dict``: one evaluation episode of ``seed``'s policy; the policy's jitted act,
+    the observation adapter and the env are made once for all episodes."""
     import jax.numpy as jnp
     import mujoco
 
@@ -60,28 +63,33 @@ def rollout(prep, states, seeds: list, seed: int, episode: int) -> dict:
     adapter = ObsAdapter(prep.source.obs_keys, prep.obs_mean, prep.obs_std)
     env = env_factory_for(prep.source)()
     m, d = env.unwrapped.model, env.unwrapped.data
-    site = lambda n: d.site_xpos[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, n)].copy()  # noqa: E731
-    o, _ = env.reset(seed=eval_reset_seed(seed, episode))
-    tasks = list(env.unwrapped.tasks_to_complete)
-    done_at, dist, ret, t = {}, {k: [] for k in tasks}, 0.0, 0
-    while True:
-        ob = adapter(o)
-        x = np.zeros((len(seeds), 1, ob.shape[0]), np.float32)
-        x[seeds.index(seed), 0] = ob
-        a = np.asarray(act(states, jnp.asarray(x)))[seeds.index(seed), 0]
-        o, r, term, trunc, info = env.step(a)
-        ret, t = ret + float(r), t + 1
-        done_at.update({k: t for k in info.get("step_task_completions", [])})
-        for k in tasks:
-            dist[k].append(float(np.linalg.norm(site("end_effector") - site(SITES[k]))))
-        if term or trunc:
-            break
-    last = max(done_at.values(), default=0)
-    missed = {}
-    for k in (k for k in tasks if k not in done_at):
-        i = last + int(np.argmin(dist[k][last:]))
-        missed[k] = (round(dist[k][i], 3), i + 1)
-    return {"return": ret, "length": t, "completed_at": done_at, "closest_missed": missed}
+    site_id = {k: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, n) for k, n in SITES.items()}
+    hand = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "end_effector")
+
+    def rollout(seed: int, episode: int) -> dict:
+        o, _ = env.reset(seed=eval_reset_seed(seed, episode))
+        tasks = list(env.unwrapped.tasks_to_complete)
+        done_at, dist, ret, t = {}, {k: [] for k in tasks}, 0.0, 0
+        while True:
+            ob = adapter(o)
+            x = np.zeros((len(seeds), 1, ob.shape[0]), np.float32)
+            x[seeds.index(seed), 0] = ob
+            a = np.asarray(act(states, jnp.asarray(x)))[seeds.index(seed), 0]
+            o, r, term, trunc, info = env.step(a)
+            ret, t = ret + float(r), t + 1
+            done_at.update({k: t for k in info.get("step_task_completions", [])})
+            for k in tasks:
+                dist[k].append(float(np.linalg.norm(d.site_xpos[hand] - d.site_xpos[site_id[k]])))
+            if term or trunc:
+                break
+        last = max(done_at.values(), default=0)
+        missed = {}
+        for k in (k for k in tasks if k not in done_at):
+            i = last + int(np.argmin(dist[k][last:]))
+            missed[k] = (round(dist[k][i], 3), i + 1)
+        return {"return": ret, "length": t, "completed_at": done_at, "closest_missed": missed}
+
+    return rollout
 
 
 def main(argv=None):
@@ -92,9 +100,10 @@ def main(argv=None):
     a = p.parse_args(argv)
     prep, states, seeds, step = restore(a.run_dir.resolve())
     print(f"{a.run_dir}: step {step}, seeds {seeds}, dataset {prep.source.name}")
+    rollout = roller(prep, states, seeds)
     for s in a.seeds or seeds:
         for j in range(a.episodes):
-            r = rollout(prep, states, seeds, s, j)
+            r = rollout(s, j)
             print(
                 f"seed {s} episode {j}: return {r['return']:g} in {r['length']} steps; completed at "
                 f"{r['completed_at']}; closest approach to the ones left (m, step): {r['closest_missed']}",
