@@ -27,7 +27,7 @@ def write_row(row: dict, table: Path = TABLE):
         with open(table, newline="") as f:
             rows = [r for r in csv.DictReader(f) if key(r) != key(row)]
     rows.append({k: row.get(k, "") for k in REBUILT_BC_FIELDS})
-    # CSV rows are text, the script's row is not; steps sort as numbers, so the card's "last row" is the longest run
+    # CSV rows are text, the script's row is not: sort steps as numbers (the card picks its row by content)
     steps = lambda r: int(r["steps"]) if str(r["steps"]).strip().isdigit() else -1  # noqa: E731
     rows.sort(key=lambda r: (str(r["dataset"]), str(r["recipe_version"]), steps(r)))
     tmp = table.with_suffix(".csv.tmp")

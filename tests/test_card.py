@@ -186,6 +186,8 @@ def test_bc_on_this_data_beside_the_published_bc(tmp_path):
         "dataset,recipe_version,bc_score,bc_sd,steps,seeds,eval_episodes,proxy_success,command,date\n"
         "antmaze-umaze-v2,3,57.0,6.2,100000,3,100,0.68,scripts/calibrate_antmaze.py --bc,2026-12-06\n"
         "antmaze-medium-play-v2,3,,,,,,0.41,scripts/calibrate_antmaze.py,2026-12-06\n"
+        "antmaze-umaze-v2,3,12.0,1.0,20000,3,100,0.68,a shorter run written after (the file's order),2026-12-06\n"
+        "antmaze-umaze-v2,3,,,,,,0.70,a proxy-only row written last,2026-12-06\n"
     )
     suite = get_suite("antmaze")
     task = suite.task("antmaze-umaze-v2")

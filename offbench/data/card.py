@@ -137,14 +137,20 @@ def _base(name: str) -> str:
 
 
 def rebuilt_bc(name: str, recipe_version, reference=None) -> dict | None:
-    """The row of ``rebuilt_bc.csv`` for this dataset and recipe version (the last one if several), else None. A
-    row may carry only the calibration proxy (``bc_score`` empty: BC not run)."""
+    """The row of ``rebuilt_bc.csv`` for this dataset and recipe version, else None: of several, the BC run
+    trained longest (a row may carry only the calibration proxy, ``bc_score`` empty: BC not run; it is chosen
+    only where no row has a BC score), whatever the file's order."""
     rows = [
         r
         for r in _read_csv(_reference_dir(reference) / "rebuilt_bc.csv")
         if r.get("dataset") == name and str(r.get("recipe_version")).strip() == str(recipe_version)
     ]
-    return rows[-1] if rows else None
+
+    def rank(r):
+        steps = str(r.get("steps") or "").strip()
+        return (bool(str(r.get("bc_score") or "").strip()), int(steps) if steps.isdigit() else -1)
+
+    return max(rows, key=rank) if rows else None
 
 
 def published_bc(name: str, reference=None) -> list[dict]:
