@@ -241,3 +241,38 @@ def test_recipe_v3_marks_version_2_builds_stale():
     why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 2})
     assert "version 2" in why and "version 3" in why and "--overwrite" in why
     assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 3}) == ""
+
+
+def test_dart_disturbance_is_executed_but_not_recorded():
+    """``disturb_sigma`` pushes the hand (executed actions only, DART): replaying the recorded actions from the
+    same start reproduces the episode without it and departs from it with it; never while the fingers hold."""
+    from offbench.recipes.kitchen_demo import Demonstrator
+
+    env = make_env(["microwave"], terminate_on_tasks_completed=False)
+
+    def replay_gap(sigma):
+        out = run_tasks(
+            env,
+            ["microwave"],
+            seed=2,
+            action_noise=kitchen.ACTION_NOISE,
+            record=True,
+            max_steps=40,
+            rng=np.random.default_rng(5),
+            disturb_sigma=sigma,
+        )
+        env.reset(seed=2)
+        obs = [env.step(a)[0]["observation"] for a in out["actions"]]
+        return float(np.abs(np.asarray(obs) - out["observations"][1:]).max())
+
+    quiet, pushed = replay_gap(0.0), replay_gap(0.2)
+    assert quiet < 1e-4, quiet  # the recorded actions are float32: rounding only
+    assert pushed > 100 * quiet and pushed > 0.01, pushed
+    d = Demonstrator(env, np.random.default_rng(0))
+    env.reset(seed=0)
+    p = d.ee()[0]
+    d.action(p + np.array([0.0, 0.3, 0.0]), grip=1.0)  # free motion, far from the target
+    assert np.abs(d.push([0.1, 0.0, 0.0])).max() > 1e-3
+    d.action(p, grip=-1.0)  # holding
+    assert not np.any(d.push([0.1, 0.0, 0.0]))
+    env.close()

@@ -73,6 +73,10 @@ FUMBLE_P = 0.15  # probability that a subtask's first grasp misses (3 cm beside 
 FUMBLE_MISS = 0.03
 OU_SIGMA = 0.01  # stationary std (m) of the OU drift of the end-effector target: "a few cm" (issue 29)
 OU_TAU = 10.0  # its correlation time in steps (0.8 s)
+# DART (Laskey et al. 2017): an OU push of the hand (m/s, stationary std per axis) in the *executed* actions only,
+# so the data holds the demonstrator's corrections from off its path (kitchen_rollout.run_tasks); 0: none
+DISTURB_SIGMA = 0.0
+DISTURB_TAU = 10.0  # its correlation time in steps
 
 
 def _env(targets, terminate=True, steps=EPISODE_STEPS):
@@ -127,6 +131,8 @@ def demo(order, seed: int, rng: np.random.Generator, env, style_scale: float | N
         rng=rng,
         max_steps=DEMO_STEPS,
         style=style,
+        disturb_sigma=DISTURB_SIGMA,
+        disturb_tau=DISTURB_TAU,
     )
     return {
         "order": list(order),
@@ -298,6 +304,7 @@ def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool
             "ou_sigma_m": OU_SIGMA,
             "ou_tau_steps": OU_TAU,
         },
+        "disturbance": {"sigma_m_per_s": DISTURB_SIGMA, "tau_steps": DISTURB_TAU, "in_recorded_actions": False},
         "episode_steps": EPISODE_STEPS,
         "demo_steps_max": DEMO_STEPS,
         "reward": "number of target tasks completed so far (D4RL)",

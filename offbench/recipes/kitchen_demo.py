@@ -97,6 +97,7 @@ class Demonstrator:
         self.speed = self.base_speed = speed
         self.style = style if style is not None else Style()
         self.ou = np.zeros(3)  # the current OU offset of the end-effector target
+        self.push_gain = 0.0
         self.site = self.m.site("end_effector").id
         self.kp = self.m.actuator_gainprm[:9, 0].copy()
         self.damp = self.m.dof_damping[:9].copy()
@@ -140,7 +141,10 @@ class Demonstrator:
         vmax = VMAX if vmax is None else vmax
         kpos = KPOS if kpos is None else kpos
         p, r = self.ee()
-        target_pos = np.asarray(target_pos) + self._ou_step(np.linalg.norm(np.asarray(target_pos) - p))
+        dist = float(np.linalg.norm(np.asarray(target_pos) - p))
+        # how much a push (DART disturbance) may act now: not while holding, fading within 10 cm of the target
+        self.push_gain = 0.0 if grip < 0 else min(1.0, dist / 0.1)
+        target_pos = np.asarray(target_pos) + self._ou_step(dist)
         v = kpos * min(self.speed, 1.5) * (target_pos - p)  # kpos·dt stays < 1 (no overshoot)
         n = np.linalg.norm(v)
         vm = vmax * self.speed
@@ -184,6 +188,15 @@ class Demonstrator:
         a[:ARM] = (ctrl - self.robot._last_robot_qpos[:ARM]) / (2 * DT)
         a[ARM:] = grip
         return np.clip(a, -1.0, 1.0)
+
+    def push(self, v) -> np.ndarray:
+        """The arm action that adds the end-effector velocity ``v`` (m/s) to whatever else is commanded (the
+        servo-compensated map of :meth:`action`, without the bias term: a push, not a pose), scaled by the
+        last :meth:`action`'s ``push_gain``: none while the fingers hold, fading within 10 cm of the target."""
+        self.mj.mj_jacSite(self.m, self.d, self.jacp, self.jacr, self.site)
+        jac = self.jacp[:, :ARM]
+        dq = jac.T @ np.linalg.solve(jac @ jac.T + 0.05**2 * np.eye(3), np.asarray(v, float))
+        return self.push_gain * dq * (DT + self.damp[:ARM] / self.kp[:ARM]) / (2 * DT)
 
     def _ou_step(self, dist: float) -> np.ndarray:
         """Advance the style's Ornstein-Uhlenbeck offset by one step; it fades within 10 cm of the target

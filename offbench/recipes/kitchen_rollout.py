@@ -34,6 +34,8 @@ def run_tasks(
     record: bool = False,
     speed: float = 1.0,
     style=None,
+    disturb_sigma: float = 0.0,
+    disturb_tau: float = 10.0,
 ):
     """Run the primitives of ``order`` in sequence in ``env`` (a FrankaKitchen-v1 env) from ``reset(seed)``.
 
@@ -41,6 +43,14 @@ def run_tasks(
     in order of completion), ``steps``, and with ``record`` the episode arrays (observations T+1, actions,
     env rewards, per-step completed-target counts, terminations, truncations). ``style`` (a
     :class:`~offbench.recipes.kitchen_demo.Style`) is the demo's persistent variation (default: none).
+
+    ``disturb_sigma`` > 0 adds a disturbance to the arm's *executed* actions that the recorded action does not
+    hold (DART, Laskey et al. 2017, "Noise injection for robust imitation learning"): a push of the end
+    effector, an Ornstein-Uhlenbeck velocity (m/s per axis: stationary std ``disturb_sigma``, correlation time
+    ``disturb_tau`` steps) mapped to the arm's joints (:meth:`Demonstrator.push`), so the hand drifts off
+    the demonstrator's path and the data records the demonstrator's corrections from there.
+    Recording the executed action instead would cancel the correction in the data's mean (the disturbance that
+    pushed the arm away is what the state reveals). Drawn from ``rng`` only when on, so 0 gives the same demos.
     """
     from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
@@ -73,13 +83,19 @@ def run_tasks(
         if pause_max:
             plan.append(("pause", idle(int(rng.integers(0, pause_max + 1)))))
         plan.append((t, demo.primitive(t)))
-    spans = []
+    spans, xi = [], np.zeros(3)
+    c = 1.0 / disturb_tau
     for name, gen in plan:
         spans.append([name, steps, None])
         for a in gen:
             if action_noise > 0:
                 a = np.clip(a + rng.normal(0.0, action_noise, 9), -1.0, 1.0)
-            obs, r, term, trunc, info = env.step(a)
+            executed = a
+            if disturb_sigma > 0:
+                xi = (1 - c) * xi + disturb_sigma * np.sqrt(2 * c - c * c) * rng.normal(0.0, 1.0, 3)
+                executed = a.copy()
+                executed[:ARM] = np.clip(a[:ARM] + demo.push(xi), -1.0, 1.0)
+            obs, r, term, trunc, info = env.step(executed)
             steps += 1
             for t in SUBTASKS:
                 if t not in ever and (t in order or t in targets) and done(t):
