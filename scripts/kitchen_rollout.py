@@ -26,6 +26,8 @@ import numpy as np
 
 from offbench.recipes.kitchen_demo import SITES  # the subtasks' handle sites, as the demonstrator aims at them
 
+FLAG = "kitchen_rollout.py RUN_DIR:"  # what from_run's messages name (they say --from for offbench run)
+
 
 def restore(run_dir: Path):
     """The run's prepared data and agent, and its final policy states (checked as ``--from`` checks a run)."""
@@ -42,8 +44,8 @@ def restore(run_dir: Path):
         eval_backend="host",
     )  # fmt: skip
     prep = prepare(opts, say=lambda s: None)
-    ck = from_checkpoint(str(run_dir), seeds)  # a finished offline run's checkpoint of these seeds
-    check_from_config(prep, checkpoint.read_info(ck), ck.parent)  # same algorithm, data and config
+    ck = from_checkpoint(str(run_dir), seeds, flag=FLAG)  # a finished offline run's checkpoint of these seeds
+    check_from_config(prep, checkpoint.read_info(ck), ck.parent, flag=FLAG)  # same algorithm, data and config
     states, keys = init_seeds(prep.agent.init, seeds)
     tree, info = checkpoint.load(ck, {"states": states, "keys": keys})
     return prep, tree["states"], seeds, int(info["step"])

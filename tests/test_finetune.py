@@ -214,3 +214,14 @@ def test_corl_regret_over_exploration_episodes_of_a_scripted_online_phase():
     assert corl_regret(successes[0]) == pytest.approx(0.5)  # CORL: mean(1 - success) over exploration episodes
     assert corl_regret([]) is None
     assert eval_regret([100.0, 50.0, 0.0]) == pytest.approx(0.5)  # the evaluation-based number, named as such
+
+
+def test_from_run_checks_name_the_option_their_caller_was_given(tmp_path):
+    """training.from_run's checks say ``--from`` for offbench run and the caller's own words for a script."""
+    from offbench.errors import OffbenchError
+    from offbench.training.from_run import from_checkpoint
+
+    for flag in ("--from", "kitchen_rollout.py RUN_DIR:"):
+        with pytest.raises(OffbenchError) as e:
+            from_checkpoint(str(tmp_path), [0], **({} if flag == "--from" else {"flag": flag}))
+        assert str(e.value).startswith(f"{flag} {tmp_path}: no checkpoint there")

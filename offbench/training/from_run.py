@@ -16,9 +16,10 @@ from offbench.runs.bookkeeping import Bookkeeping
 ONLINE_KEYS = ("online_updates_per_step", "replay_capacity", "online_envs", "log_every")
 
 
-def from_checkpoint(from_dir: str, seeds: list[int]) -> Path:
+def from_checkpoint(from_dir: str, seeds: list[int], flag: str = "--from") -> Path:
     """The checkpoint of ``seeds`` in the earlier run directory ``from_dir`` (checked before anything loads):
-    a run directory ``<algo>/<variant>``, or an algorithm directory holding exactly one variant."""
+    a run directory ``<algo>/<variant>``, or an algorithm directory holding exactly one variant. ``flag`` names
+    the option the messages point at (a script gives its own)."""
     d = Path(from_dir)
     if not list(d.glob(records.CHECKPOINTS)):
         variants = sorted(v for v in d.glob("*") if v.is_dir() and list(v.glob(records.CHECKPOINTS)))
@@ -26,41 +27,41 @@ def from_checkpoint(from_dir: str, seeds: list[int]) -> Path:
             d = variants[0]
         elif variants:
             raise OffbenchError(
-                f"--from {from_dir} holds several runs ({', '.join(v.name for v in variants)}); name one of them"
+                f"{flag} {from_dir} holds several runs ({', '.join(v.name for v in variants)}); name one of them"
             )
         else:
             raise OffbenchError(
-                f"--from {from_dir}: no checkpoint there; point it at a finished offline run "
+                f"{flag} {from_dir}: no checkpoint there; point it at a finished offline run "
                 "directory results/<suite>/<dataset>/<algo>/<variant>"
             )
     ck = records.checkpoint_dir(d, seeds)
     if not checkpoint.exists(ck):
         have = ", ".join(sorted(c.name.removeprefix("checkpoint-") for c in d.glob(records.CHECKPOINTS)))
         raise OffbenchError(
-            f"--from {d} has no checkpoint of seeds {seeds[0]}-{seeds[-1]} (it has {have}); run "
+            f"{flag} {d} has no checkpoint of seeds {seeds[0]}-{seeds[-1]} (it has {have}); run "
             "with the same --seed/--seeds as the offline run"
         )
     info = checkpoint.read_info(ck)
     if info.get("phase", "offline") != "offline" or info.get("step") != info.get("steps"):
         raise OffbenchError(
-            f"--from {d} is not a finished offline run (step {info.get('step')} of {info.get('steps')})"
+            f"{flag} {d} is not a finished offline run (step {info.get('step')} of {info.get('steps')})"
         )
     return ck
 
 
-def check_from_config(prep, info: dict, where) -> None:
+def check_from_config(prep, info: dict, where, flag: str = "--from") -> None:
     """``--from``: same algorithm, data and config as the offline run, except the fine-tuning layers
-    (``finetune:`` in configs/<algo>.yaml) and the online-only keys."""
+    (``finetune:`` in configs/<algo>.yaml) and the online-only keys (``flag``: as in :func:`from_checkpoint`)."""
     from offbench.config import yaml_layers
     from offbench.runs.identity import identify
     from offbench.runs.spec import RunSpec
 
     a, o = prep.algorithm, prep.opts
     if info.get("algo") != a.name:
-        raise OffbenchError(f"--from {where} is a {info.get('algo')} run, not {a.name}")
+        raise OffbenchError(f"{flag} {where} is a {info.get('algo')} run, not {a.name}")
     if info.get("fingerprint") != prep.fingerprint:
         raise OffbenchError(
-            f"--from {where} was trained on other data (fingerprint {info.get('fingerprint')}, "
+            f"{flag} {where} was trained on other data (fingerprint {info.get('fingerprint')}, "
             f"this data {prep.fingerprint})"
         )
     # the offline run's config: this run's identity without the fine-tuning layers (offbench.runs.identity)
@@ -81,7 +82,7 @@ def check_from_config(prep, info: dict, where) -> None:
     if diffs:
         shown = ", ".join(f"{k}: {old.get(k)!r} there, {offline.get(k)!r} here" for k in diffs[:5])
         raise OffbenchError(
-            f"--from {where} was trained with another config ({shown}); pass the offline run's --set values"
+            f"{flag} {where} was trained with another config ({shown}); pass the offline run's --set values"
         )
 
 
