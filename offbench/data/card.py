@@ -196,7 +196,7 @@ def card(ds: Dataset, task=None, suite=None, reference=None) -> dict:
     success = None
     if by_trajectory:
         success = float(np.mean([ds.rewards[s].max() > 0 for s in slices]))
-    elif suite is not None and suite.name == "kitchen":
+    elif getattr(suite, "task_count_reward", False):
         n_tasks = len((task.env_kwargs or {}).get("tasks_to_complete", [])) if task is not None else 4
         success = float(np.mean([ds.rewards[s].max() >= n_tasks for s in slices]))
     meta = ds.metadata
@@ -253,7 +253,7 @@ def card(ds: Dataset, task=None, suite=None, reference=None) -> dict:
     name = task.name if task is not None else None
     if name in D4RL_REPLAY:
         out["d4rl_buffer"] = {"transitions": D4RL_REPLAY[name], "return_distribution": NO_D4RL_DISTRIBUTION}
-    goal_reaching = by_trajectory or (suite is not None and suite.name == "kitchen")
+    goal_reaching = by_trajectory or bool(getattr(suite, "task_count_reward", False))
     if goal_reaching and meta.get("rebuilt") and name is not None:
         out["bc_on_this_data"] = rebuilt_bc(name, meta.get("recipe_version"), reference)
         out["published_bc"] = published_bc(name, reference)

@@ -31,6 +31,7 @@ class Suite:
     report_rank: int = 100  # the report's suite order (ties: by name); the paper's four suites first
     build_rate: int = 1000  # rebuild speed, transitions per CPU-second on one core (the announced estimate only)
     trajectory_episodes: bool = False  # data card: a terminal marks the goal, episodes split at timeouts only
+    task_count_reward: bool = False  # data card: reward = target tasks done so far; success = all of them done
     config_layer: str | None = None  # the suite whose section of an algorithm's YAML applies where it has none
 
     def eval_schedule(self, finetuning: bool) -> int:
@@ -93,6 +94,7 @@ SUITES: dict[str, Suite] = {
         description="FrankaKitchen multi-task manipulation (D4RL -v0 / Minari D4RL/kitchen)",
         report_rank=2,
         build_rate=440,
+        task_count_reward=True,
     ),
     "adroit": Suite(
         "adroit",
