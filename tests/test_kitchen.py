@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from offbench.cli import main
 from offbench.data.loaders import load_minari
 from offbench.recipes import kitchen
-from offbench.recipes.kitchen_rollout import make_env, run_tasks
+from offbench.recipes.kitchen_rollout import make_env, push, run_tasks
 from offbench.recipes.recipes import get_recipe
 
 
@@ -234,13 +234,14 @@ def test_recipe_v3_styles_differ_between_demos_and_change_the_action_at_one_stat
     assert np.abs(acts[0][0] - acts[1][0]).max() > 0.05  # different intentions from the very first step
 
 
-def test_recipe_v3_marks_version_2_builds_stale():
+def test_recipe_v4_marks_version_3_builds_stale():
     from offbench.recipes.recipes import stale_reason
 
-    assert kitchen.RECIPE_VERSION == 3 and get_recipe("kitchen-partial-v0").version == 3
-    why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 2})
-    assert "version 2" in why and "version 3" in why and "--overwrite" in why
-    assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 3}) == ""
+    assert kitchen.RECIPE_VERSION == 4 and get_recipe("kitchen-partial-v0").version == 4
+    assert kitchen.DISTURB_SIGMA > 0  # v4 is the DART recipe
+    why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 3})
+    assert "version 3" in why and "version 4" in why and "--overwrite" in why
+    assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 4}) == ""
 
 
 def test_dart_disturbance_is_executed_but_not_recorded():
@@ -272,7 +273,7 @@ def test_dart_disturbance_is_executed_but_not_recorded():
     env.reset(seed=0)
     p = d.ee()[0]
     d.action(p + np.array([0.0, 0.3, 0.0]), grip=1.0)  # free motion, far from the target
-    assert np.abs(d.push([0.1, 0.0, 0.0])).max() > 1e-3
+    assert np.abs(push(d, [0.1, 0.0, 0.0])).max() > 1e-3
     d.action(p, grip=-1.0)  # holding
-    assert not np.any(d.push([0.1, 0.0, 0.0]))
+    assert not np.any(push(d, [0.1, 0.0, 0.0]))
     env.close()

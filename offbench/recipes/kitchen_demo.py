@@ -4,17 +4,15 @@ How an action becomes motion (read from the environment's code): the 9 action va
 to 2 rad/s and applied as a *position target* ``ctrl = observed qpos + 2 a dt`` (dt = 0.08 s) to position
 servos (gain kp) on joints with viscous damping and no gravity compensation. So the demonstrator
 
-* plans an end-effector motion (position of the ``end_effector`` site plus its orientation) toward a
-  waypoint taken from the model's own sites and joint axes (handles, knobs, hinge axes),
-* turns it into joint velocities with damped-least-squares IK on the 6-D site Jacobian, a null-space pull
-  to a comfortable posture and joints frozen when pushed past their limits, and
+* plans an end-effector motion (``end_effector`` site position + orientation) to a waypoint from the model's sites,
+* turns it into joint velocities (damped-least-squares IK on the 6-D site Jacobian, a null-space pull to a
+  comfortable posture, joints frozen when pushed past their limits), and
 * converts the joint velocity into the env's action by compensating the servo: the position target is
   ``q + qdot (dt + damping / kp) + qfrc_bias / kp`` (steady-state servo force balances damping and
   gravity), expressed relative to the *observed* (noisy) qpos the env adds it to.
 
-Primitives are generators yielding actions; :func:`run_tasks` runs a sequence of them in an env. The
-demonstrator reads the simulator state (a scripted expert may); the data it produces holds only the env's
-observations. Randomness (timing, speed, waypoint jitter, action noise) comes from the ``rng`` it is given.
+Primitives are generators of actions (``kitchen_rollout.run_tasks`` runs them); the demonstrator reads the
+simulator state, the data holds only observations; its randomness comes from the ``rng`` it is given.
 """
 
 from __future__ import annotations
@@ -64,9 +62,8 @@ LIMIT_GAIN = 2.0
 
 @dataclasses.dataclass(frozen=True)
 class Style:
-    """One demo's persistent variation (recipe v3): it holds for the whole demo and differs between demos
-    that pass the same state, so the data's mean action at a state averages different intentions, as human
-    operators' demos do. The default is no variation (the version-2 demonstrator). Drawn by
+    """One demo's persistent variation (recipe v3), differing between demos through the same state, so the
+    data's mean action averages intentions as human operators' demos do; default none (version 2's). Drawn by
     ``offbench.recipes.kitchen.draw_style``, which cites each range."""
 
     time_scale: dict = dataclasses.field(default_factory=dict)  # subtask -> duration factor (speed 1/f)
@@ -97,7 +94,7 @@ class Demonstrator:
         self.speed = self.base_speed = speed
         self.style = style if style is not None else Style()
         self.ou = np.zeros(3)  # the current OU offset of the end-effector target
-        self.push_gain = 0.0
+        self.push_gain = 0.0  # how much a DART push (kitchen_rollout.push) may act, set by each action
         self.site = self.m.site("end_effector").id
         self.kp = self.m.actuator_gainprm[:9, 0].copy()
         self.damp = self.m.dof_damping[:9].copy()
@@ -142,8 +139,7 @@ class Demonstrator:
         kpos = KPOS if kpos is None else kpos
         p, r = self.ee()
         dist = float(np.linalg.norm(np.asarray(target_pos) - p))
-        # how much a push (DART disturbance) may act now: not while holding, fading within 10 cm of the target
-        self.push_gain = 0.0 if grip < 0 else min(1.0, dist / 0.1)
+        self.push_gain = 0.0 if grip < 0 else min(1.0, dist / 0.1)  # not while holding; fading near the target
         target_pos = np.asarray(target_pos) + self._ou_step(dist)
         v = kpos * min(self.speed, 1.5) * (target_pos - p)  # kpos·dt stays < 1 (no overshoot)
         n = np.linalg.norm(v)
@@ -188,15 +184,6 @@ class Demonstrator:
         a[:ARM] = (ctrl - self.robot._last_robot_qpos[:ARM]) / (2 * DT)
         a[ARM:] = grip
         return np.clip(a, -1.0, 1.0)
-
-    def push(self, v) -> np.ndarray:
-        """The arm action that adds the end-effector velocity ``v`` (m/s) to whatever else is commanded (the
-        servo-compensated map of :meth:`action`, without the bias term: a push, not a pose), scaled by the
-        last :meth:`action`'s ``push_gain``: none while the fingers hold, fading within 10 cm of the target."""
-        self.mj.mj_jacSite(self.m, self.d, self.jacp, self.jacr, self.site)
-        jac = self.jacp[:, :ARM]
-        dq = jac.T @ np.linalg.solve(jac @ jac.T + 0.05**2 * np.eye(3), np.asarray(v, float))
-        return self.push_gain * dq * (DT + self.damp[:ARM] / self.kp[:ARM]) / (2 * DT)
 
     def _ou_step(self, dist: float) -> np.ndarray:
         """Advance the style's Ornstein-Uhlenbeck offset by one step; it fades within 10 cm of the target

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from offbench.recipes.kitchen_demo import ARM, SUBTASKS, Demonstrator  # noqa: F401
+from offbench.recipes.kitchen_demo import ARM, DT, SUBTASKS, Demonstrator  # noqa: F401
 
 
 def make_env(tasks, max_episode_steps=280, **kw):
@@ -18,6 +18,19 @@ def make_env(tasks, max_episode_steps=280, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return gym.make("FrankaKitchen-v1", tasks_to_complete=list(tasks), max_episode_steps=max_episode_steps, **kw)
+
+
+def push(demo, v) -> np.ndarray:
+    """The arm action that adds the end-effector velocity ``v`` (m/s) to what ``demo`` (a
+    :class:`Demonstrator`) commands: the servo-compensated map of :meth:`Demonstrator.action` without its bias
+    term (a push, not a pose), scaled by the last action's ``push_gain`` (none while the fingers hold, fading
+    within 10 cm of the target)."""
+    import mujoco
+
+    mujoco.mj_jacSite(demo.m, demo.d, demo.jacp, demo.jacr, demo.site)
+    jac = demo.jacp[:, :ARM]
+    dq = jac.T @ np.linalg.solve(jac @ jac.T + 0.05**2 * np.eye(3), np.asarray(v, float))
+    return demo.push_gain * dq * (DT + demo.damp[:ARM] / demo.kp[:ARM]) / (2 * DT)
 
 
 def run_tasks(
@@ -47,7 +60,7 @@ def run_tasks(
     ``disturb_sigma`` > 0 adds a disturbance to the arm's *executed* actions that the recorded action does not
     hold (DART, Laskey et al. 2017, "Noise injection for robust imitation learning"): a push of the end
     effector, an Ornstein-Uhlenbeck velocity (m/s per axis: stationary std ``disturb_sigma``, correlation time
-    ``disturb_tau`` steps) mapped to the arm's joints (:meth:`Demonstrator.push`), so the hand drifts off
+    ``disturb_tau`` steps) mapped to the arm's joints (:func:`push`), so the hand drifts off
     the demonstrator's path and the data records the demonstrator's corrections from there.
     Recording the executed action instead would cancel the correction in the data's mean (the disturbance that
     pushed the arm away is what the state reveals). Drawn from ``rng`` only when on, so 0 gives the same demos.
@@ -94,7 +107,7 @@ def run_tasks(
             if disturb_sigma > 0:
                 xi = (1 - c) * xi + disturb_sigma * np.sqrt(2 * c - c * c) * rng.normal(0.0, 1.0, 3)
                 executed = a.copy()
-                executed[:ARM] = np.clip(a[:ARM] + demo.push(xi), -1.0, 1.0)
+                executed[:ARM] = np.clip(a[:ARM] + push(demo, xi), -1.0, 1.0)
             obs, r, term, trunc, info = env.step(executed)
             steps += 1
             for t in SUBTASKS:
