@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 
+from offbench.recipes import kitchen_demo
 from offbench.recipes.recipes import register_recipe
 
 LABEL = "rebuilt (scripted)"
@@ -309,7 +310,12 @@ def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool
             "ou_sigma_m": OU_SIGMA,
             "ou_tau_steps": OU_TAU,
         },
-        "disturbance": {"sigma_m_per_s": DISTURB_SIGMA, "tau_steps": DISTURB_TAU, "in_recorded_actions": False},
+        "disturbance": {
+            "sigma_m_per_s": DISTURB_SIGMA,
+            "tau_steps": DISTURB_TAU,
+            "fade_m": kitchen_demo.PUSH_FADE,
+            "in_recorded_actions": False,
+        },
         "episode_steps": EPISODE_STEPS,
         "demo_steps_max": DEMO_STEPS,
         "reward": "number of target tasks completed so far (D4RL)",

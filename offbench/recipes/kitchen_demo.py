@@ -55,6 +55,7 @@ SITES = {
     "hinge cabinet": "hinge_site2",
 }
 VMAX = 1.0  # end-effector speed limit (m/s)
+PUSH_FADE = 0.1  # a DART push (kitchen_rollout.push) fades within this distance of the target (m)
 KPOS = 8.0  # position gain (1/s)
 LIMIT_MARGIN = 0.25  # joint-limit avoidance starts this far from a limit (rad)
 LIMIT_GAIN = 2.0
@@ -98,10 +99,8 @@ class Demonstrator:
         self.site = self.m.site("end_effector").id
         self.kp = self.m.actuator_gainprm[:9, 0].copy()
         self.damp = self.m.dof_damping[:9].copy()
-        self.lo = self.m.jnt_range[:ARM, 0].copy()
-        self.hi = self.m.jnt_range[:ARM, 1].copy()
-        self.jacp = np.zeros((3, self.m.nv))
-        self.jacr = np.zeros((3, self.m.nv))
+        self.lo, self.hi = self.m.jnt_range[:ARM, 0].copy(), self.m.jnt_range[:ARM, 1].copy()
+        self.jacp, self.jacr = np.zeros((3, self.m.nv)), np.zeros((3, self.m.nv))
         self.posture = Q_HOME.copy()
         self.null_gain = NULL_GAIN
         self.log = None  # a list to trace the motion phases into (debugging)
@@ -139,7 +138,7 @@ class Demonstrator:
         kpos = KPOS if kpos is None else kpos
         p, r = self.ee()
         dist = float(np.linalg.norm(np.asarray(target_pos) - p))
-        self.push_gain = 0.0 if grip < 0 else min(1.0, dist / 0.1)  # not while holding; fading near the target
+        self.push_gain = 0.0 if grip < 0 else min(1.0, dist / PUSH_FADE)  # none while holding; fades near target
         target_pos = np.asarray(target_pos) + self._ou_step(dist)
         v = kpos * min(self.speed, 1.5) * (target_pos - p)  # kpos·dt stays < 1 (no overshoot)
         n = np.linalg.norm(v)

@@ -24,7 +24,7 @@ def push(demo, v) -> np.ndarray:
     """The arm action that adds the end-effector velocity ``v`` (m/s) to what ``demo`` (a
     :class:`Demonstrator`) commands: the servo-compensated map of :meth:`Demonstrator.action` without its bias
     term (a push, not a pose), scaled by the last action's ``push_gain`` (none while the fingers hold, fading
-    within 10 cm of the target)."""
+    within ``kitchen_demo.PUSH_FADE`` of the target)."""
     import mujoco
 
     mujoco.mj_jacSite(demo.m, demo.d, demo.jacp, demo.jacr, demo.site)
