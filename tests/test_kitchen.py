@@ -68,12 +68,17 @@ def test_targets_are_d4rls():
     assert kitchen.COMPLETE_SHARE == pytest.approx(0.0269, abs=1e-4)  # 3,680 of 136,950 transitions
 
 
-def test_undirected_orders_cover_neither_target_set():
+def test_undirected_orders_are_the_human_demos_plans_and_cover_neither_target_set():
+    """Recipe v4: the pool's plans are Relay Policy Learning's 24 non-complete folders, drawn uniformly; most
+    start with the microwave (as the operators did), none covers either target set."""
     rng = np.random.default_rng(0)
-    orders = [kitchen.undirected_order(rng) for _ in range(300)]
-    assert all(len(o) == 4 and len(set(o)) == 4 for o in orders)
+    orders = [kitchen.undirected_order(rng) for _ in range(600)]
+    assert all(len(o) == 4 and len(set(o)) == 4 and set(o) <= set(kitchen.POOL) for o in orders)
     assert all(not set(kitchen.COMPLETE) <= set(o) and not set(kitchen.MIXED) <= set(o) for o in orders)
-    assert len({tuple(o) for o in orders}) > 100  # variety of subtasks and orders
+    assert {tuple(o) for o in orders} == set(kitchen.RPL_PLANS) and len(kitchen.RPL_PLANS) == 24
+    first = [o[0] for o in orders]
+    assert abs(first.count("microwave") / len(first) - 14 / 24) < 0.06  # uniform over plans: 14 of 24
+    assert tuple(kitchen.COMPLETE) not in kitchen.RPL_PLANS  # the complete folder is the complete stream
 
 
 def test_relabel_counts_target_tasks_done_so_far_and_ends_with_a_terminal():

@@ -37,7 +37,8 @@ from offbench.recipes.recipes import register_recipe
 LABEL = "rebuilt (scripted)"
 # 2: partial = complete's target, one relabelled pool, terminal at each demo's end;
 # 3: per-demo styles (time scale, approach, grasp point, fumbles, OU drift) that change the data's mean action
-# 4: a DART disturbance of the executed actions (DISTURB_SIGMA): the demos cover the states around their path
+# 4: a DART disturbance of the executed actions (DISTURB_SIGMA): the demos cover the states around their path;
+#    the pool's plans are the human demos' (RPL_PLANS), not any four subtasks in any order
 RECIPE_VERSION = 4
 EPISODE_STEPS = 280  # FrankaKitchen-v1's (and D4RL's) limit, for evaluation
 # v3: a demo may run longer than the evaluation's limit (a slow operator's demo is not cut at 280 steps): with
@@ -51,6 +52,27 @@ SIZES = {"complete": 3680, "partial": 136950, "mixed": 136950}  # D4RL's transit
 COMPLETE_SHARE = SIZES["complete"] / SIZES["partial"]  # 2.69% of the pool is the complete subset
 POOL = ("microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet", "hinge cabinet")
 SUBTASKS_PER_DEMO = 4  # every Relay Policy Learning demo does four subtasks
+# Recipe v4: the pool's plans are the human demos' (D4RL's kitchen data are Relay Policy Learning's
+# kitchen_demos_multitask.zip, one folder per planned sequence, e.g. friday_microwave_kettle_switch_slide = the
+# complete target): the 24 other folders' sequences (bottomknob = bottom burner, topknob = top burner, switch =
+# light switch, slide / hinge = the cabinets). The operators kept one precedence (microwave, kettle, knobs,
+# switch, cabinets): 14 of the 24 start with the microwave, 8 with the kettle, 2 with the top knob, so BC on the
+# pool learns to open the microwave first. Versions 1-3 drew any four of the seven in any order (1 in 7 started
+# with the microwave). The zip is Git LFS; its folder names are those listed in copies of RPL's
+# adept_envs/utils/parse_demos.py (demo_dirs) and in a cleaning note on the zip (docs/kitchen.md "Recipe v4");
+# friday_ and postcorl_microwave_bottomknob_switch_slide are two folders with one plan, kept twice as in the zip.
+_K, _M, _B, _T = "kettle", "microwave", "bottom burner", "top burner"
+_S, _L, _H = "light switch", "slide cabinet", "hinge cabinet"
+# fmt: off
+RPL_PLANS = (
+    (_K, _B, _H, _L), (_K, _B, _S, _L), (_K, _S, _H, _L), (_K, _T, _B, _L), (_K, _T, _S, _L),
+    (_M, _B, _H, _L), (_M, _B, _S, _L), (_M, _K, _B, _H), (_M, _K, _B, _L), (_M, _K, _H, _L),
+    (_M, _K, _T, _H), (_M, _K, _T, _S), (_M, _T, _B, _H), (_M, _T, _B, _L), (_T, _B, _S, _L),
+    (_T, _B, _H, _L),  # friday_*
+    (_K, _B, _S, _H), (_K, _T, _B, _H), (_K, _T, _B, _S), (_M, _B, _S, _L), (_M, _K, _S, _H),
+    (_M, _S, _H, _L), (_M, _T, _B, _S), (_M, _T, _S, _H),  # postcorl_*
+)
+# fmt: on
 ACTION_NOISE = 0.1  # std of Gaussian noise on the demonstrator's actions, before clipping to [-1, 1]
 START_NOISE = 0.08  # start posture: uniform +-0.08 rad on each arm joint
 PAUSE_MAX = 4  # 0..4 idle steps before each subtask
@@ -92,11 +114,9 @@ def _env(targets, terminate=True, steps=EPISODE_STEPS):
 
 
 def undirected_order(rng) -> list[str]:
-    """Four subtasks in random order that do not cover either target set (the complete subset does)."""
-    while True:
-        order = [str(t) for t in rng.choice(POOL, size=SUBTASKS_PER_DEMO, replace=False)]
-        if not (set(COMPLETE) <= set(order) or set(MIXED) <= set(order)):
-            return order
+    """One of the human demos' plans other than the complete sequence (:data:`RPL_PLANS`), uniformly: four
+    subtasks in the order the operators did them, covering neither target set."""
+    return list(RPL_PLANS[int(rng.integers(len(RPL_PLANS)))])
 
 
 def draw_style(rng: np.random.Generator, order, scale: float | None = None):
