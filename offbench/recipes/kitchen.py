@@ -102,7 +102,8 @@ OU_TAU = 10.0  # its correlation time in steps (0.8 s)
 # BC failed on v3 for coverage (it missed the light switch by 7-15 cm off 12 near-identical demos), not the mean.
 # Calibration (2026-12-06, complete at style scale 0.5, 3 BC seeds x 10 episodes, evaluated at 20k / 40k / 60k;
 # docs/kitchen.md "Recipe v4"): sigma 0 (v3) 21.7 / 18.3 / 29.2; 0.1 42.5 / 41.7 / 49.2 (3 of 15 complete demos
-# failed); 0.2 0.0 at 20k (49 of 59 failed: the kept demos are slow survivors). 0.1 it is.
+# failed); 0.2 0.0 at 20k (49 of 59 failed: the kept demos are slow survivors). 0.1 it is; its 100k-step run
+# (the recipe's row in rebuilt_bc.csv) reads 36.7 +- 12.6, under D4RL's 65: complete is not calibrated yet.
 DISTURB_SIGMA = 0.1
 DISTURB_TAU = 10.0  # its correlation time in steps
 
