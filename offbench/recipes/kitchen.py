@@ -56,9 +56,9 @@ SUBTASKS_PER_DEMO = 4  # every Relay Policy Learning demo does four subtasks
 # kitchen_demos_multitask.zip, one folder per planned sequence, e.g. friday_microwave_kettle_switch_slide = the
 # complete target): the 24 other folders' sequences (bottomknob = bottom burner, topknob = top burner, switch =
 # light switch, slide / hinge = the cabinets). The operators kept one precedence (microwave, kettle, knobs,
-# switch, cabinets): 14 of the 24 start with the microwave, 8 with the kettle, 2 with the top knob, so BC on the
-# pool learns to open the microwave first. Versions 1-3 drew any four of the seven in any order (1 in 7 started
-# with the microwave). The zip is Git LFS; its folder names are those listed in copies of RPL's
+# switch, cabinets): 14 of the 24 start with the microwave, 8 with the kettle, 2 with the top knob. Versions 1-3
+# drew any four of the seven in any order (1 in 7 started with the microwave). (BC on the v4 pool still heads for
+# the kettle first: docs/kitchen.md "Recipe v4".) The zip is Git LFS; its folder names are those listed in copies of RPL's
 # adept_envs/utils/parse_demos.py (demo_dirs) and in a cleaning note on the zip (docs/kitchen.md "Recipe v4");
 # friday_ and postcorl_microwave_bottomknob_switch_slide are two folders with one plan, kept twice as in the zip.
 _K, _M, _B, _T = "kettle", "microwave", "bottom burner", "top burner"
