@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offbench.data.card import REBUILT_BC_FIELDS
+from offbench.data.card import REBUILT_BC_FIELDS, steps_number
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "results" / "reference" / "rebuilt_bc.csv"
@@ -28,8 +28,7 @@ def write_row(row: dict, table: Path = TABLE):
             rows = [r for r in csv.DictReader(f) if key(r) != key(row)]
     rows.append({k: row.get(k, "") for k in REBUILT_BC_FIELDS})
     # CSV rows are text, the script's row is not: sort steps as numbers (the card picks its row by content)
-    steps = lambda r: int(r["steps"]) if str(r["steps"]).strip().isdigit() else -1  # noqa: E731
-    rows.sort(key=lambda r: (str(r["dataset"]), str(r["recipe_version"]), steps(r)))
+    rows.sort(key=lambda r: (str(r["dataset"]), str(r["recipe_version"]), steps_number(r)))
     tmp = table.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=REBUILT_BC_FIELDS, lineterminator="\n")

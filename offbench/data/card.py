@@ -136,6 +136,12 @@ def _base(name: str) -> str:
     return re.sub(r"-v\d+$", "", name)
 
 
+def steps_number(row: dict) -> int:
+    """A ``rebuilt_bc.csv`` row's training steps as a number (CSV cells are text), -1 where it holds none."""
+    steps = str(row.get("steps") or "").strip()
+    return int(steps) if steps.isdigit() else -1
+
+
 def rebuilt_bc(name: str, recipe_version, reference=None) -> dict | None:
     """The row of ``rebuilt_bc.csv`` for this dataset and recipe version, else None: of several, the BC run
     trained longest (a row may carry only the calibration proxy, ``bc_score`` empty: BC not run; it is chosen
@@ -146,11 +152,7 @@ def rebuilt_bc(name: str, recipe_version, reference=None) -> dict | None:
         if r.get("dataset") == name and str(r.get("recipe_version")).strip() == str(recipe_version)
     ]
 
-    def rank(r):
-        steps = str(r.get("steps") or "").strip()
-        return (bool(str(r.get("bc_score") or "").strip()), int(steps) if steps.isdigit() else -1)
-
-    return max(rows, key=rank) if rows else None
+    return max(rows, key=lambda r: (bool(str(r.get("bc_score") or "").strip()), steps_number(r))) if rows else None
 
 
 def published_bc(name: str, reference=None) -> list[dict]:

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from offbench.recipes.kitchen_demo import ARM, DT, SUBTASKS, Demonstrator  # noqa: F401
+from offbench.recipes.kitchen_demo import ARM, DLS_DAMPING, DT, SUBTASKS, Demonstrator  # noqa: F401
 
 
 def make_env(tasks, max_episode_steps=280, **kw):
@@ -22,15 +22,13 @@ def make_env(tasks, max_episode_steps=280, **kw):
 
 def push(demo, v) -> np.ndarray:
     """The arm action that adds the end-effector velocity ``v`` (m/s) to what ``demo`` (a
-    :class:`Demonstrator`) commands: the servo-compensated map of :meth:`Demonstrator.action` without its bias
-    term (a push, not a pose), scaled by the last action's ``push_gain`` (none while the fingers hold, fading
-    within ``kitchen_demo.PUSH_FADE`` of the target)."""
-    import mujoco
-
-    mujoco.mj_jacSite(demo.m, demo.d, demo.jacp, demo.jacr, demo.site)
+    :class:`Demonstrator`) commands: the damped least squares and servo map of :meth:`Demonstrator.action`
+    without its bias term (a push, not a pose), scaled by the last action's ``push_gain`` (none while the fingers
+    hold, fading within ``kitchen_demo.PUSH_FADE`` of the target). Call it right after ``demo.action`` at the
+    same state: it reuses the Jacobian that call computed."""
     jac = demo.jacp[:, :ARM]
-    dq = jac.T @ np.linalg.solve(jac @ jac.T + 0.05**2 * np.eye(3), np.asarray(v, float))
-    return demo.push_gain * dq * (DT + demo.damp[:ARM] / demo.kp[:ARM]) / (2 * DT)
+    dq = jac.T @ np.linalg.solve(jac @ jac.T + DLS_DAMPING**2 * np.eye(3), np.asarray(v, float))
+    return demo.servo(demo.push_gain * dq) / (2 * DT)
 
 
 def run_tasks(
