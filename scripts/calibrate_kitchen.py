@@ -3,7 +3,8 @@
     nice -n 19 .venv/bin/python scripts/calibrate_kitchen.py [--kinds complete partial mixed] [--episodes 10]
         [--draws 8] [--scale 0 0.5 1 ...] [--demos 10] [--no-write]
     nice -n 19 .venv/bin/python scripts/calibrate_kitchen.py --episodes 0 --bc [--bc-steps 100000]
-        [--bc-seeds 3] [--bc-eval-episodes 10] [--build-size N] --minari-dir /tmp/me/minari --results /tmp/me/results
+        [--bc-seeds 3] [--bc-eval-episodes 10] [--build-size N] [--build-seeds 0 1 2] --minari-dir /tmp/me/minari
+        --results /tmp/me/results
 
 **The demonstrator** (``--demos N``): N complete-sequence demos as the recipe collects them (per-demo style,
 start-posture noise, pauses, N(0, 0.1) action noise, up to ``kitchen.DEMO_STEPS`` steps): how many do all four
@@ -26,11 +27,14 @@ state, where BC averages over the demos that visited the state; it ranks setting
 ``--scale`` sweep's): ``offbench.run("bc", "kitchen", ...)`` builds the datasets under ``--minari-dir`` when
 missing (``--build-size``: smaller than D4RL's sizes, labelled so in the run's variant; complete is capped at
 its own 3,680), trains ``--bc-seeds`` seeds for ``--bc-steps`` steps and evaluates at the end with
-``--bc-eval-episodes`` episodes per seed. Score: the mean of the seeds' final scores, spread: their sample s.d.
+``--bc-eval-episodes`` episodes per seed. ``--build-seeds 0 1 2``: one build per data seed (each in a
+``data-seed-N`` folder of ``--minari-dir`` and ``--results``) and BC on each; BC on complete's 3,680
+transitions varies more between builds than between BC seeds (docs/kitchen.md). Score: the mean of all
+runs' final scores, spread: their sample s.d.; the row names its data seeds.
 
 Rows (the recipe's constants only, ``--scale`` = ``kitchen.STYLE_SCALE``) go to
 ``results/reference/rebuilt_bc.csv``, replacing a row with
-the same dataset, version, steps, seeds and evaluation episodes; other rows of the table are kept.
+the same dataset, version, steps, seeds, evaluation episodes and data seeds; other rows of the table are kept.
 Targets (IQL paper Table 3, BC on D4RL's kitchen): complete 65.0, partial 38.0, mixed 51.5.
 """
 
@@ -127,30 +131,49 @@ def demonstrator(n: int, scale: float, seed: int = 0) -> dict:
     return {"success": ok, "tasks": float(np.mean(tasks)), "length": float(np.mean(lens)), "s": time.time() - t0}
 
 
-def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, build_size) -> dict:
-    """BC through offbench's own pipeline (builds the datasets with the registered recipe when missing)."""
+def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, build_size, data_seeds=(0,)) -> dict:
+    """BC through offbench's own pipeline on builds of the registered recipe, one per data seed (``kitchen.build``
+    with ``seed``): with only seed 0 the builds and runs go to ``MINARI_DATASETS_PATH`` and ``results`` as they
+    are (what ``offbench run`` builds by itself), else to a ``data-seed-N`` folder in each. The score is the
+    mean over every (build, BC seed) run, the spread their sample s.d.; ``build_means`` the mean of each build."""
     import offbench
+    from offbench.data.fetch import build_locked
 
+    base = os.environ.get("MINARI_DATASETS_PATH")
+    split = list(data_seeds) != [0]
     out = {}
     for kind in kinds:
         size = build_size if kind != "complete" or (build_size or 3680) < 3680 else None  # complete: 3,680
-        recs = offbench.run(
-            "bc",
-            "kitchen",
-            [f"kitchen-{kind}-v0"],
-            steps=steps,
-            seeds=seeds,
-            eval_every=steps,
-            eval_episodes=eval_episodes,
-            results=results,
-            build_size=size,
-            progress=False,
-        )
-        scores = [float(r["final_score"]) for r in recs]
+        scores, build_means = [], []
+        for ds in data_seeds:
+            if split:
+                os.environ["MINARI_DATASETS_PATH"] = str(Path(base) / f"data-seed-{ds}")
+            name = f"kitchen-{kind}-v0"
+            print(f"{name}, data seed {ds}: {build_locked(name, size=size, seed=ds)[1]}", flush=True)
+            recs = offbench.run(
+                "bc",
+                "kitchen",
+                [name],
+                steps=steps,
+                seeds=seeds,
+                eval_every=steps,
+                eval_episodes=eval_episodes,
+                results=str(Path(results) / f"data-seed-{ds}") if split else results,
+                build_size=size,
+                rebuild=False,
+                progress=False,
+            )
+            got = [float(r["final_score"]) for r in recs]
+            print(f"  BC per seed {got}", flush=True)
+            scores += got
+            build_means.append(round(float(np.mean(got)), 2))
+        if split:
+            os.environ["MINARI_DATASETS_PATH"] = base
         out[kind] = {
             "bc_scores": scores,
             "bc_score": round(float(np.mean(scores)), 2),
             "bc_sd": round(float(np.std(scores, ddof=1)), 2) if len(scores) > 1 else "",
+            "build_means": build_means,
             "size": size,
         }
     return out
@@ -171,6 +194,9 @@ def main(argv=None):
     p.add_argument("--bc-seeds", type=int, default=3)
     p.add_argument("--bc-eval-episodes", type=int, default=10)
     p.add_argument("--build-size", type=int, default=None, help="pool transitions (default: D4RL's sizes)")
+    p.add_argument(
+        "--build-seeds", type=int, nargs="+", default=[0], help="data seeds: one build each, BC on every build"
+    )
     p.add_argument("--minari-dir", default=None, help="MINARI_DATASETS_PATH for the builds (a scratch folder)")
     p.add_argument("--results", default=None, help="results folder of the BC runs (a scratch folder)")
     p.add_argument("--no-write", action="store_true", help=f"print only; do not update {TABLE.relative_to(ROOT)}")
@@ -205,7 +231,10 @@ def main(argv=None):
             )
             if scale == kitchen.STYLE_SCALE:
                 proxy_of_recipe[kind] = r["proxy_score"]
-    bc = run_bc(a.kinds, a.bc_steps, a.bc_seeds, a.bc_eval_episodes, a.results, a.build_size) if a.bc else {}
+    if a.bc:
+        bc = run_bc(a.kinds, a.bc_steps, a.bc_seeds, a.bc_eval_episodes, a.results, a.build_size, a.build_seeds)
+    else:
+        bc = {}
     for kind in a.kinds:
         row = {
             "dataset": f"kitchen-{kind}-v0",
@@ -219,7 +248,7 @@ def main(argv=None):
             print(
                 f"BC on kitchen-{kind}-v0 (recipe v{kitchen.RECIPE_VERSION}, {b['size'] or 'full'} transitions), "
                 f"{a.bc_steps} steps, {a.bc_seeds} seeds, {a.bc_eval_episodes} episodes each: {b['bc_score']} "
-                f"+- {b['bc_sd']} (seeds {b['bc_scores']}; D4RL BC {D4RL_BC[kind]})",
+                f"+- {b['bc_sd']} (runs {b['bc_scores']}; per build {b['build_means']}; D4RL BC {D4RL_BC[kind]})",
                 flush=True,
             )
             row.update(
@@ -228,6 +257,7 @@ def main(argv=None):
                 steps=a.bc_steps,
                 seeds=a.bc_seeds,
                 eval_episodes=a.bc_eval_episodes,
+                data_seeds=" ".join(str(x) for x in a.build_seeds),
             )
         if not a.no_write and (kind in bc or kind in proxy_of_recipe):
             write_row(row)

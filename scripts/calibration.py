@@ -15,17 +15,26 @@ from offbench.data.card import REBUILT_BC_FIELDS, steps_number
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "results" / "reference" / "rebuilt_bc.csv"
-ROW_KEY = ("dataset", "recipe_version", "steps", "seeds", "eval_episodes")
+ROW_KEY = ("dataset", "recipe_version", "steps", "seeds", "eval_episodes", "data_seeds")
+
+
+def _with_data_seeds(row: dict) -> dict:
+    """A BC row written before the table had ``data_seeds`` ran on one build of data seed 0."""
+    if str(row.get("bc_score") or "").strip() and not str(row.get("data_seeds") or "").strip():
+        return {**row, "data_seeds": "0"}
+    return row
 
 
 def write_row(row: dict, table: Path = TABLE):
-    """Insert or replace the row with the same (dataset, recipe_version, steps, seeds, eval_episodes); other rows
-    are kept; the file is replaced in one step."""
+    """Insert or replace the row with the same (dataset, recipe_version, steps, seeds, eval_episodes, data_seeds);
+    other rows are kept; the file is replaced in one step. A BC row without ``data_seeds`` ran on one build of
+    data seed 0 (what ``offbench run`` builds)."""
+    row = _with_data_seeds(row)
     key = lambda r: tuple(str(r.get(k, "")) for k in ROW_KEY)  # noqa: E731
     rows = []
     if table.exists():
         with open(table, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if key(r) != key(row)]
+            rows = [r for r in map(_with_data_seeds, csv.DictReader(f)) if key(r) != key(row)]
     rows.append({k: row.get(k, "") for k in REBUILT_BC_FIELDS})
     # CSV rows are text, the script's row is not: sort steps as numbers (the card picks its row by content)
     rows.sort(key=lambda r: (str(r["dataset"]), str(r["recipe_version"]), steps_number(r)))

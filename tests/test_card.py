@@ -183,11 +183,14 @@ def test_bc_on_this_data_beside_the_published_bc(tmp_path):
     for f in ("published_scores.csv", "sources.csv"):
         shutil.copy(reference_dir() / f, ref / f)
     (ref / "rebuilt_bc.csv").write_text(
-        "dataset,recipe_version,bc_score,bc_sd,steps,seeds,eval_episodes,proxy_success,command,date\n"
-        "antmaze-umaze-v2,3,57.0,6.2,100000,3,100,0.68,scripts/calibrate_antmaze.py --bc,2026-12-06\n"
-        "antmaze-medium-play-v2,3,,,,,,0.41,scripts/calibrate_antmaze.py,2026-12-06\n"
-        "antmaze-umaze-v2,3,12.0,1.0,20000,3,100,0.68,a shorter run written after (the file's order),2026-12-06\n"
-        "antmaze-umaze-v2,3,,,,,,0.70,a proxy-only row written last,2026-12-06\n"
+        "dataset,recipe_version,bc_score,bc_sd,steps,seeds,eval_episodes,data_seeds,proxy_success,command,date\n"
+        "antmaze-umaze-v2,3,57.0,6.2,100000,3,100,0,0.68,scripts/calibrate_antmaze.py --bc,2026-12-06\n"
+        "antmaze-medium-play-v2,3,,,,,,,0.41,scripts/calibrate_antmaze.py,2026-12-06\n"
+        "antmaze-umaze-v2,3,12.0,1.0,20000,3,100,0,0.68,a shorter run written after (the file's order),2026-12-06\n"
+        "antmaze-umaze-v2,3,,,,,,,0.70,a proxy-only row written last,2026-12-06\n"
+        "antmaze-large-play-v2,3,1.0,0.5,100000,3,100,0,,one build,2026-12-06\n"
+        "antmaze-large-play-v2,3,2.0,0.5,100000,3,100,0 1 2,,three builds (data seeds),2026-12-06\n"
+        "antmaze-large-play-v2,3,3.0,0.5,60000,3,100,0 1 2 3,,four builds but shorter,2026-12-06\n"
     )
     suite = get_suite("antmaze")
     task = suite.task("antmaze-umaze-v2")
@@ -199,7 +202,7 @@ def test_bc_on_this_data_beside_the_published_bc(tmp_path):
     assert published["IQL paper, Table 1"]["score"] == 54.6 and published["IQL paper, Table 1"]["std"] is None
     assert published["CORL (last)"]["score"] == 55.25 and published["CORL (last)"]["dataset"] == "antmaze-umaze-v2"
     text = "\n".join(format_card("antmaze-umaze-v2", c))
-    assert "BC on this data    57.0 +- 6.2 (100,000 steps, 3 seeds, 100 eval episodes" in text
+    assert "BC on this data    57.0 +- 6.2 (100,000 steps, 3 seeds, 100 eval episodes, data seed 0;" in text
     assert "IQL paper, Table 1 54.6 [antmaze-umaze-v0]" in text
     ds.metadata = {"rebuilt": True, "recipe_version": 3, "recipe_size": 20_000, "recipe_default_size": 1_000_000}
     assert "this one is a 20,000-transition build" in "\n".join(format_card("x", card(ds, task, suite, reference=ref)))
@@ -209,6 +212,11 @@ def test_bc_on_this_data_beside_the_published_bc(tmp_path):
     ds.metadata = {"rebuilt": True, "recipe_version": 3}
     text = "\n".join(format_card("x", card(ds, mp, suite, reference=ref)))
     assert "not measured for recipe version 3" in text and "proxy success 0.41" in text  # proxy only, BC not run
+    lp = suite.task("antmaze-large-play-v2")  # of equally long runs, the one on most builds; longest first
+    text = "\n".join(format_card("x", card(ds, lp, suite, reference=ref)))
+    assert (
+        "BC on this data    2.0 +- 0.5 (100,000 steps, 3 seeds, 100 eval episodes, 3 builds: data seeds 0 1 2" in text
+    )
     ds.metadata = {}  # original data: no such line
     assert "bc_on_this_data" not in card(ds, task, suite, reference=ref)
 
@@ -226,7 +234,7 @@ def test_calibration_write_row_replaces_its_own_row_and_sorts_rows_read_back_as_
     finally:
         sys.path.pop(0)
     table = tmp_path / "rebuilt_bc.csv"
-    table.write_text(
+    table.write_text(  # a table written before the data_seeds column: its BC rows ran on data seed 0
         "dataset,recipe_version,bc_score,bc_sd,steps,seeds,eval_episodes,proxy_success,command,date\n"
         "kitchen-complete-v0,3,21.67,20.21,20000,3,10,75.0,old,2026-12-06\n"
         "antmaze-umaze-v2,3,,,,,,70.0,proxy,2026-12-06\n"
@@ -243,3 +251,62 @@ def test_calibration_write_row_replaces_its_own_row_and_sorts_rows_read_back_as_
         ("kitchen-complete-v0", "old"),
     ]
     assert rows[2]["bc_score"] == "43.67" and rows[2]["steps"] == "100000"
+    assert [r["data_seeds"] for r in rows] == ["", "0", "0", "0"]  # BC rows: seed 0 unless named; proxy: no build
+    write_row({**row, "eval_episodes": 100, "data_seeds": "0 1 2", "command": "builds", "date": "2026-12-06"}, table)
+    rows = list(csv.DictReader(open(table)))  # another key: the single-build row stays
+    assert [(r["command"], r["data_seeds"]) for r in rows if r["steps"] == "100000"] == [
+        ("new", "0"),
+        ("builds", "0 1 2"),
+    ]
+
+
+def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monkeypatch):
+    """scripts/calibrate_kitchen.py --build-seeds 0 1: each data seed is built (with that seed) in its own
+    MINARI_DATASETS_PATH and trained in its own results folder, never rebuilt by the run; the score is the mean
+    of every run, the row names the seeds. Seed 0 alone keeps the folders as given (what `offbench run` builds)."""
+    import os
+    import sys
+
+    import offbench
+    from offbench.data import fetch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import calibrate_kitchen
+    finally:
+        sys.path.pop(0)
+    built, ran = [], []
+
+    def build(name, size=None, seed=0, **kw):
+        built.append((name, seed, os.environ["MINARI_DATASETS_PATH"]))
+        return name, "built", 0.0
+
+    def run(algo, suite, datasets, **kw):
+        ran.append((os.environ["MINARI_DATASETS_PATH"], kw["results"], kw["rebuild"]))
+        base = 10.0 * len(ran)
+        return [{"final_score": base}, {"final_score": base + 2.0}]
+
+    monkeypatch.setattr(fetch, "build_locked", build)
+    monkeypatch.setattr(offbench, "run", run)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "m"))
+    out = calibrate_kitchen.run_bc(["complete"], 100, 2, 5, str(tmp_path / "r"), None, [0, 3])["complete"]
+    assert built == [("kitchen-complete-v0", 0, str(tmp_path / "m" / "data-seed-0")),
+                     ("kitchen-complete-v0", 3, str(tmp_path / "m" / "data-seed-3"))]  # fmt: skip
+    assert ran == [
+        (str(tmp_path / "m" / "data-seed-0"), str(tmp_path / "r" / "data-seed-0"), False),
+        (str(tmp_path / "m" / "data-seed-3"), str(tmp_path / "r" / "data-seed-3"), False),
+    ]
+    assert (
+        out["bc_scores"] == [10.0, 12.0, 20.0, 22.0] and out["bc_score"] == 16.0 and out["build_means"] == [11.0, 21.0]
+    )
+    assert os.environ["MINARI_DATASETS_PATH"] == str(tmp_path / "m")  # restored
+    built.clear(), ran.clear()
+    calibrate_kitchen.run_bc(["complete"], 100, 2, 5, str(tmp_path / "r"), None, [0])
+    assert built[0][2] == str(tmp_path / "m") and ran[0][1] == str(tmp_path / "r")
+    rows = []  # the row main() writes names the data seeds
+    built.clear(), ran.clear()
+    monkeypatch.setattr(calibrate_kitchen, "write_row", rows.append)
+    argv = ["--kinds", "complete", "--episodes", "0", "--bc", "--bc-steps", "100", "--bc-seeds", "2", "--build-seeds"]
+    calibrate_kitchen.main([*argv, "1", "2", "--minari-dir", str(tmp_path / "m"), "--results", str(tmp_path / "r")])
+    assert rows[0]["data_seeds"] == "1 2" and rows[0]["bc_score"] == 16.0
+    assert [b[1] for b in built] == [1, 2]

@@ -57,6 +57,7 @@ REBUILT_BC_FIELDS = (
     "steps",
     "seeds",
     "eval_episodes",
+    "data_seeds",  # the builds BC ran on ("0 1 2": one build per data seed, the score their runs' mean)
     "proxy_success",
     "command",
     "date",
@@ -144,15 +145,18 @@ def steps_number(row: dict) -> int:
 
 def rebuilt_bc(name: str, recipe_version, reference=None) -> dict | None:
     """The row of ``rebuilt_bc.csv`` for this dataset and recipe version, else None: of several, the BC run
-    trained longest (a row may carry only the calibration proxy, ``bc_score`` empty: BC not run; it is chosen
-    only where no row has a BC score), whatever the file's order."""
+    trained longest, then the one on most builds (``data_seeds``; a row may carry only the calibration proxy,
+    ``bc_score`` empty: BC not run; it is chosen only where no row has a BC score), whatever the file's order."""
     rows = [
         r
         for r in _read_csv(_reference_dir(reference) / "rebuilt_bc.csv")
         if r.get("dataset") == name and str(r.get("recipe_version")).strip() == str(recipe_version)
     ]
 
-    return max(rows, key=lambda r: (bool(str(r.get("bc_score") or "").strip()), steps_number(r))) if rows else None
+    def rank(r):  # BC run before proxy only, then longest trained, then most builds
+        return bool(str(r.get("bc_score") or "").strip()), steps_number(r), len(str(r.get("data_seeds") or "").split())
+
+    return max(rows, key=rank) if rows else None
 
 
 def published_bc(name: str, reference=None) -> list[dict]:
@@ -357,9 +361,11 @@ def bc_summary(c: dict) -> tuple[str, str]:
             mine += f"; calibration proxy success {bc['proxy_success']}"
     else:
         sd = f" +- {float(bc['bc_sd']):.1f}" if str(bc.get("bc_sd") or "").strip() else ""
+        builds = str(bc.get("data_seeds") or "0").split()
+        on = f"data seed {builds[0]}" if len(builds) == 1 else f"{len(builds)} builds: data seeds {' '.join(builds)}"
         mine = (
             f"{float(bc['bc_score']):.1f}{sd} ({int(float(bc['steps'])):,} steps, {bc['seeds']} seeds, "
-            f"{bc['eval_episodes']} eval episodes; {bc.get('date', '')})"
+            f"{bc['eval_episodes']} eval episodes, {on}; {bc.get('date', '')})"
         )
     pub = "; ".join(
         f"{p['source']} {p['score']:.1f}"
