@@ -104,6 +104,8 @@ OU_TAU = 10.0  # its correlation time in steps (0.8 s)
 # docs/kitchen.md "Recipe v4"): sigma 0 (v3) 21.7 / 18.3 / 29.2; 0.1 42.5 / 41.7 / 49.2 (3 of 15 complete demos
 # failed); 0.2 0.0 at 20k (49 of 59 failed: the kept demos are slow survivors). 0.1 it is; its 100k-step run
 # (the recipe's row in rebuilt_bc.csv) reads 36.7 +- 12.6, under D4RL's 65: complete is not calibrated yet.
+# Those are one build (data seed 0). On three builds (seeds 0-2, session 5) sigma 0 and 0.1 are not told apart:
+# 22.0 against 28.9 at 60k, single runs 0-50 (docs/kitchen.md "One build decides less than it seemed").
 DISTURB_SIGMA = 0.1
 DISTURB_TAU = OU_TAU  # its correlation time in steps: not calibrated, the v3 OU drift's (0.8 s)
 
