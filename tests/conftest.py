@@ -23,24 +23,35 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def _session_compilation_cache() -> None:
     """JAX's persistent compilation cache in a folder private to this test session, for this process and the
     ``offbench`` processes the tests start (they inherit the environment). The suite compiles the same tiny
-    programs again and again, above all in child processes (a tiny IQL run: 23 s of CPU compiling and running
-    without it, 5 s with its programs in the cache); a hit loads the compiled program instead of compiling it.
+    programs again and again, in this process (every run builds new jitted closures, so JAX's in-memory cache
+    never hits across tests) and above all in child processes (test_cli_smoke's fine-tuning run in a
+    pseudo-terminal: 28 s cold, 5.5 s with its programs in the cache); a hit loads the compiled program instead
+    of compiling it (test_reliability.py: 351 s -> 142 s on a shared 2-core machine).
     It cannot change a number: JAX keys an entry by the program's HLO, the compile options, the backend and the
-    jax / jaxlib versions, and a hit runs the very program a miss would have compiled. The folder starts empty
-    and is removed at exit (nothing shared with other sessions or the user's cache). Entries are written without
-    a lock (JAX's lock comes with its eviction, which rescans the folder at every write): a process that reads
-    an entry another one is still writing fails to decompress it, which JAX turns into a warning and a compile.
-    Opt-in for now (``OFFBENCH_TEST_JAX_CACHE=1``: a session folder; ``=DIR``: kept in DIR): with it on, under a
-    heavy machine load, test_cli_smoke's fine-tuning run in a pseudo-terminal stalled at "compiling the training
-    step" past its 240 s watchdog (80 s in all without the cache); not yet explained."""
+    jax / jaxlib versions, and a hit runs the very program a miss would have compiled. Nor what a test checks:
+    no test counts compilations through JAX's persistent cache (ChunkCache / ``_cache_size()`` are in memory), a
+    hit still takes time (``compile_s > 0``), and the hang regressions (XLA:CPU deadlocks) are about running
+    programs, which a hit runs exactly as a miss would. The folder starts empty and is removed at exit (nothing
+    shared with other sessions or the user's cache; under pytest-xdist the workers share the controller's).
+    Entries are written without a lock (JAX's lock comes with its eviction, which rescans the folder at every
+    write): a process that reads an entry another one is still writing (or one left half-written by a kill -9,
+    as test_sweep's kill may) fails to decompress it (zlib's checksum), which JAX turns into a warning and a
+    compile.
+    On by default; ``OFFBENCH_TEST_JAX_CACHE=0`` turns it off, ``=DIR`` keeps it in DIR.
+    History: with it on, once, under a heavy machine load, test_cli_smoke's fine-tuning run in a pseudo-terminal
+    stalled at "compiling the training step" past its 240 s watchdog (80 s in all without the cache). Not
+    reproduced: 14 runs of that command against one shared, populated cache beside a training job, 5 of them
+    with two more CPU burners (load above 4; about 40 s a run), all finished and none read a damaged entry; the
+    whole suite on two xdist workers with it on passed, that test in 30 s. A stall would still fail that test
+    by its watchdog instead of hanging the session."""
     import atexit
     import shutil
     import tempfile
 
-    choice = os.environ.get("OFFBENCH_TEST_JAX_CACHE", "")
-    if choice in ("", "0") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+    choice = os.environ.get("OFFBENCH_TEST_JAX_CACHE", "1")
+    if choice == "0" or "JAX_COMPILATION_CACHE_DIR" in os.environ:
         return  # off, or the caller chose a cache (a session's own folder when a test runs pytest)
-    if choice != "1":
+    if choice not in ("", "1"):
         folder = choice
     else:
         folder = tempfile.mkdtemp(prefix="offbench-tests-jax-cache-")
