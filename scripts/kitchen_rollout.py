@@ -1,6 +1,6 @@
 """Which Kitchen subtasks does a trained policy complete, and how close does it get to the ones it does not?
 
-    nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR [--seeds 0 1] [--episodes 3]
+    nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR [--seeds 0 1] [--episodes 3] [--trace microwave]
 
 RUN_DIR is a finished Kitchen run's directory (``results/kitchen/<dataset>/<algo>/<variant>``, its records
 ``seed_*.json`` and its final checkpoint ``checkpoint-seeds*``); MINARI_DATASETS_PATH must hold the dataset
@@ -26,6 +26,16 @@ import numpy as np
 
 from offbench.recipes.kitchen_demo import SITES  # the subtasks' handle sites, as the demonstrator aims at them
 
+# the joint --trace prints for each subtask (FrankaKitchen-v1's model; the knobs: their knob joints)
+TRACE_JOINTS = {
+    "microwave": "microwave",
+    "kettle": "kettle",  # a free joint: its x position
+    "bottom burner": "knob_Joint_2",
+    "top burner": "knob_Joint_4",
+    "light switch": "light_switch",
+    "slide cabinet": "slide_cabinet",
+    "hinge cabinet": "right_hinge_cabinet",
+}
 FLAG = "kitchen_rollout.py RUN_DIR:"  # what from_run's messages name (they say --from for offbench run)
 
 
@@ -68,8 +78,12 @@ def roller(prep, states, seeds: list):
     site_id = {k: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, n) for k, n in SITES.items()}
     hand = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "end_effector")
 
-    def rollout(seed: int, episode: int) -> dict:
+    def rollout(seed: int, episode: int, trace: str | None = None, steps: int = 120) -> dict:
+        """One episode; with ``trace`` (a subtask) it also prints, for the first ``steps`` steps, the hand's
+        offset from that subtask's site (cm), the policy's two finger commands, the finger joints and the
+        subtask's first joint."""
         o, _ = env.reset(seed=eval_reset_seed(seed, episode))
+        jadr = m.jnt_qposadr[m.joint(TRACE_JOINTS[trace]).id] if trace else None
         tasks = list(env.unwrapped.tasks_to_complete)
         done_at, dist, ret, t = {}, {k: [] for k in tasks}, 0.0, 0
         while True:
@@ -77,6 +91,12 @@ def roller(prep, states, seeds: list):
             x = np.zeros((len(seeds), 1, ob.shape[0]), np.float32)
             x[seeds.index(seed), 0] = ob
             a = np.asarray(act(states, jnp.asarray(x)))[seeds.index(seed), 0]
+            if trace and t < steps:
+                off = 100 * (d.site_xpos[hand] - d.site_xpos[site_id[trace]])
+                print(
+                    f"  step {t:3d}: hand - {trace} {np.linalg.norm(off):5.1f} cm {np.round(off, 1)}, fingers "
+                    f"command {np.round(a[7:9], 2)} at {np.round(d.qpos[7:9], 3)}, joint {d.qpos[jadr]:+.3f}"
+                )
             o, r, term, trunc, info = env.step(a)
             ret, t = ret + float(r), t + 1
             done_at.update({k: t for k in info.get("step_task_completions", [])})
@@ -99,13 +119,15 @@ def main(argv=None):
     p.add_argument("run_dir", type=Path)
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds of the run to roll out (default: all)")
     p.add_argument("--episodes", type=int, default=3)
+    p.add_argument("--trace", choices=sorted(TRACE_JOINTS), default=None, help="print each step near this subtask")
+    p.add_argument("--trace-steps", type=int, default=120, help="steps traced from the start of an episode")
     a = p.parse_args(argv)
     prep, states, seeds, step = restore(a.run_dir.resolve())
     print(f"{a.run_dir}: step {step}, seeds {seeds}, dataset {prep.source.name}")
     rollout = roller(prep, states, seeds)
     for s in a.seeds or seeds:
         for j in range(a.episodes):
-            r = rollout(s, j)
+            r = rollout(s, j, a.trace, a.trace_steps)
             print(
                 f"seed {s} episode {j}: return {r['return']:g} in {r['length']} steps; completed at "
                 f"{r['completed_at']}; closest approach to the ones left (m, step): {r['closest_missed']}",
