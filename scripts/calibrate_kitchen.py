@@ -144,11 +144,10 @@ def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, buil
     out = {}
     for kind in kinds:
         size = build_size if kind != "complete" or (build_size or 3680) < 3680 else None  # complete: 3,680
-        scores, build_means = [], []
+        name, scores, build_means = f"kitchen-{kind}-v0", [], []
         for ds in data_seeds:
             if split:
                 os.environ["MINARI_DATASETS_PATH"] = str(Path(base) / f"data-seed-{ds}")
-            name = f"kitchen-{kind}-v0"
             print(f"{name}, data seed {ds}: {build_locked(name, size=size, seed=ds)[1]}", flush=True)
             recs = offbench.run(
                 "bc",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offbench.data.card import REBUILT_BC_FIELDS, steps_number
+from offbench.data.card import REBUILT_BC_FIELDS, data_seeds, steps_number
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "results" / "reference" / "rebuilt_bc.csv"
@@ -19,10 +19,8 @@ ROW_KEY = ("dataset", "recipe_version", "steps", "seeds", "eval_episodes", "data
 
 
 def _with_data_seeds(row: dict) -> dict:
-    """A BC row written before the table had ``data_seeds`` ran on one build of data seed 0."""
-    if str(row.get("bc_score") or "").strip() and not str(row.get("data_seeds") or "").strip():
-        return {**row, "data_seeds": "0"}
-    return row
+    """The row with its data seeds written out (a BC row from before the column: seed 0; card.data_seeds)."""
+    return {**row, "data_seeds": " ".join(data_seeds(row))}
 
 
 def write_row(row: dict, table: Path = TABLE):

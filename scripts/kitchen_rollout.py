@@ -26,16 +26,6 @@ import numpy as np
 
 from offbench.recipes.kitchen_demo import SITES  # the subtasks' handle sites, as the demonstrator aims at them
 
-# the joint --trace prints for each subtask (FrankaKitchen-v1's model; the knobs: their knob joints)
-TRACE_JOINTS = {
-    "microwave": "microwave",
-    "kettle": "kettle",  # a free joint: its x position
-    "bottom burner": "knob_Joint_2",
-    "top burner": "knob_Joint_4",
-    "light switch": "light_switch",
-    "slide cabinet": "slide_cabinet",
-    "hinge cabinet": "right_hinge_cabinet",
-}
 FLAG = "kitchen_rollout.py RUN_DIR:"  # what from_run's messages name (they say --from for offbench run)
 
 
@@ -66,6 +56,7 @@ def roller(prep, states, seeds: list):
     the observation adapter and the env are made once for all episodes."""
     import jax.numpy as jnp
     import mujoco
+    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
     from offbench.envs import ObsAdapter
     from offbench.evaluation.episodes import env_factory_for, eval_reset_seed
@@ -80,10 +71,10 @@ def roller(prep, states, seeds: list):
 
     def rollout(seed: int, episode: int, trace: str | None = None, steps: int = 120) -> dict:
         """One episode; with ``trace`` (a subtask) it also prints, for the first ``steps`` steps, the hand's
-        offset from that subtask's site (cm), the policy's two finger commands, the finger joints and the
-        subtask's first joint."""
+        offset from that subtask's site (cm), the policy's two finger commands, the finger joints, and the
+        subtask's state as the env judges it (its ``OBS_ELEMENT_INDICES`` of qpos, their distance to
+        ``OBS_ELEMENT_GOALS``: done under ``BONUS_THRESH``)."""
         o, _ = env.reset(seed=eval_reset_seed(seed, episode))
-        jadr = m.jnt_qposadr[m.joint(TRACE_JOINTS[trace]).id] if trace else None
         tasks = list(env.unwrapped.tasks_to_complete)
         done_at, dist, ret, t = {}, {k: [] for k in tasks}, 0.0, 0
         while True:
@@ -93,9 +84,11 @@ def roller(prep, states, seeds: list):
             a = np.asarray(act(states, jnp.asarray(x)))[seeds.index(seed), 0]
             if trace and t < steps:
                 off = 100 * (d.site_xpos[hand] - d.site_xpos[site_id[trace]])
+                state = d.qpos[OBS_ELEMENT_INDICES[trace]]
                 print(
                     f"  step {t:3d}: hand - {trace} {np.linalg.norm(off):5.1f} cm {np.round(off, 1)}, fingers "
-                    f"command {np.round(a[7:9], 2)} at {np.round(d.qpos[7:9], 3)}, joint {d.qpos[jadr]:+.3f}"
+                    f"command {np.round(a[7:9], 2)} at {np.round(d.qpos[7:9], 3)}, state {np.round(state, 3)} "
+                    f"(goal distance {np.linalg.norm(state - OBS_ELEMENT_GOALS[trace]):.3f})"
                 )
             o, r, term, trunc, info = env.step(a)
             ret, t = ret + float(r), t + 1
@@ -119,7 +112,7 @@ def main(argv=None):
     p.add_argument("run_dir", type=Path)
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds of the run to roll out (default: all)")
     p.add_argument("--episodes", type=int, default=3)
-    p.add_argument("--trace", choices=sorted(TRACE_JOINTS), default=None, help="print each step near this subtask")
+    p.add_argument("--trace", choices=sorted(SITES), default=None, help="print each step near this subtask")
     p.add_argument("--trace-steps", type=int, default=120, help="steps traced from the start of an episode")
     a = p.parse_args(argv)
     prep, states, seeds, step = restore(a.run_dir.resolve())

@@ -143,6 +143,13 @@ def steps_number(row: dict) -> int:
     return int(steps) if steps.isdigit() else -1
 
 
+def data_seeds(row: dict) -> list[str]:
+    """The data seeds of the builds a ``rebuilt_bc.csv`` row's BC ran on; a BC row written before the column
+    ran on one build of seed 0 (what ``offbench run`` builds); a proxy-only row, on none."""
+    seeds = str(row.get("data_seeds") or "").split()
+    return seeds or (["0"] if str(row.get("bc_score") or "").strip() else [])
+
+
 def rebuilt_bc(name: str, recipe_version, reference=None) -> dict | None:
     """The row of ``rebuilt_bc.csv`` for this dataset and recipe version, else None: of several, the BC run
     trained longest, then the one on most builds (``data_seeds``; a row may carry only the calibration proxy,
@@ -154,7 +161,7 @@ def rebuilt_bc(name: str, recipe_version, reference=None) -> dict | None:
     ]
 
     def rank(r):  # BC run before proxy only, then longest trained, then most builds
-        return bool(str(r.get("bc_score") or "").strip()), steps_number(r), len(str(r.get("data_seeds") or "").split())
+        return bool(str(r.get("bc_score") or "").strip()), steps_number(r), len(data_seeds(r))
 
     return max(rows, key=rank) if rows else None
 
@@ -361,7 +368,7 @@ def bc_summary(c: dict) -> tuple[str, str]:
             mine += f"; calibration proxy success {bc['proxy_success']}"
     else:
         sd = f" +- {float(bc['bc_sd']):.1f}" if str(bc.get("bc_sd") or "").strip() else ""
-        builds = str(bc.get("data_seeds") or "0").split()
+        builds = data_seeds(bc)
         on = f"data seed {builds[0]}" if len(builds) == 1 else f"{len(builds)} builds: data seeds {' '.join(builds)}"
         mine = (
             f"{float(bc['bc_score']):.1f}{sd} ({int(float(bc['steps'])):,} steps, {bc['seeds']} seeds, "

@@ -51,7 +51,6 @@ TARGETS = {"complete": COMPLETE, "partial": COMPLETE, "mixed": MIXED}
 SIZES = {"complete": 3680, "partial": 136950, "mixed": 136950}  # D4RL's transition counts
 COMPLETE_SHARE = SIZES["complete"] / SIZES["partial"]  # 2.69% of the pool is the complete subset
 POOL = ("microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet", "hinge cabinet")
-SUBTASKS_PER_DEMO = 4  # every Relay Policy Learning demo does four subtasks
 # Recipe v4: the pool's plans are the human demos' (D4RL's kitchen data are Relay Policy Learning's
 # kitchen_demos_multitask.zip, one folder per planned sequence, e.g. friday_microwave_kettle_switch_slide = the
 # complete target): the 24 other folders' sequences (bottomknob = bottom burner, topknob = top burner, switch =
