@@ -217,6 +217,11 @@ def test_bc_on_this_data_beside_the_published_bc(tmp_path):
     assert (
         "BC on this data    2.0 +- 0.5 (100,000 steps, 3 seeds, 100 eval episodes, 3 builds: data seeds 0 1 2" in text
     )
+    ds.metadata = {"rebuilt": True, "recipe_version": 3, "provenance": '{"seed": 3}'}  # a build of data seed 3:
+    text = "\n".join(format_card("x", card(ds, lp, suite, reference=ref)))  # the row over its seed, if shorter
+    assert "3.0 +- 0.5 (60,000 steps, 3 seeds, 100 eval episodes, 4 builds: data seeds 0 1 2 3" in text
+    ds.metadata = {"rebuilt": True, "recipe_version": 3, "provenance": {"seed": 7}}  # no row over seed 7: as before
+    assert "2.0 +- 0.5 (100,000 steps" in "\n".join(format_card("x", card(ds, lp, suite, reference=ref)))
     ds.metadata = {}  # original data: no such line
     assert "bc_on_this_data" not in card(ds, task, suite, reference=ref)
 

@@ -150,18 +150,20 @@ def data_seeds(row: dict) -> list[str]:
     return seeds or (["0"] if str(row.get("bc_score") or "").strip() else [])
 
 
-def rebuilt_bc(name: str, recipe_version, reference=None) -> dict | None:
-    """The row of ``rebuilt_bc.csv`` for this dataset and recipe version, else None: of several, the BC run
-    trained longest, then the one on most builds (``data_seeds``; a row may carry only the calibration proxy,
-    ``bc_score`` empty: BC not run; it is chosen only where no row has a BC score), whatever the file's order."""
+def rebuilt_bc(name: str, recipe_version, reference=None, seed=None) -> dict | None:
+    """The row of ``rebuilt_bc.csv`` for this dataset and recipe version, else None: of several, a BC run over
+    the build's own data ``seed`` (when given) before one over other builds only, then the one trained longest,
+    then the one on most builds (``data_seeds``; a row may carry only the calibration proxy, ``bc_score`` empty:
+    BC not run; it is chosen only where no row has a BC score), whatever the file's order."""
     rows = [
         r
         for r in _read_csv(_reference_dir(reference) / "rebuilt_bc.csv")
         if r.get("dataset") == name and str(r.get("recipe_version")).strip() == str(recipe_version)
     ]
 
-    def rank(r):  # BC run before proxy only, then longest trained, then most builds
-        return bool(str(r.get("bc_score") or "").strip()), steps_number(r), len(data_seeds(r))
+    def rank(r):  # BC run before proxy only, then on this build's seed, then longest trained, then most builds
+        bc, seeds = bool(str(r.get("bc_score") or "").strip()), data_seeds(r)
+        return bc, seed is None or str(seed) in seeds, steps_number(r), len(seeds)
 
     return max(rows, key=rank) if rows else None
 
@@ -268,7 +270,8 @@ def card(ds: Dataset, task=None, suite=None, reference=None) -> dict:
         out["d4rl_buffer"] = {"transitions": D4RL_REPLAY[name], "return_distribution": NO_D4RL_DISTRIBUTION}
     goal_reaching = by_trajectory or bool(getattr(suite, "task_count_reward", False))
     if goal_reaching and meta.get("rebuilt") and name is not None:
-        out["bc_on_this_data"] = rebuilt_bc(name, meta.get("recipe_version"), reference)
+        seed = _provenance(meta).get("seed")
+        out["bc_on_this_data"] = rebuilt_bc(name, meta.get("recipe_version"), reference, seed)
         out["published_bc"] = published_bc(name, reference)
     return out
 
