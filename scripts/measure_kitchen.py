@@ -2,9 +2,12 @@
 
 Each subtask is run alone from the env's reset (FrankaKitchen-v1, 280-step limit) for N seeded episodes;
 then the four-task sequences of D4RL's datasets. A subtask succeeds when the env's own rule holds (its
-joints within 0.3 of the goal). Usage:
+joints within 0.3 of the goal). ``--recipe-demos N`` instead runs N complete-sequence demos as the recipe
+draws them (``kitchen.demo``: styles, noise, DART; reset seeds 1000+i, rng stream ``--stream``) and counts the
+grasp-and-turn tries per demo of each subtask (``Demonstrator.turn`` calls). Usage:
 
     nice -n 10 .venv/bin/python scripts/measure_kitchen.py --episodes 20 [--noise 0.0] [--tasks microwave,kettle]
+    nice -n 10 .venv/bin/python scripts/measure_kitchen.py --recipe-demos 24 --stream 0
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ def main():
     ap.add_argument("--tasks", default=",".join(SUBTASKS), help="comma-separated subtasks (default: all seven)")
     ap.add_argument("--sequences", default="complete,mixed target")
     ap.add_argument("--limit", type=int, default=280, help="episode step limit")
+    ap.add_argument("--recipe-demos", type=int, default=0, help="run N complete demos as the recipe draws them")
+    ap.add_argument("--stream", type=int, default=0, help="their rng stream (np.random.default_rng([stream, 0]))")
     args = ap.parse_args()
+    if args.recipe_demos:
+        return recipe_demos(args.recipe_demos, args.stream, args.limit)
 
     rows = []
     t0, steps_total = time.time(), 0
@@ -67,6 +74,41 @@ def main():
     print(
         f"({steps_total} env steps in {dt:.0f} s, {steps_total / max(dt, 1e-9):.0f} steps/s; "
         f"action noise {args.noise}, start noise {args.start_noise})"
+    )
+
+
+def recipe_demos(n: int, stream: int, limit: int = 280):
+    """Complete-sequence demos as ``kitchen.demo`` records them: each subtask's grasp-and-turn tries, how many
+    demos did it and all four, the step of the 4th completion and the demos' lengths."""
+    from offbench.recipes import kitchen
+    from offbench.recipes.kitchen_demo import Demonstrator
+
+    tries, turn = [], Demonstrator.turn
+
+    def counting(self, joint, *a, **k):
+        tries[-1][joint] = tries[-1].get(joint, 0) + 1
+        yield from turn(self, joint, *a, **k)
+
+    Demonstrator.turn = counting
+    env = kitchen._env(kitchen.POOL, terminate=False, steps=kitchen.DEMO_STEPS)
+    rng, demos = np.random.default_rng([stream, 0]), []
+    for k in range(n):
+        tries.append({})
+        demos.append(kitchen.demo(list(kitchen.COMPLETE), 1000 + k, rng, env))
+    env.close()
+    Demonstrator.turn = turn
+    done = [d for d in demos if kitchen.solves(d, kitchen.COMPLETE)]
+    last = [max(d["done_at"].values()) for d in done]
+    print(f"recipe v{kitchen.RECIPE_VERSION}, {n} complete-sequence demos, rng stream {stream}:")
+    for task, joint in (("microwave", "microwave"), ("light switch", "light_switch")):
+        ok = sum(task in d["done_at"] for d in demos)
+        print(
+            f"  {task}: done in {ok}/{n}, grasp-and-turn tries per demo {np.mean([t.get(joint, 0) for t in tries]):.2f}"
+        )
+    print(
+        f"  all four done in {len(done)}/{n}; 4th task at step {np.mean(last) if last else float('nan'):.0f} on average, "
+        f"{sum(x <= limit for x in last)} within {limit}; those demos {np.mean([len(d['actions']) for d in done]):.0f} "
+        f"steps long"
     )
 
 

@@ -94,6 +94,8 @@ GRASP_SHIFT = 0.02  # grasp U(-2, 2) cm higher/lower on the vertical handles (mi
 VERTICAL_HANDLES = ("microwave", "slide cabinet", "hinge cabinet")
 FUMBLE_P = 0.15  # probability that a subtask's first grasp misses (3 cm beside the handle) and is retried
 FUMBLE_MISS = 0.03
+# (FUMBLE_P 1.0 with 5 cm, and a demonstrator whose microwave grasp rarely misses, were measured on three builds:
+# BC read lower, not higher; docs/kitchen.md "Two candidates for a version 5")
 OU_SIGMA = 0.01  # stationary std (m) of the OU drift of the end-effector target: "a few cm" (issue 29)
 OU_TAU = 10.0  # its correlation time in steps (0.8 s)
 # Recipe v4, DART (Laskey et al. 2017): an OU push of the hand (m/s, stationary std per axis) in the *executed*
