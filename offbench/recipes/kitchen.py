@@ -73,7 +73,8 @@ RPL_PLANS = (
 )
 # fmt: on
 ACTION_NOISE = 0.1  # std of Gaussian noise on the demonstrator's actions, before clipping to [-1, 1]
-START_NOISE = 0.08  # start posture: uniform +-0.08 rad on each arm joint
+START_NOISE = 0.08  # start posture: uniform +-0.08 rad on each arm joint (no source; the env's reset has none:
+# 0, measured on three builds, read lower, docs/kitchen.md "Three candidates for a version 5")
 PAUSE_MAX = 4  # 0..4 idle steps before each subtask
 VERSION = "kitchen-demo/2"
 # Recipe v3: each demo's persistent style (kitchen_demo.Style), drawn once per demo. D4RL's kitchen data are
@@ -95,7 +96,7 @@ VERTICAL_HANDLES = ("microwave", "slide cabinet", "hinge cabinet")
 FUMBLE_P = 0.15  # probability that a subtask's first grasp misses (3 cm beside the handle) and is retried
 FUMBLE_MISS = 0.03
 # (FUMBLE_P 1.0 with 5 cm, and a demonstrator whose microwave grasp rarely misses, were measured on three builds:
-# BC read lower, not higher; docs/kitchen.md "Two candidates for a version 5")
+# BC read lower, not higher; docs/kitchen.md "Three candidates for a version 5")
 OU_SIGMA = 0.01  # stationary std (m) of the OU drift of the end-effector target: "a few cm" (issue 29)
 OU_TAU = 10.0  # its correlation time in steps (0.8 s)
 # Recipe v4, DART (Laskey et al. 2017): an OU push of the hand (m/s, stationary std per axis) in the *executed*
