@@ -100,7 +100,7 @@ def recipe_demos(n: int, stream: int, limit: int = 280):
         env.close()
         Demonstrator.turn = turn
     done = [d for d in demos if kitchen.solves(d, kitchen.COMPLETE)]
-    last = [max(d["done_at"].values()) for d in done]
+    last = [max(d["done_at"][t] for t in kitchen.COMPLETE) for d in done]  # the 4th target task, not a stray one
     print(f"recipe v{kitchen.RECIPE_VERSION}, {n} complete-sequence demos, rng stream {stream}:")
     for task, joint in (("microwave", "microwave"), ("light switch", "light_switch")):
         ok = sum(task in d["done_at"] for d in demos)
