@@ -199,6 +199,9 @@ def main(argv=None):
     p.add_argument("--minari-dir", default=None, help="MINARI_DATASETS_PATH for the builds (a scratch folder)")
     p.add_argument("--results", default=None, help="results folder of the BC runs (a scratch folder)")
     p.add_argument("--no-write", action="store_true", help=f"print only; do not update {TABLE.relative_to(ROOT)}")
+    p.add_argument(
+        "--funnel", type=float, default=None, help="a candidate: the reach down a funnel (kitchen_demo.FUNNEL; no row)"
+    )
     a = p.parse_args(argv)
     if a.bc and not (a.minari_dir and a.results):
         p.error("--bc needs --minari-dir and --results (scratch folders: the builds and runs are written there)")
@@ -207,8 +210,11 @@ def main(argv=None):
     import warnings
 
     warnings.filterwarnings("ignore")
-    from offbench.recipes import kitchen
+    from offbench.recipes import kitchen, kitchen_demo
 
+    if a.funnel is not None:  # a candidate demonstrator (docs/kitchen.md "Recipe v5"): its numbers are not the recipe's
+        kitchen_demo.FUNNEL, a.no_write = a.funnel, True
+    label = f"recipe v{kitchen.RECIPE_VERSION}" + (f" with FUNNEL {a.funnel}" if a.funnel is not None else "")
     command = "scripts/calibrate_kitchen.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     today = datetime.date.today().isoformat()
     proxy_of_recipe = {}
@@ -245,7 +251,7 @@ def main(argv=None):
         if kind in bc:
             b = bc[kind]
             print(
-                f"BC on kitchen-{kind}-v0 (recipe v{kitchen.RECIPE_VERSION}, {b['size'] or 'full'} transitions), "
+                f"BC on kitchen-{kind}-v0 ({label}, {b['size'] or 'full'} transitions), "
                 f"{a.bc_steps} steps, {a.bc_seeds} seeds, {a.bc_eval_episodes} episodes each: {b['bc_score']} "
                 f"+- {b['bc_sd']} (runs {b['bc_scores']}; per build {b['build_means']}; D4RL BC {D4RL_BC[kind]})",
                 flush=True,

@@ -36,7 +36,12 @@ def main():
     ap.add_argument("--limit", type=int, default=280, help="episode step limit")
     ap.add_argument("--recipe-demos", type=int, default=0, help="run N complete demos as the recipe draws them")
     ap.add_argument("--stream", type=int, default=0, help="their rng stream (np.random.default_rng([stream, 0]))")
+    ap.add_argument("--funnel", type=float, default=None, help="a candidate: kitchen_demo.FUNNEL (docs/kitchen.md)")
     args = ap.parse_args()
+    if args.funnel is not None:
+        from offbench.recipes import kitchen_demo
+
+        kitchen_demo.FUNNEL = args.funnel
     if args.recipe_demos:
         return recipe_demos(args.recipe_demos, args.stream, args.limit)
 
@@ -101,7 +106,9 @@ def recipe_demos(n: int, stream: int, limit: int = 280):
         Demonstrator.turn = turn
     done = [d for d in demos if kitchen.solves(d, kitchen.COMPLETE)]
     last = [max(d["done_at"][t] for t in kitchen.COMPLETE) for d in done]  # the 4th target task, not a stray one
-    print(f"recipe v{kitchen.RECIPE_VERSION}, {n} complete-sequence demos, rng stream {stream}:")
+    from offbench.recipes.kitchen_demo import FUNNEL
+
+    print(f"recipe v{kitchen.RECIPE_VERSION} (FUNNEL {FUNNEL}), {n} complete-sequence demos, rng stream {stream}:")
     for task, joint in (("microwave", "microwave"), ("light switch", "light_switch")):
         ok = sum(task in d["done_at"] for d in demos)
         print(

@@ -265,7 +265,7 @@ def test_calibration_write_row_replaces_its_own_row_and_sorts_rows_read_back_as_
     ]
 
 
-def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monkeypatch):
+def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monkeypatch, capsys):
     """scripts/calibrate_kitchen.py --build-seeds 0 1: each data seed is built (with that seed) in its own
     MINARI_DATASETS_PATH and trained in its own results folder, never rebuilt by the run; the score is the mean
     of every run, the row names the seeds. Seed 0 alone keeps the folders as given (what `offbench run` builds)."""
@@ -315,3 +315,15 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
     calibrate_kitchen.main([*argv, "1", "2", "--minari-dir", str(tmp_path / "m"), "--results", str(tmp_path / "r")])
     assert rows[0]["data_seeds"] == "1 2" and rows[0]["bc_score"] == 16.0
     assert [b[1] for b in built] == [1, 2]
+    # --funnel: a candidate demonstrator (kitchen_demo.FUNNEL) builds the data; its numbers are printed, no row
+    from offbench.recipes import kitchen_demo
+
+    monkeypatch.setattr(kitchen_demo, "FUNNEL", kitchen_demo.FUNNEL)  # (restored after the test)
+    rows.clear(), built.clear()
+    funnels = []
+    monkeypatch.setattr(fetch, "build_locked", lambda *a, **k: (funnels.append(kitchen_demo.FUNNEL), build(*a, **k))[1])
+    capsys.readouterr()
+    calibrate_kitchen.main(
+        [*argv, "1", "--funnel", "3", "--minari-dir", str(tmp_path / "m"), "--results", str(tmp_path / "r")]
+    )
+    assert funnels == [3.0] and rows == [] and "with FUNNEL 3.0" in capsys.readouterr().out

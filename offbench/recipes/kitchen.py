@@ -335,6 +335,11 @@ def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool
             "ou_sigma_m": OU_SIGMA,
             "ou_tau_steps": OU_TAU,
         },
+        "reach": {
+            "funnel": kitchen_demo.FUNNEL,
+            "funnel_skip": list(kitchen_demo.FUNNEL_SKIP),
+            "settle_steps": kitchen_demo.SETTLE,
+        },
         "disturbance": {
             "sigma_m_per_s": DISTURB_SIGMA,
             "tau_steps": DISTURB_TAU,

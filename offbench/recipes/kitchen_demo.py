@@ -1,18 +1,13 @@
 """A scripted demonstrator for ``FrankaKitchen-v1`` (gymnasium-robotics): one motion primitive per subtask.
 
-How an action becomes motion (read from the environment's code): the 9 action values in [-1, 1] are scaled
-to 2 rad/s and applied as a *position target* ``ctrl = observed qpos + 2 a dt`` (dt = 0.08 s) to position
-servos (gain kp) on joints with viscous damping and no gravity compensation. So the demonstrator
-
-* plans an end-effector motion (``end_effector`` site position + orientation) to a waypoint from the model's sites,
-* turns it into joint velocities (damped-least-squares IK on the 6-D site Jacobian, a null-space pull to a
-  comfortable posture, joints frozen when pushed past their limits), and
-* converts the joint velocity into the env's action by compensating the servo: the position target is
-  ``q + qdot (dt + damping / kp) + qfrc_bias / kp`` (steady-state servo force balances damping and
-  gravity), expressed relative to the *observed* (noisy) qpos the env adds it to.
-
-Primitives are generators of actions (``kitchen_rollout.run_tasks`` runs them); the demonstrator reads the
-simulator state, the data holds only observations; its randomness comes from the ``rng`` it is given.
+An action's 9 values in [-1, 1] are scaled to 2 rad/s and applied as a *position target* ``ctrl = observed qpos +
+2 a dt`` (dt = 0.08 s) to position servos (gain kp) on damped joints without gravity compensation (the env's code).
+So the demonstrator plans an end-effector motion (``end_effector`` site) toward points from the model's sites, turns
+it into joint velocities (damped-least-squares IK on the site Jacobian, a null-space pull to a comfortable posture,
+joints frozen at their limits) and compensates the servo: target ``q + qdot (dt + damping / kp) + qfrc_bias / kp``,
+relative to the *observed* (noisy) qpos the env adds it to. Primitives are generators of actions
+(``kitchen_rollout.run_tasks`` runs them); the demonstrator reads the simulator state, the data holds only
+observations; its randomness comes from the ``rng`` it is given (docs/kitchen.md "The demonstrator").
 """
 
 from __future__ import annotations
@@ -53,9 +48,10 @@ SITES = {
     "hinge cabinet": "hinge_site2",
 }
 VMAX = 1.0  # end-effector speed limit (m/s)
-# a DART push (kitchen_rollout.push) fades within this distance of the target (m); no outside source: chosen on
-# the demonstrator's success under the push (sigma 0.1: 3/10 complete without a fade, 6/10 with it; docs/kitchen.md)
-PUSH_FADE = 0.1
+# A candidate (0: off): a reach down a funnel, a law of the hand's position: its target is on the approach line, FUNNEL
+# x the hand's distance from it out from the grasp. 0: a waypoint, then a move in. docs/kitchen.md "Session 7"
+FUNNEL, FUNNEL_SKIP, SETTLE = 0.0, ("kettle",), 2  # SETTLE: steps at the grasp before the fingers close
+PUSH_FADE = 0.1  # a DART push (kitchen_rollout.push) fades within this of its target (m); docs/kitchen.md "v4"
 DLS_DAMPING = 0.05  # lambda of the damped least squares J^T (J J^T + lambda^2 I)^-1 (m; Nakamura & Hanafusa 1986)
 KPOS = 8.0  # position gain (1/s)
 LIMIT_MARGIN = 0.25  # joint-limit avoidance starts this far from a limit (rad)
@@ -95,6 +91,7 @@ class Demonstrator:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.speed = self.base_speed = speed
         self.style = style if style is not None else Style()
+        self.task = ""  # the primitive running (set by primitive)
         self.ou = np.zeros(3)  # the current OU offset of the end-effector target
         self.push_gain = 0.0  # how much a DART push (kitchen_rollout.push) may act, set by each action
         self.site = self.m.site("end_effector").id
@@ -199,8 +196,8 @@ class Demonstrator:
         return self.ou * min(1.0, dist / 0.1)
 
     def reach(self, task, grasp, pre, r0, tol=0.03, steps=50, gtol=0.015, gsteps=25):
-        """Approach ``grasp`` through the pre-grasp point ``grasp + pre`` (shifted by the style's approach
-        offset); with the style's fumble, first close the fingers beside the handle, open and back off."""
+        """Approach ``grasp`` from ``grasp + pre`` (shifted by the style's approach offset) down the :data:`FUNNEL`
+        or via that point; with the style's fumble, first close the fingers beside the handle, open and back off."""
         pre = np.asarray(pre) + self.style.approach.get(task, 0.0)
         miss = self.style.fumble.get(task)
         if miss is not None:
@@ -209,8 +206,18 @@ class Demonstrator:
             yield from self.hold(grasp + miss, r0, -1.0, steps=3)
             yield from self.hold(grasp + miss, r0, 1.0, steps=2)
             yield from self.move(grasp + 0.5 * pre, r0, 1.0, tol=tol, max_steps=10)
-        yield from self.move(grasp + pre, r0, 1.0, tol=tol, max_steps=steps)
-        yield from self.move(grasp, r0, 1.0, tol=gtol, max_steps=gsteps)
+        if FUNNEL <= 0 or self.task in FUNNEL_SKIP:  # two waypoints: the pre-grasp point, then the grasp
+            yield from self.move(grasp + pre, r0, 1.0, tol=tol, max_steps=steps)
+            yield from self.move(grasp, r0, 1.0, tol=gtol, max_steps=gsteps)
+            return
+        u, depth = pre / np.linalg.norm(pre), float(np.linalg.norm(pre))
+
+        def funnel():  # on the approach line, FUNNEL x the hand's distance from that line out from the grasp
+            d = self.ee()[0] - grasp
+            return grasp + u * min(depth, FUNNEL * float(np.linalg.norm(d - (d @ u) * u)))
+
+        yield from self.move(funnel, r0, 1.0, tol=gtol, max_steps=steps + gsteps, goal=grasp)
+        yield from self.hold(grasp, r0, 1.0, steps=SETTLE)  # fingers still open while the hand comes to rest
 
     # ---------------------------------------------------------------- motion generators
     def move(self, target, rot=None, grip=1.0, tol=0.015, rtol=0.15, max_steps=60, min_steps=0, stall=4, **kw):
@@ -218,13 +225,14 @@ class Demonstrator:
         it stops getting closer (blocked), or ``max_steps``."""
         yield from self._move(target, rot, grip, tol, rtol, max_steps, min_steps, stall, [], **kw)
 
-    def _move(self, target, rot, grip, tol, rtol, max_steps, min_steps, stall, hist, **kw):
+    def _move(self, target, rot, grip, tol, rtol, max_steps, min_steps, stall, hist, goal=None, **kw):
         for i in range(max_steps):
             tp = target() if callable(target) else target
+            end = tp if goal is None else goal  # where the move ends (a funnel aims elsewhere on its way there)
             p, r = self.ee()
-            dist = np.linalg.norm(tp - p) + (0.1 * np.linalg.norm(r - rot) if rot is not None else 0.0)
+            dist = np.linalg.norm(end - p) + (0.1 * np.linalg.norm(r - rot) if rot is not None else 0.0)
             hist.append(dist)
-            ok = np.linalg.norm(tp - p) < tol
+            ok = np.linalg.norm(end - p) < tol
             if ok and rot is not None:
                 ok = np.linalg.norm(r - rot) < rtol
             if ok and i >= min_steps:
@@ -274,14 +282,6 @@ class Demonstrator:
     def shift(self, task):
         """The style's grasp point offset for ``task`` (another place on the handle)."""
         return np.asarray(self.style.grasp_shift.get(task, np.zeros(3)), float)
-
-    def door_point(self, joint, r, n, z, q=None):
-        """A point in the frame of a door hinged on ``joint``: ``r`` along the closed door (+x), ``n`` across it
-        (+y, into the cabinet), at height ``z``, with the door at angle ``q`` (default: now)."""
-        anchor, axis = self.joint_axis(joint)
-        q = self.joint(joint)[1] if q is None else q
-        p = rot(axis, q) @ np.array([r, n, 0.0])
-        return np.array([anchor[0] + p[0], anchor[1] + p[1], z])
 
     def microwave(self):
         for _attempt in range(3):  # the handle can slip out of the weak grip: grasp it again where it is
@@ -395,6 +395,6 @@ class Demonstrator:
 
     def primitive(self, task: str):
         """The generator of actions for ``task`` (after a move back to neutral if the arm needs it)."""
-        self.speed = self.base_speed / self.style.time_scale.get(task, 1.0)
+        self.speed, self.task = self.base_speed / self.style.time_scale.get(task, 1.0), task
         yield from self.neutral()
         yield from getattr(self, task.replace(" ", "_"))()
