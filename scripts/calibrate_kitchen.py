@@ -212,7 +212,7 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     from offbench.recipes import kitchen, kitchen_demo
 
-    if a.funnel is not None:  # a candidate demonstrator (docs/kitchen.md "Recipe v5"): its numbers are not the recipe's
+    if a.funnel is not None:  # a candidate demonstrator (docs/kitchen.md "Session 7"): its numbers are not the recipe's
         kitchen_demo.FUNNEL, a.no_write = a.funnel, True
     label = f"recipe v{kitchen.RECIPE_VERSION}" + (f" with FUNNEL {a.funnel}" if a.funnel is not None else "")
     command = "scripts/calibrate_kitchen.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
