@@ -85,9 +85,9 @@ def main():
 def recipe_demos(n: int, stream: int, limit: int = 280):
     """Complete-sequence demos as ``kitchen.demo`` records them: the microwave's and the light switch's tries
     (``Demonstrator.turn`` calls) and successes, all four done, the step of the 4th completion, the demos' lengths."""
-    from offbench.recipes import kitchen
-    from offbench.recipes.kitchen_demo import Demonstrator
+    from offbench.recipes import kitchen, kitchen_demo
 
+    Demonstrator = kitchen_demo.Demonstrator
     tries, turn = [], Demonstrator.turn
 
     def counting(self, joint, *a, **k):
@@ -106,9 +106,10 @@ def recipe_demos(n: int, stream: int, limit: int = 280):
         Demonstrator.turn = turn
     done = [d for d in demos if kitchen.solves(d, kitchen.COMPLETE)]
     last = [max(d["done_at"][t] for t in kitchen.COMPLETE) for d in done]  # the 4th target task, not a stray one
-    from offbench.recipes.kitchen_demo import FUNNEL
-
-    print(f"recipe v{kitchen.RECIPE_VERSION} (FUNNEL {FUNNEL}), {n} complete-sequence demos, rng stream {stream}:")
+    print(
+        f"recipe v{kitchen.RECIPE_VERSION} (FUNNEL {kitchen_demo.FUNNEL}), {n} complete-sequence demos, "
+        f"rng stream {stream}:"
+    )
     for task, joint in (("microwave", "microwave"), ("light switch", "light_switch")):
         ok = sum(task in d["done_at"] for d in demos)
         print(

@@ -321,7 +321,12 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
     monkeypatch.setattr(kitchen_demo, "FUNNEL", kitchen_demo.FUNNEL)  # (restored after the test)
     rows.clear(), built.clear()
     funnels = []
-    monkeypatch.setattr(fetch, "build_locked", lambda *a, **k: (funnels.append(kitchen_demo.FUNNEL), build(*a, **k))[1])
+
+    def build_noting_funnel(*a, **k):
+        funnels.append(kitchen_demo.FUNNEL)
+        return build(*a, **k)
+
+    monkeypatch.setattr(fetch, "build_locked", build_noting_funnel)
     capsys.readouterr()
     calibrate_kitchen.main(
         [*argv, "1", "--funnel", "3", "--minari-dir", str(tmp_path / "m"), "--results", str(tmp_path / "r")]

@@ -210,7 +210,7 @@ class Demonstrator:
             yield from self.move(grasp + pre, r0, 1.0, tol=tol, max_steps=steps)
             yield from self.move(grasp, r0, 1.0, tol=gtol, max_steps=gsteps)
             return
-        u, depth = pre / np.linalg.norm(pre), float(np.linalg.norm(pre))
+        u = pre / (depth := float(np.linalg.norm(pre)))  # the approach line's direction, the pre-grasp distance
 
         def funnel():  # on the approach line, FUNNEL x the hand's distance from that line out from the grasp
             d = self.ee()[0] - grasp
