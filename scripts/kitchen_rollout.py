@@ -1,6 +1,7 @@
 """Which Kitchen subtasks does a trained policy complete, and how close does it get to the ones it does not?
 
     nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR [--seeds 0 1] [--episodes 3] [--trace microwave]
+    nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR --fit [--fit-on OTHER_MINARI_DIR] --episodes 0
 
 RUN_DIR is a finished Kitchen run's directory (``results/kitchen/<dataset>/<algo>/<variant>``, its records
 ``seed_*.json`` and its final checkpoint ``checkpoint-seeds*``); MINARI_DATASETS_PATH must hold the dataset
@@ -11,6 +12,12 @@ deterministically from the evaluation's own resets (``episodes.eval_reset_seed``
 (``episodes.env_factory_for``). Per episode it prints the return, the step at which each subtask completed
 (FrankaKitchen-v1's ``step_task_completions``) and, for each subtask left, the end effector's closest
 approach to that subtask's site after the last completion (metres) and its step.
+
+``--fit`` prints, per seed and per demo, how closely the deterministic policy reproduces the data's actions
+(mean squared error per arm joint; the data's own action noise, ``kitchen.ACTION_NOISE`` = 0.1, is a floor of
+about 0.01); ``--fit-on DIR`` does the same on another build of the run's dataset (a MINARI_DATASETS_PATH
+folder), marking the demos that are not in the run's own data ("new"): how the policy does on demos it did not
+see. ``--set KEY=VALUE`` as the run was trained (``offbench run --set``).
 
 Written for issue 29 (docs/kitchen.md "Recipe v3": BC on the version-2 demonstrator's data completes the
 microwave and the kettle and misses the light switch by 7-15 cm).
@@ -29,7 +36,7 @@ from offbench.recipes.kitchen_demo import SITES  # the subtasks' handle sites, a
 FLAG = "kitchen_rollout.py RUN_DIR:"  # what from_run's messages name (they say --from for offbench run)
 
 
-def restore(run_dir: Path):
+def restore(run_dir: Path, overrides: dict | None = None):
     """The run's prepared data and agent, and its final policy states (checked as ``--from`` checks a run)."""
     from offbench.records import checkpoint
     from offbench.training.from_run import check_from_config, from_checkpoint
@@ -41,7 +48,7 @@ def restore(run_dir: Path):
     opts = RunOptions(
         algo=rec["algo"], suite=rec["suite"], dataset=rec["data"]["metadata"]["minari_id"], seeds=len(seeds),
         seed=seeds[0], steps=int(rec["steps"]), results=str(run_dir.parents[3]), progress=False, eval_workers=0,
-        eval_backend="host",
+        eval_backend="host", overrides=overrides or {},
     )  # fmt: skip
     prep = prepare(opts, say=lambda s: None)
     ck = from_checkpoint(str(run_dir), seeds, flag=FLAG)  # a finished offline run's checkpoint of these seeds
@@ -49,6 +56,47 @@ def restore(run_dir: Path):
     states, keys = init_seeds(prep.agent.init, seeds)
     tree, info = checkpoint.load(ck, {"states": states, "keys": keys})
     return prep, tree["states"], seeds, int(info["step"])
+
+
+def demo_ids(arrays: dict) -> np.ndarray:
+    """Each transition's demo (episode) index: an episode ends at a terminal or a truncation."""
+    ends = np.asarray(arrays["terminals"], bool) | np.asarray(arrays.get("timeouts", arrays["terminals"]), bool)
+    return np.concatenate([[0], np.cumsum(ends)[:-1]]).astype(int)
+
+
+def fit(prep, states, seeds: list, arrays: dict, seen: dict | None = None) -> list:
+    """Per seed: the policy's deterministic action against the data's, as mean squared errors per arm joint
+    (7) and per finger (2), over all transitions and per demo; ``seen`` (the run's own arrays) marks the
+    demos of ``arrays`` most of whose observations are not in it as new."""
+    import jax.numpy as jnp
+
+    from offbench.evaluation.evaluator import make_act_fn
+
+    act = make_act_fn(prep.agent.act)
+    obs, ep = np.asarray(arrays["observations"], np.float32), demo_ids(arrays)
+    demos = int(ep.max()) + 1
+    new = np.zeros(demos, bool)
+    if seen is not None:  # a demo is new when most of its observations are not in the run's data
+        known = {o.tobytes() for o in np.asarray(seen["observations"], np.float32)}
+        hit = np.array([o.tobytes() in known for o in obs])
+        new = np.array([hit[ep == k].mean() < 0.5 for k in range(demos)])
+    out = []
+    for i, s in enumerate(seeds):
+        x = np.zeros((len(seeds), *obs.shape), np.float32)
+        x[i] = obs
+        err = (np.asarray(act(states, jnp.asarray(x)))[i] - np.asarray(arrays["actions"])) ** 2
+        arm, fingers = err[:, :7].mean(1), err[:, 7:].mean(1)
+        per = [float(arm[ep == k].mean()) for k in range(demos)]
+        out.append({"seed": s, "arm": float(arm.mean()), "fingers": float(fingers.mean()), "per_demo": per, "new": new})
+    return out
+
+
+def print_fit(rows: list, where: str) -> None:
+    for r in rows:
+        per = " ".join(f"{e:.4f}{'*' if n else ''}" for e, n in zip(r["per_demo"], r["new"]))
+        new = [e for e, n in zip(r["per_demo"], r["new"]) if n]
+        tail = f"; new demos (*) {np.mean(new):.4f}" if new else ""
+        print(f"fit on {where}, seed {r['seed']}: arm {r['arm']:.4f}, fingers {r['fingers']:.4f}{tail}; per demo {per}")
 
 
 def roller(prep, states, seeds: list):
@@ -114,9 +162,34 @@ def main(argv=None):
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--trace", choices=sorted(SITES), default=None, help="print each step near this subtask")
     p.add_argument("--trace-steps", type=int, default=120, help="steps traced from the start of an episode")
+    p.add_argument("--fit", action="store_true", help="per-demo action errors on the run's own data")
+    p.add_argument("--fit-on", type=Path, default=None, help="also on another build (its MINARI_DATASETS_PATH)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as the run was trained")
     a = p.parse_args(argv)
-    prep, states, seeds, step = restore(a.run_dir.resolve())
+    from offbench.config import parse_overrides
+
+    prep, states, seeds, step = restore(a.run_dir.resolve(), parse_overrides(a.set))
     print(f"{a.run_dir}: step {step}, seeds {seeds}, dataset {prep.source.name}")
+    own = prep.source.dataset.arrays()
+    if a.fit:
+        print_fit([r for r in fit(prep, states, seeds, own) if r["seed"] in (a.seeds or seeds)], "its own data")
+    if a.fit_on is not None:
+        import os
+
+        from offbench.data.sources import resolve
+        from offbench.data.suites import get_suite
+
+        before = os.environ.get("MINARI_DATASETS_PATH")
+        os.environ["MINARI_DATASETS_PATH"] = str(a.fit_on.resolve())
+        try:
+            other = resolve(get_suite(prep.opts.suite), prep.source.name, prep.config).dataset.arrays()
+        finally:
+            if before is None:
+                del os.environ["MINARI_DATASETS_PATH"]
+            else:
+                os.environ["MINARI_DATASETS_PATH"] = before
+        rows = fit(prep, states, seeds, other, seen=own)
+        print_fit([r for r in rows if r["seed"] in (a.seeds or seeds)], str(a.fit_on))
     rollout = roller(prep, states, seeds)
     for s in a.seeds or seeds:
         for j in range(a.episodes):

@@ -99,7 +99,7 @@ def test_relabel_counts_target_tasks_done_so_far_and_ends_with_a_terminal():
     assert len(cut["observations"]["observation"]) == 5
 
 
-def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_path, monkeypatch):
+def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OFFBENCH_BEHAVIOR_DIR", str(tmp_path))  # kitchen needs no behaviour files
     runner = CliRunner()
     res = runner.invoke(main, ["data", "build", "kitchen-complete-v0", "--size", "450", "--no-progress"])
@@ -160,6 +160,7 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     assert rec["data"]["label"] == "rebuilt (scripted)"
     assert (rec["reference"]["min"], rec["reference"]["max"]) == (0.0, 4.0)
     assert 0.0 <= rec["final_score"] <= 100.0
+    _kitchen_rollout_fit_reads_the_run(rec_path.parent, capsys)
     # the report labels it the same way
     res = runner.invoke(
         main,
@@ -178,6 +179,38 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     assert res.exit_code == 0, res.output
     table = (tmp_path / "rep" / "per_dataset.md").read_text()
     assert "kitchen-complete-v0" in table and "rebuilt (scripted)" in table
+
+
+def _kitchen_rollout_fit_reads_the_run(run_dir, capsys):
+    """``scripts/kitchen_rollout.py RUN_DIR --fit --set ...`` (docs/kitchen.md, session 8): the policy restored
+    with the run's --set values, its per-demo action errors on its data; ``fit``'s new-demo marks."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "kitchen_rollout.py"
+    spec = importlib.util.spec_from_file_location("kitchen_rollout_script", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sets = ["--set", "hidden_dims=[32, 32]", "--set", "batch_size=64"]
+    with pytest.raises(Exception, match="trained with another config"):  # without the run's --set values
+        mod.main([str(run_dir), "--fit", "--episodes", "0"])
+    capsys.readouterr()
+    mod.main([str(run_dir), "--fit", "--episodes", "0", *sets])
+    out = capsys.readouterr().out
+    assert "fit on its own data, seed 0: arm " in out and "new demos" not in out
+    prep, states, seeds, _ = mod.restore(run_dir, {"hidden_dims": [32, 32], "batch_size": 64})
+    arrays = prep.source.dataset.arrays()
+    ep = mod.demo_ids(arrays)
+    assert ep.max() == 1 and ep[0] == 0  # the 450-transition build: one whole demo, then part of a second
+    first = {k: v[ep == 0] for k, v in arrays.items()}
+    (row,) = mod.fit(prep, states, seeds, arrays, seen=first)
+    assert row["new"].tolist() == [False, True]
+    import jax
+
+    one = jax.tree.map(lambda x: x[0], states)  # seed 0's policy, unbatched
+    want = np.asarray(prep.agent.act(one, arrays["observations"][ep == 1], jax.random.PRNGKey(1), True))
+    err = ((want - arrays["actions"][ep == 1])[:, :7] ** 2).mean()
+    assert row["per_demo"][1] == pytest.approx(err, rel=1e-4)
 
 
 def test_partial_and_mixed_are_one_pool_relabelled_for_their_targets():
@@ -316,7 +349,8 @@ def test_funnel_reach_is_a_law_of_the_state(funnel, monkeypatch):
 
 def test_measure_kitchen_recipe_demos_counts_grasp_tries_through_the_script():
     """``scripts/measure_kitchen.py --recipe-demos N`` (the docs' demonstrator tables): N complete-sequence demos as
-    the recipe draws them, each subtask's grasp-and-turn tries counted; a subtask done needs at least one try."""
+    the recipe draws them, each subtask's tries counted (the microwave's grasp-and-turn, the light switch's push with
+    open fingers); a subtask done needs at least one try."""
     import re
     import subprocess
     import sys
@@ -332,7 +366,7 @@ def test_measure_kitchen_recipe_demos_counts_grasp_tries_through_the_script():
     from offbench.recipes.kitchen_demo import FUNNEL
 
     assert f"recipe v{kitchen.RECIPE_VERSION} (FUNNEL {FUNNEL}), 2 complete-sequence demos, rng stream 0:" in out
-    for task in ("microwave", "light switch"):
-        done, tries = re.search(rf"{task}: done in (\d)/2, grasp-and-turn tries per demo ([\d.]+)", out).groups()
+    for task, how in (("microwave", "grasp-and-turn"), ("light switch", "push")):
+        done, tries = re.search(rf"{task}: done in (\d)/2, {how} tries per demo ([\d.]+)", out).groups()
         assert float(tries) >= int(done) / 2 and float(tries) <= 3  # (the microwave primitive tries at most 3 times)
     assert re.search(r"all four done in \d/2; 4th task at step", out)
