@@ -370,3 +370,27 @@ def test_measure_kitchen_recipe_demos_counts_grasp_tries_through_the_script():
         done, tries = re.search(rf"{task}: done in (\d)/2, {how} tries per demo ([\d.]+)", out).groups()
         assert float(tries) >= int(done) / 2 and float(tries) <= 3  # (the microwave primitive tries at most 3 times)
     assert re.search(r"all four done in \d/2; 4th task at step", out)
+
+
+def test_kitchen_disagreement_script_separates_the_recipe_from_its_bare_demonstrator(capsys):
+    """``scripts/kitchen_disagreement.py`` (docs/kitchen.md, session 8): with every part off, two rng streams'
+    demos run nearly on top of each other; the recipe's parts spread them; the module's constants come back."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "kitchen_disagreement.py"
+    spec = importlib.util.spec_from_file_location("kitchen_disagreement_script", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    before = {k: getattr(kitchen, k) for k in mod.OFF}
+    assert set(before) == {"STYLE_SCALE", "DISTURB_SIGMA", "ACTION_NOISE", "START_NOISE", "PAUSE_MAX"}
+    with pytest.raises(SystemExit):
+        mod.main(["--demos", "1", "--parts", "nothing"])
+    capsys.readouterr()
+    v = f"v{kitchen.RECIPE_VERSION} (all)"
+    mod.main(["--demos", "1", "--parts", f"none,{v}"])
+    out = capsys.readouterr().out
+    med = {m[0]: float(m[1]) for m in re.findall(r"^(.+): median distance ([\d.]+);", out, re.M)}
+    assert set(med) == {"none", v} and med["none"] < 0.5 * med[v], out
+    assert {k: getattr(kitchen, k) for k in mod.OFF} == before
