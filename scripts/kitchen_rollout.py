@@ -74,6 +74,7 @@ def fit(prep, states, seeds: list, arrays: dict, seen: dict | None = None) -> li
 
     act = make_act_fn(prep.agent.act)
     obs, ep = np.asarray(arrays["observations"], np.float32), demo_ids(arrays)
+    x_in = obs if prep.obs_mean is None else ((obs - prep.obs_mean) / prep.obs_std).astype(np.float32)  # as trained
     demos = int(ep.max()) + 1
     new = np.zeros(demos, bool)
     if seen is not None:  # a demo is new when most of its observations are not in the run's data
@@ -83,7 +84,7 @@ def fit(prep, states, seeds: list, arrays: dict, seen: dict | None = None) -> li
     out = []
     for i, s in enumerate(seeds):
         x = np.zeros((len(seeds), *obs.shape), np.float32)
-        x[i] = obs
+        x[i] = x_in
         err = (np.asarray(act(states, jnp.asarray(x)))[i] - np.asarray(arrays["actions"])) ** 2
         arm, fingers = err[:, :7].mean(1), err[:, 7:].mean(1)
         per = [float(arm[ep == k].mean()) for k in range(demos)]

@@ -181,16 +181,22 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     assert "kitchen-complete-v0" in table and "rebuilt (scripted)" in table
 
 
-def _kitchen_rollout_fit_reads_the_run(run_dir, capsys):
-    """``scripts/kitchen_rollout.py RUN_DIR --fit --set ...`` (docs/kitchen.md, session 8): the policy restored
-    with the run's --set values, its per-demo action errors on its data; ``fit``'s new-demo marks."""
+def _script(name: str):
+    """A script of scripts/ as a module (they are not a package)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "kitchen_rollout.py"
-    spec = importlib.util.spec_from_file_location("kitchen_rollout_script", path)
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_script", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def _kitchen_rollout_fit_reads_the_run(run_dir, capsys):
+    """``scripts/kitchen_rollout.py RUN_DIR --fit --set ...`` (docs/kitchen.md, session 8): the policy restored
+    with the run's --set values, its per-demo action errors on its data; ``fit``'s new-demo marks."""
+    mod = _script("kitchen_rollout")
     sets = ["--set", "hidden_dims=[32, 32]", "--set", "batch_size=64"]
     with pytest.raises(Exception, match="trained with another config"):  # without the run's --set values
         mod.main([str(run_dir), "--fit", "--episodes", "0"])
@@ -211,6 +217,24 @@ def _kitchen_rollout_fit_reads_the_run(run_dir, capsys):
     want = np.asarray(prep.agent.act(one, arrays["observations"][ep == 1], jax.random.PRNGKey(1), True))
     err = ((want - arrays["actions"][ep == 1])[:, :7] ** 2).mean()
     assert row["per_demo"][1] == pytest.approx(err, rel=1e-4)
+
+
+def test_kitchen_rollout_fit_feeds_the_policy_normalised_observations_when_the_run_was():
+    """AWAC, CQL and TD3+BC train on normalised observations: ``fit`` gives the policy what it was trained on."""
+    from types import SimpleNamespace
+
+    mod = _script("kitchen_rollout")
+    rng = np.random.default_rng(0)
+    obs = rng.normal(3.0, 2.0, (40, 59)).astype(np.float32)
+    mean, std = obs.mean(0), obs.std(0) + 1e-3
+    arrays = {"observations": obs, "actions": ((obs - mean) / std)[:, :9], "terminals": np.r_[np.zeros(39), 1.0]}
+    policy = SimpleNamespace(act=lambda state, o, key, deterministic: o[:, :9] * state)  # a "policy" that echoes
+    for m, s_, want in ((mean, std, 0.0), (None, None, None)):
+        (row,) = mod.fit(SimpleNamespace(agent=policy, obs_mean=m, obs_std=s_), np.ones(1, np.float32), [0], arrays)
+        if want is None:
+            assert row["arm"] > 1.0  # raw observations are not what this policy was given
+        else:
+            assert row["arm"] == pytest.approx(0.0, abs=1e-6) and row["per_demo"] == pytest.approx([0.0], abs=1e-6)
 
 
 def test_partial_and_mixed_are_one_pool_relabelled_for_their_targets():
@@ -375,14 +399,9 @@ def test_measure_kitchen_recipe_demos_counts_grasp_tries_through_the_script():
 def test_kitchen_disagreement_script_separates_the_recipe_from_its_bare_demonstrator(capsys):
     """``scripts/kitchen_disagreement.py`` (docs/kitchen.md, session 8): with every part off, two rng streams'
     demos run nearly on top of each other; the recipe's parts spread them; the module's constants come back."""
-    import importlib.util
     import re
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "kitchen_disagreement.py"
-    spec = importlib.util.spec_from_file_location("kitchen_disagreement_script", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("kitchen_disagreement")
     before = {k: getattr(kitchen, k) for k in mod.OFF}
     assert set(before) == {"STYLE_SCALE", "DISTURB_SIGMA", "ACTION_NOISE", "START_NOISE", "PAUSE_MAX"}
     with pytest.raises(SystemExit):
