@@ -17,8 +17,6 @@ is read from the first folder that has it. A block with no local dataset is left
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import re
 import sys
 from pathlib import Path
@@ -77,25 +75,11 @@ def _f(v, fmt="{:,.1f}"):
     return out[1:] if out.startswith("-") and not out.strip("-0.,") else out  # no "-0.0"
 
 
-@contextlib.contextmanager
-def minari_dir(path):
-    """``$MINARI_DATASETS_PATH`` set to ``path`` inside the block (restored after; ``None``: unchanged)."""
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    if path is not None:
-        os.environ["MINARI_DATASETS_PATH"] = str(path)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MINARI_DATASETS_PATH", None)
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = old
-
-
 def _load(name: str, where: dict):
     """(card, recipe, dataset metadata) of ``rebuilt/name`` read from the folder ``where`` names for it."""
     from offbench.cli.data_card import load_local
     from offbench.data.card import card
+    from offbench.data.staging import minari_dir
     from offbench.recipes.recipes import get_recipe
 
     with minari_dir(where.get(name)):
@@ -173,6 +157,7 @@ TABLES = {  # block markers: (suites of its rows, the table's rows)
 def locate(dirs: list) -> dict:
     """{dataset name: the first folder of ``dirs`` that holds ``rebuilt/name``} (``dirs`` empty: the current one)."""
     from offbench.data.loaders import minari_local_ids
+    from offbench.data.staging import minari_dir
 
     where: dict = {}
     for d in dirs or [None]:

@@ -22,6 +22,7 @@ import argparse
 import time
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from offbench.recipes import kitchen
 
@@ -65,9 +66,7 @@ def disagreement(n: int, setting: dict, env) -> dict:
     finally:
         for k, v in saved.items():
             setattr(kitchen, k, v)
-    dist = np.sqrt(((y[:, None, :] - x[None, :, :]) ** 2).sum(-1))
-    j = dist.argmin(1)
-    d = dist[np.arange(len(y)), j]
+    d, j = cKDTree(x).query(y)  # each of stream 1's transitions: its nearest of stream 0
     half = ((ay - ax[j]) ** 2).mean(1) / 2
     bins = []
     for lo, hi in BINS:

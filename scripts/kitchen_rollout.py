@@ -81,11 +81,10 @@ def fit(prep, states, seeds: list, arrays: dict, seen: dict | None = None) -> li
         known = {o.tobytes() for o in np.asarray(seen["observations"], np.float32)}
         hit = np.array([o.tobytes() in known for o in obs])
         new = np.array([hit[ep == k].mean() < 0.5 for k in range(demos)])
+    preds = np.asarray(act(states, jnp.asarray(np.broadcast_to(x_in, (len(seeds), *obs.shape)))))  # every seed
     out = []
     for i, s in enumerate(seeds):
-        x = np.zeros((len(seeds), *obs.shape), np.float32)
-        x[i] = x_in
-        err = (np.asarray(act(states, jnp.asarray(x)))[i] - np.asarray(arrays["actions"])) ** 2
+        err = (preds[i] - np.asarray(arrays["actions"])) ** 2
         arm, fingers = err[:, :7].mean(1), err[:, 7:].mean(1)
         per = [float(arm[ep == k].mean()) for k in range(demos)]
         out.append({"seed": s, "arm": float(arm.mean()), "fingers": float(fingers.mean()), "per_demo": per, "new": new})
@@ -171,26 +170,18 @@ def main(argv=None):
 
     prep, states, seeds, step = restore(a.run_dir.resolve(), parse_overrides(a.set))
     print(f"{a.run_dir}: step {step}, seeds {seeds}, dataset {prep.source.name}")
-    own = prep.source.dataset.arrays()
+    shown = a.seeds or seeds
+    own = prep.source.dataset.arrays() if a.fit or a.fit_on is not None else None
     if a.fit:
-        print_fit([r for r in fit(prep, states, seeds, own) if r["seed"] in (a.seeds or seeds)], "its own data")
+        print_fit([r for r in fit(prep, states, seeds, own) if r["seed"] in shown], "its own data")
     if a.fit_on is not None:
-        import os
-
         from offbench.data.sources import resolve
+        from offbench.data.staging import minari_dir
         from offbench.data.suites import get_suite
 
-        before = os.environ.get("MINARI_DATASETS_PATH")
-        os.environ["MINARI_DATASETS_PATH"] = str(a.fit_on.resolve())
-        try:
+        with minari_dir(a.fit_on.resolve()):  # another build of the same dataset
             other = resolve(get_suite(prep.opts.suite), prep.source.name, prep.config).dataset.arrays()
-        finally:
-            if before is None:
-                del os.environ["MINARI_DATASETS_PATH"]
-            else:
-                os.environ["MINARI_DATASETS_PATH"] = before
-        rows = fit(prep, states, seeds, other, seen=own)
-        print_fit([r for r in rows if r["seed"] in (a.seeds or seeds)], str(a.fit_on))
+        print_fit([r for r in fit(prep, states, seeds, other, seen=own) if r["seed"] in shown], str(a.fit_on))
     rollout = roller(prep, states, seeds)
     for s in a.seeds or seeds:
         for j in range(a.episodes):

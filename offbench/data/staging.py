@@ -26,6 +26,21 @@ def minari_root() -> Path:
     return Path(get_dataset_path())
 
 
+@contextlib.contextmanager
+def minari_dir(path):
+    """``$MINARI_DATASETS_PATH`` set to ``path`` inside the block (restored after; ``None``: unchanged)."""
+    old = os.environ.get(ENV)
+    if path is not None:
+        os.environ[ENV] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
+
+
 class Staging:
     """``with stage.active(): <Minari writes dataset_id>`` then ``stage.publish()``."""
 
@@ -37,18 +52,12 @@ class Staging:
     @contextlib.contextmanager
     def active(self):
         """Minari's datasets folder is the stage inside the block; an exception discards the stage."""
-        old = os.environ.get(ENV)
-        os.environ[ENV] = str(self.dir)
-        try:
-            yield self
-        except BaseException:
-            self.discard()
-            raise
-        finally:
-            if old is None:
-                os.environ.pop(ENV, None)
-            else:
-                os.environ[ENV] = old
+        with minari_dir(self.dir):
+            try:
+                yield self
+            except BaseException:
+                self.discard()
+                raise
 
     def publish(self) -> Path:
         """Move the written dataset into Minari's folder (replacing an older one of the same id)."""
