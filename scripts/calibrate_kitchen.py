@@ -4,7 +4,7 @@
         [--draws 8] [--scale 0 0.5 1 ...] [--demos 10] [--no-write]
     nice -n 19 .venv/bin/python scripts/calibrate_kitchen.py --episodes 0 --bc [--bc-steps 100000]
         [--bc-seeds 3] [--bc-eval-episodes 10] [--build-size N] [--build-seeds 0 1 2] --minari-dir /tmp/me/minari
-        --results /tmp/me/results
+        --results /tmp/me/results [--set kitchen.ACTION_NOISE=0 ...]
 
 **The demonstrator** (``--demos N``): N complete-sequence demos as the recipe collects them (per-demo style,
 start-posture noise, pauses, N(0, 0.1) action noise, up to ``kitchen.DEMO_STEPS`` steps): how many do all four
@@ -31,6 +31,10 @@ its own 3,680), trains ``--bc-seeds`` seeds for ``--bc-steps`` steps and evaluat
 ``data-seed-N`` folder of ``--minari-dir`` and ``--results``) and BC on each; BC on complete's 3,680
 transitions varies more between builds than between BC seeds (docs/kitchen.md). Score: the mean of all
 runs' final scores, spread: their sample s.d.; the row names its data seeds.
+
+**A candidate** (``--set MODULE.CONST=VALUE``, repeatable; ``--funnel F`` is ``--set kitchen_demo.FUNNEL=F``): a
+constant of ``kitchen`` or ``kitchen_demo`` set, as its own type, before anything builds (builds and BC in this
+process); its numbers are printed with the settings and written nowhere (docs/kitchen.md "Session 9 of wave 3").
 
 Rows (the recipe's constants only, ``--scale`` = ``kitchen.STYLE_SCALE``) go to
 ``results/reference/rebuilt_bc.csv``, replacing a row with
@@ -131,24 +135,51 @@ def demonstrator(n: int, scale: float, seed: int = 0) -> dict:
     return {"success": ok, "tasks": float(np.mean(tasks)), "length": float(np.mean(lens)), "s": time.time() - t0}
 
 
+def demo_score(rewards, terminals, limit: int, n_targets: int = 4) -> tuple[float, int]:
+    """A build's own demos scored as the evaluation scores a policy: 100 x the targets done by step ``limit`` / n.
+    D4RL's dataset reward at a step counts the targets done so far, so a demo's is its reward at step
+    min(limit, length) - 1; over the demos that end in a terminal (a cut last demo is left out). A policy that
+    reproduced every demo from its start would score this: BC's ceiling on the build (docs/kitchen.md "Session 9")."""
+    ends = np.flatnonzero(np.asarray(terminals))
+    starts = np.r_[0, ends[:-1] + 1]
+    done = [float(rewards[min(s + limit, e + 1) - 1]) for s, e in zip(starts, ends)]
+    return round(100 * float(np.mean(done)) / n_targets, 1), len(ends)
+
+
+def build_demo_score(name: str) -> tuple[float, int]:
+    """:func:`demo_score` of the build ``rebuilt/<name>`` in MINARI_DATASETS_PATH, at the evaluation's limit."""
+    import minari
+
+    from offbench.recipes import kitchen
+
+    episodes = list(minari.load_dataset(f"rebuilt/{name}").iterate_episodes())
+    rewards = np.concatenate([e.rewards for e in episodes])
+    terminals = np.concatenate([e.terminations for e in episodes])
+    return demo_score(rewards, terminals, kitchen.EPISODE_STEPS, len(kitchen.TARGETS[name.split("-")[1]]))
+
+
 def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, build_size, data_seeds=(0,)) -> dict:
     """BC through offbench's own pipeline on builds of the registered recipe, one per data seed (``kitchen.build``
     with ``seed``): with only seed 0 the builds and runs go to ``MINARI_DATASETS_PATH`` and ``results`` as they
     are (what ``offbench run`` builds by itself), else to a ``data-seed-N`` folder in each. The score is the
-    mean over every (build, BC seed) run, the spread their sample s.d.; ``build_means`` the mean of each build."""
+    mean over every (build, BC seed) run, the spread their sample s.d.; ``build_means`` the mean of each build,
+    ``demo_scores`` each build's own demos scored as a policy would be (:func:`demo_score`)."""
     import offbench
     from offbench.data.fetch import build_locked
+    from offbench.recipes import kitchen
 
     base = os.environ.get("MINARI_DATASETS_PATH")
     split = list(data_seeds) != [0]
     out = {}
     for kind in kinds:
         size = build_size if kind != "complete" or (build_size or 3680) < 3680 else None  # complete: 3,680
-        name, scores, build_means = f"kitchen-{kind}-v0", [], []
+        name, scores, build_means, demo_scores = f"kitchen-{kind}-v0", [], [], []
         for ds in data_seeds:
             if split:
                 os.environ["MINARI_DATASETS_PATH"] = str(Path(base) / f"data-seed-{ds}")
             print(f"{name}, data seed {ds}: {build_locked(name, size=size, seed=ds)[1]}", flush=True)
+            demo_scores.append(build_demo_score(name)[0])
+            print(f"  its demos' own score within {kitchen.EPISODE_STEPS} steps: {demo_scores[-1]}", flush=True)
             recs = offbench.run(
                 "bc",
                 "kitchen",
@@ -173,6 +204,7 @@ def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, buil
             "bc_score": round(float(np.mean(scores)), 2),
             "bc_sd": round(float(np.std(scores, ddof=1)), 2) if len(scores) > 1 else "",
             "build_means": build_means,
+            "demo_scores": demo_scores,
             "size": size,
         }
     return out
@@ -202,6 +234,13 @@ def main(argv=None):
     p.add_argument(
         "--funnel", type=float, default=None, help="a candidate: the reach down a funnel (kitchen_demo.FUNNEL; no row)"
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODULE.CONST=VALUE",
+        help="a candidate recipe: set a constant of kitchen or kitchen_demo before anything builds (repeatable; no row)",
+    )
     a = p.parse_args(argv)
     if a.bc and not (a.minari_dir and a.results):
         p.error("--bc needs --minari-dir and --results (scratch folders: the builds and runs are written there)")
@@ -212,9 +251,17 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     from offbench.recipes import kitchen, kitchen_demo
 
-    if a.funnel is not None:  # a candidate demonstrator (docs/kitchen.md "Session 7"): its numbers are not the recipe's
-        kitchen_demo.FUNNEL, a.no_write = a.funnel, True
-    label = f"recipe v{kitchen.RECIPE_VERSION}" + (f" with FUNNEL {a.funnel}" if a.funnel is not None else "")
+    modules, sets = {"kitchen": kitchen, "kitchen_demo": kitchen_demo}, []
+    for item in ([f"kitchen_demo.FUNNEL={a.funnel}"] if a.funnel is not None else []) + a.set:
+        key, _, value = item.partition("=")  # a candidate (docs/kitchen.md "Session 7", "Session 9"): no row
+        module, _, const = key.partition(".")
+        if module not in modules or not const.isupper() or not hasattr(modules[module], const) or not value:
+            p.error(f"--set {item}: expected MODULE.CONST=VALUE, MODULE kitchen or kitchen_demo, an existing constant")
+        old = getattr(modules[module], const)
+        setattr(modules[module], const, type(old)(float(value)) if isinstance(old, (int, float)) else value)
+        sets.append(f"{key} {getattr(modules[module], const)}")
+        a.no_write = True
+    label = f"recipe v{kitchen.RECIPE_VERSION}" + (f" with {', '.join(sets)}" if sets else "")
     command = "scripts/calibrate_kitchen.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     today = datetime.date.today().isoformat()
     proxy_of_recipe = {}
@@ -253,7 +300,8 @@ def main(argv=None):
             print(
                 f"BC on kitchen-{kind}-v0 ({label}, {b['size'] or 'full'} transitions), "
                 f"{a.bc_steps} steps, {a.bc_seeds} seeds, {a.bc_eval_episodes} episodes each: {b['bc_score']} "
-                f"+- {b['bc_sd']} (runs {b['bc_scores']}; per build {b['build_means']}; D4RL BC {D4RL_BC[kind]})",
+                f"+- {b['bc_sd']} (runs {b['bc_scores']}; per build {b['build_means']}; D4RL BC {D4RL_BC[kind]}); "
+                f"the builds' own demos within {kitchen.EPISODE_STEPS} steps {b['demo_scores']}",
                 flush=True,
             )
             row.update(

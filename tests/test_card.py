@@ -293,6 +293,7 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
 
     monkeypatch.setattr(fetch, "build_locked", build)
     monkeypatch.setattr(offbench, "run", run)
+    monkeypatch.setattr(calibrate_kitchen, "build_demo_score", lambda name: (70.0 + len(built), 10))
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "m"))
     out = calibrate_kitchen.run_bc(["complete"], 100, 2, 5, str(tmp_path / "r"), None, [0, 3])["complete"]
     assert built == [("kitchen-complete-v0", 0, str(tmp_path / "m" / "data-seed-0")),
@@ -304,6 +305,7 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
     assert (
         out["bc_scores"] == [10.0, 12.0, 20.0, 22.0] and out["bc_score"] == 16.0 and out["build_means"] == [11.0, 21.0]
     )
+    assert out["demo_scores"] == [71.0, 72.0]  # each build's own, read after that build
     assert os.environ["MINARI_DATASETS_PATH"] == str(tmp_path / "m")  # restored
     built.clear(), ran.clear()
     calibrate_kitchen.run_bc(["complete"], 100, 2, 5, str(tmp_path / "r"), None, [0])
@@ -331,4 +333,41 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
     calibrate_kitchen.main(
         [*argv, "1", "--funnel", "3", "--minari-dir", str(tmp_path / "m"), "--results", str(tmp_path / "r")]
     )
-    assert funnels == [3.0] and rows == [] and "with FUNNEL 3.0" in capsys.readouterr().out
+    assert funnels == [3.0] and rows == [] and "with kitchen_demo.FUNNEL 3.0" in capsys.readouterr().out
+    # --set MODULE.CONST=VALUE: any recipe constant, as its own type, before anything builds; no row either
+    from offbench.recipes import kitchen
+
+    monkeypatch.setattr(kitchen, "PAUSE_MAX", kitchen.PAUSE_MAX)
+    monkeypatch.setattr(kitchen, "ACTION_NOISE", kitchen.ACTION_NOISE)
+    seen = []
+    monkeypatch.setattr(
+        fetch, "build_locked", lambda *a, **k: seen.append((kitchen.PAUSE_MAX, kitchen.ACTION_NOISE)) or build(*a, **k)
+    )
+    sets = ["--set", "kitchen.PAUSE_MAX=0", "--set", "kitchen.ACTION_NOISE=0.05"]
+    calibrate_kitchen.main([*argv, "1", *sets, "--minari-dir", str(tmp_path / "m"), "--results", str(tmp_path / "r")])
+    assert seen == [(0, 0.05)] and type(seen[0][0]) is int and rows == []
+    assert "with kitchen.PAUSE_MAX 0, kitchen.ACTION_NOISE 0.05" in capsys.readouterr().out
+    for bad in ("kitchen.NOPE=1", "os.PATH=1", "kitchen.PAUSE_MAX"):
+        with pytest.raises(SystemExit):
+            calibrate_kitchen.main([*argv, "1", "--set", bad, "--minari-dir", str(tmp_path / "m"), "--results", "r"])
+        assert f"--set {bad}: expected MODULE.CONST=VALUE" in capsys.readouterr().err
+
+
+def test_kitchen_demo_score_counts_each_ended_demo_at_the_evaluations_limit():
+    """``calibrate_kitchen.demo_score``: a demo's targets done by step ``limit`` (its reward there, D4RL's running
+    count), over the demos that end in a terminal; a cut last demo is left out."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import calibrate_kitchen
+    finally:
+        sys.path.pop(0)
+    # demo A: 6 steps, targets done at its steps 2 and 5 (rewards count them); demo B: 3 steps, 1 done at step 0;
+    # then a cut demo (no terminal) that did all 4 at once
+    rewards = np.array([0, 0, 1, 1, 1, 2] + [1, 1, 1] + [4, 4], float)
+    terminals = np.array([0, 0, 0, 0, 0, 1] + [0, 0, 1] + [0, 0], bool)
+    assert calibrate_kitchen.demo_score(rewards, terminals, limit=5) == (100 * (1 + 1) / 2 / 4, 2)  # step 4 of A
+    assert calibrate_kitchen.demo_score(rewards, terminals, limit=6) == (100 * (2 + 1) / 2 / 4, 2)  # A's last step
+    assert calibrate_kitchen.demo_score(rewards, terminals, limit=2) == (100 * (0 + 1) / 2 / 4, 2)
+    assert calibrate_kitchen.demo_score(rewards, terminals, limit=9, n_targets=2) == (100 * 1.5 / 2, 2)
