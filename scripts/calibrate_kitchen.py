@@ -255,10 +255,15 @@ def main(argv=None):
     for item in ([f"kitchen_demo.FUNNEL={a.funnel}"] if a.funnel is not None else []) + a.set:
         key, _, value = item.partition("=")  # a candidate (docs/kitchen.md "Session 7", "Session 9"): no row
         module, _, const = key.partition(".")
-        if module not in modules or not const.isupper() or not hasattr(modules[module], const) or not value:
-            p.error(f"--set {item}: expected MODULE.CONST=VALUE, MODULE kitchen or kitchen_demo, an existing constant")
-        old = getattr(modules[module], const)
-        setattr(modules[module], const, type(old)(float(value)) if isinstance(old, (int, float)) else value)
+        old = getattr(modules.get(module), const, None) if const.isupper() else None
+        try:  # numeric constants only, an int one to a whole number
+            new = float(value)
+            ok = isinstance(old, (int, float)) and (isinstance(old, float) or new.is_integer())
+        except ValueError:
+            ok = False
+        if not ok:
+            p.error(f"--set {item}: expected MODULE.CONST=VALUE, a numeric constant of kitchen or kitchen_demo")
+        setattr(modules[module], const, type(old)(new))
         sets.append(f"{key} {getattr(modules[module], const)}")
         a.no_write = True
     label = f"recipe v{kitchen.RECIPE_VERSION}" + (f" with {', '.join(sets)}" if sets else "")

@@ -347,7 +347,14 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
     calibrate_kitchen.main([*argv, "1", *sets, "--minari-dir", str(tmp_path / "m"), "--results", str(tmp_path / "r")])
     assert seen == [(0, 0.05)] and type(seen[0][0]) is int and rows == []
     assert "with kitchen.PAUSE_MAX 0, kitchen.ACTION_NOISE 0.05" in capsys.readouterr().out
-    for bad in ("kitchen.NOPE=1", "os.PATH=1", "kitchen.PAUSE_MAX"):
+    for bad in (
+        "kitchen.NOPE=1",
+        "os.PATH=1",
+        "kitchen.PAUSE_MAX",
+        "kitchen.PAUSE_MAX=0.5",
+        "kitchen.COMPLETE=1",
+        "kitchen.ACTION_NOISE=x",
+    ):
         with pytest.raises(SystemExit):
             calibrate_kitchen.main([*argv, "1", "--set", bad, "--minari-dir", str(tmp_path / "m"), "--results", "r"])
         assert f"--set {bad}: expected MODULE.CONST=VALUE" in capsys.readouterr().err
