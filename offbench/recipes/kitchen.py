@@ -109,7 +109,9 @@ OU_TAU = 10.0  # its correlation time in steps (0.8 s)
 # Those are one build (data seed 0). On three builds (seeds 0-2, session 5) sigma 0 and 0.1 are not told apart:
 # 22.0 against 28.9 at 60k, single runs 0-50 (docs/kitchen.md "One build decides less than it seemed").
 # On ten builds (data seeds 0-9, session 8): 19.6 +- 20.0 over 30 runs, build means 0.8-49.2, standard error 4.8
-# (rebuilt_bc.csv; docs/kitchen.md "Session 8 of wave 3"): BC memorises the demos a build holds.
+# (rebuilt_bc.csv; docs/kitchen.md "Session 8 of wave 3"): BC memorises the demos a build holds. With DART
+# alone (no styles, action, start-posture or pause noise; 3 builds, session 9): 32.8 +- 11.1, so the variety is
+# not what holds BC down; the demos themselves score only about 78 within the 280 steps (docs/kitchen.md "Session 9").
 DISTURB_SIGMA = 0.1
 DISTURB_TAU = OU_TAU  # its correlation time in steps: not calibrated, the v3 OU drift's (0.8 s)
 
