@@ -146,16 +146,17 @@ def demo_score(rewards, terminals, limit: int, n_targets: int = 4) -> tuple[floa
     return round(100 * float(np.mean(done)) / n_targets, 1), len(ends)
 
 
-def build_demo_score(name: str) -> tuple[float, int]:
-    """:func:`demo_score` of the build ``rebuilt/<name>`` in MINARI_DATASETS_PATH, at the evaluation's limit."""
+def build_demo_score(kind: str) -> tuple[float, int]:
+    """:func:`demo_score` of the build ``rebuilt/kitchen-<kind>-v0`` in MINARI_DATASETS_PATH, at the evaluation's
+    limit, for that dataset's targets."""
     import minari
 
     from offbench.recipes import kitchen
 
-    episodes = list(minari.load_dataset(f"rebuilt/{name}").iterate_episodes())
+    episodes = list(minari.load_dataset(f"rebuilt/kitchen-{kind}-v0").iterate_episodes())
     rewards = np.concatenate([e.rewards for e in episodes])
     terminals = np.concatenate([e.terminations for e in episodes])
-    return demo_score(rewards, terminals, kitchen.EPISODE_STEPS, len(kitchen.TARGETS[name.split("-")[1]]))
+    return demo_score(rewards, terminals, kitchen.EPISODE_STEPS, len(kitchen.TARGETS[kind]))
 
 
 def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, build_size, data_seeds=(0,)) -> dict:
@@ -178,7 +179,7 @@ def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, buil
             if split:
                 os.environ["MINARI_DATASETS_PATH"] = str(Path(base) / f"data-seed-{ds}")
             print(f"{name}, data seed {ds}: {build_locked(name, size=size, seed=ds)[1]}", flush=True)
-            demo_scores.append(build_demo_score(name)[0])
+            demo_scores.append(build_demo_score(kind)[0])
             print(f"  its demos' own score within {kitchen.EPISODE_STEPS} steps: {demo_scores[-1]}", flush=True)
             recs = offbench.run(
                 "bc",
@@ -263,8 +264,8 @@ def main(argv=None):
             ok = False
         if not ok:
             p.error(f"--set {item}: expected MODULE.CONST=VALUE, a numeric constant of kitchen or kitchen_demo")
-        setattr(modules[module], const, type(old)(new))
-        sets.append(f"{key} {getattr(modules[module], const)}")
+        setattr(modules[module], const, new := type(old)(new))
+        sets.append(f"{key} {new}")
         a.no_write = True
     label = f"recipe v{kitchen.RECIPE_VERSION}" + (f" with {', '.join(sets)}" if sets else "")
     command = "scripts/calibrate_kitchen.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))

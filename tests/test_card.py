@@ -114,6 +114,19 @@ def _script():
     return mod
 
 
+def _from_scripts(name: str):
+    """``scripts/<name>.py`` imported by name, with scripts/ on sys.path while it loads (the calibration scripts
+    import ``calibration`` from their own folder)."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
 @needs_expert
 def test_card_script_reads_each_dataset_from_the_folder_that_has_it(tmp_path, monkeypatch, capsys):
     from offbench.recipes.recipes import get_recipe
@@ -231,13 +244,8 @@ def test_calibration_write_row_replaces_its_own_row_and_sorts_rows_read_back_as_
     from the CSV (text), keeps the others, and sorts without comparing int with str (it once crashed after a
     whole BC calibration had run)."""
     import csv
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        from calibration import write_row
-    finally:
-        sys.path.pop(0)
+    write_row = _from_scripts("calibration").write_row
     table = tmp_path / "rebuilt_bc.csv"
     table.write_text(  # a table written before the data_seeds column: its BC rows ran on data seed 0
         "dataset,recipe_version,bc_score,bc_sd,steps,seeds,eval_episodes,proxy_success,command,date\n"
@@ -270,16 +278,11 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
     MINARI_DATASETS_PATH and trained in its own results folder, never rebuilt by the run; the score is the mean
     of every run, the row names the seeds. Seed 0 alone keeps the folders as given (what `offbench run` builds)."""
     import os
-    import sys
 
     import offbench
     from offbench.data import fetch
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        import calibrate_kitchen
-    finally:
-        sys.path.pop(0)
+    calibrate_kitchen = _from_scripts("calibrate_kitchen")
     built, ran = [], []
 
     def build(name, size=None, seed=0, **kw):
@@ -293,7 +296,7 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
 
     monkeypatch.setattr(fetch, "build_locked", build)
     monkeypatch.setattr(offbench, "run", run)
-    monkeypatch.setattr(calibrate_kitchen, "build_demo_score", lambda name: (70.0 + len(built), 10))
+    monkeypatch.setattr(calibrate_kitchen, "build_demo_score", lambda kind: (70.0 + len(built), 10))
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "m"))
     out = calibrate_kitchen.run_bc(["complete"], 100, 2, 5, str(tmp_path / "r"), None, [0, 3])["complete"]
     assert built == [("kitchen-complete-v0", 0, str(tmp_path / "m" / "data-seed-0")),
@@ -363,13 +366,8 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
 def test_kitchen_demo_score_counts_each_ended_demo_at_the_evaluations_limit():
     """``calibrate_kitchen.demo_score``: a demo's targets done by step ``limit`` (its reward there, D4RL's running
     count), over the demos that end in a terminal; a cut last demo is left out."""
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        import calibrate_kitchen
-    finally:
-        sys.path.pop(0)
+    calibrate_kitchen = _from_scripts("calibrate_kitchen")
     # demo A: 6 steps, targets done at its steps 2 and 5 (rewards count them); demo B: 3 steps, 1 done at step 0;
     # then a cut demo (no terminal) that did all 4 at once
     rewards = np.array([0, 0, 1, 1, 1, 2] + [1, 1, 1] + [4, 4], float)
