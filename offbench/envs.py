@@ -246,14 +246,15 @@ class ObsAdapter:
 
 def _flat_nested(obs: dict, keys):
     """One observation dict flattened as :func:`offbench.data.loaders.flatten_observation` flattens a batch."""
-    ks = keys if keys else sorted(obs)
-    missing = [k for k in ks if k not in obs]
+    ks = [(k, None) if isinstance(k, str) else (k[0], list(k[1])) for k in (keys if keys else sorted(obs))]
+    missing = [k for k, _ in ks if k not in obs]
     if missing:
         raise OffbenchError(f"observation has no keys {missing} (it has {sorted(obs)}); fix the suite's obs_keys")
     parts = []
-    for k in ks:
+    for k, cols in ks:  # a (key, columns) pair: those columns of the key's flat array (loaders.flatten_observation)
         v = obs[k]
-        parts.append(_flat_nested(v, None) if isinstance(v, dict) else np.asarray(v, np.float32).reshape(-1))
+        v = _flat_nested(v, None) if isinstance(v, dict) else np.asarray(v, np.float32).reshape(-1)
+        parts.append(v if cols is None else v[cols])
     return np.concatenate(parts)
 
 

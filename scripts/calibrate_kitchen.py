@@ -195,6 +195,7 @@ def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, buil
                 progress=False,
             )
             got = [float(r["final_score"]) for r in recs]
+            obs_dim = recs[0]["data"]["obs_dim"]  # the observation BC saw (the suite's view of the build)
             print(f"  BC per seed {got}", flush=True)
             scores += got
             build_means.append(round(float(np.mean(got)), 2))
@@ -207,6 +208,7 @@ def run_bc(kinds, steps: int, seeds: int, eval_episodes: int, results: str, buil
             "build_means": build_means,
             "demo_scores": demo_scores,
             "size": size,
+            "obs_dim": obs_dim,
         }
     return out
 
@@ -317,6 +319,7 @@ def main(argv=None):
                 seeds=a.bc_seeds,
                 eval_episodes=a.bc_eval_episodes,
                 data_seeds=" ".join(str(x) for x in a.build_seeds),
+                obs_dim=b["obs_dim"],
             )
         if not a.no_write and (kind in bc or kind in proxy_of_recipe):
             write_row(row)

@@ -15,7 +15,7 @@ from offbench.data.card import REBUILT_BC_FIELDS, data_seeds, steps_number
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "results" / "reference" / "rebuilt_bc.csv"
-ROW_KEY = ("dataset", "recipe_version", "steps", "seeds", "eval_episodes", "data_seeds")
+ROW_KEY = ("dataset", "recipe_version", "steps", "seeds", "eval_episodes", "data_seeds", "obs_dim")
 
 
 def _with_data_seeds(row: dict) -> dict:

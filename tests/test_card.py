@@ -239,6 +239,40 @@ def test_bc_on_this_data_beside_the_published_bc(tmp_path):
     assert "bc_on_this_data" not in card(ds, task, suite, reference=ref)
 
 
+def test_bc_on_this_data_is_a_row_of_the_observation_the_suite_shows_now(tmp_path):
+    """A rebuilt_bc.csv row names the observation BC saw (obs_dim): the card skips a row of another observation
+    (Kitchen's rows from before the suite showed the rebuilt data as D4RL's joint positions were 59-d) and
+    says which one it shows; a row without obs_dim (not recorded) still counts."""
+    import shutil
+
+    from offbench.data.card import format_card
+    from offbench.resources import reference_dir
+
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    for f in ("published_scores.csv", "sources.csv"):
+        shutil.copy(reference_dir() / f, ref / f)
+    head = "dataset,recipe_version,bc_score,bc_sd,steps,seeds,eval_episodes,data_seeds,obs_dim,proxy_success,command,date\n"
+    suite = get_suite("antmaze")
+    task = suite.task("antmaze-umaze-v2")
+    ds, _ = _antmaze_like(np.asarray(eval_goal_xy(task), np.float32))
+    ds.metadata = {"rebuilt": True, "recipe_version": 3}
+    dim = ds.observations.shape[1]
+    (ref / "rebuilt_bc.csv").write_text(
+        head + "antmaze-umaze-v2,3,36.7,1.0,100000,3,100,0,59,,longest but another observation,2026-12-06\n"
+        f"antmaze-umaze-v2,3,19.6,1.0,60000,3,100,0,{dim},,this observation,2026-12-07\n"
+    )
+    text = "\n".join(format_card("x", card(ds, task, suite, reference=ref)))
+    assert (
+        f"BC on this data    19.6 +- 1.0 (60,000 steps, 3 seeds, 100 eval episodes, data seed 0; {dim}-d observation;"
+        in text
+    )
+    (ref / "rebuilt_bc.csv").write_text(head + "antmaze-umaze-v2,3,36.7,1.0,100000,3,100,0,59,,other,2026-12-06\n")
+    assert "not measured for recipe version 3" in "\n".join(format_card("x", card(ds, task, suite, reference=ref)))
+    (ref / "rebuilt_bc.csv").write_text(head + "antmaze-umaze-v2,3,36.7,1.0,100000,3,100,0,,,not recorded,2026-12-06\n")
+    assert "36.7 +- 1.0 (100,000 steps" in "\n".join(format_card("x", card(ds, task, suite, reference=ref)))
+
+
 def test_calibration_write_row_replaces_its_own_row_and_sorts_rows_read_back_as_text(tmp_path):
     """scripts/calibration.write_row: a script's row (ints) replaces the row with the same key among rows read
     from the CSV (text), keeps the others, and sorts without comparing int with str (it once crashed after a
@@ -292,7 +326,7 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
     def run(algo, suite, datasets, **kw):
         ran.append((os.environ["MINARI_DATASETS_PATH"], kw["results"], kw["rebuild"]))
         base = 10.0 * len(ran)
-        return [{"final_score": base}, {"final_score": base + 2.0}]
+        return [{"final_score": base, "data": {"obs_dim": 30}}, {"final_score": base + 2.0, "data": {"obs_dim": 30}}]
 
     monkeypatch.setattr(fetch, "build_locked", build)
     monkeypatch.setattr(offbench, "run", run)
@@ -319,6 +353,7 @@ def test_kitchen_calibration_trains_bc_on_one_build_per_data_seed(tmp_path, monk
     argv = ["--kinds", "complete", "--episodes", "0", "--bc", "--bc-steps", "100", "--bc-seeds", "2", "--build-seeds"]
     calibrate_kitchen.main([*argv, "1", "2", "--minari-dir", str(tmp_path / "m"), "--results", str(tmp_path / "r")])
     assert rows[0]["data_seeds"] == "1 2" and rows[0]["bc_score"] == 16.0
+    assert rows[0]["obs_dim"] == 30  # the observation the runs saw, from their records
     assert [b[1] for b in built] == [1, 2]
     # --funnel: a candidate demonstrator (kitchen_demo.FUNNEL) builds the data; its numbers are printed, no row
     from offbench.recipes import kitchen_demo

@@ -158,6 +158,9 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     rec = json.loads(rec_path.read_text())
     assert rec["status"] == "finished" and rec["data"]["kind"] == "rebuilt"
     assert rec["data"]["label"] == "rebuilt (scripted)"
+    # the policy saw D4RL's observation: the 30 joint positions, not the velocities (tasks.KITCHEN_POSITIONS)
+    assert rec["data"]["obs_dim"] == 30
+    assert rec["data"]["obs_keys"] == [["observation", list(range(9)) + list(range(18, 39))]]
     assert (rec["reference"]["min"], rec["reference"]["max"]) == (0.0, 4.0)
     assert 0.0 <= rec["final_score"] <= 100.0
     _kitchen_rollout_fit_reads_the_run(rec_path.parent, capsys)
@@ -235,6 +238,40 @@ def test_kitchen_rollout_fit_feeds_the_policy_normalised_observations_when_the_r
             assert row["arm"] > 1.0  # raw observations are not what this policy was given
         else:
             assert row["arm"] == pytest.approx(0.0, abs=1e-6) and row["per_demo"] == pytest.approx([0.0], abs=1e-6)
+
+
+def test_rebuilt_kitchen_is_seen_as_d4rls_joint_positions_in_training_and_evaluation():
+    """The rebuilt data's view (tasks.KITCHEN_POSITIONS) is the robot's and the objects' joint positions of
+    FrankaKitchen-v1's observation, as D4RL observes them (no velocities), both where the data is loaded
+    (loaders.flatten_observation) and where the evaluation env's observation is (envs.ObsAdapter); Minari's hosted
+    data keeps the whole observation."""
+    import warnings
+
+    from offbench.data.loaders import flatten_observation
+    from offbench.data.suites import get_suite
+    from offbench.data.tasks import KITCHEN_POSITIONS
+    from offbench.envs import ObsAdapter
+
+    task = get_suite("kitchen").task("kitchen-complete-v0")
+    keys = task.obs_keys_for("rebuilt")
+    assert task.obs_keys_for("original") == ("observation",) and keys != task.obs_keys
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = make_env(list(kitchen.TARGETS["complete"]))
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):  # moving, so that positions and velocities differ
+        obs, *_ = env.step(np.full(9, 0.5))
+    u = env.unwrapped
+    x = ObsAdapter(keys)(obs)
+    assert x.shape == (30,) and len(KITCHEN_POSITIONS) == 30
+    # the robot's noisy reading (Gymnasium-Robotics' noise: 0.01 x its amplitudes, at most 1e-3 here), the objects'
+    np.testing.assert_allclose(x[:9], u.data.qpos[:9], atol=2e-3)
+    np.testing.assert_allclose(x[9:], u.data.qpos[9:30], atol=2e-3)
+    assert np.abs(u.data.qvel[:7]).max() > 0.05  # the arm moves: a velocity column taken by mistake would show
+    batch = {k: (np.stack([v, v]) if not isinstance(v, dict) else {g: np.stack([a, a]) for g, a in v.items()})
+             for k, v in obs.items()}  # fmt: skip
+    np.testing.assert_array_equal(flatten_observation(batch, list(keys)), np.stack([x, x]))
+    env.close()
 
 
 def test_partial_and_mixed_are_one_pool_relabelled_for_their_targets():

@@ -32,7 +32,7 @@ def load_local(name: str):
                 f"{task.name} is not present locally; `offbench data build {task.name}` or "
                 f"`offbench data download {task.name}`"
             )
-        return loaders.load_minari(task.rebuilt_id, task.obs_keys), task, suite, "rebuilt"
+        return loaders.load_minari(task.rebuilt_id, task.obs_keys_for("rebuilt")), task, suite, "rebuilt"
     if task.minari_id in local and name != task.rebuilt_id:
         return loaders.load_minari(task.minari_id, task.obs_keys), task, suite, "original"
     return loaders.load_d4rl_hdf5(hdf5_path(task)), task, suite, "original"

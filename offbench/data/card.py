@@ -58,6 +58,7 @@ REBUILT_BC_FIELDS = (
     "seeds",
     "eval_episodes",
     "data_seeds",  # the builds BC ran on ("0 1 2": one build per data seed, the score their runs' mean)
+    "obs_dim",  # the observation BC saw (its width; empty: not recorded, the suite's when the row was written)
     "proxy_success",
     "command",
     "date",
@@ -150,15 +151,18 @@ def data_seeds(row: dict) -> list[str]:
     return seeds or (["0"] if str(row.get("bc_score") or "").strip() else [])
 
 
-def rebuilt_bc(name: str, recipe_version, reference=None, seed=None) -> dict | None:
+def rebuilt_bc(name: str, recipe_version, reference=None, seed=None, obs_dim=None) -> dict | None:
     """The row of ``rebuilt_bc.csv`` for this dataset and recipe version, else None: of several, a BC run over
     the build's own data ``seed`` (when given) before one over other builds only, then the one trained longest,
     then the one on most builds (``data_seeds``; a row may carry only the calibration proxy, ``bc_score`` empty:
-    BC not run; it is chosen only where no row has a BC score), whatever the file's order."""
+    BC not run; it is chosen only where no row has a BC score), whatever the file's order. A row whose
+    ``obs_dim`` is another observation than ``obs_dim`` (the suite's view of the data now) is not this data's."""
     rows = [
         r
         for r in _read_csv(_reference_dir(reference) / "rebuilt_bc.csv")
-        if r.get("dataset") == name and str(r.get("recipe_version")).strip() == str(recipe_version)
+        if r.get("dataset") == name
+        and str(r.get("recipe_version")).strip() == str(recipe_version)
+        and (obs_dim is None or str(r.get("obs_dim") or "").strip() in ("", str(obs_dim)))
     ]
 
     def rank(r):  # BC run before proxy only, then on this build's seed, then longest trained, then most builds
@@ -271,7 +275,8 @@ def card(ds: Dataset, task=None, suite=None, reference=None) -> dict:
     goal_reaching = by_trajectory or bool(getattr(suite, "task_count_reward", False))
     if goal_reaching and meta.get("rebuilt") and name is not None:
         seed = _provenance(meta).get("seed")
-        out["bc_on_this_data"] = rebuilt_bc(name, meta.get("recipe_version"), reference, seed)
+        dim = ds.observations.shape[1]
+        out["bc_on_this_data"] = rebuilt_bc(name, meta.get("recipe_version"), reference, seed, dim)
         out["published_bc"] = published_bc(name, reference)
     return out
 
@@ -373,9 +378,10 @@ def bc_summary(c: dict) -> tuple[str, str]:
         sd = f" +- {float(bc['bc_sd']):.1f}" if str(bc.get("bc_sd") or "").strip() else ""
         builds = data_seeds(bc)
         on = f"data seed {builds[0]}" if len(builds) == 1 else f"{len(builds)} builds: data seeds {' '.join(builds)}"
+        obs = f"; {bc['obs_dim']}-d observation" if str(bc.get("obs_dim") or "").strip() else ""
         mine = (
             f"{float(bc['bc_score']):.1f}{sd} ({int(float(bc['steps'])):,} steps, {bc['seeds']} seeds, "
-            f"{bc['eval_episodes']} eval episodes, {on}; {bc.get('date', '')})"
+            f"{bc['eval_episodes']} eval episodes, {on}{obs}; {bc.get('date', '')})"
         )
     pub = "; ".join(
         f"{p['source']} {p['score']:.1f}"

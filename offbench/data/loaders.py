@@ -230,15 +230,18 @@ def _carry_ends(ends: np.ndarray, keep: np.ndarray) -> np.ndarray:
 # Minari
 
 
-def flatten_observation(obs, keys: list[str] | None):
+def flatten_observation(obs, keys: list | None):
     """A Minari observation as a 2-D float32 array: arrays stay; dicts are flattened in ``keys`` order
-    (all keys, sorted, if ``keys`` is None); nested dicts recursively."""
+    (all keys, sorted, if ``keys`` is None); nested dicts recursively. A key may be a ``(key, columns)`` pair:
+    those columns of the key's flat array (a suite's view of part of an observation, ``Task.rebuilt_obs_keys``)."""
     if isinstance(obs, dict):
-        ks = keys if keys else sorted(obs)
-        missing = [k for k in ks if k not in obs]
+        ks = [(k, None) if isinstance(k, str) else (k[0], list(k[1])) for k in (keys if keys else sorted(obs))]
+        missing = [k for k, _ in ks if k not in obs]
         if missing:
             raise OffbenchError(f"observation has no keys {missing} (it has {sorted(obs)}); fix the suite's obs_keys")
-        parts = [flatten_observation(obs[k], None) for k in ks]
+        parts = [
+            flatten_observation(obs[k], None) if c is None else flatten_observation(obs[k], None)[:, c] for k, c in ks
+        ]
         return np.concatenate(parts, axis=-1)
     arr = np.asarray(obs, np.float32)
     return arr.reshape(arr.shape[0], -1)

@@ -90,9 +90,11 @@ def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) ->
     if "/" in dataset:  # Minari id
         task = next((t for t in suite.tasks if dataset in (t.minari_id, t.rebuilt_id)), None)
         kind = "rebuilt" if task is not None and dataset == task.rebuilt_id else "original"
-        ds = datamod.load_minari(dataset, task.obs_keys if task else None, download=download)
-        if ds.metadata.get("rebuilt"):
+        ds = datamod.load_minari(dataset, task.obs_keys_for(kind) if task else None, download=download)
+        if ds.metadata.get("rebuilt") and kind != "rebuilt":
             kind = "rebuilt"
+            if task is not None and task.obs_keys_for(kind) != task.obs_keys:  # the suite's view of rebuilt data
+                ds = datamod.load_minari(dataset, task.obs_keys_for(kind))
         return _finish(ds, task.name if task else dataset.replace("/", "__"), kind, task, config)
     task = suite.task(dataset)
     local = datamod.minari_local_ids()
@@ -102,7 +104,7 @@ def resolve(suite: Suite, dataset: str, config: dict, download: bool = False) ->
     if hdf5_path(task).exists():
         return _finish(datamod.load_d4rl_hdf5(hdf5_path(task)), task.name, "original", task, config)
     if task.rebuilt_id in local:
-        ds = datamod.load_minari(task.rebuilt_id, task.obs_keys)
+        ds = datamod.load_minari(task.rebuilt_id, task.obs_keys_for("rebuilt"))
         return _finish(
             ds,
             task.name,
@@ -181,7 +183,7 @@ def _finish(ds, name, kind, task, config, note="") -> Source:
         ref_min,
         ref_max,
         ref_source,
-        task.obs_keys if task else None,
+        task.obs_keys_for(kind) if task else None,
         note,
         env_family(env_id),
         recipe,

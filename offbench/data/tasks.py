@@ -27,6 +27,8 @@ class Task:
     env_kwargs: dict = dataclasses.field(default_factory=dict)
     max_episode_steps: int | None = None
     obs_keys: tuple | None = None  # for dict observations: keys concatenated in this order
+    # data rebuilt here, when not obs_keys: a key or a (key, columns) pair, each (loaders.flatten_observation)
+    rebuilt_obs_keys: tuple | None = None
     rebuilt_env_id: str | None = None  # evaluation environment of data rebuilt here, when not env_id
     # D4RL's own task (offbench/d4rl_envs, registered as D4RL-*): evaluates an original D4RL hdf5 file
     d4rl_env_id: str | None = None
@@ -47,6 +49,10 @@ class Task:
             return self.d4rl_env_id, dict(self.d4rl_env_kwargs), "d4rl"
         env_id = self.rebuilt_env_id if kind == "rebuilt" and self.rebuilt_env_id else self.env_id
         return env_id, dict(self.env_kwargs), env_family(env_id)
+
+    def obs_keys_for(self, kind: str) -> tuple | None:
+        """The observation keys of data of ``kind`` (original / file / rebuilt)."""
+        return self.rebuilt_obs_keys if kind == "rebuilt" and self.rebuilt_obs_keys else self.obs_keys
 
     @property
     def rebuilt_id(self) -> str:
@@ -144,6 +150,16 @@ def antmaze_tasks() -> tuple:
     )
 
 
+# What the rebuilt Kitchen data shows a policy: D4RL's observation (d4rl/kitchen/adept_envs/franka/
+# kitchen_multitask_v0.py:118-130, offbench/d4rl_envs/kitchen.py), the robot's 9 and the objects' 21 joint positions,
+# taken from FrankaKitchen-v1's 59-d "observation" (robot qpos 0:9, robot qvel 9:18, object qpos 18:39, object qvel
+# 39:59; gymnasium_robotics franka_kitchen kitchen_env.py _get_obs). D4RL observes no velocity: the IQL paper's BC
+# (65 / 38 / 51.5) was measured without one, and with the joint velocities, which carry the last action, BC copies
+# the last action and stalls short of the handles (docs/kitchen.md "Session 10 of wave 3"). D4RL's goal part is
+# constant within a dataset and is left out. Minari's hosted D4RL/kitchen data keeps its own 59-d observation.
+KITCHEN_POSITIONS = tuple(range(0, 9)) + tuple(range(18, 39))
+
+
 def kitchen_tasks() -> tuple:
     # D4RL d4rl/kitchen/__init__.py: complete and partial are KitchenMicrowaveKettleLightSliderV0, mixed is
     # KitchenMicrowaveKettleBottomBurnerLightV0 (TASK_ELEMENTS in d4rl/kitchen/kitchen_envs.py)
@@ -159,6 +175,7 @@ def kitchen_tasks() -> tuple:
             env_kwargs={"tasks_to_complete": goals},
             max_episode_steps=280,
             obs_keys=("observation",),
+            rebuilt_obs_keys=(("observation", KITCHEN_POSITIONS),),  # D4RL's positions, no velocities (above)
             d4rl_env_id=d4rl_envs.KITCHEN_IDS[k],  # D4RL's 60-d observation and scoring (offbench/d4rl_envs)
         )
         for k, goals in (("complete", complete), ("partial", complete), ("mixed", mixed))

@@ -88,6 +88,9 @@ def make_record(run, book: Bookkeeping, i: int, status: str, **ending) -> RunRec
             "reward_scale": p.reward_scale,
             "reward_shift": p.reward_shift,
             "obs_normalized": p.obs_mean is not None,
+            # which parts of the observation the policy saw: keys, or [key, columns] (Task.rebuilt_obs_keys)
+            "obs_keys": [k if isinstance(k, str) else [k[0], list(k[1])] for k in p.source.obs_keys or ()] or None,
+            "obs_dim": int(p.source.dataset.observations.shape[1]),
         },
         env={
             "env_id": p.source.env_id,
