@@ -450,3 +450,18 @@ def test_kitchen_disagreement_script_separates_the_recipe_from_its_bare_demonstr
     med = {m[0]: float(m[1]) for m in re.findall(r"^(.+): median distance ([\d.]+);", out, re.M)}
     assert set(med) == {"none", v} and med["none"] < 0.5 * med[v], out
     assert {k: getattr(kitchen, k) for k in mod.OFF} == before
+
+
+def test_kitchen_copycat_script_tells_the_velocities_share_of_the_actions(capsys, monkeypatch):
+    """scripts/kitchen_copycat.py: R^2 of the arm actions on each part of the observation; on demos whose
+    actions are their robot velocities' (plus noise), the velocities explain them and the positions do not."""
+    mod = _script("kitchen_copycat")
+    rng = np.random.default_rng(0)
+    eps = []
+    for _ in range(4):
+        obs = rng.normal(size=(51, 59))
+        eps.append((obs, np.c_[obs[:-1, 9:16], np.ones((50, 2))]))  # the arm's action: the reading's arm velocity
+    t = mod.table(eps)
+    assert t["robot qvel (9)"] == pytest.approx(1.0, abs=1e-9) and t["whole observation (59)"] >= t["robot qvel (9)"]
+    assert t["joint positions, D4RL's (30)"] < 0.2 and abs(t["previous action (7)"]) < 0.2
+    assert mod.r2(np.arange(10.0)[:, None], 2.0 * np.arange(10.0)[:, None] + 1) == pytest.approx(1.0)

@@ -113,6 +113,9 @@ OU_TAU = 10.0  # its correlation time in steps (0.8 s)
 # (rebuilt_bc.csv; docs/kitchen.md "Session 8 of wave 3"): BC memorises the demos a build holds. With DART
 # alone (no styles, action, start-posture or pause noise; 3 builds, session 9): 32.8 +- 11.1, so the variety is
 # not what holds BC down; the demos themselves score only about 78 within the 280 steps (docs/kitchen.md "Session 9").
+# All of those saw FrankaKitchen-v1's 59-d observation, whose joint velocities carry the last action: BC copied it.
+# Shown the data as D4RL shows its files (the 30 joint positions, data.tasks.KITCHEN_POSITIONS; session 10), BC on
+# the same version-4 builds reads 55.0 +- 10.9 at 60k (data seeds 0-2; rebuilt_bc.csv): D4RL's 65 within 10.
 DISTURB_SIGMA = 0.1
 DISTURB_TAU = OU_TAU  # its correlation time in steps: not calibrated, the v3 OU drift's (0.8 s)
 
