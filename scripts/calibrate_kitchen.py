@@ -38,7 +38,9 @@ process); its numbers are printed with the settings and written nowhere (docs/ki
 
 Rows (the recipe's constants only, ``--scale`` = ``kitchen.STYLE_SCALE``) go to
 ``results/reference/rebuilt_bc.csv``, replacing a row with
-the same dataset, version, steps, seeds, evaluation episodes and data seeds; other rows of the table are kept.
+the same dataset, version, steps, seeds, evaluation episodes, data seeds and observation; other rows of the table
+are kept. A BC row names the width of the observation its runs saw (``obs_dim``, from their records: 30 since the
+suite shows rebuilt Kitchen data as D4RL's joint positions, docs/kitchen.md "Session 10 of wave 3").
 Targets (IQL paper Table 3, BC on D4RL's kitchen): complete 65.0, partial 38.0, mixed 51.5.
 """
 
