@@ -244,14 +244,22 @@ class ObsAdapter:
         return x.astype(np.float32)
 
 
-def _flat_nested(obs: dict, keys):
-    """One observation dict flattened as :func:`offbench.data.loaders.flatten_observation` flattens a batch."""
+def obs_key_parts(obs: dict, keys) -> list[tuple]:
+    """``keys`` (a suite's ``obs_keys``; all of ``obs``'s, sorted, when None) as ``(key, columns)`` pairs checked
+    against ``obs``: a key may be a ``(key, columns)`` pair, those columns of the key's flat array
+    (``Task.rebuilt_obs_keys``); a plain key's columns are None (all). One parse for a batch
+    (:func:`offbench.data.loaders.flatten_observation`) and for one observation (:class:`ObsAdapter`)."""
     ks = [(k, None) if isinstance(k, str) else (k[0], list(k[1])) for k in (keys if keys else sorted(obs))]
     missing = [k for k, _ in ks if k not in obs]
     if missing:
         raise OffbenchError(f"observation has no keys {missing} (it has {sorted(obs)}); fix the suite's obs_keys")
+    return ks
+
+
+def _flat_nested(obs: dict, keys):
+    """One observation dict flattened as :func:`offbench.data.loaders.flatten_observation` flattens a batch."""
     parts = []
-    for k, cols in ks:  # a (key, columns) pair: those columns of the key's flat array (loaders.flatten_observation)
+    for k, cols in obs_key_parts(obs, keys):
         v = obs[k]
         v = _flat_nested(v, None) if isinstance(v, dict) else np.asarray(v, np.float32).reshape(-1)
         parts.append(v if cols is None else v[cols])

@@ -123,6 +123,8 @@ def test_kitchen_and_adroit_are_evaluated_in_the_suites_env_and_say_how_the_host
     src = _source(dataset)
     assert src.eval_env_spec is None and src.max_episode_steps == steps and src.env_id == src.task.env_id
     assert differs in src.env_note and "max_episode_steps" in src.env_note
+    if "kitchen" in dataset:  # the hosted data's own 59-d observation, velocities included (not the rebuilt view)
+        assert src.kind == "original" and src.obs_keys == ("observation",) and src.dataset.obs_dim == 59
     env = src.env_factory()()
     assert env.spec.max_episode_steps == steps
     env.close()

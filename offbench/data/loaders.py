@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from offbench.envs import obs_key_parts
 from offbench.errors import OffbenchError
 
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "episode_ends")
@@ -235,13 +236,10 @@ def flatten_observation(obs, keys: list | None):
     (all keys, sorted, if ``keys`` is None); nested dicts recursively. A key may be a ``(key, columns)`` pair:
     those columns of the key's flat array (a suite's view of part of an observation, ``Task.rebuilt_obs_keys``)."""
     if isinstance(obs, dict):
-        ks = [(k, None) if isinstance(k, str) else (k[0], list(k[1])) for k in (keys if keys else sorted(obs))]
-        missing = [k for k, _ in ks if k not in obs]
-        if missing:
-            raise OffbenchError(f"observation has no keys {missing} (it has {sorted(obs)}); fix the suite's obs_keys")
-        parts = [
-            flatten_observation(obs[k], None) if c is None else flatten_observation(obs[k], None)[:, c] for k, c in ks
-        ]
+        parts = []
+        for k, cols in obs_key_parts(obs, keys):
+            v = flatten_observation(obs[k], None)
+            parts.append(v if cols is None else v[:, cols])
         return np.concatenate(parts, axis=-1)
     arr = np.asarray(obs, np.float32)
     return arr.reshape(arr.shape[0], -1)
