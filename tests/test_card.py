@@ -183,6 +183,30 @@ def test_return_distribution_beside_what_d4rl_publishes_of_its_buffer():
     assert "bc_on_this_data" not in c  # not a goal-reaching set
 
 
+def test_kitchen_behaviour_is_scored_by_the_subtasks_done_not_by_the_sum_of_its_rewards():
+    """Kitchen data's reward counts the target subtasks done at each step (D4RL's relabelling and Minari's, with
+    remove_task_when_completed False): an episode's sum is no score. The card scores each episode by the most
+    subtasks it had done at once, as the evaluation counts each subtask once (D4RL's references 0 / 4)."""
+    from offbench.data.card import format_card
+
+    suite = get_suite("kitchen")
+    task = suite.task("kitchen-partial-v0")
+    # episode 0 does two subtasks and holds them 8 steps (sum 2 + 16 = 18); episode 1 does all four, then rests
+    r0 = np.array([0, 1, 1] + [2] * 8 + [0] * 9, np.float32)
+    r1 = np.array([0, 1, 2, 3] + [4] * 16, np.float32)
+    rewards, n = np.concatenate([r0, r1]), 40
+    ends = np.zeros(n, bool)
+    ends[[19, 39]] = True
+    obs = np.zeros((n, 30))
+    c = card(Dataset(obs, np.zeros((n, 9)), rewards, obs, ends.astype(np.float32), ends), task, suite)
+    assert c["return_mean"] == pytest.approx((r0.sum() + r1.sum()) / 2)  # the sum, still shown as the return
+    assert c["score_d4rl_refs"] == pytest.approx(100 * (2 + 4) / 2 / 4)  # 75: two subtasks and four
+    assert c["success_fraction"] == 0.5 and c["scored_by"] == "most subtasks done at once"
+    assert c["return_distribution"]["return_quantiles"][-1] == 4.0
+    text = "\n".join(format_card("kitchen-partial-v0", c))
+    assert "an episode's most subtasks done at once" in text and "subtasks done      0/10" in text
+
+
 def test_bc_on_this_data_beside_the_published_bc(tmp_path):
     """Rebuilt goal-reaching cards read BC's score on the build from rebuilt_bc.csv by recipe version, beside BC's
     published scores on D4RL's data; another version's row is "not measured"."""

@@ -1,12 +1,11 @@
 """The data card of a dataset (``offbench data info NAME``, ``scripts/data_card.py``): how close a rebuild is
 to the data its D4RL name stands for.
 
-Fields: transitions, episodes, episode lengths (mean / min / max), the fractions of transitions that are
-terminals and that end an episode by a timeout/truncation, the fraction of rewarded steps (reward > 0), the
-fraction of successful episodes (sparse-reward suites: an episode with a positive reward; Kitchen: all its
-tasks done; none for dense-reward suites), and the behaviour's score: the mean episode return normalised with
-the dataset's own reference returns and with D4RL's (``d4rl/infos.py``); success-scored suites (AntMaze,
-pointmaze) score the behaviour as success fraction x 100.
+Fields: transitions, episodes, episode lengths (mean / min / max), the fractions of terminals and of timeouts/
+truncations, of rewarded steps (reward > 0) and of successful episodes (sparse rewards: a positive reward;
+Kitchen: all its tasks done), and the behaviour's score: the mean episode return (Kitchen: the most target
+subtasks done at once, its reward counting them at every step) normalised with the dataset's own reference
+returns and with D4RL's (``d4rl/infos.py``); AntMaze and pointmaze: success fraction x 100.
 
 Episodes of the goal-reaching suites (``Suite.trajectory_episodes``) are the *collected trajectories*, split at
 timeouts/truncations only: there a terminal marks the goal, not the end of the trajectory (D4RL's AntMaze
@@ -212,12 +211,14 @@ def card(ds: Dataset, task=None, suite=None, reference=None) -> dict:
     term = ds.terminals > 0
     timeouts = ends if by_trajectory else ds.episode_ends & ~term  # every trajectory ends by a timeout/truncation
     score_kind = getattr(suite, "score", "return")
-    success = None
+    success, scored = None, returns
     if by_trajectory:
         success = float(np.mean([ds.rewards[s].max() > 0 for s in slices]))
     elif getattr(suite, "task_count_reward", False):
         n_tasks = len((task.env_kwargs or {}).get("tasks_to_complete", [])) if task is not None else 4
-        success = float(np.mean([ds.rewards[s].max() >= n_tasks for s in slices]))
+        # reward = target subtasks done at that step (remove_task_when_completed False): the most at once scores
+        scored = np.array([ds.rewards[s].max() for s in slices])
+        success = float(np.mean(scored >= n_tasks))
     meta = ds.metadata
     own = (meta.get("ref_min_score"), meta.get("ref_max_score"))
     d4rl = (task.ref_min_score, task.ref_max_score) if task is not None else (None, None)
@@ -267,8 +268,10 @@ def card(ds: Dataset, task=None, suite=None, reference=None) -> dict:
     if score_kind == "success" and success is not None:
         out["score_own_refs"] = out["score_d4rl_refs"] = 100.0 * success
     else:
-        out["score_own_refs"], out["score_d4rl_refs"] = _norm(mean_ret, *own), _norm(mean_ret, *d4rl)
-        out["return_distribution"] = _return_distribution(returns, *d4rl)
+        mean = float(scored.mean())
+        out["score_own_refs"], out["score_d4rl_refs"] = _norm(mean, *own), _norm(mean, *d4rl)
+        out["return_distribution"] = _return_distribution(scored, *d4rl)
+        out["scored_by"] = "return" if scored is returns else "most subtasks done at once"
     name = task.name if task is not None else None
     if name in D4RL_REPLAY:
         out["d4rl_buffer"] = {"transitions": D4RL_REPLAY[name], "return_distribution": NO_D4RL_DISTRIBUTION}
@@ -332,6 +335,7 @@ def format_card(name: str, c: dict) -> list[str]:
     lines.append(
         f"  behaviour score    {_fmt(c['score_d4rl_refs'])} on D4RL's references"
         + (f" ({c['d4rl_ref_min']:,.1f} / {c['d4rl_ref_max']:,.1f})" if c["d4rl_ref_min"] is not None else "")
+        + (f"; an episode's {c['scored_by']}" if c.get("scored_by", "return") != "return" else "")
     )
     return lines + _distribution_lines(c) + _bc_lines(c)
 
@@ -341,14 +345,16 @@ def _distribution_lines(c: dict) -> list[str]:
     if not dist:
         return []
     pct = "/".join(str(p) for p in dist["percentiles"])
-    lines = [f"  return quantiles   {pct}%: " + " / ".join(f"{v:,.0f}" for v in dist["return_quantiles"])]
+    what = "return" if c.get("scored_by", "return") == "return" else "subtasks"  # Kitchen: see card()
+    head = f"  {'return quantiles' if what == 'return' else 'subtasks done':<19}{pct}%: "
+    lines = [head + " / ".join(f"{v:,.0f}" for v in dist["return_quantiles"])]
     if dist["return_quantiles_d4rl"] is not None:
         lines.append(
             "                     on D4RL's references: "
             + " / ".join(f"{v:.1f}" for v in dist["return_quantiles_d4rl"])
         )
     lines.append(
-        f"  last tenth of eps  return {dist['last_tenth_return_mean']:,.1f}, score {_fmt(dist['last_tenth_score_d4rl'])} "
+        f"  last tenth of eps  {what} {dist['last_tenth_return_mean']:,.1f}, score {_fmt(dist['last_tenth_score_d4rl'])} "
         "on D4RL's references (collection order)"
     )
     buf = c.get("d4rl_buffer")
