@@ -2,6 +2,7 @@
 
     nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR [--seeds 0 1] [--episodes 3] [--trace microwave]
     nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR --fit [--fit-on OTHER_MINARI_DIR] --episodes 0
+    nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR --episodes 10 --env d4rl   # or --env noise=0.1
 
 RUN_DIR is a finished Kitchen run's directory (``results/kitchen/<dataset>/<algo>/<variant>``, its records
 ``seed_*.json`` and its final checkpoint ``checkpoint-seeds*``); MINARI_DATASETS_PATH must hold the dataset
@@ -12,6 +13,10 @@ deterministically from the evaluation's own resets (``episodes.eval_reset_seed``
 (``episodes.env_factory_for``). Per episode it prints the return, the step at which each subtask completed
 (FrankaKitchen-v1's ``step_task_completions``) and, for each subtask left, the end effector's closest
 approach to that subtask's site after the last completion (metres) and its step.
+
+``--env`` rolls the policy out elsewhere and prints its score (100 x tasks / 4): ``noise=R`` FrankaKitchen-v1 at
+``robot_noise_ratio`` R, ``d4rl`` offbench's port of D4RL's kitchen env, its observation noise included
+(docs/kitchen.md "Session 11 of wave 3": how much D4RL's noise costs a policy trained without it).
 
 ``--fit`` prints, per seed and per demo, how closely the deterministic policy reproduces the data's actions
 (mean squared error per arm joint; the data's own action noise, ``kitchen.ACTION_NOISE`` = 0.1, is a floor of
@@ -99,20 +104,43 @@ def print_fit(rows: list, where: str) -> None:
         print(f"fit on {where}, seed {r['seed']}: arm {r['arm']:.4f}, fingers {r['fingers']:.4f}{tail}; per demo {per}")
 
 
-def roller(prep, states, seeds: list):
-    """``rollout(seed, episode) -> dict``: one evaluation episode of ``seed``'s policy; the policy's jitted act,
-    the observation adapter and the env are made once for all episodes."""
+def eval_env(prep, where: str):
+    """The env to roll out in and the observation the policy reads: ``data`` the run's own evaluation env;
+    ``noise=R`` FrankaKitchen-v1 with the dataset's targets at ``robot_noise_ratio`` R; ``d4rl`` offbench's port of
+    D4RL's kitchen env (its noise on robot and objects, its 60-d observation, of which the policy reads the 30 joint
+    positions: a rebuilt dataset's view)."""
+    from offbench.envs import ObsAdapter
+    from offbench.evaluation.episodes import env_factory_for
+
+    adapter = ObsAdapter(prep.source.obs_keys, prep.obs_mean, prep.obs_std)
+    kind = prep.source.name.split("-")[1]  # kitchen-<kind>-v0
+    if where == "data":
+        return env_factory_for(prep.source)(), adapter
+    if where.startswith("noise="):
+        from offbench.recipes import kitchen
+        from offbench.recipes.kitchen_rollout import make_env
+
+        return make_env(kitchen.TARGETS[kind], 280, robot_noise_ratio=float(where[6:])), adapter
+    import gymnasium as gym
+
+    from offbench.d4rl_envs import kitchen as d4rl_kitchen
+
+    mean, std = (0.0, 1.0) if prep.obs_mean is None else (prep.obs_mean, prep.obs_std)
+    return gym.wrappers.TimeLimit(d4rl_kitchen.make(kind), 280), lambda o: (np.asarray(o)[:30] - mean) / std
+
+
+def roller(prep, states, seeds: list, where: str = "data"):
+    """``rollout(seed, episode) -> dict``: one evaluation episode of ``seed``'s policy in :func:`eval_env`'s env;
+    the policy's jitted act, the observation adapter and the env are made once for all episodes."""
     import jax.numpy as jnp
     import mujoco
     from gymnasium_robotics.envs.franka_kitchen.kitchen_env import OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
-    from offbench.envs import ObsAdapter
-    from offbench.evaluation.episodes import env_factory_for, eval_reset_seed
+    from offbench.evaluation.episodes import eval_reset_seed
     from offbench.evaluation.evaluator import make_act_fn
 
     act = make_act_fn(prep.agent.act)
-    adapter = ObsAdapter(prep.source.obs_keys, prep.obs_mean, prep.obs_std)
-    env = env_factory_for(prep.source)()
+    env, adapter = eval_env(prep, where)
     m, d = env.unwrapped.model, env.unwrapped.data
     site_id = {k: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, n) for k, n in SITES.items()}
     hand = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "end_effector")
@@ -165,6 +193,7 @@ def main(argv=None):
     p.add_argument("--fit", action="store_true", help="per-demo action errors on the run's own data")
     p.add_argument("--fit-on", type=Path, default=None, help="also on another build (its MINARI_DATASETS_PATH)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as the run was trained")
+    p.add_argument("--env", default="data", help="data (the run's evaluation env), noise=R, or d4rl (eval_env)")
     a = p.parse_args(argv)
     from offbench.config import parse_overrides
 
@@ -182,15 +211,23 @@ def main(argv=None):
         with minari_dir(a.fit_on.resolve()):  # another build of the same dataset
             other = resolve(get_suite(prep.opts.suite), prep.source.name, prep.config).dataset.arrays()
         print_fit([r for r in fit(prep, states, seeds, other, seen=own) if r["seed"] in shown], str(a.fit_on))
-    rollout = roller(prep, states, seeds)
+    rollout, scores = roller(prep, states, seeds, a.env), []
     for s in a.seeds or seeds:
+        rets = []
         for j in range(a.episodes):
             r = rollout(s, j, a.trace, a.trace_steps)
+            rets.append(r["return"])
             print(
                 f"seed {s} episode {j}: return {r['return']:g} in {r['length']} steps; completed at "
                 f"{r['completed_at']}; closest approach to the ones left (m, step): {r['closest_missed']}",
                 flush=True,
             )
+        if rets:
+            scores.append(25.0 * np.mean(rets))  # D4RL's references 0 / 4 tasks
+    if scores:
+        print(
+            f"score in env {a.env}: {np.mean(scores):.1f} +- {np.std(scores):.1f} (per seed {np.round(scores, 1).tolist()})"
+        )
 
 
 if __name__ == "__main__":

@@ -126,6 +126,9 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     )
     assert spec["id"] == "FrankaKitchen-v1" and spec["max_episode_steps"] == 280
     assert sorted(spec["kwargs"]["tasks_to_complete"]) == sorted(kitchen.TARGETS["complete"])
+    # recipe v5: D4RL's robot observation noise (kitchen_multitask_v0.py:43), not FrankaKitchen-v1's 0.01
+    assert spec["kwargs"]["robot_noise_ratio"] == kitchen.ROBOT_NOISE_RATIO == 0.1
+    assert prov["robot_noise_ratio"] == 0.1
 
     res = runner.invoke(
         main,
@@ -163,6 +166,8 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     assert rec["data"]["obs_keys"] == [["observation", list(range(9)) + list(range(18, 39))]]
     assert (rec["reference"]["min"], rec["reference"]["max"]) == (0.0, 4.0)
     assert 0.0 <= rec["final_score"] <= 100.0
+    # the record names the env the evaluation built: the stored spec's, its noise included
+    assert rec["env"]["from_dataset_spec"] and rec["env"]["env_kwargs"]["robot_noise_ratio"] == 0.1
     _kitchen_rollout_fit_reads_the_run(rec_path.parent, capsys)
     # the report labels it the same way
     res = runner.invoke(
@@ -220,6 +225,39 @@ def _kitchen_rollout_fit_reads_the_run(run_dir, capsys):
     want = np.asarray(prep.agent.act(one, arrays["observations"][ep == 1], jax.random.PRNGKey(1), True))
     err = ((want - arrays["actions"][ep == 1])[:, :7] ** 2).mean()
     assert row["per_demo"][1] == pytest.approx(err, rel=1e-4)
+    # --env: the same policy elsewhere (session 11): D4RL's env reads the 30 positions of its 60-d observation
+    for where, ratio in (("d4rl", 0.1), ("noise=0.5", 0.5)):
+        env, obs_fn = mod.eval_env(prep, where)
+        o, _ = env.reset(seed=0)
+        assert env.unwrapped.robot_env.robot_noise_ratio == ratio and np.asarray(obs_fn(o)).shape == (30,)
+        env.close()
+    mod.main([str(run_dir), "--episodes", "1", "--seeds", "0", "--env", "d4rl", *sets])
+    assert "score in env d4rl: " in capsys.readouterr().out
+
+
+def test_kitchen_pool_script_orders_each_demos_subtasks_from_the_object_positions():
+    """scripts/kitchen_pool.py: the subtasks done in each demo, in order, read from the 59-d observation's object
+    joints (FrankaKitchen-v1's rule), and what follows the microwave and the kettle."""
+    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
+
+    mod = _script("kitchen_pool")
+
+    def demo(order):  # nothing done at the start (all object joints 0), then one subtask every 5 steps
+        obs = np.zeros((5 * len(order) + 5, 59))
+        for k, task in enumerate(order):
+            obs[5 * (k + 1) :, 18 + np.asarray(OBS_ELEMENT_INDICES[task]) - 9] = OBS_ELEMENT_GOALS[task]
+        return obs
+
+    plans = [("microwave", "kettle", "light switch"), ("microwave", "kettle", "bottom burner"), ("kettle",)]
+    seqs = mod.orders([demo(o) for o in plans] + [demo(plans[0])])
+    assert seqs == [plans[0], plans[1], plans[2], plans[0]]
+    s = mod.summary(seqs)
+    assert s["first"] == {"microwave": 3, "kettle": 1} and s["per_demo"] == {3: 3, 1: 1}
+    assert s["next"][("microwave", "kettle")] == {"light switch": 2, "bottom burner": 1}
+    assert s["next"][("kettle",)] == {} and s["orders"][plans[0]] == 2
+    done_at_start = demo(plans[2])
+    done_at_start[0] = done_at_start[-1]  # the kettle already in place at the first step: not done by this demo
+    assert mod.orders([done_at_start]) == [()]
 
 
 def test_kitchen_rollout_fit_feeds_the_policy_normalised_observations_when_the_run_was():
@@ -333,14 +371,14 @@ def test_recipe_v3_styles_differ_between_demos_and_change_the_action_at_one_stat
     assert np.abs(acts[0][0] - acts[1][0]).max() > 0.05  # different intentions from the very first step
 
 
-def test_recipe_v4_marks_version_3_builds_stale():
+def test_recipe_v5_marks_version_4_builds_stale():
     from offbench.recipes.recipes import stale_reason
 
-    assert kitchen.RECIPE_VERSION == 4 and get_recipe("kitchen-partial-v0").version == 4
-    assert kitchen.DISTURB_SIGMA > 0  # v4 is the DART recipe
-    why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 3})
-    assert "version 3" in why and "version 4" in why and "--overwrite" in why
-    assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 4}) == ""
+    assert kitchen.RECIPE_VERSION == 5 and get_recipe("kitchen-partial-v0").version == 5
+    assert kitchen.DISTURB_SIGMA > 0 and kitchen.ROBOT_NOISE_RATIO == 0.1  # v4's DART, v5's D4RL noise
+    why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 4})
+    assert "version 4" in why and "version 5" in why and "--overwrite" in why
+    assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 5}) == ""
 
 
 def test_dart_disturbance_is_executed_but_not_recorded():

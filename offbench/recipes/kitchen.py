@@ -39,7 +39,8 @@ LABEL = "rebuilt (scripted)"
 # 3: per-demo styles (time scale, approach, grasp point, fumbles, OU drift) that change the data's mean action
 # 4: a DART disturbance of the executed actions (DISTURB_SIGMA): the demos cover the states around their path;
 #    the pool's plans are the human demos' (RPL_PLANS), not any four subtasks in any order
-RECIPE_VERSION = 4
+# 5: D4RL's observation noise on the robot's joints (ROBOT_NOISE_RATIO 0.1), in collection and evaluation
+RECIPE_VERSION = 5
 EPISODE_STEPS = 280  # FrankaKitchen-v1's (and D4RL's) limit, for evaluation
 # v3: a demo may run longer than the evaluation's limit (a slow operator's demo is not cut at 280 steps): with
 # the styles' slow-downs 9 of 10 complete-sequence demos ran out of 280 steps (calibration run 1,
@@ -78,17 +79,12 @@ START_NOISE = 0.08  # start posture: uniform +-0.08 rad on each arm joint (no so
 # 0, measured on three builds, read lower, docs/kitchen.md "Three candidates for a version 5")
 PAUSE_MAX = 4  # 0..4 idle steps before each subtask
 VERSION = "kitchen-demo/2"
-# Recipe v3: each demo's persistent style (kitchen_demo.Style), drawn once per demo. D4RL's kitchen data are
-# human demos (Relay Policy Learning, Gupta et al. 2019: VR teleoperation by several operators) whose speed,
-# approach and hesitations differ between demos through the same state; a scripted demonstrator plus i.i.d.
-# noise is averaged away by BC (issue 29). Full spreads: issue 29's brief; the recipe draws them x STYLE_SCALE,
-# calibrated on BC (scripts/calibrate_kitchen.py; docs/kitchen.md "Recipe v3" gives the runs).
-# Calibration (2026-12-06, complete, 3 BC seeds x 20k steps x 10 episodes; docs/kitchen.md "Recipe v3"):
-# proxy 100 / 75.0 / 50.0 at scale 0 / 0.5 / 1; BC 21.7 at 0.5 and 31.7 at 1 (within their seed spread), both
-# below D4RL's 65. Then (docs/kitchen.md "BC against the style scale"): BC at scale 0 (version 2's demonstrator)
-# 50.0 at 20k and 10.8 at 100k (it misses the light switch by 7-15 cm: coverage, not the mean); at 0.5, 30.8
-# at 100k. No scale brings complete's BC to 65 +- 10; 0.5 is kept: the most BC at 100k of those measured.
-# Partial / mixed (full pool, 100k): BC 6.7 / 21.7 against D4RL's 38 / 51.5: harder than D4RL's, not easier.
+# Recipe v3: each demo's persistent style (kitchen_demo.Style), drawn once per demo: D4RL's kitchen data are human
+# demos (Relay Policy Learning, Gupta et al. 2019: VR teleoperation) whose speed, approach and hesitations differ
+# between demos through the same state; a scripted demonstrator plus i.i.d. noise is averaged away by BC (issue 29).
+# The spreads are issue 29's, drawn x STYLE_SCALE. Calibration on complete (docs/kitchen.md "Recipe v3", "BC
+# against the style scale"): proxy 100 / 75 / 50 at scale 0 / 0.5 / 1; BC at 100k 10.8 at 0 and 30.8 at 0.5,
+# below D4RL's 65 (coverage at the light switch, not the mean); 0.5 is kept, the most BC at 100k measured.
 STYLE_SCALE = 0.5
 TIME_SCALE = (0.5, 1.5)  # each primitive's duration x U(0.5, 1.5) (issue 29)
 APPROACH_SPREAD = 0.05  # pre-grasp point shifted U(-5, 5) cm across the approach (x, z): "a few cm" (issue 29)
@@ -103,27 +99,34 @@ OU_TAU = 10.0  # its correlation time in steps (0.8 s)
 # Recipe v4, DART (Laskey et al. 2017): an OU push of the hand (m/s, stationary std per axis) in the *executed*
 # actions only, so the data holds the demonstrator's corrections from off its path (kitchen_rollout.run_tasks).
 # BC failed on v3 for coverage (it missed the light switch by 7-15 cm off 12 near-identical demos), not the mean.
-# Calibration (2026-12-06, complete at style scale 0.5, 3 BC seeds x 10 episodes, evaluated at 20k / 40k / 60k;
-# docs/kitchen.md "Recipe v4"): sigma 0 (v3) 21.7 / 18.3 / 29.2; 0.1 42.5 / 41.7 / 49.2 (3 of 15 complete demos
-# failed); 0.2 0.0 at 20k (49 of 59 failed: the kept demos are slow survivors). 0.1 it is; its 100k-step run
-# (the recipe's row in rebuilt_bc.csv) reads 36.7 +- 12.6, under D4RL's 65: complete is not calibrated yet.
-# Those are one build (data seed 0). On three builds (seeds 0-2, session 5) sigma 0 and 0.1 are not told apart:
-# 22.0 against 28.9 at 60k, single runs 0-50 (docs/kitchen.md "One build decides less than it seemed").
-# On ten builds (data seeds 0-9, session 8): 19.6 +- 20.0 over 30 runs, build means 0.8-49.2, standard error 4.8
-# (rebuilt_bc.csv; docs/kitchen.md "Session 8 of wave 3"): BC memorises the demos a build holds. With DART
-# alone (no styles, action, start-posture or pause noise; 3 builds, session 9): 32.8 +- 11.1, so the variety is
-# not what holds BC down; the demos themselves score only about 78 within the 280 steps (docs/kitchen.md "Session 9").
-# All of those saw FrankaKitchen-v1's 59-d observation, whose joint velocities carry the last action: BC copied it.
-# Shown the data as D4RL shows its files (the 30 joint positions, data.tasks.KITCHEN_POSITIONS; session 10), BC on
-# the same version-4 builds reads 55.0 +- 10.9 at 60k (data seeds 0-2; rebuilt_bc.csv): D4RL's 65 within 10.
+# Calibration (complete, style scale 0.5, one build; docs/kitchen.md "Recipe v4"): sigma 0 / 0.1 / 0.2 read
+# 29.2 / 49.2 / 0.0 at 60k (0.2: the kept demos are slow survivors). On three and ten builds 0.1 read 28.9 and
+# 19.6 (sessions 5 and 8), with DART alone 32.8 (session 9): all on the 59-d observation, whose joint velocities
+# carry the last action (BC copied it). On D4RL's 30 joint positions (data.tasks.KITCHEN_POSITIONS; session 10)
+# the same version-4 builds read 55.0 +- 10.9 at 60k (data seeds 0-2; rebuilt_bc.csv): D4RL's 65 within 10.
 DISTURB_SIGMA = 0.1
 DISTURB_TAU = OU_TAU  # its correlation time in steps: not calibrated, the v3 OU drift's (0.8 s)
+# Recipe v5: the robot's observation noise, in collection and in the evaluation env stored with the data, is
+# D4RL's: robot_noise_ratio 0.1 (d4rl/kitchen/adept_envs/franka/kitchen_multitask_v0.py:43) x pos_noise_amp 0.1
+# (franka_config.xml), uniform +-0.01 rad on each joint reading, which the next velocity command integrates from
+# (FrankaKitchen-v1 keeps the port: franka_env.py _last_robot_qpos). D4RL recorded its human demos and
+# evaluated BC in that env (the demonstrator's action is taken from the noisy reading as D4RL's demo parser takes
+# it, kitchen_demo.Demonstrator.action). FrankaKitchen-v1's default is 0.01 (versions 1-4). The objects keep
+# FrankaKitchen-v1's object noise (D4RL: 0.1 x their amplitudes, +-0.01 on the doors and the kettle's rotation).
+# Measured (session 11, docs/kitchen.md "Session 11 of wave 3"): BC on complete 51.7 +- 4.7 (data seeds 0-2, 60k),
+# partial 49.2 +- 6.3 and mixed (below) on data seed 0's pool at 100k; version 4 read 55.0 / 55.0 / 56.7.
+ROBOT_NOISE_RATIO = 0.1
 
 
 def _env(targets, terminate=True, steps=EPISODE_STEPS):
     from offbench.recipes.kitchen_rollout import make_env
 
-    return make_env(list(targets), max_episode_steps=steps, terminate_on_tasks_completed=terminate)
+    return make_env(
+        list(targets),
+        max_episode_steps=steps,
+        terminate_on_tasks_completed=terminate,
+        robot_noise_ratio=ROBOT_NOISE_RATIO,
+    )
 
 
 def undirected_order(rng) -> list[str]:
@@ -354,6 +357,7 @@ def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool
             "fade_m": kitchen_demo.PUSH_FADE,
             "in_recorded_actions": False,
         },
+        "robot_noise_ratio": ROBOT_NOISE_RATIO,
         "episode_steps": EPISODE_STEPS,
         "demo_steps_max": DEMO_STEPS,
         "reward": "number of target tasks completed so far (D4RL)",
