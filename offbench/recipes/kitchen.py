@@ -113,8 +113,8 @@ DISTURB_TAU = OU_TAU  # its correlation time in steps: not calibrated, the v3 OU
 # evaluated BC in that env (the demonstrator's action is taken from the noisy reading as D4RL's demo parser takes
 # it, kitchen_demo.Demonstrator.action). FrankaKitchen-v1's default is 0.01 (versions 1-4). The objects keep
 # FrankaKitchen-v1's object noise (D4RL: 0.1 x their amplitudes, +-0.01 on the doors and the kettle's rotation).
-# Measured (session 11, docs/kitchen.md "Session 11 of wave 3"): BC on complete 51.7 +- 4.7 (data seeds 0-2, 60k),
-# partial 49.2 +- 6.3 and mixed (below) on data seed 0's pool at 100k; version 4 read 55.0 / 55.0 / 56.7.
+# Measured (session 11, docs/kitchen.md "Session 11 of wave 3"): BC on complete 53.8 +- 16.2 (data seeds 0-5, 60k;
+# version 4 56.8), partial 49.2 +- 6.3 and mixed 59.2 +- 3.8 on data seed 0's pool at 100k (version 4 55.0, 56.7).
 ROBOT_NOISE_RATIO = 0.1
 
 
