@@ -99,8 +99,8 @@ OU_TAU = 10.0  # its correlation time in steps (0.8 s)
 # Recipe v4, DART (Laskey et al. 2017): an OU push of the hand (m/s, stationary std per axis) in the *executed*
 # actions only, so the data holds the demonstrator's corrections from off its path (kitchen_rollout.run_tasks).
 # BC failed on v3 for coverage (it missed the light switch by 7-15 cm off 12 near-identical demos), not the mean.
-# Calibration (complete, style scale 0.5, one build; docs/kitchen.md "Recipe v4"): sigma 0 / 0.1 / 0.2 read
-# 29.2 / 49.2 / 0.0 at 60k (0.2: the kept demos are slow survivors). On three and ten builds 0.1 read 28.9 and
+# Calibration (complete, style scale 0.5, one build; docs/kitchen.md "Recipe v4"): sigma 0 / 0.1 read 29.2 / 49.2
+# at 60k, 0.2 0.0 at 20k (the kept demos are slow survivors). On three and ten builds 0.1 read 28.9 and
 # 19.6 (sessions 5 and 8), with DART alone 32.8 (session 9): all on the 59-d observation, whose joint velocities
 # carry the last action (BC copied it). On D4RL's 30 joint positions (data.tasks.KITCHEN_POSITIONS; session 10)
 # the same version-4 builds read 55.0 +- 10.9 at 60k (data seeds 0-2; rebuilt_bc.csv): D4RL's 65 within 10.
