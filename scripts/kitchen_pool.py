@@ -79,7 +79,7 @@ def main(argv=None):
         tot: Counter = Counter()
         for plan, whole, done in plans(a.plans):
             print(f"{' > '.join(plan)}: whole plan {whole}/{a.plans}; per subtask {done}")
-            tot.update({t: v for t, v in done.items()})
+            tot.update(done)
         print("done per subtask (of its attempts):", dict(tot))
         return
     import minari

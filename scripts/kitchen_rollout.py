@@ -106,27 +106,21 @@ def print_fit(rows: list, where: str) -> None:
 
 def eval_env(prep, where: str):
     """The env to roll out in and the observation the policy reads: ``data`` the run's own evaluation env;
-    ``noise=R`` FrankaKitchen-v1 with the dataset's targets at ``robot_noise_ratio`` R; ``d4rl`` offbench's port of
-    D4RL's kitchen env (its noise on robot and objects, its 60-d observation, of which the policy reads the 30 joint
-    positions: a rebuilt dataset's view)."""
-    from offbench.envs import ObsAdapter
+    ``noise=R`` that env at ``robot_noise_ratio`` R; ``d4rl`` offbench's registration of D4RL's kitchen env for the
+    dataset (``Task.d4rl_env_id``: its noise on robot and objects, its 60-d observation, of which the policy reads
+    the 30 joint positions: a rebuilt dataset's view)."""
+    from offbench import envs
     from offbench.evaluation.episodes import env_factory_for
 
-    adapter = ObsAdapter(prep.source.obs_keys, prep.obs_mean, prep.obs_std)
-    kind = prep.source.name.split("-")[1]  # kitchen-<kind>-v0
+    src = prep.source
+    adapter = envs.ObsAdapter(src.obs_keys, prep.obs_mean, prep.obs_std)
     if where == "data":
-        return env_factory_for(prep.source)(), adapter
+        return env_factory_for(src)(), adapter
     if where.startswith("noise="):
-        from offbench.recipes import kitchen
-        from offbench.recipes.kitchen_rollout import make_env
-
-        return make_env(kitchen.TARGETS[kind], 280, robot_noise_ratio=float(where[6:])), adapter
-    import gymnasium as gym
-
-    from offbench.d4rl_envs import kitchen as d4rl_kitchen
-
+        kwargs = {**src.built_env_kwargs, "robot_noise_ratio": float(where[len("noise=") :])}
+        return envs.make_env(src.env_id, kwargs, src.max_episode_steps), adapter
     mean, std = (0.0, 1.0) if prep.obs_mean is None else (prep.obs_mean, prep.obs_std)
-    return gym.wrappers.TimeLimit(d4rl_kitchen.make(kind), 280), lambda o: (np.asarray(o)[:30] - mean) / std
+    return envs.make_env(src.task.d4rl_env_id), lambda o: (np.asarray(o)[:30] - mean) / std
 
 
 def roller(prep, states, seeds: list, where: str = "data"):

@@ -52,6 +52,12 @@ class Source:
         return lambda: envs.make_env(self.env_id, self.env_kwargs, self.max_episode_steps)
 
     @property
+    def built_env_kwargs(self) -> dict:
+        """The kwargs of the env :meth:`env_factory` builds: the stored spec's when the dataset has one (a rebuilt
+        dataset's, e.g. Kitchen's ``robot_noise_ratio``), else :attr:`env_kwargs`."""
+        return hosted.spec_kwargs(self.eval_env_spec) if self.eval_env_spec else dict(self.env_kwargs or {})
+
+    @property
     def rebuilt(self) -> bool:
         return self.kind == "rebuilt"
 

@@ -11,7 +11,6 @@ import time
 import numpy as np
 
 from offbench.config import config_hash
-from offbench.data.hosted import spec_kwargs
 from offbench.records import store
 from offbench.records.record import OnlineSummary, RunRecord
 from offbench.runs.bookkeeping import Bookkeeping
@@ -96,8 +95,7 @@ def make_record(run, book: Bookkeeping, i: int, status: str, **ending) -> RunRec
         env={
             "env_id": p.source.env_id,
             "family": p.source.env_family,
-            # the env actually built: a rebuilt dataset's stored spec (e.g. Kitchen's robot_noise_ratio) when it has one
-            "env_kwargs": spec_kwargs(p.source.eval_env_spec) if p.source.eval_env_spec else p.source.env_kwargs,
+            "env_kwargs": p.source.built_env_kwargs,  # the env actually built (a stored spec's kwargs)
             "max_episode_steps": p.source.max_episode_steps,
             "from_dataset_spec": bool(p.source.eval_env_spec),
             "note": p.source.env_note,
