@@ -37,6 +37,20 @@ def test_primitive_solves_its_subtask(task, seed):
     assert out["completed_at"][0] < 120
 
 
+@pytest.mark.parametrize("ajar", [0.5, 9.0])
+def test_slide_cabinet_after_the_hinge_cabinet(ajar, monkeypatch):
+    """Recipe v6: with the hinge door open its handle stands 20 cm in front of the slide cabinet's, where the
+    wrist passes on a straight approach; the demonstrator comes in yawed from the front right (6 of the human demos'
+    24 plans open the hinge cabinet, then the slide). 9.0: the straight approach, which fails."""
+    from offbench.recipes import kitchen_demo
+
+    monkeypatch.setattr(kitchen_demo, "HINGE_AJAR", ajar)
+    env = make_env(["hinge cabinet", "slide cabinet"], terminate_on_tasks_completed=False, robot_noise_ratio=0.1)
+    out = run_tasks(env, ["hinge cabinet", "slide cabinet"], seed=0, max_steps=280)
+    env.close()
+    assert out["completed"] == (["hinge cabinet", "slide cabinet"] if ajar < 1 else ["hinge cabinet"]), out
+
+
 def test_primitive_on_noisy_start_with_action_noise():
     env = make_env(["microwave"], terminate_on_tasks_completed=False)
     out = run_tasks(
@@ -371,14 +385,15 @@ def test_recipe_v3_styles_differ_between_demos_and_change_the_action_at_one_stat
     assert np.abs(acts[0][0] - acts[1][0]).max() > 0.05  # different intentions from the very first step
 
 
-def test_recipe_v5_marks_version_4_builds_stale():
+def test_recipe_v6_marks_version_5_builds_stale():
     from offbench.recipes.recipes import stale_reason
 
-    assert kitchen.RECIPE_VERSION == 5 and get_recipe("kitchen-partial-v0").version == 5
+    assert kitchen.RECIPE_VERSION == 6 and get_recipe("kitchen-partial-v0").version == 6
     assert kitchen.DISTURB_SIGMA > 0 and kitchen.ROBOT_NOISE_RATIO == 0.1  # v4's DART, v5's D4RL noise
-    why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 4})
-    assert "version 4" in why and "version 5" in why and "--overwrite" in why
-    assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 5}) == ""
+    assert kitchen.VERSION == "kitchen-demo/3"  # v6: the slide cabinet after the hinge cabinet
+    why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 5})
+    assert "version 5" in why and "version 6" in why and "--overwrite" in why
+    assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 6}) == ""
 
 
 def test_dart_disturbance_is_executed_but_not_recorded():

@@ -1,9 +1,8 @@
 """Kitchen datasets rebuilt with the scripted demonstrator (:mod:`offbench.recipes.kitchen_demo`).
 
-D4RL's kitchen datasets are human teleoperation data (Relay Policy Learning's demos) that cannot be
-downloaded here, so these are "rebuilt (scripted)": every demo is the demonstrator running four subtask
-primitives in ``FrankaKitchen-v1`` with variety like human data (randomised start posture, pauses
-between subtasks, Gaussian action noise, randomised grasp points). D4RL's composition
+D4RL's kitchen datasets are human teleoperation data (Relay Policy Learning's demos) that cannot be downloaded
+here, so these are "rebuilt (scripted)": every demo is the demonstrator running four subtask primitives in
+``FrankaKitchen-v1`` with variety like human data (see the constants below). D4RL's composition
 (``d4rl/kitchen/__init__.py``, ``d4rl/kitchen/kitchen_envs.py``):
 
 * one **pool** of undirected demos, each doing four of the seven subtasks in some order; a subset of it
@@ -15,10 +14,9 @@ between subtasks, Gaussian action noise, randomised grasp points). D4RL's compos
 * ``kitchen-mixed-v0``: the whole pool relabelled for ``KitchenMicrowaveKettleBottomBurnerLightV0``
   (microwave, kettle, bottom burner, light switch); no demo does all four of these.
 
-Each subtask's completion is recorded once per demo (the env's rule: its joints within 0.3 of the goal), so
-relabelling a demo for a target set needs no new simulation. Rewards are D4RL's dataset rewards: the number
-of target tasks completed so far at that step (0-4); every demo's last step is terminal (the last demo is
-cut to the dataset size: a truncation). Reference returns are D4RL's (0 and 4 tasks); evaluation runs
+Each subtask's completion is recorded once per demo (the env's rule: joints within 0.3 of the goal), so relabelling
+needs no new simulation. Rewards are D4RL's: the number of target tasks done so far (0-4); every demo's last step is
+terminal (the last demo is cut to the dataset size: a truncation). Reference returns are D4RL's (0 and 4 tasks); evaluation runs
 ``FrankaKitchen-v1`` with the target task set and the 280-step limit (the Minari eval-env spec stored with
 the data; it terminates when every target task is done).
 """
@@ -40,7 +38,8 @@ LABEL = "rebuilt (scripted)"
 # 4: a DART disturbance of the executed actions (DISTURB_SIGMA): the demos cover the states around their path;
 #    the pool's plans are the human demos' (RPL_PLANS), not any four subtasks in any order
 # 5: D4RL's observation noise on the robot's joints (ROBOT_NOISE_RATIO 0.1), in collection and evaluation
-RECIPE_VERSION = 5
+# 6: the demonstrator can open the slide cabinet after the hinge cabinet (6 of the 24 plans; kitchen_demo.SLIDE_YAW)
+RECIPE_VERSION = 6
 EPISODE_STEPS = 280  # FrankaKitchen-v1's (and D4RL's) limit, for evaluation
 # v3: a demo may run longer than the evaluation's limit (a slow operator's demo is not cut at 280 steps): with
 # the styles' slow-downs 9 of 10 complete-sequence demos ran out of 280 steps (calibration run 1,
@@ -78,7 +77,7 @@ ACTION_NOISE = 0.1  # std of Gaussian noise on the demonstrator's actions, befor
 START_NOISE = 0.08  # start posture: uniform +-0.08 rad on each arm joint (no source; the env's reset has none:
 # 0, measured on three builds, read lower, docs/kitchen.md "Three candidates for a version 5")
 PAUSE_MAX = 4  # 0..4 idle steps before each subtask
-VERSION = "kitchen-demo/2"
+VERSION = "kitchen-demo/3"
 # Recipe v3: each demo's persistent style (kitchen_demo.Style), drawn once per demo: D4RL's kitchen data are human
 # demos (Relay Policy Learning, Gupta et al. 2019: VR teleoperation) whose speed, approach and hesitations differ
 # between demos through the same state; a scripted demonstrator plus i.i.d. noise is averaged away by BC (issue 29).
@@ -350,6 +349,7 @@ def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool
             "funnel": kitchen_demo.FUNNEL,
             "funnel_skip": list(kitchen_demo.FUNNEL_SKIP),
             "settle_steps": kitchen_demo.SETTLE,
+            "slide_after_hinge": {"yaw_rad": kitchen_demo.SLIDE_YAW, "via_m": kitchen_demo.SLIDE_VIA},
         },
         "disturbance": {
             "sigma_m_per_s": DISTURB_SIGMA,

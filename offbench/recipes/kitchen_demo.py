@@ -2,12 +2,10 @@
 
 An action's 9 values in [-1, 1] are scaled to 2 rad/s and applied as a *position target* ``ctrl = observed qpos +
 2 a dt`` (dt = 0.08 s) to position servos (gain kp) on damped joints without gravity compensation (the env's code).
-So the demonstrator plans an end-effector motion (``end_effector`` site) toward points from the model's sites, turns
-it into joint velocities (damped-least-squares IK on the site Jacobian, a null-space pull to a comfortable posture,
-joints frozen at their limits) and compensates the servo: target ``q + qdot (dt + damping / kp) + qfrc_bias / kp``,
-relative to the *observed* (noisy) qpos the env adds it to. Primitives are generators of actions
-(``kitchen_rollout.run_tasks`` runs them); the demonstrator reads the simulator state, the data holds only
-observations; its randomness comes from the ``rng`` it is given (docs/kitchen.md "The demonstrator").
+So the demonstrator plans an end-effector motion toward the model's sites, turns it into joint velocities (damped
+least squares IK, a null-space pull to a comfortable posture, joints frozen at their limits) and compensates the
+servo: target ``q + qdot (dt + damping / kp) + qfrc_bias / kp`` relative to the *observed* (noisy) qpos. Primitives
+are generators of actions (``kitchen_rollout.run_tasks``); the data holds only observations (docs/kitchen.md).
 """
 
 from __future__ import annotations
@@ -32,21 +30,16 @@ KETTLE_BACK = 0.25  # back out this far before moving on (clear of the knob pane
 MICROWAVE_GOAL = -0.85  # door angle to open to (the task needs < -0.45)
 RETREAT_STEPS = 4  # short retreat after a subtask (the next approach does the rest)
 LIGHT_STEPS = 25
+# The slide cabinet once the hinge door is open (> HINGE_AJAR rad; its handle then stands 20 cm in front of the slide's):
+HINGE_AJAR, SLIDE_YAW, SLIDE_VIA = 0.5, 0.4, 0.3  # in via SLIDE_VIA m out on a yawed approach (docs/kitchen.md v6)
 # the env's start posture: a comfortable one for the forward-pointing hand most primitives use
 Q_HOME = np.array([0.15, -1.77, 1.84, -2.48, 0.26, 0.71, 1.6])
 NULL_GAIN = 0.5  # null-space pull toward the posture
 NEUTRAL_GAIN = 3.0  # ... while going back to neutral between subtasks
 NEUTRAL_SKIP = 0.8  # no neutral move when every arm joint is within this of Q_HOME (rad)
 NEUTRAL_POS = np.array([-0.35, 0.3, 2.1])
-SITES = {
-    "microwave": "microhandle_site",
-    "kettle": "kettle_site",
-    "bottom burner": "knob2_site",
-    "top burner": "knob4_site",
-    "light switch": "light_site",
-    "slide cabinet": "slide_site",
-    "hinge cabinet": "hinge_site2",
-}
+_SITE_NAMES = ("microhandle_site", "kettle_site", "knob2_site", "knob4_site", "light_site", "slide_site", "hinge_site2")
+SITES = dict(zip(SUBTASKS, _SITE_NAMES))  # each subtask's handle
 VMAX = 1.0  # end-effector speed limit (m/s)
 # A candidate (0: off): a reach down a funnel, a law of the hand's position: its target is on the approach line, FUNNEL
 # x the hand's distance from it out from the grasp. 0: a waypoint, then a move in. docs/kitchen.md "Session 7"
@@ -301,12 +294,11 @@ class Demonstrator:
         p = self.ee()[0]
         yield from self.move(p + np.array([0.0, -0.1, 0.0]), None, 1.0, tol=0.04, max_steps=RETREAT_STEPS)
 
-    def _grasp_front_handle_and_open(self, task, site, joint, target, keep_orientation, step, max_steps, back):
-        """Approach a handle from the front, grasp it, carry it along its joint to ``target`` (keeping the
+    def _grasp_front_handle_and_open(self, task, site, joint, target, keep_orientation, step, max_steps, back, r0):
+        """Approach a handle along ``r0``'s z axis, grasp it, carry it along its joint to ``target`` (keeping the
         hand's orientation for a slide, not for a hinge), release and back off by ``back`` metres."""
-        r0 = R_FORWARD
-        grasp = self.site_pos(site) + np.array([0.0, -0.005, 0.0]) + self.jitter() + self.shift(task)
-        yield from self.reach(task, grasp, np.array([0.0, -0.12, 0.0]), r0)
+        grasp = self.site_pos(site) - 0.005 * r0[:, 2] + self.jitter() + self.shift(task)
+        yield from self.reach(task, grasp, -0.12 * r0[:, 2], r0)
         yield from self.hold(grasp, r0, -1.0, steps=3)
         yield from self.turn(
             joint, target, grasp, r0 if keep_orientation else None, grip=-1.0, step=step, max_steps=max_steps
@@ -316,8 +308,12 @@ class Demonstrator:
         yield from self.move(p + np.array([0.0, -back, 0.0]), None, 1.0, tol=0.04, max_steps=10)
 
     def slide_cabinet(self):
+        r0 = R_FORWARD
+        if self.joint("right_hinge_cabinet")[1] > HINGE_AJAR:  # the wrist would hit the open hinge door's handle:
+            r0 = rot([0.0, 0.0, 1.0], SLIDE_YAW) @ R_FORWARD  # come in from the front right, the hand yawed
+            yield from self.move(self.site_pos("slide_site") - SLIDE_VIA * r0[:, 2], r0, 1.0, tol=0.04, max_steps=30)
         yield from self._grasp_front_handle_and_open(
-            "slide cabinet", "slide_site", "slide_cabinet", 0.42, True, 0.06, 40, 0.12
+            "slide cabinet", "slide_site", "slide_cabinet", 0.42, True, 0.06, 40, 0.12, r0
         )
 
     def light_switch(self):
@@ -375,7 +371,7 @@ class Demonstrator:
 
     def hinge_cabinet(self):
         yield from self._grasp_front_handle_and_open(
-            "hinge cabinet", "hinge_site2", "right_hinge_cabinet", 1.5, False, 0.15, 60, 0.1
+            "hinge cabinet", "hinge_site2", "right_hinge_cabinet", 1.5, False, 0.15, 60, 0.1, R_FORWARD
         )
 
     def neutral(self, max_steps=25):
