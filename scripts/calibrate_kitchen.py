@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from calibration import ROOT, TABLE, expected_clip, write_row  # scripts/calibration.py
+from calibration import ROOT, TABLE, expected_clip, set_constants, write_row  # scripts/calibration.py
 
 D4RL_BC = {"complete": 65.0, "partial": 38.0, "mixed": 51.5}  # IQL paper Table 3 (BC column)
 
@@ -256,21 +256,12 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     from offbench.recipes import kitchen, kitchen_demo
 
-    modules, sets = {"kitchen": kitchen, "kitchen_demo": kitchen_demo}, []
-    for item in ([f"kitchen_demo.FUNNEL={a.funnel}"] if a.funnel is not None else []) + a.set:
-        key, _, value = item.partition("=")  # a candidate (docs/kitchen.md "Session 7", "Session 9"): no row
-        module, _, const = key.partition(".")
-        old = getattr(modules.get(module), const, None) if const.isupper() else None
-        try:  # numeric constants only, an int one to a whole number
-            new = float(value)
-            ok = isinstance(old, (int, float)) and (isinstance(old, float) or new.is_integer())
-        except ValueError:
-            ok = False
-        if not ok:
-            p.error(f"--set {item}: expected MODULE.CONST=VALUE, a numeric constant of kitchen or kitchen_demo")
-        setattr(modules[module], const, new := type(old)(new))
-        sets.append(f"{key} {new}")
-        a.no_write = True
+    items = ([f"kitchen_demo.FUNNEL={a.funnel}"] if a.funnel is not None else []) + a.set
+    try:  # a candidate (docs/kitchen.md "Session 7", "Session 9"): no row
+        sets = set_constants(items, {"kitchen": kitchen, "kitchen_demo": kitchen_demo})
+    except ValueError as e:
+        p.error(str(e))
+    a.no_write = a.no_write or bool(sets)
     label = f"recipe v{kitchen.RECIPE_VERSION}" + (f" with {', '.join(sets)}" if sets else "")
     command = "scripts/calibrate_kitchen.py " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     today = datetime.date.today().isoformat()

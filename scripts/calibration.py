@@ -1,6 +1,7 @@
 """What scripts/calibrate_antmaze.py and scripts/calibrate_kitchen.py share: the table they write
-(results/reference/rebuilt_bc.csv, whose columns are the ones the data card reads: offbench.data.card.REBUILT_BC_FIELDS)
-and the exact mean of a clipped, noisy action (their conditional-mean proxies)."""
+(results/reference/rebuilt_bc.csv, whose columns are the ones the data card reads: offbench.data.card.REBUILT_BC_FIELDS),
+the exact mean of a clipped, noisy action (their conditional-mean proxies) and a candidate recipe's constants
+(``--set MODULE.CONST=VALUE``, also read by scripts/kitchen_pool.py)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,27 @@ def write_row(row: dict, table: Path = TABLE):
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, table)
+
+
+def set_constants(items, modules: dict) -> list[str]:
+    """Set each ``MODULE.CONST=VALUE`` of ``items`` on ``modules`` (name -> module): numeric upper-case constants
+    only, an int one to a whole number. Returns "MODULE.CONST value" per item; ValueError names a bad item."""
+    done = []
+    for item in items:
+        key, _, value = item.partition("=")
+        module, _, const = key.partition(".")
+        old = getattr(modules.get(module), const, None) if const.isupper() else None
+        try:
+            new = float(value)
+            ok = isinstance(old, (int, float)) and (isinstance(old, float) or new.is_integer())
+        except ValueError:
+            ok = False
+        if not ok:
+            names = " or ".join(modules)
+            raise ValueError(f"--set {item}: expected MODULE.CONST=VALUE, a numeric constant of {names}")
+        setattr(modules[module], const, new := type(old)(new))
+        done.append(f"{key} {new}")
+    return done
 
 
 def expected_clip(a: np.ndarray, sigma: float) -> np.ndarray:

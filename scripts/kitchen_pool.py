@@ -2,6 +2,7 @@
 
     MINARI_DATASETS_PATH=DIR .venv/bin/python scripts/kitchen_pool.py [--dataset rebuilt/kitchen-partial-v0]
     .venv/bin/python scripts/kitchen_pool.py --plans 4
+    .venv/bin/python scripts/kitchen_pool.py --plans 12 --hinge-then-slide [--set kitchen_demo.SLIDE_YAW=0.5 ...]
 
 The first mode reads a build (Minari's API) and finds, in each demo, the step at which each of the seven subtasks is
 first done, from the observation's object positions (FrankaKitchen-v1's rule: the subtask's joints within
@@ -9,7 +10,9 @@ first done, from the observation's object positions (FrankaKitchen-v1's rule: th
 demos' orders, the first subtask done, and what follows the microwave, the microwave and the kettle, and the
 kettle: what a cloned policy meets at those states (docs/kitchen.md "Session 11 of wave 3": BC does the most
 frequent next subtask). ``--plans N`` runs the recipe's demonstrator N times on each of the human demos' 24 plans
-(``kitchen.RPL_PLANS``) and prints how many of its demos did the whole plan and each subtask.
+(``kitchen.RPL_PLANS``) and prints how many of its demos did the whole plan and each subtask; ``--hinge-then-slide``
+only on the six that open the hinge cabinet and then the slide cabinet (recipe v6's approach; docs/kitchen.md
+"Session 12 of wave 3"), ``--set`` a candidate's constants (scripts/calibration.py).
 """
 
 from __future__ import annotations
@@ -52,13 +55,22 @@ def summary(seqs: list[tuple]) -> dict:
     }
 
 
-def plans(n: int, seed: int = 7) -> list[tuple]:
-    """(plan, whole plans done, {subtask: times done}) for ``n`` demos of each of the human demos' plans."""
+def hinge_then_slide(plan) -> bool:
+    """The plan opens the hinge cabinet before the slide cabinet."""
+    p = list(plan)
+    return "hinge cabinet" in p and "slide cabinet" in p[p.index("hinge cabinet") :]
+
+
+def plans(n: int, seed: int = 7, only=None) -> list[tuple]:
+    """(plan, whole plans done, {subtask: times done}) for ``n`` demos of each of the human demos' plans (those
+    ``only(plan)`` keeps), one random stream through them all."""
     from offbench.recipes import kitchen
 
     env = kitchen._env(kitchen.POOL, terminate=False, steps=kitchen.DEMO_STEPS)
     rng, rows = np.random.default_rng([seed, 1]), []
     for i, plan in enumerate(kitchen.RPL_PLANS):
+        if only is not None and not only(plan):
+            continue
         demos = [kitchen.demo(list(plan), 10_000 + 100 * i + k, rng, env) for k in range(n)]
         done = {t: sum(t in d["done_at"] for d in demos) for t in plan}
         rows.append((plan, sum(kitchen.solves(d, plan) for d in demos), done))
@@ -74,13 +86,27 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="rebuilt/kitchen-partial-v0")
     p.add_argument("--plans", type=int, default=0, help="run the demonstrator N times on each plan instead")
+    p.add_argument("--hinge-then-slide", action="store_true", help="--plans: only the plans with hinge, then slide")
+    p.add_argument("--set", action="append", default=[], metavar="MODULE.CONST=VALUE", help="--plans: a candidate")
     a = p.parse_args(argv)
     if a.plans:
-        tot: Counter = Counter()
-        for plan, whole, done in plans(a.plans):
+        from calibration import set_constants  # scripts/calibration.py
+
+        from offbench.recipes import kitchen, kitchen_demo
+
+        try:
+            sets = set_constants(a.set, {"kitchen": kitchen, "kitchen_demo": kitchen_demo})
+        except ValueError as e:
+            p.error(str(e))
+        tot, wholes, rows = Counter(), 0, plans(a.plans, only=hinge_then_slide if a.hinge_then_slide else None)
+        for plan, whole, done in rows:
             print(f"{' > '.join(plan)}: whole plan {whole}/{a.plans}; per subtask {done}")
             tot.update(done)
-        print("done per subtask (of its attempts):", dict(tot))
+            wholes += whole
+        print(
+            f"recipe v{kitchen.RECIPE_VERSION}{' with ' + ', '.join(sets) if sets else ''}: whole plans "
+            f"{wholes}/{a.plans * len(rows)}; done per subtask (of its attempts): {dict(tot)}"
+        )
         return
     import minari
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -272,6 +273,31 @@ def test_kitchen_pool_script_orders_each_demos_subtasks_from_the_object_position
     done_at_start = demo(plans[2])
     done_at_start[0] = done_at_start[-1]  # the kettle already in place at the first step: not done by this demo
     assert mod.orders([done_at_start]) == [()]
+
+
+def test_kitchen_pool_script_measures_the_plans_with_hinge_then_slide(monkeypatch, capsys):
+    """``--plans N --hinge-then-slide``: the six human plans that open the hinge cabinet and then the slide (recipe
+    v6's approach); ``--set`` sets a candidate's constant on the demonstrator, a bad one is refused."""
+    from offbench.recipes import kitchen_demo
+
+    mod = _script("kitchen_pool")
+    monkeypatch.syspath_prepend(str(Path(mod.__file__).parent))  # its --set is scripts/calibration.py's
+    picked = [p for p in kitchen.RPL_PLANS if mod.hinge_then_slide(p)]
+    assert len(picked) == 6 and all(p.index("hinge cabinet") < p.index("slide cabinet") for p in picked)
+    assert not mod.hinge_then_slide(("slide cabinet", "hinge cabinet", "kettle", "microwave"))
+    monkeypatch.setattr(kitchen_demo, "SLIDE_YAW", kitchen_demo.SLIDE_YAW)  # restored after the test
+    seen = {}
+
+    def fake_plans(n, seed=7, only=None):  # what the demonstrator would run: every plan done n times
+        seen["yaw"] = kitchen_demo.SLIDE_YAW
+        return [(p, n, {t: n for t in p}) for p in kitchen.RPL_PLANS if only is None or only(p)]
+
+    monkeypatch.setattr(mod, "plans", fake_plans)
+    mod.main(["--plans", "2", "--hinge-then-slide", "--set", "kitchen_demo.SLIDE_YAW=0.5"])
+    assert seen["yaw"] == 0.5 and "with kitchen_demo.SLIDE_YAW 0.5: whole plans 12/12" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        mod.main(["--plans", "2", "--set", "kitchen_demo.NO_SUCH=1"])
+    assert "--set kitchen_demo.NO_SUCH=1: expected MODULE.CONST=VALUE" in capsys.readouterr().err
 
 
 def test_kitchen_rollout_fit_feeds_the_policy_normalised_observations_when_the_run_was():
