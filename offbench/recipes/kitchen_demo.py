@@ -31,7 +31,8 @@ MICROWAVE_GOAL = -0.85  # door angle to open to (the task needs < -0.45)
 RETREAT_STEPS = 4  # short retreat after a subtask (the next approach does the rest)
 LIGHT_STEPS = 25
 # The slide cabinet once the hinge door is open (> HINGE_AJAR rad; its handle then stands 20 cm in front of the slide's):
-HINGE_AJAR, SLIDE_YAW, SLIDE_VIA = 0.5, 0.4, 0.3  # in via SLIDE_VIA m out on a yawed approach (docs/kitchen.md v6)
+# come in yawed SLIDE_YAW rad via a point SLIDE_VIA m out; 60/72 slides, docs/kitchen.md "Session 12 of wave 3"
+HINGE_AJAR, SLIDE_YAW, SLIDE_VIA = 0.5, 0.4, 0.3
 # the env's start posture: a comfortable one for the forward-pointing hand most primitives use
 Q_HOME = np.array([0.15, -1.77, 1.84, -2.48, 0.26, 0.71, 1.6])
 NULL_GAIN = 0.5  # null-space pull toward the posture
