@@ -144,6 +144,8 @@ def test_tiny_complete_build_reads_back_through_minari_and_iql_runs_on_it(tmp_pa
     # recipe v5: D4RL's robot observation noise (kitchen_multitask_v0.py:43), not FrankaKitchen-v1's 0.01
     assert spec["kwargs"]["robot_noise_ratio"] == kitchen.ROBOT_NOISE_RATIO == 0.1
     assert prov["robot_noise_ratio"] == 0.1
+    # recipe v6: the slide cabinet's approach once the hinge door is open, all three of its constants
+    assert prov["reach"]["slide_after_hinge"] == {"hinge_ajar_rad": 0.5, "yaw_rad": 0.4, "via_m": 0.3}
 
     res = runner.invoke(
         main,

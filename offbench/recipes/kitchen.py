@@ -16,9 +16,9 @@ here, so these are "rebuilt (scripted)": every demo is the demonstrator running 
 
 Each subtask's completion is recorded once per demo (the env's rule: joints within 0.3 of the goal), so relabelling
 needs no new simulation. Rewards are D4RL's: the number of target tasks done so far (0-4); every demo's last step is
-terminal (the last demo is cut to the dataset size: a truncation). Reference returns are D4RL's (0 and 4 tasks); evaluation runs
-``FrankaKitchen-v1`` with the target task set and the 280-step limit (the Minari eval-env spec stored with
-the data; it terminates when every target task is done).
+terminal (the last demo is cut to the dataset size: a truncation). Reference returns are D4RL's (0 and 4 tasks);
+evaluation runs ``FrankaKitchen-v1`` with the target set and the 280-step limit (the eval-env spec stored with the
+data; it terminates when every target task is done).
 """
 
 from __future__ import annotations
@@ -38,13 +38,11 @@ LABEL = "rebuilt (scripted)"
 # 4: a DART disturbance of the executed actions (DISTURB_SIGMA): the demos cover the states around their path;
 #    the pool's plans are the human demos' (RPL_PLANS), not any four subtasks in any order
 # 5: D4RL's observation noise on the robot's joints (ROBOT_NOISE_RATIO 0.1), in collection and evaluation
-# 6: the demonstrator can open the slide cabinet after the hinge cabinet (6 of the 24 plans; kitchen_demo.SLIDE_YAW)
+# 6: the demonstrator opens the slide cabinet after the hinge cabinet (6 of 24 plans; kitchen_demo.SLIDE_YAW)
 RECIPE_VERSION = 6
 EPISODE_STEPS = 280  # FrankaKitchen-v1's (and D4RL's) limit, for evaluation
-# v3: a demo may run longer than the evaluation's limit (a slow operator's demo is not cut at 280 steps): with
-# the styles' slow-downs 9 of 10 complete-sequence demos ran out of 280 steps (calibration run 1,
-# docs/kitchen.md "recipe v3"), so a 280-step cut would keep only the fastest styles (measured on v4, session 9:
-# 1 demo in 6 kept, BC 3.3 on data seed 0's build against 49.2; docs/kitchen.md "Session 9 of wave 3")
+# v3: a demo may run past the evaluation's 280 steps (a slow operator's is not cut): with the styles' slow-downs
+# 9 of 10 ran out (docs/kitchen.md "recipe v3"); a 280-step cut kept 1 demo in 6, BC 3.3 against 49.2 (session 9)
 DEMO_STEPS = 400
 COMPLETE = ("microwave", "kettle", "light switch", "slide cabinet")  # KitchenMicrowaveKettleLightSliderV0
 MIXED = ("microwave", "kettle", "bottom burner", "light switch")  # KitchenMicrowaveKettleBottomBurnerLightV0
@@ -81,9 +79,8 @@ VERSION = "kitchen-demo/3"
 # Recipe v3: each demo's persistent style (kitchen_demo.Style), drawn once per demo: D4RL's kitchen data are human
 # demos (Relay Policy Learning, Gupta et al. 2019: VR teleoperation) whose speed, approach and hesitations differ
 # between demos through the same state; a scripted demonstrator plus i.i.d. noise is averaged away by BC (issue 29).
-# The spreads are issue 29's, drawn x STYLE_SCALE. Calibration on complete (docs/kitchen.md "Recipe v3", "BC
-# against the style scale"): proxy 100 / 75 / 50 at scale 0 / 0.5 / 1; BC at 100k 10.8 at 0 and 30.8 at 0.5,
-# below D4RL's 65 (coverage at the light switch, not the mean); 0.5 is kept, the most BC at 100k measured.
+# The spreads are issue 29's, x STYLE_SCALE. On complete (docs/kitchen.md "Recipe v3"): proxy 100 / 75 / 50 at scale 0 /
+# 0.5 / 1; BC at 100k 10.8 at 0, 30.8 at 0.5 (coverage at the light switch, not the mean); 0.5 kept, the most BC.
 STYLE_SCALE = 0.5
 TIME_SCALE = (0.5, 1.5)  # each primitive's duration x U(0.5, 1.5) (issue 29)
 APPROACH_SPREAD = 0.05  # pre-grasp point shifted U(-5, 5) cm across the approach (x, z): "a few cm" (issue 29)
@@ -112,8 +109,7 @@ DISTURB_TAU = OU_TAU  # its correlation time in steps: not calibrated, the v3 OU
 # evaluated BC in that env (the demonstrator's action is taken from the noisy reading as D4RL's demo parser takes
 # it, kitchen_demo.Demonstrator.action). FrankaKitchen-v1's default is 0.01 (versions 1-4). The objects keep
 # FrankaKitchen-v1's object noise (D4RL: 0.1 x their amplitudes, +-0.01 on the doors and the kettle's rotation).
-# Measured (session 11, docs/kitchen.md "Session 11 of wave 3"): BC on complete 53.8 +- 16.2 (data seeds 0-5, 60k;
-# version 4 56.8), partial 49.2 +- 6.3 and mixed 59.2 +- 3.8 on data seed 0's pool at 100k (version 4 55.0, 56.7).
+# BC measured on it: docs/kitchen.md "Session 11 of wave 3" (complete 53.8, six builds) and "Session 12" (version 6).
 ROBOT_NOISE_RATIO = 0.1
 
 
@@ -349,7 +345,11 @@ def build(kind: str, size=None, seed: int = 0, behavior_dir=None, progress: bool
             "funnel": kitchen_demo.FUNNEL,
             "funnel_skip": list(kitchen_demo.FUNNEL_SKIP),
             "settle_steps": kitchen_demo.SETTLE,
-            "slide_after_hinge": {"yaw_rad": kitchen_demo.SLIDE_YAW, "via_m": kitchen_demo.SLIDE_VIA},
+            "slide_after_hinge": {
+                "hinge_ajar_rad": kitchen_demo.HINGE_AJAR,
+                "yaw_rad": kitchen_demo.SLIDE_YAW,
+                "via_m": kitchen_demo.SLIDE_VIA,
+            },
         },
         "disturbance": {
             "sigma_m_per_s": DISTURB_SIGMA,

@@ -30,8 +30,8 @@ KETTLE_BACK = 0.25  # back out this far before moving on (clear of the knob pane
 MICROWAVE_GOAL = -0.85  # door angle to open to (the task needs < -0.45)
 RETREAT_STEPS = 4  # short retreat after a subtask (the next approach does the rest)
 LIGHT_STEPS = 25
-# The slide cabinet once the hinge door is open (> HINGE_AJAR rad; its handle then stands 20 cm in front of the slide's):
-# come in yawed SLIDE_YAW rad via a point SLIDE_VIA m out; 60/72 slides, docs/kitchen.md "Session 12 of wave 3"
+# The slide cabinet once the hinge door is open (> HINGE_AJAR rad; its handle stands 20 cm in front of the slide's):
+# come in yawed SLIDE_YAW rad via a point SLIDE_VIA m out; 60/72 slides (docs/kitchen.md "Session 12 of wave 3")
 HINGE_AJAR, SLIDE_YAW, SLIDE_VIA = 0.5, 0.4, 0.3
 # the env's start posture: a comfortable one for the forward-pointing hand most primitives use
 Q_HOME = np.array([0.15, -1.77, 1.84, -2.48, 0.26, 0.71, 1.6])
@@ -39,8 +39,11 @@ NULL_GAIN = 0.5  # null-space pull toward the posture
 NEUTRAL_GAIN = 3.0  # ... while going back to neutral between subtasks
 NEUTRAL_SKIP = 0.8  # no neutral move when every arm joint is within this of Q_HOME (rad)
 NEUTRAL_POS = np.array([-0.35, 0.3, 2.1])
-_SITE_NAMES = ("microhandle_site", "kettle_site", "knob2_site", "knob4_site", "light_site", "slide_site", "hinge_site2")
-SITES = dict(zip(SUBTASKS, _SITE_NAMES))  # each subtask's handle
+# fmt: off
+SITES = {"microwave": "microhandle_site", "kettle": "kettle_site", "bottom burner": "knob2_site",  # each one's handle
+         "top burner": "knob4_site", "light switch": "light_site", "slide cabinet": "slide_site",
+         "hinge cabinet": "hinge_site2"}
+# fmt: on
 VMAX = 1.0  # end-effector speed limit (m/s)
 # A candidate (0: off): a reach down a funnel, a law of the hand's position: its target is on the approach line, FUNNEL
 # x the hand's distance from it out from the grasp. 0: a waypoint, then a move in. docs/kitchen.md "Session 7"
