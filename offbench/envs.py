@@ -121,6 +121,22 @@ def drop_maze_xml(env):
     return env
 
 
+@contextlib.contextmanager
+def maze_files_private():
+    """Within the block, the temp folder is a private one, removed after: for code offbench does not own that
+    makes a maze environment and keeps neither it nor its model file (``minari.create_dataset_from_buffers`` with
+    reference scores: ``gym.make(eval_env_spec)``, ``minari/utils.py`` ``get_dataset_metadata``). ``make_maze``
+    writes beside a ``tempfile.TemporaryDirectory()``, so the file lands in the private folder. Single-threaded
+    use only: ``tempfile.tempdir`` is process-wide."""
+    old = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="offbench-maze-") as private:
+        tempfile.tempdir = private
+        try:
+            yield
+        finally:
+            tempfile.tempdir = old
+
+
 def _same_dir(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 

@@ -39,8 +39,18 @@ POINTMAZE_EVAL_UMAZE = [[1, 1, 1, 1, 1], [1, G, 0, 0, 1], [1, 1, 1, 0, 1], [1, 0
 def _make(env_id, **kwargs):
     import gymnasium_robotics
 
+    from offbench.envs import drop_maze_xml
+
     gym.register_envs(gymnasium_robotics)
-    return gym.make(env_id, **kwargs)
+    return drop_maze_xml(gym.make(env_id, **kwargs))  # no maze model file left in the temp folder
+
+
+def _create(collector, **kwargs):
+    """``collector.create_dataset``; Minari makes the eval env from its spec there and keeps its maze model file."""
+    from offbench.envs import maze_files_private
+
+    with maze_files_private():
+        return collector.create_dataset(**kwargs)
 
 
 def _callback(extra):
@@ -76,7 +86,8 @@ def antmaze_umaze(episodes: int = 3, steps: int = 40, seed: int = 123):
             collector.step(np.clip(0.2 * rng.standard_normal(8), -1, 1).astype(np.float32))
     eval_spec = copy.deepcopy(env.spec)
     eval_spec.kwargs["maze_map"] = ANTMAZE_EVAL_UMAZE
-    ds = collector.create_dataset(
+    ds = _create(
+        collector,
         dataset_id="D4RL/antmaze/umaze-v1",
         eval_env=eval_spec,
         algorithm_name="QIteration+SAC",
@@ -130,7 +141,8 @@ def pointmaze_umaze(total_steps: int = 500, seed: int = 123):
         action = np.clip(action + 0.5 * rng.standard_normal(2), -1, 1).astype(np.float32)  # the script's noise, clip
         obs, *_ = collector.step(action)
     eval_env = _make("PointMaze_UMaze-v3", maze_map=POINTMAZE_EVAL_UMAZE, continuing_task=True, reset_target=False)
-    ds = collector.create_dataset(
+    ds = _create(
+        collector,
         dataset_id="D4RL/pointmaze/umaze-v2",
         eval_env=eval_env,
         algorithm_name="QIteration",
@@ -158,7 +170,8 @@ def mujoco_hopper(dataset_id: str = "mujoco/hopper/medium-v0", episodes: int = 3
             _, _, term, trunc, _ = collector.step(rng.uniform(-1, 1, 3).astype(np.float32))
             if term or trunc:
                 break
-    ds = collector.create_dataset(
+    ds = _create(
+        collector,
         dataset_id=dataset_id,
         algorithm_name="sb3/SAC",
         code_permalink=PERMALINK,
@@ -192,7 +205,8 @@ def door_human(episodes: int = 2, steps: int = 20, seed: int = 123):
         collector.reset(seed=seed + ep)
         for _ in range(steps):
             collector.step(rng.uniform(-1, 1, 28).astype(np.float32))
-    ds = collector.create_dataset(
+    ds = _create(
+        collector,
         dataset_id="D4RL/door/human-v2",
         code_permalink="hhttps://github.com/Farama-Foundation/minari-dataset-generation-scripts",  # sic
         author="Rodrigo de Lazcano",
@@ -222,7 +236,8 @@ def kitchen_mixed(episodes: int = 2, steps: int = 10, seed: int = 123):
         collector.reset(seed=seed)  # the script resets every demo with seed 123
         for _ in range(steps):
             collector.step(np.clip(rng.uniform(-1, 1, 9), -0.999, 0.999).astype(np.float32))
-    ds = collector.create_dataset(
+    ds = _create(
+        collector,
         dataset_id="D4RL/kitchen/mixed-v2",
         code_permalink="https://github.com/rodrigodelazcano/d4rl-minari-dataset-generation",
         author="Rodrigo de Lazcano",

@@ -330,6 +330,38 @@ def test_maze_environments_leave_no_file_in_the_temp_folder(tmp_path, monkeypatc
     assert list(tmp.iterdir()) == []
 
 
+def test_writing_a_maze_dataset_leaves_no_file_in_the_temp_folder(tmp_path, monkeypatch):
+    """Minari's ``create_dataset_from_buffers`` makes the eval env from its spec when reference scores are given
+    (``gym.make(eval_env_spec)``) and keeps its maze model file; offbench's writer runs it in a private temp folder."""
+    import tempfile
+
+    from offbench.envs import make_env
+    from offbench.recipes.writer import write_minari
+
+    tmp, store = tmp_path / "tmp", tmp_path / "minari"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(store))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    env = make_env("PointMaze_UMaze-v3", {"continuing_task": False}, 50)
+    obs, _ = env.reset(seed=0)
+    rows = [obs]
+    for _ in range(5):
+        rows.append(env.step(env.action_space.sample())[0])
+    episode = {
+        "observations": {k: np.stack([o[k] for o in rows]) for k in obs},
+        "actions": np.zeros((5, 2), np.float32),
+        "rewards": np.zeros(5),
+        "terminations": np.zeros(5, bool),
+        "truncations": np.r_[np.zeros(4, bool), True],
+    }
+    assert list(tmp.iterdir()) == []
+    write_minari("rebuilt/maze-probe-v0", [episode], env.spec, env.spec, ref_min_score=0.0, ref_max_score=1.0)
+    env.close()
+    assert list(tmp.iterdir()) == []
+    assert tempfile.gettempdir() == str(tmp)  # the writer gave the temp folder back
+
+
 # --------------------------------------------------------------------------------------------------
 # kill -9 at every stage, then --resume: the same final records as an uninterrupted run
 

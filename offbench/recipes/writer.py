@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from offbench.data.staging import Staging
+from offbench.envs import maze_files_private
 from offbench.errors import OffbenchError
 from offbench.recipes.common import episode_stats
 from offbench.recipes.references import reference_summary
@@ -99,7 +100,7 @@ def write_minari(
             )
         )
     stage = Staging(dataset_id)  # written in a hidden stage, renamed into place: a killed build leaves nothing
-    with warnings.catch_warnings(), stage.active():
+    with warnings.catch_warnings(), stage.active(), maze_files_private():  # Minari makes the eval env, keeps its file
         warnings.simplefilter("ignore")
         ds = minari.create_dataset_from_buffers(
             dataset_id,
