@@ -3,6 +3,7 @@
     nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR [--seeds 0 1] [--episodes 3] [--trace microwave]
     nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR --fit [--fit-on OTHER_MINARI_DIR] --episodes 0
     nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR --episodes 10 --env d4rl   # or --env noise=0.1
+    nice .venv/bin/python scripts/kitchen_rollout.py RUN_DIR --episodes 10 --max-steps 400
 
 RUN_DIR is a finished Kitchen run's directory (``results/kitchen/<dataset>/<algo>/<variant>``, its records
 ``seed_*.json`` and its final checkpoint ``checkpoint-seeds*``); MINARI_DATASETS_PATH must hold the dataset
@@ -17,6 +18,9 @@ approach to that subtask's site after the last completion (metres) and its step.
 ``--env`` rolls the policy out elsewhere and prints its score (100 x tasks / 4): ``noise=R`` FrankaKitchen-v1 at
 ``robot_noise_ratio`` R, ``d4rl`` offbench's port of D4RL's kitchen env, its observation noise included
 (docs/kitchen.md "Session 11 of wave 3": how much D4RL's noise costs a policy trained without it).
+
+``--max-steps N`` (with ``--env data``) rolls the run's evaluation env out N steps instead of its limit and prints
+both scores: the tasks done by the limit (the evaluation's) and by step N (how much a slow policy leaves undone).
 
 ``--fit`` prints, per seed and per demo, how closely the deterministic policy reproduces the data's actions
 (mean squared error per arm joint; the data's own action noise, ``kitchen.ACTION_NOISE`` = 0.1, is a floor of
@@ -104,18 +108,30 @@ def print_fit(rows: list, where: str) -> None:
         print(f"fit on {where}, seed {r['seed']}: arm {r['arm']:.4f}, fingers {r['fingers']:.4f}{tail}; per demo {per}")
 
 
-def eval_env(prep, where: str):
+def _longer(factory, limit: int | None):
+    """The evaluation env's factory with its step limit raised to ``limit`` (None: as it is)."""
+    import dataclasses
+
+    if limit is None:
+        return factory
+    if factory.spec_json:  # a rebuilt dataset's eval_env_spec carries the limit
+        spec = json.loads(factory.spec_json)
+        return dataclasses.replace(factory, spec_json=json.dumps({**spec, "max_episode_steps": int(limit)}))
+    return dataclasses.replace(factory, max_episode_steps=int(limit))
+
+
+def eval_env(prep, where: str, limit: int | None = None):
     """The env to roll out in and the observation the policy reads: ``data`` the run's own evaluation env;
     ``noise=R`` that env at ``robot_noise_ratio`` R; ``d4rl`` offbench's registration of D4RL's kitchen env for the
     dataset (``Task.d4rl_env_id``: its noise on robot and objects, its 60-d observation, of which the policy reads
-    the 30 joint positions: a rebuilt dataset's view)."""
+    the 30 joint positions: a rebuilt dataset's view). ``limit``: the run's env with a longer step limit."""
     from offbench import envs
     from offbench.evaluation.episodes import env_factory_for
 
     src = prep.source
     adapter = envs.ObsAdapter(src.obs_keys, prep.obs_mean, prep.obs_std)
     if where == "data":
-        return env_factory_for(src)(), adapter
+        return _longer(env_factory_for(src), limit)(), adapter
     if where.startswith("noise="):
         kwargs = {**src.built_env_kwargs, "robot_noise_ratio": float(where[len("noise=") :])}
         return envs.make_env(src.env_id, kwargs, src.max_episode_steps), adapter
@@ -123,7 +139,7 @@ def eval_env(prep, where: str):
     return envs.make_env(src.task.d4rl_env_id), lambda o: (np.asarray(o)[:30] - mean) / std
 
 
-def roller(prep, states, seeds: list, where: str = "data"):
+def roller(prep, states, seeds: list, where: str = "data", limit: int | None = None):
     """``rollout(seed, episode) -> dict``: one evaluation episode of ``seed``'s policy in :func:`eval_env`'s env;
     the policy's jitted act, the observation adapter and the env are made once for all episodes."""
     import jax.numpy as jnp
@@ -134,7 +150,7 @@ def roller(prep, states, seeds: list, where: str = "data"):
     from offbench.evaluation.evaluator import make_act_fn
 
     act = make_act_fn(prep.agent.act)
-    env, adapter = eval_env(prep, where)
+    env, adapter = eval_env(prep, where, limit)
     m, d = env.unwrapped.model, env.unwrapped.data
     site_id = {k: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, n) for k, n in SITES.items()}
     hand = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "end_effector")
@@ -188,6 +204,7 @@ def main(argv=None):
     p.add_argument("--fit-on", type=Path, default=None, help="also on another build (its MINARI_DATASETS_PATH)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as the run was trained")
     p.add_argument("--env", default="data", help="data (the run's evaluation env), noise=R, or d4rl (eval_env)")
+    p.add_argument("--max-steps", type=int, default=None, help="with --env data: roll out this long; also scores it")
     a = p.parse_args(argv)
     from offbench.config import parse_overrides
 
@@ -205,12 +222,16 @@ def main(argv=None):
         with minari_dir(a.fit_on.resolve()):  # another build of the same dataset
             other = resolve(get_suite(prep.opts.suite), prep.source.name, prep.config).dataset.arrays()
         print_fit([r for r in fit(prep, states, seeds, other, seen=own) if r["seed"] in shown], str(a.fit_on))
-    rollout, scores = roller(prep, states, seeds, a.env), []
+    if a.max_steps is not None and a.env != "data":
+        p.error("--max-steps goes with --env data (the run's own evaluation env)")
+    rollout, scores, longer = roller(prep, states, seeds, a.env, a.max_steps), [], []
+    limit = prep.source.max_episode_steps
     for s in a.seeds or seeds:
-        rets = []
+        rets, rets_long = [], []
         for j in range(a.episodes):
             r = rollout(s, j, a.trace, a.trace_steps)
-            rets.append(r["return"])
+            rets.append(sum(t <= limit for t in r["completed_at"].values()) if a.max_steps else r["return"])
+            rets_long.append(r["return"])
             print(
                 f"seed {s} episode {j}: return {r['return']:g} in {r['length']} steps; completed at "
                 f"{r['completed_at']}; closest approach to the ones left (m, step): {r['closest_missed']}",
@@ -218,10 +239,13 @@ def main(argv=None):
             )
         if rets:
             scores.append(25.0 * np.mean(rets))  # D4RL's references 0 / 4 tasks
+            longer.append(25.0 * np.mean(rets_long))
     if scores:
         print(
             f"score in env {a.env}: {np.mean(scores):.1f} +- {np.std(scores):.1f} (per seed {np.round(scores, 1).tolist()})"
         )
+    if scores and a.max_steps:
+        print(f"score within {a.max_steps} steps: {np.mean(longer):.1f} (per seed {np.round(longer, 1).tolist()})")
 
 
 if __name__ == "__main__":

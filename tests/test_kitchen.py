@@ -250,6 +250,16 @@ def _kitchen_rollout_fit_reads_the_run(run_dir, capsys):
         env.close()
     mod.main([str(run_dir), "--episodes", "1", "--seeds", "0", "--env", "d4rl", *sets])
     assert "score in env d4rl: " in capsys.readouterr().out
+    # --max-steps (session 13): the run's own env with a longer limit, scored by its limit and by the longer one
+    env, _ = mod.eval_env(prep, "data", 300)
+    assert env.spec.max_episode_steps == 300 and env.unwrapped.robot_env.robot_noise_ratio == 0.1
+    assert mod.eval_env(prep, "data")[0].spec.max_episode_steps == prep.source.max_episode_steps == 280
+    mod.main([str(run_dir), "--episodes", "1", "--seeds", "0", "--max-steps", "300", *sets])
+    out = capsys.readouterr().out
+    assert "in 300 steps" in out  # the episode ran past the evaluation's 280 steps
+    assert "score in env data: " in out and "score within 300 steps: " in out
+    with pytest.raises(SystemExit):
+        mod.main([str(run_dir), "--episodes", "1", "--max-steps", "300", "--env", "d4rl", *sets])
 
 
 def test_kitchen_pool_script_orders_each_demos_subtasks_from_the_object_positions():
