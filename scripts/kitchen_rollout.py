@@ -206,6 +206,8 @@ def main(argv=None):
     p.add_argument("--env", default="data", help="data (the run's evaluation env), noise=R, or d4rl (eval_env)")
     p.add_argument("--max-steps", type=int, default=None, help="with --env data: roll out this long; also scores it")
     a = p.parse_args(argv)
+    if a.max_steps is not None and a.env != "data":  # refused before the run is restored
+        p.error("--max-steps goes with --env data (the run's own evaluation env)")
     from offbench.config import parse_overrides
 
     prep, states, seeds, step = restore(a.run_dir.resolve(), parse_overrides(a.set))
@@ -222,8 +224,6 @@ def main(argv=None):
         with minari_dir(a.fit_on.resolve()):  # another build of the same dataset
             other = resolve(get_suite(prep.opts.suite), prep.source.name, prep.config).dataset.arrays()
         print_fit([r for r in fit(prep, states, seeds, other, seen=own) if r["seed"] in shown], str(a.fit_on))
-    if a.max_steps is not None and a.env != "data":
-        p.error("--max-steps goes with --env data (the run's own evaluation env)")
     rollout, scores, longer = roller(prep, states, seeds, a.env, a.max_steps), [], []
     limit = prep.source.max_episode_steps
     for s in a.seeds or seeds:
