@@ -423,15 +423,41 @@ def test_recipe_v3_styles_differ_between_demos_and_change_the_action_at_one_stat
     assert np.abs(acts[0][0] - acts[1][0]).max() > 0.05  # different intentions from the very first step
 
 
-def test_recipe_v6_marks_version_5_builds_stale():
+def test_recipe_v7_marks_version_6_builds_stale():
     from offbench.recipes.recipes import stale_reason
 
-    assert kitchen.RECIPE_VERSION == 6 and get_recipe("kitchen-partial-v0").version == 6
+    assert kitchen.RECIPE_VERSION == 7 and get_recipe("kitchen-partial-v0").version == 7
     assert kitchen.DISTURB_SIGMA > 0 and kitchen.ROBOT_NOISE_RATIO == 0.1  # v4's DART, v5's D4RL noise
-    assert kitchen.VERSION == "kitchen-demo/3"  # v6: the slide cabinet after the hinge cabinet
-    why = stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 5})
-    assert "version 5" in why and "version 6" in why and "--overwrite" in why
-    assert stale_reason("kitchen-partial-v0", {"rebuilt": True, "recipe_version": 6}) == ""
+    assert kitchen.VERSION == "kitchen-demo/3"  # v6: the slide cabinet after the hinge cabinet; v7: PUSH_FADE
+    for kind in ("complete", "partial", "mixed"):
+        why = stale_reason(f"kitchen-{kind}-v0", {"rebuilt": True, "recipe_version": 6})
+        assert "version 6" in why and "version 7" in why and "--overwrite" in why
+        assert stale_reason(f"kitchen-{kind}-v0", {"rebuilt": True, "recipe_version": 7}) == ""
+
+
+def test_recipe_v7_push_keeps_its_strength_to_3_cm_of_the_target():
+    """Version 7 (docs/kitchen.md "Recipe v7"): DART's push acts at full strength until the hand is within
+    ``PUSH_FADE`` = 3 cm of its target and fades linearly inside it. Versions 4-6 faded it from 10 cm (half at 5 cm),
+    so the demos showed few ways back from a hand a few centimetres off the light switch, where BC's policies
+    stopped (docs/kitchen.md "Session 13 of wave 3")."""
+    from offbench.recipes.kitchen_demo import Demonstrator
+
+    env = make_env(["light switch"], terminate_on_tasks_completed=False)
+    d = Demonstrator(env, np.random.default_rng(0))
+    env.reset(seed=0)
+    p = d.ee()[0]
+
+    def pushed(dy):  # the push applied with the hand dy metres from its target
+        d.action(p + np.array([0.0, dy, 0.0]), grip=1.0)
+        return push(d, [0.1, 0.0, 0.05])
+
+    far = pushed(0.3)
+    assert np.abs(far).max() > 1e-3
+    for dy in (0.1, 0.05, 0.03):
+        np.testing.assert_allclose(pushed(dy), far, rtol=1e-9, err_msg=f"{dy} m from the target")
+    np.testing.assert_allclose(pushed(0.015), 0.5 * far, rtol=1e-9)
+    assert not np.any(pushed(0.0))
+    env.close()
 
 
 def test_dart_disturbance_is_executed_but_not_recorded():

@@ -48,7 +48,7 @@ VMAX = 1.0  # end-effector speed limit (m/s)
 # A candidate (0: off): a reach down a funnel, a law of the hand's position: its target is on the approach line, FUNNEL
 # x the hand's distance from it out from the grasp. 0: a waypoint, then a move in. docs/kitchen.md "Session 7"
 FUNNEL, FUNNEL_SKIP, SETTLE = 0.0, ("kettle",), 2  # SETTLE: steps at the grasp before the fingers close
-PUSH_FADE = 0.1  # a DART push fades within this of its target (m); no source: 3/10 -> 6/10 complete (docs/kitchen.md)
+PUSH_FADE = 0.03  # a DART push fades within this of its target (m); v7 (0.1 before), on BC: docs/kitchen.md "Recipe v7"
 DLS_DAMPING = 0.05  # lambda of the damped least squares J^T (J J^T + lambda^2 I)^-1 (m; Nakamura & Hanafusa 1986)
 KPOS = 8.0  # position gain (1/s)
 LIMIT_MARGIN = 0.25  # joint-limit avoidance starts this far from a limit (rad)
