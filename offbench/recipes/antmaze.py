@@ -60,7 +60,8 @@ HEADING_BIAS_DEG = 30.0  # heading bias ~ U(-30, 30) deg (issue 29)
 SPEED_RANGE = (0.5, 1.5)  # speed factor ~ U(0.5, 1.5) (issue 29)
 DETOUR_P = 0.55  # P(detour to a random free cell before the commanded goal): proxy 75% at 0.5, 60% at 0.6
 # BC on the 1M umaze build (docs/antmaze.md "BC on version-3 data"): 43.7 +- 8.1 at 100k steps, 56.0 at 200k
-# (3 seeds x 100 episodes; D4RL's BC 54.6 / 55.25; issue 29's target 55 +- 10); IQL 65.7 at 200k on it
+# (3 seeds x 100 episodes; D4RL's BC 54.6 / 55.25; issue 29's target 55 +- 10); IQL 65.7 at 200k on it. A second
+# build (data seed 1): BC 64.7 at 200k; the two 60.3
 DETOUR_REACHED_M = 1.0  # the detour is over within 1 m of its cell's centre (a quarter of a 4 m cell)
 # it starts at a step ~ U{0..500}, in the first half of the 1001 steps, so it can leave the path midway or the
 # goal once reached (umaze's start-time detours would all lie on the forward path): same states, other aims
